@@ -1,0 +1,7 @@
+"""The image and layer store (Docker's graphdriver layout, overlay2). See contracts.md §4."""
+
+from .imagedb import Image
+from .reference import Reference
+from .store import ImageStore
+
+__all__ = ["Image", "ImageStore", "Reference"]

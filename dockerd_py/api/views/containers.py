@@ -1,0 +1,111 @@
+"""Container records → Docker's ContainerInspect and ContainerSummary JSON."""
+
+import shlex
+import time
+
+from ...services.containers.logs import parse_time_nano
+from ...services.containers.record import Container
+
+
+def inspect(c: Container, graph_driver: dict) -> dict:
+    return {
+        "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args, "State": c.state.to_json(),
+        "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
+        "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
+        "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
+        "ExecIDs": None, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": [],
+        "Config": c.config, "NetworkSettings": network_settings(c),
+    }
+
+
+def network_settings(c: Container) -> dict:
+    settings = {"Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+                "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
+                "IPv6Gateway": "", "MacAddress": "", "Networks": {}}
+    settings.update(c.network_settings or {})
+    bridge = (settings.get("Networks") or {}).get("bridge")
+    if bridge:  # the deprecated top-level copy of the default bridge endpoint
+        for key in ("EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress",
+                    "IPPrefixLen", "IPv6Gateway", "MacAddress"):
+            settings[key] = bridge.get(key, settings[key])
+    return settings
+
+
+def summary(c: Container) -> dict:
+    settings = network_settings(c)
+    return {
+        "Id": c.id, "Names": [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
+        "Command": command(c), "Created": parse_time_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
+        "Labels": c.config.get("Labels") or {}, "State": c.state.status, "Status": status_text(c),
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
+        "NetworkSettings": {"Networks": settings.get("Networks") or {}}, "Mounts": [],
+    }
+
+
+def command(c: Container) -> str:
+    argv = [c.path, *c.args]
+    return " ".join(shlex.quote(a) if (" " in a or not a) else a for a in argv)
+
+
+def ports(bindings: dict) -> list[dict]:
+    out = []
+    for port_proto, hosts in sorted(bindings.items()):
+        port, _, proto = port_proto.partition("/")
+        if not hosts:
+            out.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+            continue
+        for host in hosts:
+            out.append({"IP": host.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                        "PublicPort": int(host.get("HostPort") or 0), "Type": proto or "tcp"})
+    return out
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def _ago(rfc3339: str) -> str:
+    return human_duration(time.time() - parse_time_nano(rfc3339) / 1e9)
+
+
+def status_text(c: Container) -> str:
+    st = c.state
+    if st.status == "paused":
+        return f"Up {_ago(st.started_at)} (Paused)"
+    if st.status == "restarting":
+        return f"Restarting ({st.exit_code}) {_ago(st.finished_at)} ago"
+    if st.status == "running":
+        return f"Up {_ago(st.started_at)}"
+    if st.status == "removing":
+        return "Removal In Progress"
+    if st.status == "dead":
+        return "Dead"
+    if st.status == "created" or not c.has_been_started:
+        return "Created"
+    return f"Exited ({st.exit_code}) {_ago(st.finished_at)} ago"

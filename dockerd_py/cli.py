@@ -1,0 +1,87 @@
+"""`dockerd-py`: parse flags, refuse to run twice, serve the API."""
+
+import errno
+import logging
+import os
+import socket
+import sys
+
+from . import config as config_mod
+from .state import atomic
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = config_mod.load(argv)
+        _check_not_running(cfg)
+        if cfg.cleanup:
+            from . import cleanup
+
+            cleanup.run(cfg)
+            return 0
+    except config_mod.ConfigError as e:
+        print(f"dockerd-py: {e}", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.DEBUG if cfg.debug else getattr(logging, cfg.log_level.upper().replace("FATAL", "CRITICAL").replace("WARN", "WARNING")),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for d in (cfg.data_root, cfg.exec_root):
+        os.makedirs(d, mode=0o711, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.pidfile)), exist_ok=True)
+    atomic.write_bytes(cfg.pidfile, f"{os.getpid()}".encode(), mode=0o644)
+    try:
+        from .server import DaemonApplication
+
+        DaemonApplication(cfg).run()
+    finally:
+        _remove_own_pidfile(cfg.pidfile)
+    return 0
+
+
+def _check_not_running(cfg: config_mod.DaemonConfig) -> None:
+    """Refuse to start when the pidfile or a unix socket belongs to a live daemon."""
+    try:
+        with open(cfg.pidfile) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _alive(pid):
+        raise config_mod.ConfigError(
+            f"pid file found, ensure docker is not running or delete {cfg.pidfile} (process with PID {pid} is still running)")
+    for host in cfg.hosts:
+        if host.startswith("unix://"):
+            path = host[len("unix://"):]
+            if os.path.exists(path) and _socket_answers(path):
+                raise config_mod.ConfigError(f"{path} is in use by another daemon")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+def _socket_answers(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _remove_own_pidfile(path: str) -> None:
+    try:
+        with open(path) as f:
+            if f.read().strip() == str(os.getpid()):
+                os.unlink(path)
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

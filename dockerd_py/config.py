@@ -1,0 +1,142 @@
+"""Daemon configuration: command-line flags merged with daemon.json.
+
+Keys follow Docker's daemon.json where Docker has one. A key given both as a
+flag and in the file is an error, as in dockerd.
+"""
+
+import argparse
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+BUILTIN_RUNTIME = "dockerd-py-runc"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is shown to the operator."""
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    data_root: str = "/var/lib/dockerd-py"
+    exec_root: str = "/run/dockerd-py"
+    pidfile: str = "/var/run/dockerd-py.pid"
+    log_level: str = "info"
+    debug: bool = False
+    default_runtime: str = BUILTIN_RUNTIME
+    runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
+    bridge: str = "docker0"
+    bip: str = "172.17.0.1/16"
+    cgroup_parent: str = "/docker"
+    group: str = ""  # group owning the unix socket; "" keeps root's
+    cleanup: bool = False  # --cleanup: tidy the host instead of serving
+
+    def runtime_path(self, name: str) -> str:
+        return self.runtimes[name]
+
+
+# flag dest -> daemon.json key (Docker's names)
+_FILE_KEYS = {
+    "hosts": "hosts",
+    "data_root": "data-root",
+    "exec_root": "exec-root",
+    "pidfile": "pidfile",
+    "log_level": "log-level",
+    "debug": "debug",
+    "default_runtime": "default-runtime",
+    "bridge": "bridge",
+    "bip": "bip",
+    "cgroup_parent": "cgroup-parent",
+    "group": "group",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dockerd-py", description="A Docker Engine daemon written in Python")
+    p.add_argument("-H", "--host", dest="hosts", action="append", help="daemon socket(s) to listen on (unix://, tcp://, fd://)")
+    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--exec-root", dest="exec_root")
+    p.add_argument("-p", "--pidfile", dest="pidfile")
+    p.add_argument("--config-file", dest="config_file", default="/etc/dockerd-py/daemon.json")
+    p.add_argument("-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("-D", "--debug", dest="debug", action="store_const", const=True)
+    p.add_argument("--default-runtime", dest="default_runtime")
+    p.add_argument("--add-runtime", dest="add_runtime", action="append", default=[], metavar="NAME=PATH")
+    p.add_argument("-b", "--bridge", dest="bridge")
+    p.add_argument("--bip", dest="bip")
+    p.add_argument("--cgroup-parent", dest="cgroup_parent")
+    p.add_argument("-G", "--group", dest="group")
+    p.add_argument("-v", "--version", action="store_true")
+    p.add_argument("--cleanup", action="store_true",
+                   help="remove what a stopped daemon with these settings left on the host, then exit")
+    return p
+
+
+def load(argv: list[str] | None = None) -> DaemonConfig:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(f"dockerd-py version {__version__}")
+        raise SystemExit(0)
+    cfg = DaemonConfig()
+    file_values = _read_file(args.config_file)
+    both = [key for dest, key in _FILE_KEYS.items() if getattr(args, dest) is not None and key in file_values]
+    if both:
+        raise ConfigError("the following directives are specified both as a flag and in the configuration file: "
+                          + ", ".join(f"{k}: (from flag: {getattr(args, _dest(k))}, from file: {file_values[k]})" for k in both))
+    for dest, key in _FILE_KEYS.items():
+        value = getattr(args, dest)
+        if value is None:
+            value = file_values.get(key)
+        if value is not None:
+            setattr(cfg, dest, value)
+    if cfg.debug:
+        cfg.log_level = "debug"
+    cfg.cleanup = args.cleanup
+    cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime)
+    if cfg.default_runtime not in cfg.runtimes:
+        raise ConfigError(f"default runtime {cfg.default_runtime} is not a configured runtime")
+    return cfg
+
+
+def _dest(key: str) -> str:
+    return next(d for d, k in _FILE_KEYS.items() if k == key)
+
+
+def _read_file(path: str) -> dict:
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"unable to configure the Docker daemon with file {path}: {e}") from e
+    if not isinstance(values, dict):
+        raise ConfigError(f"unable to configure the Docker daemon with file {path}: not a JSON object")
+    unknown = set(values) - set(_FILE_KEYS.values()) - {"runtimes"}
+    if unknown:
+        raise ConfigError(f"the following directives don't match any configuration option: {', '.join(sorted(unknown))}")
+    return values
+
+
+def _runtimes(from_file: dict, from_flags: list[str]) -> dict[str, str]:
+    runtimes: dict[str, str] = {}
+    ours = shutil.which(BUILTIN_RUNTIME)
+    if ours:
+        runtimes[BUILTIN_RUNTIME] = ours
+    for name, spec in from_file.items():
+        path = spec.get("path") if isinstance(spec, dict) else None
+        if not path:
+            raise ConfigError(f"runtime {name}: a path is required")
+        runtimes[name] = path
+    for item in from_flags:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"invalid runtime {item!r}: expected NAME=PATH")
+        if name in runtimes and name != BUILTIN_RUNTIME:
+            raise ConfigError(f"runtime name '{name}' is already in use")
+        runtimes[name] = path
+    return runtimes

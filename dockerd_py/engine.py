@@ -1,0 +1,51 @@
+"""The engine: builds every service once, wires them together, owns their lifetime.
+
+Services talk to each other only through the references passed here.
+"""
+
+import logging
+
+from .config import DaemonConfig
+from .lifecycle import default_shim_cmd
+from .services.events import EventBus
+
+log = logging.getLogger("dockerd_py")
+
+
+class Engine:
+    current: "Engine | None" = None
+
+    def __init__(self, config: DaemonConfig) -> None:
+        from .images import ImageStore
+        from .pluginhost import PluginHost
+        from .services.containers.service import ContainerService
+        from .services.networks import NetworkService
+        from .services.system import SystemService
+
+        self.config = config
+        self.events = EventBus()
+        self.images = ImageStore(config.data_root, on_event=self._image_event)
+        self.plugins = PluginHost()
+        self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
+                                       bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
+                                       on_event=self._network_event)
+        self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
+                                           images=self.images, networks=self.networks, events=self.events,
+                                           runtimes=config.runtimes, default_runtime=config.default_runtime,
+                                           cgroup_parent=config.cgroup_parent, shim_cmd=default_shim_cmd())
+        self.system = SystemService(config, self.containers, self.images, self.events)
+
+    def start(self) -> None:
+        Engine.current = self
+        self.containers.restore()
+        log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
+
+    def shutdown(self) -> None:
+        """Stop serving; containers keep running under their shims."""
+        Engine.current = None
+
+    def _image_event(self, action: str, ref: str, attributes: dict | None = None) -> None:
+        self.events.publish("image", action, ref, attributes or {})
+
+    def _network_event(self, type: str, action: str, actor_id: str, attrs: dict) -> None:
+        self.events.publish(type, action, actor_id, attrs)

@@ -1,0 +1,170 @@
+"""The extension points of dockerd-py, declared and documented in one place.
+
+Plugins implement these with ``dockerd_py.hookspecs.hookimpl``. Every hook
+here is a *driver hook*: it is routed by `dockerd_py.pluginhost` to exactly
+one plugin, the driver registered under the name ``"<kind>.<driver>"`` (for
+example ``network.bridge``), so an implementation never checks which driver
+is meant. All are ``firstresult``; a driver must never return None (a void
+operation returns True) because None means "no driver answered", which the
+PluginHost turns into ``NotImplementedErr`` (or a documented default for hooks
+marked *optional*).
+
+Conventions:
+- Calls are keyword-only. An implementation may accept a subset of the
+  arguments (pluggy's opt-in arguments), so a hook can gain trailing
+  arguments without breaking plugins.
+- Arguments and results are primitives and plain dicts (JSON-able), never
+  Flask objects or API JSON.
+- Errors: raise ``dockerd_py.errors`` classes; anything else is wrapped as
+  ``SystemErr("network driver <name>: <msg>")``.
+- Hooks run synchronously on any request thread; a driver that keeps state
+  locks it. Kernel state made by a driver must be findable again from the
+  ids it is given (a restarted daemon calls delete/leave/revoke for
+  endpoints created by the previous process).
+
+Network call order for a container:
+``endpoint_create -> join -> program_external`` on attach and
+``revoke_external -> leave -> endpoint_delete`` on detach.
+``network_create`` is called at every daemon start for each network and
+must be idempotent (it re-adopts what already exists in the kernel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+PROJECT = "dockerd_py"
+HOOKS_API_VERSION = "0.1"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# ---------------------------------------------------------------------------
+# network drivers ("network.<name>")
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def network_driver_capabilities(driver: str) -> dict[str, Any]:
+    """Describe the driver.
+
+    :param driver: the routed driver name (e.g. ``"bridge"``).
+    :return: ``{"scope": "local", "connectivity_scope": "local",
+        "needs_sandbox": bool}``; ``needs_sandbox`` False means containers
+        share the host's network namespace (the ``host`` driver).
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_create(
+    driver: str,
+    network_id: str,
+    name: str,
+    ipv4: Sequence[Mapping[str, str]],
+    options: Mapping[str, str],
+) -> bool:
+    """Create (or re-adopt, after a daemon restart) a network's host state.
+
+    :param network_id: 64 hex chars.
+    :param name: the network's user-visible name.
+    :param ipv4: IPAM results, ``[{"subnet": "172.17.0.0/16",
+        "gateway": "172.17.0.1"}]`` (empty for host/null).
+    :param options: driver options (``com.docker.network.*``) plus the
+        daemon's ``dockerd-py.netfilter_prefix``.
+    :return: True. Must be idempotent.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_delete(driver: str, network_id: str) -> bool:
+    """Remove everything host-global that ``network_create`` made.
+
+    :return: True, also when nothing was left to remove.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_endpoint_create(
+    driver: str, network_id: str, endpoint_id: str, iface: Mapping[str, str]
+) -> dict[str, str]:
+    """Create an endpoint (for the bridge driver: a veth pair on the bridge).
+
+    :param iface: ``{"address": "172.17.0.2/16", "mac_address": "02:42:..."}``
+        as chosen by the daemon; either may be empty.
+    :return: the interface as created, the same keys, filled in.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_endpoint_delete(driver: str, network_id: str, endpoint_id: str) -> bool:
+    """Delete an endpoint. Idempotent.
+
+    :return: True.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_join(
+    driver: str, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str
+) -> dict[str, str]:
+    """Put the endpoint's interface into a sandbox (network namespace).
+
+    :param sandbox_key: absolute path of the netns file.
+    :param ifname: name of the interface inside the sandbox (``eth0``).
+    :return: ``{"gateway": "172.17.0.1"}`` (``""`` when there is none).
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_leave(driver: str, network_id: str, endpoint_id: str) -> bool:
+    """Take the endpoint out of its sandbox. Idempotent.
+
+    :return: True.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_program_external(
+    driver: str,
+    network_id: str,
+    endpoint_id: str,
+    bindings: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Publish container ports on the host.
+
+    :param bindings: ``[{"proto": "tcp", "container_port": 80,
+        "host_ip": "0.0.0.0", "host_port": 8080}]`` with concrete host ports
+        (the daemon has already resolved ephemeral ports).
+    :return: the bindings as programmed.
+
+    Routed, firstresult, *optional*: None means the driver cannot publish
+    ports, and the daemon refuses bindings for it. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> bool:
+    """Remove everything ``network_program_external`` made. Idempotent.
+
+    :return: True.
+
+    Routed, firstresult, *optional* (default: nothing to revoke).
+    Added in 0.1.
+    """

@@ -1,0 +1,85 @@
+"""`docker import`: one rootfs tar becomes a one-layer image."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from . import archive, gojson
+from .changes import apply_changes
+from .ids import rfc3339_nano
+
+if TYPE_CHECKING:
+    from .store import ImageStore
+
+_ARCH = {"x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", "v8"),
+         "arm64": ("arm64", "v8"), "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"),
+         "i686": ("386", ""), "i386": ("386", ""), "ppc64le": ("ppc64le", ""),
+         "s390x": ("s390x", ""), "riscv64": ("riscv64", "")}
+
+
+def host_platform() -> tuple[str, str]:
+    """(architecture, variant) of this machine, in Go's GOARCH terms."""
+    machine = platform.machine()
+    return _ARCH.get(machine, (machine, ""))
+
+
+def build_config(diff_id: str, run_config: dict[str, Any], message: str,
+                 docker_version: str) -> bytes:
+    """The image config `docker import` writes, field order as Go marshals it."""
+    created = rfc3339_nano()
+    arch, variant = host_platform()
+    cfg: dict[str, Any] = {}
+    if message:
+        cfg["comment"] = message
+    cfg["created"] = created
+    if docker_version:
+        cfg["docker_version"] = docker_version
+    cfg["config"] = run_config
+    cfg["architecture"] = arch
+    if variant:
+        cfg["variant"] = variant
+    cfg["os"] = "linux"
+    cfg["rootfs"] = {"type": "layers", "diff_ids": [diff_id]}
+    history: dict[str, Any] = {"created": created}
+    if message:
+        history["comment"] = message
+    cfg["history"] = [history]
+    return gojson.dumps(cfg)
+
+
+def spool(stream: BinaryIO, path: str) -> str:
+    """Decompress `stream` into `path`; return the diff id of the tar."""
+    hashed = archive.HashingReader(archive.decompress(stream))
+    with open(path, "wb") as out:
+        shutil.copyfileobj(hashed, out, 1 << 20)  # type: ignore[misc]
+    return hashed.digest
+
+
+def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
+               changes: list[str], message: str) -> str:
+    ref = store.parse_repo_tag(repo_tag) if repo_tag else None
+    run_config = apply_changes(None, changes or [])
+    message = message or "Imported from -"
+    tmp = store.temp_path("import-")
+    try:
+        diff_id = spool(stream, tmp)
+        layer, created = store.layers.ensure(None, diff_id, lambda: open(tmp, "rb"))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    try:
+        raw = build_config(diff_id, run_config, message, store.docker_version)
+        image = store.add_image(raw)
+    except BaseException:
+        store.layers.unpin(layer.chain_id)
+        if created:
+            store.release_layers([layer.chain_id])
+        raise
+    store.layers.unpin(layer.chain_id)
+    if ref is not None:
+        store.tag_ref(image.id, ref)
+    store.emit("import", image.id, image.id)
+    return image.id

@@ -1,0 +1,281 @@
+"""ImageStore: the image and layer store behind the images API (contracts.md §4).
+
+Layout is Docker's graphdriver store: `image/overlay2/{imagedb,layerdb,
+repositories.json}` and `overlay2/`. One re-entrant lock guards all metadata;
+layer extraction runs outside it. Events are published after the lock is
+released, in the order Docker emits them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, BinaryIO, Callable, Iterator
+
+from .. import errors
+from . import archive, delete, importer, initlayer, loader, views
+from .ids import ID_HEX_RE, hex_of, random_hex, rfc3339_nano
+from .imagedb import Image, ImageDB
+from .layers import LayerStore
+from .overlay import Overlay2
+from .reference import Reference, parse_any, repo_tag
+from .refstore import RefStore
+
+EventSink = Callable[[str, str, dict], None]
+DOCKER_VERSION = "27.5.1"
+
+
+class ImageStore:
+    """Images, tags and layers under a data-root."""
+
+    def __init__(self, root: str, on_event: EventSink | None = None,
+                 docker_version: str = DOCKER_VERSION) -> None:
+        self.root = root
+        self.docker_version = docker_version
+        self._on_event = on_event
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        base = os.path.join(root, "image", "overlay2")
+        self._tmp = os.path.join(root, "tmp")
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        os.makedirs(self._tmp, mode=0o700, exist_ok=True)
+        self.driver = Overlay2(os.path.join(root, "overlay2"))
+        self.layers = LayerStore(os.path.join(base, "layerdb"), self.driver, self._lock)
+        self.imagedb = ImageDB(os.path.join(base, "imagedb"))
+        with self._lock:
+            self._clean_tmp()
+            self.layers.load()
+            self.images: dict[str, Image] = {
+                i: img for i, img in self.imagedb.load_all().items()
+                if all(c in self.layers.layers for c in img.chain_ids)}
+            self.refs = RefStore(os.path.join(base, "repositories.json"))
+            for ref, image_id in list(self.refs.refs.items()):
+                if image_id not in self.images:
+                    del self.refs.refs[ref]
+            self.layers.collect_garbage({img.top_layer for img in self.images.values() if img.top_layer})
+            self.imagedb.clean_metadata(set(self.imagedb.load_all()))
+            self._parents = {i: p for i in self.images if (p := self.imagedb.get_meta(i, "parent"))}
+
+    # -- helpers shared by the operation modules ------------------------------
+    def _clean_tmp(self) -> None:
+        for name in os.listdir(self._tmp):
+            if name.startswith(("docker-import-", "import-")):
+                archive.remove_tree(os.path.join(self._tmp, name))
+
+    def temp_path(self, prefix: str) -> str:
+        return os.path.join(self._tmp, prefix + random_hex(16))
+
+    def emit(self, action: str, ident: str, name: str, labels: dict | None = None) -> None:
+        """Queue an event: published when the outermost public call returns."""
+        if self._on_event is None:
+            return
+        attrs: dict[str, str] = dict(labels if labels is not None else self._labels_of(ident))
+        attrs["name"] = name
+        pending = getattr(self._local, "events", None)
+        if pending is None:
+            self._on_event(action, ident, attrs)
+        else:
+            pending.append((action, ident, attrs))
+
+    def _labels_of(self, ident: str) -> dict[str, str]:
+        image = self.images.get(ident)
+        return dict(image.labels) if image else {}
+
+    def _flush(self, events: list[tuple[str, str, dict]]) -> None:
+        if self._on_event is None:
+            return
+        for action, ident, attrs in events:
+            self._on_event(action, ident, attrs)
+
+    def _collect(self) -> "_Events":
+        return _Events(self)
+
+    def parse_repo_tag(self, text: str) -> Reference:
+        return repo_tag(text)
+
+    def add_image(self, raw: bytes) -> Image:
+        """Store a config whose layers all exist (pinned by the caller)."""
+        with self._lock:
+            image = self.imagedb.put(raw)
+            missing = [c for c in image.chain_ids if c not in self.layers.layers]
+            if missing:
+                raise errors.InvalidParameter(f"layer does not exist: {missing[0]}")
+            self.images.setdefault(image.id, image)
+            return self.images[image.id]
+
+    def tag_ref(self, image_id: str, ref: Reference, event: bool = True) -> str | None:
+        """Point `ref` at `image_id`; return the id it moved from, if any.
+
+        A real tag (event=True) also records LastTagTime and emits "tag";
+        `docker load` sets its tags silently, as Docker does.
+        """
+        with self._lock:
+            old = self.refs.add(ref, image_id, force=True)
+            if event:
+                self.imagedb.set_meta(image_id, "lastUpdated", rfc3339_nano())
+        if event:
+            self.emit("tag", image_id, ref.familiar())
+        return old
+
+    def set_parent(self, image_id: str, parent: str) -> None:
+        with self._lock:
+            if parent in self.images and parent != image_id:
+                self.imagedb.set_meta(image_id, "parent", parent)
+                self._parents[image_id] = parent
+
+    def parent_of(self, image_id: str) -> str:
+        return self._parents.get(image_id, "")
+
+    def children(self, image_id: str) -> list[str]:
+        return [i for i, p in self._parents.items() if p == image_id and i in self.images]
+
+    def _referenced_tops(self, exclude: str | None = None) -> set[str]:
+        return {img.top_layer for i, img in self.images.items() if i != exclude and img.top_layer}
+
+    def drop_image(self, image: Image) -> list[str]:
+        """Delete an image's config and release its layers; return removed chain ids."""
+        with self._lock:
+            self.refs.drop_image(image.id)
+            self.imagedb.delete(image.id)
+            self.images.pop(image.id, None)
+            self._parents.pop(image.id, None)
+            return self.layers.release(image.chain_ids, self._referenced_tops())
+
+    def release_layers(self, chains: list[str]) -> list[str]:
+        with self._lock:
+            return self.layers.release(chains, self._referenced_tops())
+
+    # -- lookups --------------------------------------------------------------
+    def _search(self, term: str) -> Image | None:
+        prefix = term[len("sha256:"):] if term.startswith("sha256:") else term
+        if not prefix or not ID_HEX_RE.match(prefix):
+            return None
+        found = [img for i, img in self.images.items() if hex_of(i).startswith(prefix)]
+        return found[0] if len(found) == 1 else None
+
+    def _resolve(self, ref: str) -> Image:
+        parsed = parse_any(ref)
+        if isinstance(parsed, str):
+            image = self.images.get(parsed)
+            if image is None:
+                raise errors.no_such_image(parsed)
+            return image
+        named = parsed.with_default_tag()
+        image_id = self.refs.get(named)
+        if image_id is not None and image_id in self.images:
+            return self.images[image_id]
+        if named.digest is not None and named.digest in self.images:
+            return self.images[named.digest]
+        image = self._search(ref)
+        if image is not None:
+            return image
+        raise errors.no_such_image(named.familiar())
+
+    def get(self, ref: str) -> Image:
+        with self._lock:
+            return self._resolve(ref)
+
+    def list(self) -> list[Image]:
+        with self._lock:
+            return sorted(self.images.values(), key=lambda i: i.created_unix, reverse=True)
+
+    def references(self, image: Image) -> list[Reference]:
+        with self._lock:
+            return self.refs.references(image.id)
+
+    def size(self, image: Image) -> int:
+        with self._lock:
+            return self.layers.size_of(image.top_layer)
+
+    def summary(self, image: Image) -> dict[str, Any]:
+        with self._lock:
+            return views.summary(image, self.refs.references(image.id),
+                                 self.layers.size_of(image.top_layer), self.parent_of(image.id))
+
+    def inspect(self, image: Image) -> dict[str, Any]:
+        with self._lock:
+            top = self.layers.get(image.top_layer) if image.top_layer else None
+            graph = self.driver.metadata(top.cache_id) if top else {}
+            return views.inspect(image, self.refs.references(image.id),
+                                 self.layers.size_of(image.top_layer), graph,
+                                 self.imagedb.get_meta(image.id, "lastUpdated"),
+                                 self.parent_of(image.id))
+
+    def layer_tar(self, chain_id: str) -> Iterator[bytes]:
+        """The exact layer tar (for `docker save`): chunks whose sha256 is the diff id."""
+        return self.layers.tar_stream(chain_id)
+
+    # -- mutations ------------------------------------------------------------
+    def import_tar(self, stream: BinaryIO, repo_tag: str | None, changes: list[str],
+                   message: str) -> str:
+        with self._collect():
+            return importer.import_tar(self, stream, repo_tag, changes, message)
+
+    def load(self, stream: BinaryIO) -> Iterator[str]:
+        with self._collect():
+            lines = list(loader.load(self, stream))
+        yield from lines
+
+    def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
+        """ImageTag: `repo[:tag]` (+ `tag`) now points at the image `ref` names."""
+        with self._collect():
+            new = repo_tag(repo, tag)
+            with self._lock:
+                image = self._resolve(ref)
+                self.tag_ref(image.id, new)
+
+    def remove(self, ref: str, force: bool = False, noprune: bool = False,
+               in_use: delete.InUse | None = None) -> list[dict[str, str]]:
+        with self._collect():
+            with self._lock:
+                image = self._resolve(ref)
+                return delete.Remover(self, in_use).remove(ref, image, force, not noprune)
+
+    # -- container read-write layers -------------------------------------------
+    def create_rw_layer(self, container_id: str, image_id: str) -> None:
+        with self._lock:
+            image = self._resolve(image_id)
+            lowers = [self.driver.diff_dir(self.layers.layers[c].cache_id)
+                      for c in reversed(image.chain_ids)]
+            self.layers.create_rw(container_id, image.top_layer,
+                                  lambda diff: initlayer.setup(diff, lowers))
+
+    def mount_rw_layer(self, container_id: str) -> str:
+        with self._lock:
+            rw = self.layers.get_rw(container_id)
+            return self.driver.mount(rw.mount_id)
+
+    def rw_layer_path(self, container_id: str) -> str:
+        """The container's upper (diff) dir: its changes to the image."""
+        with self._lock:
+            return self.driver.diff_dir(self.layers.get_rw(container_id).mount_id)
+
+    def unmount_rw_layer(self, container_id: str) -> None:
+        with self._lock:
+            rw = self.layers.mounts.get(container_id)
+            if rw is not None:
+                self.driver.unmount(rw.mount_id)
+
+    def remove_rw_layer(self, container_id: str) -> None:
+        with self._lock:
+            rw = self.layers.remove_rw(container_id)
+            if rw is not None and rw.parent:
+                self.layers.release([rw.parent], self._referenced_tops())
+
+
+class _Events:
+    """Context manager: hold this thread's events until the outermost call ends."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+        self.outer = False
+
+    def __enter__(self) -> None:
+        if getattr(self.store._local, "events", None) is None:
+            self.store._local.events = []
+            self.outer = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.outer:
+            events, self.store._local.events = self.store._local.events, None
+            self.store._flush(events)

@@ -1,0 +1,169 @@
+"""Mounts: Docker's defaults, the network files, HostConfig.Binds (host paths) and HostConfig.Tmpfs.
+
+Assembly follows daemon/oci_linux.go withMounts: user mounts are sorted by
+depth, replace a default mount at the same destination (a user /dev removes
+every default under /dev/), and are appended after the defaults.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from ..errors import InvalidParameter
+from .defaults import DEFAULT_SHM_SIZE, default_mounts
+
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+_BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", *PROPAGATIONS}
+
+# Mount flags that cancel each other: an option's key is its group, so that
+# MergeTmpfsOptions keeps only the last one of a group.
+_FLAG_GROUP = {
+    "ro": "rdonly", "rw": "rdonly", "exec": "noexec", "noexec": "noexec",
+    "suid": "nosuid", "nosuid": "nosuid", "dev": "nodev", "nodev": "nodev",
+    "sync": "sync", "async": "sync", "atime": "noatime", "noatime": "noatime",
+    "diratime": "nodiratime", "nodiratime": "nodiratime", "relatime": "relatime",
+    "norelatime": "relatime", "strictatime": "strictatime", "nostrictatime": "strictatime",
+    "mand": "mand", "nomand": "mand", "dirsync": "dirsync", "remount": "remount",
+    "bind": "bind", "rbind": "rbind",
+    "private": "propagation", "rprivate": "propagation", "shared": "propagation",
+    "rshared": "propagation", "slave": "propagation", "rslave": "propagation",
+    "unbindable": "propagation", "runbindable": "propagation",
+}
+_TMPFS_DATA = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"}
+
+
+@dataclass
+class UserMount:
+    destination: str
+    source: str
+    kind: str                # "bind" or "tmpfs"
+    writable: bool = True
+    propagation: str = "rprivate"
+    data: str = ""           # tmpfs options as given
+
+
+def _check_destination(dest: str, kind: str) -> str:
+    if not dest.startswith("/"):
+        raise InvalidParameter(f'invalid mount config for type "{kind}": invalid mount path: '
+                               f"'{dest}' mount path must be absolute")
+    clean = posixpath.normpath(dest)
+    if clean == "/":
+        raise InvalidParameter("invalid specification: destination can't be '/'")
+    return clean
+
+
+def parse_bind(spec: str) -> UserMount:
+    """One HostConfig.Binds entry "/host:/ctr[:opts]". Named volumes are not handled here."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+        raise InvalidParameter(f"invalid volume specification: '{spec}'")
+    src, dest = parts[0], parts[1]
+    if not src.startswith("/"):
+        raise InvalidParameter(f"invalid volume specification: '{spec}': named volumes are not supported yet")
+    mount = UserMount(destination=_check_destination(dest, "bind"), source=posixpath.normpath(src), kind="bind")
+    opts = parts[2].split(",") if len(parts) == 3 else []
+    seen_mode = seen_prop = False
+    for o in opts:
+        if o not in _BIND_MODES or (o in ("ro", "rw") and seen_mode) or (o in PROPAGATIONS and seen_prop):
+            raise InvalidParameter(f"invalid mode: {parts[2]}")
+        if o in ("ro", "rw"):
+            mount.writable, seen_mode = o == "rw", True
+        elif o in PROPAGATIONS:
+            mount.propagation, seen_prop = o, True
+    return mount
+
+
+def is_host_bind(spec: str) -> bool:
+    """Binds of a host path (what this package implements) vs named volumes."""
+    return spec.startswith("/")
+
+
+def merge_tmpfs_options(options: list[str]) -> list[str]:
+    """Keep the last option of each flag group and each data key, in their order (MergeTmpfsOptions)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for option in reversed(options):
+        if option == "defaults":
+            continue
+        if option in _FLAG_GROUP:
+            key = _FLAG_GROUP[option]
+        else:
+            name, sep, _ = option.partition("=")
+            if not sep or name not in _TMPFS_DATA:
+                raise InvalidParameter(f'invalid tmpfs option ["{option}"]')
+            key = "data:" + name
+        if key not in seen:
+            seen.add(key)
+            out.insert(0, option)
+    return out
+
+
+def tmpfs_mounts(tmpfs: dict[str, str] | None) -> list[UserMount]:
+    out = []
+    for dest, data in (tmpfs or {}).items():
+        clean = _check_destination(dest, "tmpfs")
+        out.append(UserMount(destination=clean, source="tmpfs", kind="tmpfs", data=data or ""))
+    return out
+
+
+def _depth(path: str) -> int:
+    return len(posixpath.normpath(path).split("/"))
+
+
+def _oci(m: UserMount, rro: bool) -> dict:
+    if m.kind == "tmpfs":
+        options = ["noexec", "nosuid", "nodev", "rprivate"]
+        if m.data:
+            options += m.data.split(",")
+        return {"destination": m.destination, "type": "tmpfs", "source": "tmpfs",
+                "options": merge_tmpfs_options(options)}
+    options = ["rbind"]
+    if not m.writable:
+        options.append("rro" if rro else "ro")
+    options.append(m.propagation)
+    return {"destination": m.destination, "type": "bind", "source": m.source, "options": options}
+
+
+def build(*, host_config: dict, etc_files: dict[str, str], rro: bool) -> tuple[list[dict], str | None]:
+    """All mounts of the spec, and the rootfs propagation shared/slave binds need (or None)."""
+    hc = host_config
+    readonly = bool(hc.get("ReadonlyRootfs"))
+    user: list[UserMount] = [parse_bind(b) for b in hc.get("Binds") or []]
+    tmpfs = tmpfs_mounts(hc.get("Tmpfs"))
+    tmpfs_dests = {m.destination for m in tmpfs}
+    user = [m for m in user if m.destination not in tmpfs_dests] + tmpfs
+    # Docker's order for the network files; a user mount on the same path wins.
+    order = {"/etc/resolv.conf": 0, "/etc/hostname": 1, "/etc/hosts": 2}
+    for dest in sorted(etc_files, key=lambda d: order.get(d, len(order))):
+        if dest not in {m.destination for m in user}:
+            user.append(UserMount(destination=dest, source=etc_files[dest], kind="bind", writable=not readonly))
+    user.sort(key=lambda m: _depth(m.destination))  # stable: equal depths keep their order
+
+    user_dests = {m.destination for m in user}
+    user_dev = "/dev" in user_dests
+    shm_size = hc.get("ShmSize") or DEFAULT_SHM_SIZE
+    mounts: list[dict] = []
+    for m in default_mounts():
+        dest = m["destination"]
+        if dest in user_dests or (user_dev and dest.startswith("/dev/")):
+            continue
+        if dest == "/dev/shm":
+            if hc.get("IpcMode") == "none":
+                continue
+            m["options"].append(f"size={shm_size}")
+        if readonly and dest not in ("/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue") \
+                and "ro" not in m["options"]:
+            m["options"].append("ro")
+        if hc.get("Privileged") and m["type"] in ("sysfs", "cgroup"):
+            m["options"] = [o for o in m["options"] if o != "ro"]
+        mounts.append(m)
+
+    rootfs_propagation = None
+    for m in user:
+        mounts.append(_oci(m, rro))
+        if m.kind == "bind" and m.propagation in ("shared", "rshared"):
+            rootfs_propagation = "shared"
+        elif m.kind == "bind" and m.propagation in ("slave", "rslave") and rootfs_propagation != "shared":
+            rootfs_propagation = "rslave"
+    return mounts, rootfs_propagation

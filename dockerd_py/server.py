@@ -1,0 +1,75 @@
+"""The HTTP server: gunicorn embedded as a library, one gthread worker.
+
+The master owns the listening sockets; the single worker holds the daemon's
+in-memory state (built from disk in `load`, after the fork), with many
+threads because every streaming or hijacked request holds one.
+"""
+
+import logging
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from .config import DaemonConfig
+
+log = logging.getLogger("dockerd_py")
+
+
+def gunicorn_binds(hosts: list[str]) -> list[str]:
+    """Translate dockerd's -H forms into gunicorn bind addresses."""
+    binds = []
+    for host in hosts:
+        if host.startswith("unix://"):
+            binds.append("unix:" + host[len("unix://"):])
+        elif host.startswith("tcp://"):
+            binds.append(host[len("tcp://"):] or "127.0.0.1:2375")
+        elif host.startswith("fd://"):
+            fds = host[len("fd://"):]
+            if fds:
+                binds.append(f"fd://{int(fds)}")
+            else:  # every socket systemd passed us
+                count = int(os.environ.get("LISTEN_FDS", "0"))
+                binds.extend(f"fd://{3 + i}" for i in range(count))
+        else:
+            raise ValueError(f"invalid host {host!r}: use unix://, tcp:// or fd://")
+    return binds
+
+
+class DaemonApplication(BaseApplication):
+    def __init__(self, config: DaemonConfig) -> None:
+        self.daemon_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        cfg = self.daemon_config
+        settings = {
+            "bind": gunicorn_binds(cfg.hosts),
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": 512,
+            "timeout": 60,
+            "graceful_timeout": 3,
+            "keepalive": 120,
+            "loglevel": "debug" if cfg.debug else cfg.log_level.replace("fatal", "critical").replace("warn", "warning"),
+            "accesslog": "-" if cfg.debug else None,
+            "proc_name": "dockerd-py",
+            "umask": 0o117 if cfg.group else 0o177,
+            "worker_exit": _worker_exit,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from .api.app import create_app
+        from .engine import Engine
+
+        engine = Engine(self.daemon_config)
+        engine.start()
+        return create_app(engine)
+
+
+def _worker_exit(server, worker) -> None:
+    from .engine import Engine
+
+    if Engine.current is not None:
+        Engine.current.shutdown()

@@ -1,0 +1,87 @@
+"""Turning a `POST /containers/create` body into a stored container config.
+
+Pure functions: type checks with Docker's messages, and the defaults Docker
+stores in Config and HostConfig. (The merge with the image's config is
+`oci.merge_image_config`, shared with the spec builder.)
+"""
+
+from typing import Any
+
+from ...errors import InvalidParameter
+
+# Config fields of the create body and the JSON types they accept.
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "Hostname": (str,), "Domainname": (str,), "User": (str,), "AttachStdin": (bool,), "AttachStdout": (bool,),
+    "AttachStderr": (bool,), "ExposedPorts": (dict,), "Tty": (bool,), "OpenStdin": (bool,), "StdinOnce": (bool,),
+    "Env": (list,), "Cmd": (list, str), "Healthcheck": (dict,), "ArgsEscaped": (bool,), "Image": (str,),
+    "Volumes": (dict,), "WorkingDir": (str,), "Entrypoint": (list, str), "NetworkDisabled": (bool,),
+    "MacAddress": (str,), "OnBuild": (list,), "Labels": (dict,), "StopSignal": (str,), "StopTimeout": (int,),
+    "Shell": (list,),
+}
+_GO_TYPES = {str: "string", bool: "bool", dict: "map", list: "[]string", int: "int"}
+_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+
+
+def _type_error(field: str, value: Any, expected: tuple[type, ...]) -> InvalidParameter:
+    got = _JSON_TYPES.get(type(value), "value")
+    return InvalidParameter(f"json: cannot unmarshal {got} into Go struct field ContainerConfigWrapper.{field} "
+                            f"of type {_GO_TYPES[expected[0]]}")
+
+
+def split_body(body: dict) -> tuple[dict, dict, dict]:
+    """The create body → (Config, HostConfig, NetworkingConfig), type-checked."""
+    config: dict[str, Any] = {}
+    for field, expected in _CONFIG_TYPES.items():
+        if field in body and body[field] is not None:
+            value = body[field]
+            if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+                raise _type_error(field, value, expected)
+            if isinstance(value, str) and field in ("Cmd", "Entrypoint"):
+                value = [value]
+            if field in ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild") and not all(isinstance(v, str) for v in value):
+                raise _type_error(field, value, (list,))
+            config[field] = value
+    host_config = body.get("HostConfig") or {}
+    networking = body.get("NetworkingConfig") or {}
+    if not isinstance(host_config, dict):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.HostConfig")
+    if not isinstance(networking, dict):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.NetworkingConfig")
+    for env in config.get("Env", []):
+        if env.startswith("="):
+            raise InvalidParameter(f"invalid environment variable: {env}")
+    return config, host_config, networking
+
+
+def fill_config_defaults(config: dict, container_id: str, image_ref: str) -> dict:
+    out = {"Hostname": container_id[:12], "Domainname": "", "User": "", "AttachStdin": False,
+           "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False,
+           "Env": [], "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+           "OnBuild": None, "Labels": {}}
+    out.update({k: v for k, v in config.items() if v is not None or k in ("Cmd", "Entrypoint")})
+    if not out["Hostname"]:
+        out["Hostname"] = container_id[:12]
+    return out
+
+
+def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
+    out = dict(host_config)
+    if out.get("NetworkMode") in (None, "", "default"):
+        out["NetworkMode"] = "bridge"
+    out.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
+    if not out["LogConfig"].get("Type"):
+        out["LogConfig"] = {"Type": "json-file", "Config": out["LogConfig"].get("Config") or {}}
+    if not out.get("Runtime"):
+        out["Runtime"] = default_runtime
+    out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    if not out["RestartPolicy"].get("Name"):
+        out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
+    out.setdefault("PortBindings", {})
+    out.setdefault("AutoRemove", False)
+    out.setdefault("Privileged", False)
+    out.setdefault("ShmSize", 67108864)
+    if not out.get("ShmSize"):
+        out["ShmSize"] = 67108864
+    out.setdefault("CgroupnsMode", "host")
+    out.setdefault("IpcMode", "private")
+    return out

@@ -1,0 +1,320 @@
+"""Running containers: start, stop, kill, pause, wait, and the exit monitor.
+
+The runner turns a stored container into a task: it mounts the rootfs, asks
+the network service for a sandbox, writes the OCI bundle and spawns a shim.
+One monitor thread per running container waits on its shim and records the
+exit, so the daemon hears about every exit, including those that happened
+while it was down (see `restore`).
+"""
+
+import logging
+import os
+import shutil
+import signal as signal_mod
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
+from ...lifecycle import ShimClient, TaskConfig
+from ...oci import build_spec
+from ..etc_files import write_etc_files
+from ...state import atomic
+from .record import Container, now_rfc3339
+
+log = logging.getLogger("dockerd_py.containers")
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+class _PendingAttach:
+    """An attach that waits for the container's next start."""
+
+    def __init__(self, stdin: bool, stdout: bool, stderr: bool) -> None:
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.ready = threading.Event()
+        self.sock: socket.socket | None = None
+        self.error: Exception | None = None
+
+
+class Runner:
+    def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
+                 exec_root: str, cgroup_parent: str, shim_cmd: list[str], on_exit: Callable[[Container], None]) -> None:
+        self.images = images
+        self.networks = networks
+        self.publish = publish
+        self.runtimes = runtimes
+        self.exec_root = exec_root
+        self.cgroup_parent = cgroup_parent
+        self.shim_cmd = shim_cmd
+        self.on_exit = on_exit
+        self._shims: dict[str, ShimClient] = {}
+        self._pending: dict[str, list[_PendingAttach]] = {}
+
+    # --- start ------------------------------------------------------------
+    def start(self, c: Container) -> None:
+        with c.lock:
+            if c.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if c.state.running:
+                raise NotModified()
+            if c.state.status in ("removing", "dead"):
+                raise Conflict("container is marked for removal and cannot be started")
+            try:
+                self._start_task(c)
+            except SystemErr as e:
+                error, c.state.exit_code = start_error(e.message)
+                c.state.error = error.message
+                c.save()
+                raise error from None
+            c.save()
+        self.publish(c, "start")
+        threading.Thread(target=self._monitor, args=(c, self._shims[c.id]), daemon=True,
+                         name=f"monitor-{c.short_id}").start()
+
+    def _start_task(self, c: Container) -> None:
+        runtime = c.host_config.get("Runtime")
+        if runtime not in self.runtimes:
+            raise InvalidParameter(f"Unknown runtime specified {runtime}")
+        shutil.rmtree(c.runtime_dir, ignore_errors=True)
+        bundle = os.path.join(c.runtime_dir, "bundle")
+        os.makedirs(bundle, mode=0o711)
+        rootfs = self.images.mount_rw_layer(c.id)
+        sandbox = None
+        try:
+            hc = c.host_config
+            sandbox = self.networks.attach(
+                c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
+                c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
+                                               "publish_all": bool(hc.get("PublishAllPorts"))})
+            etc_files = write_etc_files(
+                c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
+                hc.get("ExtraHosts") or (), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
+                hc.get("NetworkMode", "bridge"))
+            spec = build_spec(container_id=c.id, config=c.config, host_config=hc,
+                              image_config=self.images.config(self.images.get(c.image_id)), rootfs=rootfs,
+                              etc_files=etc_files, netns_path=sandbox.netns_path,
+                              cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")
+            atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
+            task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
+                              runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
+                              log_path=c.log_path, tty=bool(c.config.get("Tty")),
+                              stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")))
+            shim = ShimClient.spawn(task, self.shim_cmd)
+            self._connect_pending(c, shim)
+            info = shim.start()
+        except BaseException:
+            if sandbox is not None:
+                self.networks.detach(c.id)
+            self.images.unmount_rw_layer(c.id)
+            raise
+        self._shims[c.id] = shim
+        c.network_settings = {"Networks": sandbox.networks, "Ports": sandbox.ports, "SandboxKey": sandbox.sandbox_key,
+                              "SandboxID": sandbox.sandbox_id}
+        c.state.status, c.state.pid, c.state.error = "running", info.pid, ""
+        c.state.exit_code, c.state.oom_killed = 0, False
+        c.state.started_at = info.started_at or now_rfc3339()
+        c.has_been_started = True
+        c.manually_stopped = False
+
+    # --- exit -------------------------------------------------------------
+    def _monitor(self, c: Container, shim: ShimClient) -> None:
+        try:
+            status = shim.wait()
+        except Exception as e:  # the shim vanished without a word: the container died with it
+            log.warning("container %s: lost its shim: %s", c.short_id, e)
+            from ...lifecycle import ExitStatus
+            status = ExitStatus(255, now_rfc3339(), False)
+        self._record_exit(c, status.exit_code, status.exited_at, status.oom_killed)
+
+    def _record_exit(self, c: Container, exit_code: int, exited_at: str, oom_killed: bool) -> None:
+        with c.lock:
+            self._shims.pop(c.id, None)
+            try:
+                self.networks.detach(c.id)
+            except Exception:
+                log.exception("container %s: network teardown failed", c.short_id)
+            try:
+                self.images.unmount_rw_layer(c.id)
+            except Exception:
+                log.exception("container %s: unmount failed", c.short_id)
+            c.state.status, c.state.pid = "exited", 0
+            c.state.exit_code, c.state.finished_at, c.state.oom_killed = exit_code, exited_at or now_rfc3339(), oom_killed
+            c.network_settings = _disconnected(c.network_settings)
+            c.exits += 1
+            c.save()
+            c.changed.notify_all()
+        if oom_killed:
+            self.publish(c, "oom")
+        self.publish(c, "die", exitCode=str(exit_code))
+        self.on_exit(c)
+
+    # --- signals ----------------------------------------------------------
+    def kill(self, c: Container, sig: int) -> None:
+        with c.lock:
+            if not c.state.running:
+                raise Conflict(f"Container {c.id} is not running")
+            shim = self._shims.get(c.id)
+        if shim is None:
+            raise Conflict(f"Container {c.id} is not running")
+        shim.kill(sig, all=False)
+        self.publish(c, "kill", signal=str(sig))
+
+    def stop(self, c: Container, sig: int, timeout: int) -> None:
+        with c.lock:
+            if not c.state.running:
+                raise NotModified()
+            c.manually_stopped = True
+        if c.state.status == "paused":
+            self.resume(c, publish=False)
+        self._signal_and_wait(c, sig, timeout)
+        self.publish(c, "stop")
+
+    def _signal_and_wait(self, c: Container, sig: int, timeout: int) -> None:
+        try:
+            self.kill(c, sig)
+        except Conflict:
+            return
+        if timeout < 0:
+            self.wait_exit(c, None)
+            return
+        if not self.wait_exit(c, timeout):
+            try:
+                self.kill(c, signal_mod.SIGKILL)
+            except Conflict:
+                return
+            self.wait_exit(c, None)
+
+    def wait_exit(self, c: Container, timeout: float | None) -> bool:
+        """Block until the container is not running; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with c.lock:
+            while c.state.running:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                c.changed.wait(remaining if remaining is not None else 1.0)
+        return True
+
+    # --- pause ------------------------------------------------------------
+    def pause(self, c: Container) -> None:
+        with c.lock:
+            c.ensure_running()
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            self._shim(c).pause()
+            c.state.status = "paused"
+            c.save()
+        self.publish(c, "pause")
+
+    def resume(self, c: Container, publish: bool = True) -> None:
+        with c.lock:
+            if c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            self._shim(c).resume()
+            c.state.status = "running"
+            c.save()
+        if publish:
+            self.publish(c, "unpause")
+
+    # --- passthroughs -----------------------------------------------------
+    def _shim(self, c: Container) -> ShimClient:
+        shim = self._shims.get(c.id)
+        if shim is None:
+            raise Conflict(f"Container {c.id} is not running")
+        return shim
+
+    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool,
+               client_gone: Callable[[], bool]) -> socket.socket | None:
+        """A stream from the container's shim; for a stopped container, from its next start.
+
+        Attaching before start is how `docker run` and `docker start -a` work:
+        the attach is connected after the task is created and before it is
+        started, so no output is lost. None when the client left first.
+        """
+        with c.lock:
+            shim = self._shims.get(c.id)
+            if shim is None:
+                pending = _PendingAttach(stdin, stdout, stderr)
+                self._pending.setdefault(c.id, []).append(pending)
+        if shim is not None:
+            return shim.attach(stdin, stdout, stderr, bool(c.config.get("StdinOnce")))
+        while not pending.ready.wait(0.5):
+            if client_gone() or c.removed:
+                with c.lock:
+                    if pending in self._pending.get(c.id, []):
+                        self._pending[c.id].remove(pending)
+                        return None
+        if pending.error is not None:
+            raise pending.error
+        return pending.sock
+
+    def _connect_pending(self, c: Container, shim: ShimClient) -> None:
+        for pending in self._pending.pop(c.id, []):
+            try:
+                pending.sock = shim.attach(pending.stdin, pending.stdout, pending.stderr,
+                                           bool(c.config.get("StdinOnce")))
+            except Exception as e:
+                pending.error = e
+            pending.ready.set()
+
+    def resize(self, c: Container, height: int, width: int) -> None:
+        self._shim(c).resize(height, width)
+
+    def pids(self, c: Container) -> list[int]:
+        return self._shim(c).pids()
+
+    def has_task(self, c: Container) -> bool:
+        return c.id in self._shims
+
+    # --- daemon restart ---------------------------------------------------
+    def restore(self, c: Container) -> None:
+        """Reconnect to a container's shim, or record the exit it had while we were away."""
+        if not c.state.running:
+            return
+        shim = ShimClient(c.runtime_dir)
+        if shim.alive():
+            self._shims[c.id] = shim
+            threading.Thread(target=self._monitor, args=(c, shim), daemon=True,
+                             name=f"monitor-{c.short_id}").start()
+            return
+        status = shim.wait()  # reads exit.json, or 255 when the container died with the host
+        self._record_exit(c, status.exit_code, status.exited_at, status.oom_killed)
+
+    def cleanup_task_dir(self, c: Container) -> None:
+        shutil.rmtree(c.runtime_dir, ignore_errors=True)
+
+
+def _first_ip(networks: dict) -> str:
+    return next((n.get("IPAddress", "") for n in networks.values() if n.get("IPAddress")), "")
+
+
+def _disconnected(settings: dict) -> dict:
+    """NetworkSettings of a stopped container: networks kept by name, live details cleared."""
+    cleared = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
+    networks = {name: {**ep, **cleared} for name, ep in (settings.get("Networks") or {}).items()}
+    return {"Networks": networks, "Ports": {}, "SandboxKey": "", "SandboxID": ""}
+
+
+def start_error(runtime_message: str) -> tuple[DockerError, int]:
+    """Docker's reading of a failed task creation: the error class and the exit code to record.
+
+    A missing executable is the user's configuration (400, exit code 127), a
+    permission problem too (126); anything else is the daemon's (500, 128).
+    """
+    message = f"failed to create task for container: OCI runtime create failed: {runtime_message}"
+    lowered = runtime_message.lower()
+    if "executable file not found" in lowered or "no such file or directory" in lowered:
+        return InvalidParameter(message), 127
+    if "permission denied" in lowered:
+        return InvalidParameter(message), 126
+    return SystemErr(message), 128
+
+
+def stop_timeout(c: Container, requested: int | None) -> int:
+    if requested is not None:
+        return requested
+    configured = c.config.get("StopTimeout")
+    return DEFAULT_STOP_TIMEOUT if configured is None else int(configured)
+

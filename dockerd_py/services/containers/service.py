@@ -1,0 +1,412 @@
+"""The containers service: the one facade the API's container routes call."""
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
+from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
+from ...oci.spec import process_args
+from . import create as create_mod
+from . import logs as logs_mod
+from .names import NameRegistry, normalize
+from .record import Container, now_rfc3339
+from .runner import Runner, stop_timeout
+
+log = logging.getLogger("dockerd_py.containers")
+
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network"}
+PRUNE_FILTERS = {"until", "label", "label!"}
+
+
+class ContainerService:
+    def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
+                 default_runtime: str, cgroup_parent: str, shim_cmd: list[str]) -> None:
+        self.root = os.path.join(data_root, "containers")
+        self.task_root = os.path.join(exec_root, "containers")
+        os.makedirs(self.root, mode=0o710, exist_ok=True)
+        os.makedirs(self.task_root, mode=0o710, exist_ok=True)
+        self.images = images
+        self.networks = networks
+        self.events = events
+        self.default_runtime = default_runtime
+        self.runtimes = runtimes
+        self.names = NameRegistry()
+        self._containers: dict[str, Container] = {}
+        self._lock = threading.Lock()
+        self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
+                             exec_root=exec_root, cgroup_parent=cgroup_parent, shim_cmd=shim_cmd,
+                             on_exit=self._after_exit)
+
+    # --- lookup -------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        container_id = self.names.resolve(ref)
+        with self._lock:
+            c = self._containers.get(container_id)
+        if c is None:
+            raise NotFound(f"No such container: {ref}")
+        return c
+
+    def all(self) -> list[Container]:
+        with self._lock:
+            return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
+
+    def image_user(self, image_id: str) -> str | None:
+        """The ID of a container using the image, for `rmi`'s conflict check."""
+        for c in self.all():
+            if c.image_id == image_id:
+                return c.id
+        return None
+
+    def counts(self) -> dict[str, int]:
+        cs = self.all()
+        return {"Containers": len(cs),
+                "ContainersRunning": sum(c.state.status in ("running", "restarting") for c in cs),
+                "ContainersPaused": sum(c.state.status == "paused" for c in cs),
+                "ContainersStopped": sum(not c.state.running for c in cs)}
+
+    # --- create -------------------------------------------------------------
+    def create(self, body: dict, name: str | None) -> tuple[str, list[str]]:
+        config, host_config, _networking = create_mod.split_body(body)
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("config cannot be empty in order to create a container")
+        image = self.images.get(image_ref)
+        validate_host_config(host_config, config)
+        unsupported = unsupported_options(host_config, config)
+        if unsupported:
+            raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
+        host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
+        if host_config["Runtime"] not in self.runtimes:
+            raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
+        container_id = secrets.token_hex(32)
+        merged = merge_image_config(config, self.images.config(image))
+        merged = create_mod.fill_config_defaults(merged, container_id, image_ref)
+        path, *args = process_args(merged)
+        full_name = normalize(name) if name else None
+        if full_name:
+            self.names.reserve(full_name, container_id)
+        else:
+            full_name = self.names.generate(container_id)
+        c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=self.images.id_of(image),
+                      config=merged, host_config=host_config, path=path, args=args,
+                      runtime_dir=os.path.join(self.task_root, container_id),
+                      dir=os.path.join(self.root, container_id))
+        try:
+            os.makedirs(c.dir, mode=0o710)
+            self.images.create_rw_layer(c.id, c.image_id)
+            c.save()
+        except BaseException:
+            self.names.forget(container_id)
+            shutil.rmtree(c.dir, ignore_errors=True)
+            raise
+        with self._lock:
+            self._containers[c.id] = c
+        self._publish(c, "create")
+        return c.id, host_config_warnings(host_config)
+
+    # --- lifecycle ------------------------------------------------------------
+    def start(self, ref: str) -> None:
+        self.runner.start(self.get(ref))
+
+    def stop(self, ref: str, signal: int | None, timeout: int | None) -> None:
+        c = self.get(ref)
+        self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
+
+    def restart(self, ref: str, signal: int | None, timeout: int | None) -> None:
+        c = self.get(ref)
+        if c.state.running:
+            self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
+        self.runner.start(c)
+        self._publish(c, "restart")
+
+    def kill(self, ref: str, signal: int) -> None:
+        c = self.get(ref)
+        c.ensure_running()
+        self.runner.kill(c, signal)
+
+    def pause(self, ref: str) -> None:
+        self.runner.pause(self.get(ref))
+
+    def unpause(self, ref: str) -> None:
+        self.runner.resume(self.get(ref))
+
+    def _stop_signal(self, c: Container) -> int:
+        from .signals import parse
+
+        return parse(c.config.get("StopSignal"), default=15)
+
+    def wait(self, ref: str, condition: str) -> Callable[[], int]:
+        """Validate now, block later: returns a function that waits and gives the exit code.
+
+        The API sends its 200 and headers before the wait blocks, as Docker does.
+        """
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidParameter(f"invalid condition: {condition!r}")
+        c = self.get(ref)
+        with c.lock:
+            exits_before = c.exits
+
+        def waiter() -> int:
+            with c.lock:
+                if condition == "next-exit":
+                    while c.exits == exits_before and not c.removed:
+                        c.changed.wait(1.0)
+                elif condition == "removed":
+                    while not c.removed:
+                        c.changed.wait(1.0)
+                else:
+                    while c.state.running and not c.removed:
+                        c.changed.wait(1.0)
+                return c.state.exit_code
+
+        return waiter
+
+    def _after_exit(self, c: Container) -> None:
+        if c.host_config.get("AutoRemove"):
+            threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
+
+    def _auto_remove(self, c: Container) -> None:
+        try:
+            self.remove(c.id, force=True, volumes=True)
+        except NotFound:
+            pass
+        except Exception:
+            log.exception("container %s: auto-remove failed", c.short_id)
+
+    # --- remove, rename, prune -------------------------------------------------
+    def remove(self, ref: str, force: bool, volumes: bool) -> None:
+        c = self.get(ref)
+        with c.lock:
+            if c.removed or c.state.status == "removing":
+                return
+            if c.state.running:
+                if not force:
+                    raise Conflict(f'cannot remove container "{c.name}": container is running: '
+                                   "stop the container before removing or force remove")
+        if c.state.running:
+            try:
+                self.runner.kill(c, 9)
+            except Conflict:
+                pass
+            self.runner.wait_exit(c, None)
+        with c.lock:
+            if c.removed:
+                return
+            c.state.status = "removing"
+            self.images.remove_rw_layer(c.id)
+            self.runner.cleanup_task_dir(c)
+            shutil.rmtree(c.dir, ignore_errors=True)
+            self.names.forget(c.id)
+            with self._lock:
+                self._containers.pop(c.id, None)
+            c.removed = True
+            c.changed.notify_all()
+        self._publish(c, "destroy")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new = normalize(new_name)
+        with c.lock:
+            old = c.name
+            if old == new:
+                raise InvalidParameter("Renaming a container with the same name as its current name")
+            self.names.reserve(new, c.id)
+            self.names.release(old)
+            c.name = new
+            c.save()
+        self._publish(c, "rename", oldName=old)
+
+    def prune(self, filters: dict[str, list[str]]) -> dict:
+        until = _until_nano(filters.get("until", []))
+        deleted = []
+        for c in self.all():
+            if c.state.running or c.state.status == "removing":
+                continue
+            if until is not None and _rfc3339_to_nano(c.created) >= until:
+                continue
+            if not _labels_match(c, filters.get("label", [])) or _labels_match_any(c, filters.get("label!", [])):
+                continue
+            try:
+                self.remove(c.id, force=False, volumes=False)
+                deleted.append(c.id)
+            except (Conflict, NotFound):
+                continue
+        self.events.publish("container", "prune", "", {"reclaimed": "0"})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": 0}
+
+    # --- list -------------------------------------------------------------------
+    def list(self, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Container]:
+        for status in filters.get("status", []):
+            if status not in STATUSES:
+                raise InvalidParameter(f"invalid filter 'status={status}'")
+        result = self.all()
+        before = self._boundary(filters.get("before"))
+        since = self._boundary(filters.get("since"))
+        if before is not None:
+            result = [c for c in result if c.created < before.created]
+        if since is not None:
+            result = [c for c in result if c.created > since.created]
+        if not all_ and limit <= 0 and before is None and since is None and "status" not in filters and "exited" not in filters:
+            result = [c for c in result if c.state.running]
+        result = [c for c in result if self._matches(c, filters)]
+        if limit > 0:
+            result = result[:limit]
+        return result
+
+    def _boundary(self, refs: list[str] | None) -> Container | None:
+        if not refs:
+            return None
+        return self.get(refs[0])
+
+    def _matches(self, c: Container, filters: dict[str, list[str]]) -> bool:
+        def any_regex(values: list[str], text: str) -> bool:
+            return any(re.search(v, text) for v in values)
+
+        if "id" in filters and not any(c.id.startswith(v) for v in filters["id"]):
+            return False
+        if "name" in filters and not any_regex(filters["name"], c.name):
+            return False
+        if "status" in filters and c.state.status not in filters["status"]:
+            return False
+        if "exited" in filters:
+            try:
+                codes = {int(v) for v in filters["exited"]}
+            except ValueError:
+                raise InvalidParameter("invalid filter 'exited'") from None
+            if c.state.running or not c.has_been_started or c.state.exit_code not in codes:
+                return False
+        if "label" in filters and not _labels_match(c, filters["label"]):
+            return False
+        if "ancestor" in filters and not any(self._descends(c, ref) for ref in filters["ancestor"]):
+            return False
+        if "network" in filters:
+            networks = (c.network_settings.get("Networks") or {}) if c.state.running else {}
+            ids = {n.get("NetworkID", "") for n in networks.values()}
+            if not any(v in networks or any(i.startswith(v) for i in ids) for v in filters["network"]):
+                return False
+        return True
+
+    def _descends(self, c: Container, ref: str) -> bool:
+        try:
+            return self.images.id_of(self.images.get(ref)) == c.image_id
+        except NotFound:
+            return False
+
+    # --- I/O --------------------------------------------------------------------
+    def logs(self, c: Container, query: logs_mod.LogQuery) -> Iterator[logs_mod.LogLine | None]:
+        log_type = (c.host_config.get("LogConfig") or {}).get("Type", "json-file")
+        if log_type not in ("json-file", "local"):
+            raise NotImplementedErr(f'configured logging driver does not support reading')
+        return logs_mod.read(c.log_path, query, lambda: c.state.running)
+
+    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool, client_gone: Callable[[], bool]):
+        sock = self.runner.attach(c, stdin, stdout, stderr, client_gone)
+        if sock is not None:
+            self._publish(c, "attach")
+        return sock
+
+    def publish_detach(self, c: Container) -> None:
+        self._publish(c, "detach")
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        c = self.get(ref)
+        c.ensure_running()
+        self.runner.resize(c, height, width)
+        self._publish(c, "resize", height=str(height), width=str(width))
+
+    def top(self, ref: str, ps_args: str) -> dict:
+        c = self.get(ref)
+        c.ensure_running()
+        pids = set(self.runner.pids(c))
+        args = ps_args.split() if ps_args else ["-ef"]
+        proc = subprocess.run(["ps", *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise InvalidParameter(f"ps: {proc.stderr.strip() or proc.stdout.strip()}")
+        lines = proc.stdout.splitlines()
+        if not lines:
+            return {"Titles": [], "Processes": []}
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidParameter(f"Couldn't find PID field in ps output")
+        pid_col = titles.index("PID")
+        processes = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
+                processes.append(fields)
+        return {"Titles": titles, "Processes": processes}
+
+    # --- events & restart ---------------------------------------------------------
+    def _publish(self, c: Container, action: str, **extra: str) -> None:
+        attributes = dict(c.config.get("Labels") or {})
+        attributes.update({"image": c.config.get("Image", ""), "name": c.name.lstrip("/")})
+        attributes.update(extra)
+        self.events.publish("container", action, c.id, attributes)
+
+    def restore(self) -> None:
+        """Load every container from disk and reconnect to the running ones."""
+        for container_id in os.listdir(self.root):
+            directory = os.path.join(self.root, container_id)
+            try:
+                c = Container.load(directory, os.path.join(self.task_root, container_id))
+            except (OSError, ValueError, KeyError):
+                log.warning("skipping unreadable container %s", container_id)
+                continue
+            self.names.reserve(c.name, c.id)
+            with self._lock:
+                self._containers[c.id] = c
+        for c in self.all():
+            try:
+                self.runner.restore(c)
+            except Exception:
+                log.exception("container %s: restore failed", c.short_id)
+        self.networks.restore(c.id for c in self.all() if self.runner.has_task(c))
+
+
+def _labels_match(c: Container, wanted: list[str]) -> bool:
+    labels = c.config.get("Labels") or {}
+    for item in wanted:
+        key, sep, value = item.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    return True
+
+
+def _labels_match_any(c: Container, wanted: list[str]) -> bool:
+    return any(_labels_match(c, [item]) for item in wanted)
+
+
+def _rfc3339_to_nano(value: str) -> int:
+    return logs_mod.parse_time_nano(value)
+
+
+def _until_nano(values: list[str]) -> int | None:
+    if not values:
+        return None
+    return parse_timestamp(values[0])
+
+
+def parse_timestamp(value: str) -> int:
+    """Docker's timestamp forms: unix seconds[.nanos], RFC3339, or a Go duration relative to now."""
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds, _, frac = value.partition(".")
+        return int(seconds) * 10**9 + int((frac + "000000000")[:9])
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if match:
+        unit = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[match.group(2)]
+        return time.time_ns() - int(float(match.group(1)) * unit)
+    try:
+        return logs_mod.parse_time_nano(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise InvalidParameter(f"failed to parse value {value!r} as a time") from None

@@ -1,0 +1,130 @@
+"""A container's /etc/hosts, /etc/hostname and /etc/resolv.conf, as Docker writes them.
+
+See ../shared/api/DEFAULTS.md §7 (DNS on the default bridge): the host's
+resolv.conf with localhost nameservers removed, falling back to Google's
+servers; in host network mode the host's files are used unfiltered.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Sequence
+
+from ..state import atomic
+
+DEFAULT_HOSTS = (
+    "127.0.0.1\tlocalhost\n"
+    "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    "fe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\n"
+    "ff02::1\tip6-allnodes\n"
+    "ff02::2\tip6-allrouters\n"
+)
+FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
+HOST_RESOLV = "/etc/resolv.conf"
+SYSTEMD_RESOLV = "/run/systemd/resolve/resolv.conf"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _is_local(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _nameservers(text: str) -> list[str]:
+    return [ln.split()[1] for ln in text.splitlines()
+            if ln.strip().startswith("nameserver") and len(ln.split()) > 1]
+
+
+def host_resolv_conf() -> str:
+    """The host's resolv.conf; systemd-resolved's real one behind a 127.0.0.53 stub."""
+    text = _read(HOST_RESOLV)
+    if _nameservers(text) == ["127.0.0.53"] and os.path.exists(SYSTEMD_RESOLV):
+        text = _read(SYSTEMD_RESOLV)
+    return text
+
+
+def resolv_conf(host_text: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
+                dns_options: Sequence[str] = (), filter_local: bool = True) -> str:
+    """Build a container's resolv.conf from the host's text and the --dns* options."""
+    out, servers = [], []
+    for line in host_text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "nameserver" and len(words) > 1:
+            if not dns and not (filter_local and _is_local(words[1])):
+                servers.append(words[1])
+            continue
+        if (words[0] in ("search", "domain") and dns_search) or \
+                (words[0] == "options" and dns_options):
+            continue
+        out.append(line.rstrip())
+    servers = list(dns) or servers or list(FALLBACK_NAMESERVERS)
+    out += [f"nameserver {s}" for s in servers]
+    search = [d for d in dns_search if d != "."]
+    if search:
+        out.append("search " + " ".join(search))
+    if dns_options:
+        out.append("options " + " ".join(dns_options))
+    return "\n".join(out) + "\n"
+
+
+def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[str],
+               base: str = DEFAULT_HOSTS, host_gateway: str = "") -> str:
+    """Default entries, then --add-host entries ("name:ip"), then the container's own."""
+    lines = [base.rstrip("\n")] if base.strip() else []
+    for entry in extra_hosts:
+        sep = "=" if "=" in entry else ":"
+        name, _, addr = entry.partition(sep)
+        if addr == "host-gateway":
+            addr = host_gateway
+        lines.append(f"{addr.strip('[]')}\t{name}")
+    if ip and hostname:
+        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
+        lines.append(f"{ip}\t{names}")
+    return "\n".join(lines) + "\n"
+
+
+def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
+                    extra_hosts: Sequence[str] = (), dns: Sequence[str] = (),
+                    dns_search: Sequence[str] = (), dns_options: Sequence[str] = (),
+                    network_mode: str = "default", host_gateway: str = "") -> dict[str, str]:
+    """Write hosts, hostname and resolv.conf into `container_dir`.
+
+    Returns {path inside the container: file on the host}, for bind mounts.
+    """
+    host_mode = network_mode == "host"
+    base = _read("/etc/hosts") if host_mode else DEFAULT_HOSTS
+    if host_mode and not hostname:
+        hostname = socket_hostname()
+    files = {
+        "/etc/hosts": hosts_file(hostname, domainname, "" if host_mode else ip,
+                                 extra_hosts, base, host_gateway),
+        "/etc/hostname": hostname + "\n",
+        "/etc/resolv.conf": resolv_conf(host_resolv_conf(), dns, dns_search, dns_options,
+                                        filter_local=not host_mode),
+    }
+    os.makedirs(container_dir, exist_ok=True)
+    out = {}
+    for target, text in files.items():
+        path = os.path.join(container_dir, os.path.basename(target))
+        atomic.write_bytes(path, text.encode(), mode=0o644)
+        out[target] = path
+    return out
+
+
+def socket_hostname() -> str:
+    import socket  # noqa: PLC0415
+
+    return socket.gethostname()

@@ -1,0 +1,122 @@
+"""`/info` and `/version`: real figures read from the host."""
+
+import os
+import platform
+import socket
+import time
+
+from .. import __version__
+from ..api.versioning import ENGINE_VERSION, MAX_API_VERSION, MIN_API_VERSION
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def _kernel() -> str:
+    return platform.release()
+
+
+def _os_name() -> tuple[str, str]:
+    values = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                key, _, value = line.strip().partition("=")
+                values[key] = value.strip('"')
+    except OSError:
+        pass
+    return values.get("PRETTY_NAME", "Linux"), values.get("VERSION_ID", "")
+
+
+def _mem_total() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def _ip_forward() -> bool:
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def _engine_id(data_root: str) -> str:
+    path = os.path.join(data_root, "engine-id")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        import uuid
+        from ..state import atomic
+
+        value = str(uuid.uuid4())
+        atomic.write_bytes(path, value.encode(), mode=0o644)
+        return value
+
+
+class SystemService:
+    def __init__(self, config, containers, images, events) -> None:
+        self.config = config
+        self.containers = containers
+        self.images = images
+        self.events = events
+        self.id = _engine_id(config.data_root)
+
+    def version(self) -> dict:
+        os_name, _ = _os_name()
+        return {
+            "Platform": {"Name": f"dockerd-py {__version__}"},
+            "Components": [
+                {"Name": "Engine", "Version": ENGINE_VERSION,
+                 "Details": {"ApiVersion": MAX_API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                             "Arch": _ARCH.get(platform.machine(), platform.machine()), "Os": "linux",
+                             "KernelVersion": _kernel(), "Implementation": f"dockerd-py {__version__}",
+                             "PythonVersion": platform.python_version()}},
+            ],
+            "Version": ENGINE_VERSION, "ApiVersion": MAX_API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "dockerd-py", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
+            "Arch": _ARCH.get(platform.machine(), platform.machine()), "KernelVersion": _kernel(),
+            "BuildTime": "", "Experimental": False,
+        }
+
+    def info(self) -> dict:
+        cfg = self.config
+        os_name, os_version = _os_name()
+        counts = self.containers.counts()
+        v1 = cgroup_version() == "1"
+        return {
+            "ID": self.id, **counts, "Images": len(self.images.list()),
+            "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
+                                                   ["Using metacopy", "false"], ["Native Overlay Diff", "true"],
+                                                   ["userxattr", "false"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                        "Log": ["json-file"]},
+            "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or not v1,
+            "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
+            "IPv4Forwarding": _ip_forward(), "BridgeNfIptables": True, "BridgeNfIp6tables": True,
+            "Debug": cfg.debug, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": v1,
+            "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z",
+            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
+            "NEventsListener": 0, "KernelVersion": _kernel(), "OperatingSystem": os_name, "OSVersion": os_version,
+            "OSType": "linux", "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
+            "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+            "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,
+            "Runtimes": {name: {"path": path} for name, path in cfg.runtimes.items()},
+            "DefaultRuntime": cfg.default_runtime,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                      "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
+            "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
+            "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if not v1 else []),
+            "Warnings": [],
+        }

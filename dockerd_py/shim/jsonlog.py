@@ -1,0 +1,79 @@
+"""json-file log driver: Docker's `<id>-json.log` line format (DEFAULTS.md §9)."""
+
+import json
+import os
+import time
+
+BUF_SIZE = 16 * 1024  # moby's copier defaultBufSize: longer lines become partial messages
+
+_encode = json.encoder.encode_basestring  # C-accelerated, ensure_ascii=False flavour
+
+
+def rfc3339nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC: fractional seconds with trailing zeros trimmed."""
+    sec, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    if frac:
+        return f"{base}.{frac:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def encode_line(data: bytes, stream: str, ts: str) -> bytes:
+    """One log record (with trailing newline) the way moby's jsonlog encoder writes it."""
+    s = _encode(data.decode("utf-8", "replace"))
+    if "<" in s or ">" in s or "&" in s or "\u2028" in s or "\u2029" in s:
+        s = (s.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return f'{{"log":{s},"stream":"{stream}","time":"{ts}"}}\n'.encode()
+
+
+class JSONLog:
+    """Splits each stream into lines and appends json-file records to one file."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+
+    def write(self, stream: str, data: bytes) -> None:
+        """Buffer `data`; emit every complete line and every full 16 KiB piece."""
+        buf = self.partial[stream]
+        buf += data
+        if b"\n" not in data and len(buf) < BUF_SIZE:
+            return
+        ts = rfc3339nano(time.time_ns())
+        out = []
+        start = 0
+        n = len(buf)
+        while start < n:
+            nl = buf.find(b"\n", start, start + BUF_SIZE)
+            if nl >= 0:
+                out.append(encode_line(bytes(buf[start:nl + 1]), stream, ts))
+                start = nl + 1
+            elif n - start >= BUF_SIZE:
+                out.append(encode_line(bytes(buf[start:start + BUF_SIZE]), stream, ts))
+                start += BUF_SIZE
+            else:
+                break
+        del buf[:start]
+        if out:
+            self._append(b"".join(out))
+
+    def flush(self) -> None:
+        """At EOF: write what is left of every stream as partial messages."""
+        ts = rfc3339nano(time.time_ns())
+        out = []
+        for stream, buf in self.partial.items():
+            for i in range(0, len(buf), BUF_SIZE):
+                out.append(encode_line(bytes(buf[i:i + BUF_SIZE]), stream, ts))
+            buf.clear()
+        if out:
+            self._append(b"".join(out))
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def close(self) -> None:
+        self.flush()
+        os.close(self.fd)

@@ -1,0 +1,880 @@
+"""The shim process: daemonise, `runtime create`, then one selectors event loop.
+
+Single-threaded on purpose (it forks and execs the runtime). The loop owns the
+container's stdio (pipes or the pty master), the control socket, the attach
+streams and SIGCHLD (through signal.set_wakeup_fd). The shim is a child
+subreaper, so the container init is re-parented to it and reaped here.
+"""
+
+import errno
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+
+from .jsonlog import JSONLog, rfc3339nano
+
+PR_SET_CHILD_SUBREAPER = 36
+READ_SIZE = 32 * 1024
+HIGH_WATER = 1 << 20        # bytes queued for one attacher before the container's output is paused
+DRAIN_TIMEOUT = 2.0         # seconds to wait for EOF on the output after init exits
+STREAM_IDS = {"stdout": 1, "stderr": 2}
+
+
+def log(msg: str) -> None:
+    """A diagnostic line in shim.log (our stderr after daemonising)."""
+    try:
+        sys.stderr.write(f"{rfc3339nano(time.time_ns())} shim[{os.getpid()}] {msg}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def now() -> str:
+    return rfc3339nano(time.time_ns())
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """tmp + fsync + rename + fsync(dir), as dockerd_py.state.atomic does."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def set_subreaper() -> None:
+    import ctypes  # only here: ~2 ms of import time
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        log(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+
+
+class RuntimeError_(Exception):
+    """A runtime CLI call failed; the message is its stderr."""
+
+
+def spawn(argv: list[str], stdin: int, stdout: int, stderr: int) -> int:
+    """posix_spawn with the given stdio, default signal dispositions, empty mask."""
+    fa = [(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, stdout, 1),
+          (os.POSIX_SPAWN_DUP2, stderr, 2)]
+    sigdef = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGHUP, signal.SIGINT,
+              signal.SIGTERM)
+    fn = os.posix_spawn if "/" in argv[0] else os.posix_spawnp
+    return fn(argv[0], argv, os.environ, file_actions=fa, setsigdef=sigdef, setsigmask=())
+
+
+def status_to_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def read_all(fds: list[int], timeout: float | None = None) -> list[bytes]:
+    """Read each fd to EOF (blocking helper for short-lived runtime calls)."""
+    out = {fd: bytearray() for fd in fds}
+    sel = selectors.DefaultSelector()
+    for fd in fds:
+        sel.register(fd, selectors.EVENT_READ)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while sel.get_map():
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            events = sel.select(left)
+            if not events:
+                break
+            for key, _ in events:
+                try:
+                    chunk = os.read(key.fd, READ_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    out[key.fd] += chunk
+                else:
+                    sel.unregister(key.fd)
+    finally:
+        sel.close()
+    return [bytes(out[fd]) for fd in fds]
+
+
+class Attacher:
+    """One attach stream: a socket getting stdcopy frames, optionally feeding stdin."""
+
+    __slots__ = ("sock", "fd", "stdin", "stdout", "stderr", "stdin_once", "out", "reading",
+                 "writing")
+
+    def __init__(self, sock: socket.socket, req: dict, default_once: bool) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.stdin = bool(req.get("stdin"))
+        self.stdout = bool(req.get("stdout"))
+        self.stderr = bool(req.get("stderr"))
+        once = req.get("stdin_once")
+        self.stdin_once = default_once if once is None else bool(once)
+        self.out = bytearray()
+        self.reading = True
+        self.writing = False
+
+
+class Conn:
+    """A control connection still reading its request line."""
+
+    __slots__ = ("sock", "buf")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+
+
+class Shim:
+    """State of one container's shim."""
+
+    def __init__(self, state_dir: str, cfg: dict) -> None:
+        self.dir = state_dir
+        self.cfg = cfg
+        self.id: str = cfg["id"]
+        self.tty = bool(cfg.get("tty"))
+        self.runtime_base = [cfg["runtime"]] + (["--root", cfg["runtime_root"]]
+                                                 if cfg.get("runtime_root") else [])
+        self.sel = selectors.DefaultSelector()
+        self.outputs: dict[int, str] = {}          # fd -> "stdout" | "stderr"
+        self.stdin_fd: int | None = None           # our end of the container's stdin
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.master: int | None = None             # pty master (tty mode)
+        self.attachers: dict[int, Attacher] = {}
+        self.conns: dict[int, Conn] = {}
+        self.waiters: list[socket.socket] = []
+        self.init_pid = 0
+        self.exit: dict | None = None
+        self.exited_mono = 0.0
+        self.output_paused = False
+        self.cgroup_files: list[str] = []
+        self.started = False
+        self.log = JSONLog(cfg["log_path"])
+        self.listener: socket.socket | None = None
+        self.wake_r = -1
+
+    # ---- runtime CLI ---------------------------------------------------------------------
+
+    def runtime(self, *args: str) -> bytes:
+        """Run `RUNTIME --root ROOT args...`; return stdout or raise RuntimeError_(stderr)."""
+        argv = self.runtime_base + list(args)
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            pid = spawn(argv, devnull, out_w, err_w)
+        except OSError as e:
+            for fd in (devnull, out_r, out_w, err_r, err_w):
+                os.close(fd)
+            raise RuntimeError_(f"{argv[0]}: {e.strerror}") from None
+        for fd in (devnull, out_w, err_w):
+            os.close(fd)
+        try:
+            out, err = read_all([out_r, err_r])
+        finally:
+            os.close(out_r)
+            os.close(err_r)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            msg = err.decode("utf-8", "replace").strip() or \
+                f"{' '.join(argv[:1] + list(args))}: exit status {status_to_code(status)}"
+            raise RuntimeError_(msg)
+        return out
+
+    # ---- create ---------------------------------------------------------------------------
+
+    def create(self) -> int:
+        """`runtime create`; sets up stdio. Returns the init pid or raises RuntimeError_."""
+        pid_file = os.path.join(self.dir, "init.pid")
+        args = ["create", "--bundle", self.cfg["bundle"], "--pid-file", pid_file]
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        if self.tty:
+            console = os.path.join(self.dir, "console.sock")
+            try:
+                os.unlink(console)
+            except FileNotFoundError:
+                pass
+            csock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            csock.bind(console)
+            csock.listen(1)
+            err_r, err_w = os.pipe()
+            try:
+                pid = spawn(self.runtime_base + args[:1] + ["--console-socket", console]
+                            + args[1:] + [self.id], devnull, devnull, err_w)
+            finally:
+                os.close(err_w)
+                os.close(devnull)
+            (err,) = read_all([err_r])
+            os.close(err_r)
+            _, status = os.waitpid(pid, 0)
+            try:
+                if status != 0:
+                    raise RuntimeError_(err.decode("utf-8", "replace").strip()
+                                        or f"create: exit status {status_to_code(status)}")
+                csock.settimeout(10)
+                conn, _ = csock.accept()
+                with conn:
+                    conn.settimeout(10)
+                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+                if not fds:
+                    raise RuntimeError_("runtime sent no console fd over the console socket")
+                self.master = fds[0]
+                os.set_inheritable(self.master, False)
+            finally:
+                csock.close()
+                try:
+                    os.unlink(console)
+                except FileNotFoundError:
+                    pass
+            os.set_blocking(self.master, False)
+            self.outputs[self.master] = "stdout"
+            self.stdin_fd = os.dup(self.master)  # separate fd for the write direction
+            os.set_blocking(self.stdin_fd, False)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if self.cfg.get("stdin"):
+                in_r, in_w = os.pipe()
+            else:
+                in_r, in_w = devnull, -1
+            try:
+                pid = spawn(self.runtime_base + args + [self.id], in_r, out_w, err_w)
+            except OSError as e:
+                raise RuntimeError_(f"{self.runtime_base[0]}: {e.strerror}") from None
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+                if in_r != devnull:
+                    os.close(in_r)
+                os.close(devnull)
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                # The runtime's own stderr went to the container's stderr pipe.
+                if in_w >= 0:
+                    os.close(in_w)
+                out, err = read_all([out_r, err_r], timeout=2.0)
+                os.close(out_r)
+                os.close(err_r)
+                msg = (err + out).decode("utf-8", "replace").strip()
+                raise RuntimeError_(msg or f"create: exit status {status_to_code(status)}")
+            for fd in (out_r, err_r):
+                os.set_blocking(fd, False)
+            self.outputs[out_r] = "stdout"
+            self.outputs[err_r] = "stderr"
+            if in_w >= 0:
+                os.set_blocking(in_w, False)
+                self.stdin_fd = in_w
+        with open(pid_file) as f:
+            self.init_pid = int(f.read().strip())
+        self.find_cgroup()
+        return self.init_pid
+
+    def find_cgroup(self) -> None:
+        """Remember the memory-cgroup files that record OOM kills for this container."""
+        try:
+            with open(f"/proc/{self.init_pid}/cgroup") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            parts = line.split(":", 2)
+            if len(parts) != 3:
+                continue
+            path = parts[2].lstrip("/")
+            if "memory" in parts[1].split(","):
+                self.cgroup_files.append(os.path.join("/sys/fs/cgroup/memory", path,
+                                                      "memory.oom_control"))
+            elif parts[0] == "0" and parts[1] == "":
+                self.cgroup_files.append(os.path.join("/sys/fs/cgroup", path, "memory.events"))
+                self.cgroup_files.append(os.path.join("/sys/fs/cgroup/unified", path,
+                                                      "memory.events"))
+
+    def oom_killed(self) -> bool:
+        for path in self.cgroup_files:
+            try:
+                with open(path) as f:
+                    for line in f:
+                        k, _, v = line.partition(" ")
+                        if k == "oom_kill" and int(v) > 0:
+                            return True
+            except (OSError, ValueError):
+                continue
+        return False
+
+    # ---- event loop -----------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run the loop until init has exited and its output is drained, then finish."""
+        sock_path = os.path.join(self.dir, "shim.sock")
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, self.on_accept)
+        wr, ww = os.pipe()
+        os.set_blocking(wr, False)
+        os.set_blocking(ww, False)
+        self.wake_r = wr
+        signal.set_wakeup_fd(ww, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel.register(wr, selectors.EVENT_READ, self.on_signal)
+        for fd in self.outputs:
+            self.sel.register(fd, selectors.EVENT_READ, self.on_output)
+        self.reap()  # init may already be gone
+        while True:
+            timeout = None
+            if self.exit is not None:
+                if not self.outputs:
+                    break
+                timeout = self.exited_mono + DRAIN_TIMEOUT - time.monotonic()
+                if timeout <= 0:
+                    log("output not drained in time; closing it")
+                    break
+            for key, mask in self.sel.select(timeout):
+                key.data(key, mask)
+        self.finish(sock_path)
+
+    def on_signal(self, key: selectors.SelectorKey, mask: int) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        self.reap()
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.init_pid and self.exit is None:
+                self.exit = {"exit_code": status_to_code(status), "exited_at": now(),
+                             "oom_killed": False}
+                self.exited_mono = time.monotonic()
+                log(f"init {pid} exited: {self.exit['exit_code']}")
+                if not self.has_pid_ns():
+                    try:  # processes outside a pid namespace would hold the pipes open
+                        self.runtime("kill", "--all", self.id, "9")
+                    except RuntimeError_:
+                        pass
+
+    def has_pid_ns(self) -> bool:
+        try:
+            with open(os.path.join(self.cfg["bundle"], "config.json")) as f:
+                spec = json.load(f)
+            return any(ns.get("type") == "pid" and not ns.get("path")
+                       for ns in spec.get("linux", {}).get("namespaces", []))
+        except (OSError, ValueError, AttributeError):
+            return True
+
+    # ---- container output -----------------------------------------------------------------
+
+    def on_output(self, key: selectors.SelectorKey, mask: int) -> None:
+        fd = key.fd
+        stream = self.outputs[fd]
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as e:  # EIO on the pty master once every slave is closed
+            if e.errno != errno.EIO:
+                log(f"read {stream}: {e}")
+            data = b""
+        if not data:
+            self.close_output(fd)
+            return
+        self.log.write(stream, data)
+        if self.attachers:
+            frame = data if self.tty else struct.pack(">BxxxL", STREAM_IDS[stream], len(data)) + data
+            for a in list(self.attachers.values()):
+                if a.stdout if stream == "stdout" else a.stderr:
+                    self.send(a, frame)
+
+    def close_output(self, fd: int) -> None:
+        self.outputs.pop(fd, None)
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError):
+            pass
+        if fd != self.master:
+            os.close(fd)
+
+    def pause_output(self, paused: bool) -> None:
+        if paused == self.output_paused:
+            return
+        self.output_paused = paused
+        for fd in self.outputs:
+            if paused:
+                self.sel.unregister(fd)
+            else:
+                self.sel.register(fd, selectors.EVENT_READ, self.on_output)
+
+    # ---- attach streams -------------------------------------------------------------------
+
+    def send(self, a: Attacher, data: bytes) -> None:
+        if a.out:
+            a.out += data
+        else:
+            try:
+                n = a.sock.send(data)
+            except BlockingIOError:
+                n = 0
+            except OSError:
+                self.drop(a)
+                return
+            if n < len(data):
+                a.out += data[n:]
+        self.update_attacher(a)
+
+    def update_attacher(self, a: Attacher) -> None:
+        events = (selectors.EVENT_READ if a.reading and not self.stdin_full() else 0) | \
+                 (selectors.EVENT_WRITE if a.out else 0)
+        try:
+            if events:
+                self.sel.modify(a.fd, events, self.on_attacher) if a.fd in self.sel.get_map() \
+                    else self.sel.register(a.fd, events, self.on_attacher)
+            elif a.fd in self.sel.get_map():
+                self.sel.unregister(a.fd)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.pause_output(any(len(x.out) > HIGH_WATER for x in self.attachers.values()))
+
+    def on_attacher(self, key: selectors.SelectorKey, mask: int) -> None:
+        a = self.attachers.get(key.fd)
+        if a is None:
+            return
+        if mask & selectors.EVENT_WRITE and a.out:
+            try:
+                n = a.sock.send(a.out)
+                del a.out[:n]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.drop(a)
+                return
+        if mask & selectors.EVENT_READ:
+            try:
+                data = a.sock.recv(READ_SIZE)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":
+                a.reading = False  # half-close: stdin EOF, keep sending output
+                if a.stdin and a.stdin_once:
+                    self.close_stdin()
+                if not (a.stdout or a.stderr):
+                    self.drop(a)
+                    return
+            elif data and a.stdin:
+                self.write_stdin(data)
+        self.update_attacher(a)
+
+    def drop(self, a: Attacher) -> None:
+        self.attachers.pop(a.fd, None)
+        try:
+            self.sel.unregister(a.fd)
+        except (KeyError, ValueError):
+            pass
+        a.sock.close()
+        self.pause_output(any(len(x.out) > HIGH_WATER for x in self.attachers.values()))
+
+    # ---- container stdin ------------------------------------------------------------------
+
+    def stdin_full(self) -> bool:
+        return len(self.stdin_buf) > HIGH_WATER
+
+    def write_stdin(self, data: bytes) -> None:
+        if self.stdin_fd is None or self.stdin_close_pending or not self.cfg.get("stdin"):
+            return
+        was_full = self.stdin_full()
+        self.stdin_buf += data
+        self.flush_stdin()
+        if self.stdin_full() != was_full:
+            for a in self.attachers.values():
+                self.update_attacher(a)
+
+    def flush_stdin(self) -> None:
+        if self.stdin_fd is None:
+            return
+        while self.stdin_buf:
+            try:
+                n = os.write(self.stdin_fd, self.stdin_buf)
+            except BlockingIOError:
+                break
+            except OSError as e:  # EPIPE: the container closed its stdin
+                log(f"write stdin: {e}")
+                self.stdin_buf.clear()
+                break
+            del self.stdin_buf[:n]
+        registered = self.stdin_fd in self.sel.get_map()
+        if self.stdin_buf and not registered:
+            self.sel.register(self.stdin_fd, selectors.EVENT_WRITE, self.on_stdin_writable)
+        elif not self.stdin_buf:
+            if registered:
+                self.sel.unregister(self.stdin_fd)
+            if self.stdin_close_pending:
+                self.stdin_close_pending = False
+                self.do_close_stdin()
+
+    def on_stdin_writable(self, key: selectors.SelectorKey, mask: int) -> None:
+        was_full = self.stdin_full()
+        self.flush_stdin()
+        if was_full and not self.stdin_full():
+            for a in self.attachers.values():
+                self.update_attacher(a)
+
+    def close_stdin(self) -> None:
+        """Close the container's stdin once queued input is written (no-op with a TTY)."""
+        if self.stdin_fd is None or self.tty:
+            return
+        if self.stdin_buf:
+            self.stdin_close_pending = True
+        else:
+            self.do_close_stdin()
+
+    def do_close_stdin(self) -> None:
+        if self.stdin_fd is not None:
+            if self.stdin_fd in self.sel.get_map():
+                self.sel.unregister(self.stdin_fd)
+            os.close(self.stdin_fd)
+            self.stdin_fd = None
+
+    # ---- control socket -------------------------------------------------------------------
+
+    def on_accept(self, key: selectors.SelectorKey, mask: int) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.setblocking(False)
+        self.conns[sock.fileno()] = Conn(sock)
+        self.sel.register(sock, selectors.EVENT_READ, self.on_conn)
+
+    def on_conn(self, key: selectors.SelectorKey, mask: int) -> None:
+        c = self.conns[key.fd]
+        try:
+            data = c.sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if data:
+            c.buf += data
+            if b"\n" not in c.buf and len(c.buf) < 65536:
+                return
+        del self.conns[key.fd]
+        self.sel.unregister(key.fd)
+        line, _, rest = bytes(c.buf).partition(b"\n")
+        if not line.strip():
+            c.sock.close()
+            return
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict):
+                raise ValueError("request is not an object")
+        except ValueError as e:
+            self.reply(c.sock, {"error": f"bad request: {e}"})
+            return
+        self.handle(c.sock, req, rest)
+
+    def reply(self, sock: socket.socket, obj: dict, keep: bool = False) -> bool:
+        try:
+            sock.setblocking(True)
+            sock.settimeout(5)
+            sock.sendall(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+            ok = True
+        except OSError:
+            ok = False
+        if not keep or not ok:
+            sock.close()
+        return ok
+
+    def handle(self, sock: socket.socket, req: dict, rest: bytes) -> None:
+        op = req.get("op")
+        try:
+            if op == "wait":
+                if self.exit is not None and self.done:
+                    self.reply(sock, dict(ok=True, **self.exit))
+                else:
+                    self.waiters.append(sock)
+                    self.sel.register(sock, selectors.EVENT_READ, self.on_waiter)
+                return
+            if op == "attach":
+                self.attach(sock, req, rest)
+                return
+            if op == "start":
+                if self.exit is not None:
+                    raise RuntimeError_("container has already exited")
+                self.runtime("start", self.id)
+                self.started = True
+                res = {"ok": True, "pid": self.init_pid, "started_at": now()}
+            elif op == "state":
+                res = self.state()
+            elif op == "kill":
+                args = ["kill"] + (["--all"] if req.get("all") else []) + \
+                       [self.id, str(int(req.get("signal", 15)))]
+                self.runtime(*args)
+                res = {"ok": True}
+            elif op == "resize":
+                if self.master is None:
+                    raise RuntimeError_("container has no TTY")
+                import fcntl
+                import termios
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                            struct.pack("HHHH", int(req["height"]), int(req["width"]), 0, 0))
+                res = {"ok": True}
+            elif op == "close_stdin":
+                self.close_stdin()
+                res = {"ok": True}
+            elif op in ("pause", "resume"):
+                self.runtime(op, self.id)
+                res = {"ok": True}
+            elif op == "pids":
+                if self.exit is not None:
+                    res = {"ok": True, "pids": []}
+                else:
+                    pids = json.loads(self.runtime("ps", "--format", "json", self.id) or b"[]")
+                    res = {"ok": True, "pids": pids or []}
+            else:
+                res = {"error": f"unknown op {op!r}"}
+        except RuntimeError_ as e:
+            res = {"error": str(e)}
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            res = {"error": f"{op}: {e}"}
+        self.reply(sock, res)
+
+    done = False
+
+    def on_waiter(self, key: selectors.SelectorKey, mask: int) -> None:
+        """A waiting client hung up (or sent junk): forget it."""
+        sock = key.fileobj
+        try:
+            if sock.recv(4096):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        self.sel.unregister(sock)
+        self.waiters.remove(sock)
+        sock.close()
+
+    def state(self) -> dict:
+        if self.exit is not None:
+            return {"ok": True, "status": "stopped", "pid": self.init_pid,
+                    "exit_code": self.exit["exit_code"]}
+        st = json.loads(self.runtime("state", self.id))
+        return {"ok": True, "status": st.get("status", "unknown"), "pid": st.get("pid", self.init_pid)}
+
+    def attach(self, sock: socket.socket, req: dict, rest: bytes) -> None:
+        if not self.reply(sock, {"ok": True}, keep=True):
+            return
+        sock.setblocking(False)
+        a = Attacher(sock, req, bool(self.cfg.get("stdin_once")))
+        self.attachers[a.fd] = a
+        if rest and a.stdin:
+            self.write_stdin(rest)
+        self.update_attacher(a)
+
+    # ---- exit -----------------------------------------------------------------------------
+
+    def drain_requests(self) -> None:
+        """Answer requests already connected or queued in the listen backlog, then stop."""
+        socks = [c.sock for c in self.conns.values()]
+        self.conns.clear()
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+                socks.append(sock)
+            except OSError:
+                break
+        for sock in socks:
+            try:
+                sock.setblocking(True)
+                sock.settimeout(0.5)
+                buf = b""
+                while b"\n" not in buf:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    buf += chunk
+                req = json.loads(buf.split(b"\n", 1)[0])
+            except (OSError, ValueError):
+                sock.close()
+                continue
+            if req.get("op") == "attach":
+                self.reply(sock, {"error": "container has exited"})
+            else:
+                self.handle(sock, req, b"")
+
+    def finish(self, sock_path: str) -> None:
+        for fd in list(self.outputs):
+            self.close_output(fd)
+        if self.master is not None:
+            os.close(self.master)
+        self.log.close()
+        self.exit["oom_killed"] = self.oom_killed()
+        write_atomic(os.path.join(self.dir, "exit.json"),
+                     json.dumps(self.exit, separators=(",", ":")).encode())
+        self.done = True
+        try:
+            self.runtime("delete", self.id)
+        except RuntimeError_ as e:
+            log(f"delete: {e}")
+            try:
+                self.runtime("delete", "--force", self.id)
+            except RuntimeError_ as e2:
+                log(f"delete --force: {e2}")
+        for w in self.waiters:
+            self.sel.unregister(w)
+            self.reply(w, dict(ok=True, **self.exit))
+        self.waiters.clear()
+        for a in list(self.attachers.values()):
+            try:
+                a.sock.setblocking(True)
+                a.sock.settimeout(5)
+                if a.out:
+                    a.sock.sendall(a.out)
+                a.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            a.sock.close()
+        self.attachers.clear()
+        try:
+            os.unlink(sock_path)  # no new connections; answer the ones already queued
+        except FileNotFoundError:
+            pass
+        self.drain_requests()
+        try:
+            os.unlink(os.path.join(self.dir, "shim.pid"))
+        except FileNotFoundError:
+            pass
+        self.listener.close()
+        log("exit")
+
+
+def launch(state_dir: str) -> int:
+    """First process: fork the daemonised shim, relay its one-line report, exit."""
+    state_dir = os.path.abspath(state_dir)
+    try:
+        with open(os.path.join(state_dir, "shim.json"), "rb") as f:
+            cfg = json.load(f)
+        for k in ("id", "bundle", "runtime", "log_path"):
+            if not cfg.get(k):
+                raise ValueError(f"shim.json: missing {k!r}")
+    except (OSError, ValueError) as e:
+        print(json.dumps({"error": f"shim: {e}"}), flush=True)
+        return 1
+    r, w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 1
+        try:
+            code = daemon(state_dir, cfg, w)
+        except BaseException as e:  # noqa: BLE001 - the shim must never propagate
+            try:
+                log(f"fatal: {e!r}")
+            except Exception:  # noqa: BLE001
+                pass
+        finally:
+            os._exit(code)
+    os.close(w)
+    data = bytearray()
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    line = bytes(data).split(b"\n", 1)[0].decode("utf-8", "replace")
+    try:
+        res = json.loads(line)
+    except ValueError:
+        res = {"error": f"shim died during create; see {state_dir}/shim.log"}
+        line = json.dumps(res)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+    return 0 if "pid" in res else 1
+
+
+def daemon(state_dir: str, cfg: dict, report_fd: int) -> int:
+    """The long-lived shim: detach, create the container, report, serve until it exits."""
+    os.setsid()
+    os.chdir("/")
+    logfd = os.open(os.path.join(state_dir, "shim.log"),
+                    os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    nullfd = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nullfd, 0)
+    os.dup2(logfd, 1)
+    os.dup2(logfd, 2)
+    os.close(nullfd)
+    os.close(logfd)
+    set_subreaper()
+
+    def report(obj: dict) -> None:
+        try:
+            os.write(report_fd, json.dumps(obj).encode() + b"\n")
+        except OSError:
+            pass
+        os.close(report_fd)
+
+    sock_path = os.path.join(state_dir, "shim.sock")
+    for stale in ("exit.json", "init.pid"):
+        try:
+            os.unlink(os.path.join(state_dir, stale))
+        except FileNotFoundError:
+            pass
+    try:
+        try:
+            os.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        shim = Shim(state_dir, cfg)
+        pid = shim.create()
+    except (RuntimeError_, OSError, ValueError, KeyError) as e:
+        msg = str(e)
+        log(f"create failed: {msg}")
+        try:
+            runtime_base = [cfg["runtime"]] + (["--root", cfg["runtime_root"]]
+                                               if cfg.get("runtime_root") else [])
+            p = spawn(runtime_base + ["delete", "--force", cfg["id"]],
+                      *([os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)] * 3))
+            os.waitpid(p, 0)
+        except OSError:
+            pass
+        report({"error": msg})
+        return 1
+    # Bind before reporting so that the daemon can connect as soon as it reads the pid.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(64)
+    write_atomic(os.path.join(state_dir, "shim.pid"), f"{os.getpid()}".encode())
+    shim.listener = listener
+    log(f"created {cfg['id']}: init pid {pid}")
+    report({"pid": pid})
+    shim.serve()
+    return 0

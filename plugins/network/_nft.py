@@ -1,0 +1,116 @@
+"""Private netfilter helpers of the bridge driver, through the `nft` CLI.
+
+Each bridge network owns one nftables table ``ip <prefix>-<bridge>``; all its
+rules live there, so two daemons never share a chain and deleting the table
+removes every trace. Layout::
+
+    guard       filter/prerouting, raw priority: drop 127.0.0.0/8 arriving
+                from the bridge (route_localnet is on for it)
+    prerouting  nat/prerouting: local destinations -> ports
+    output      nat/output: local destinations (incl. 127.0.0.1) -> ports
+    ports       one DNAT rule per published port, commented "ep:<endpoint>"
+    postrouting nat/postrouting: MASQUERADE outbound, loopback-sourced and
+                hairpin traffic
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from collections.abc import Iterable
+
+
+log = logging.getLogger(__name__)
+
+
+class NftError(RuntimeError):
+    pass
+
+
+def check_available() -> None:
+    """Fail clearly without nft; warn when the host's FORWARD policy drops.
+
+    Our accept verdicts cannot override a drop in another table (iptables'
+    ``filter FORWARD`` policy DROP, set by e.g. a Docker with ip-forward on),
+    and we never edit chains we do not own, so that is only reported.
+    """
+    if shutil.which("nft") is None:
+        raise NftError("the bridge driver needs nftables: nft not found")
+    ipt = shutil.which("iptables")
+    if ipt:
+        proc = subprocess.run([ipt, "-S", "FORWARD"], capture_output=True, text=True)
+        if "-P FORWARD DROP" in proc.stdout:
+            log.warning("iptables FORWARD policy is DROP: containers' forwarded traffic "
+                        "needs an ACCEPT rule there (e.g. in DOCKER-USER)")
+
+
+def nft(script: str | None = None, *args: str) -> str:
+    """Run `nft [args]`, feeding `script` on stdin with -f -; returns stdout."""
+    cmd = ["nft", *args] if script is None else ["nft", "-f", "-"]
+    proc = subprocess.run(cmd, input=script, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise NftError(f"nft: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def table_exists(table: str) -> bool:
+    proc = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True)
+    return proc.returncode == 0
+
+
+def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True) -> None:
+    """Create or refresh the network's table; the ports chain is kept as is."""
+    t = f"ip {table}"
+    lines = [
+        f"add table {t}",
+        f"add chain {t} guard {{ type filter hook prerouting priority raw; policy accept; }}",
+        f"add chain {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}",
+        f"add chain {t} output {{ type nat hook output priority -100; policy accept; }}",
+        f"add chain {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
+        f"add chain {t} ports",
+    ]
+    lines += [f"flush chain {t} {c}" for c in ("guard", "prerouting", "output", "postrouting")]
+    lines += [
+        f'add rule {t} guard iifname "{bridge}" ip daddr 127.0.0.0/8 drop',
+        f"add rule {t} prerouting fib daddr type local jump ports",
+        f"add rule {t} output fib daddr type local jump ports",
+        f'add rule {t} postrouting oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade',
+        f'add rule {t} postrouting oifname "{bridge}" ip saddr {subnet} ct status dnat masquerade',
+    ]
+    if masquerade:
+        lines.append(f'add rule {t} postrouting oifname != "{bridge}" ip saddr {subnet} masquerade')
+    nft("\n".join(lines) + "\n")
+
+
+def delete_table(table: str) -> None:
+    if table_exists(table):
+        nft(None, "delete", "table", "ip", table)
+
+
+def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int]]) -> None:
+    """Add DNAT rules ``(host_ip, proto, host_port, ctr_ip, ctr_port)`` tagged `tag`."""
+    lines = []
+    for host_ip, proto, host_port, ctr_ip, ctr_port in rules:
+        match = "" if host_ip in ("", "0.0.0.0") else f"ip daddr {host_ip} "
+        lines.append(
+            f"add rule ip {table} ports {match}{proto} dport {host_port} "
+            f'dnat to {ctr_ip}:{ctr_port} comment "{tag}"'
+        )
+    if lines:
+        nft("\n".join(lines) + "\n")
+
+
+def delete_tagged(table: str, tag: str) -> None:
+    """Delete every rule of the ports chain whose comment is `tag`."""
+    if not table_exists(table):
+        return
+    data = json.loads(nft(None, "-j", "list", "chain", "ip", table, "ports"))
+    handles = [
+        item["rule"]["handle"]
+        for item in data.get("nftables", [])
+        if "rule" in item and item["rule"].get("comment") == tag
+    ]
+    if handles:
+        nft("".join(f"delete rule ip {table} ports handle {h}\n" for h in handles))

@@ -1,0 +1,161 @@
+"""The ``bridge`` network driver: a Linux bridge, one veth per container,
+MASQUERADE for outbound traffic and DNAT for published ports.
+
+Kernel state is named after the ids it is given, so a restarted daemon finds
+it again: veth host side ``vdpy<endpoint[:11]>``, netfilter table
+``ip <prefix>-<bridge>`` (see `_nft`). Published ports are DNAT rules only
+(no userland proxy); loopback access works through DNAT in nat/output plus
+``route_localnet=1`` on the bridge and MASQUERADE of 127.0.0.0/8 sources.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from dockerd_py import errors
+from dockerd_py.hookspecs import hookimpl
+
+from . import _netlink, _nft
+
+DEFAULT_PREFIX = "dockerd-py"
+
+
+@dataclass
+class _Net:
+    bridge: str
+    subnet: str
+    gateway: str
+    prefixlen: int
+    mtu: int
+    table: str
+
+
+def mac_for(ip: str) -> str:
+    """Engine 27's MAC for an IPv4 address: 02:42 then the four address bytes."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
+
+
+def veth_names(endpoint_id: str) -> tuple[str, str]:
+    """(host side, temporary peer name) for an endpoint; 15 chars at most."""
+    return "vdpy" + endpoint_id[:11], "pdpy" + endpoint_id[:11]
+
+
+class BridgeDriver:
+    """Registered as ``network.bridge``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._nets: dict[str, _Net] = {}
+        self._eps: dict[str, dict[str, str]] = {}
+
+    def _net(self, network_id: str) -> _Net:
+        net = self._nets.get(network_id)
+        if net is None:
+            raise errors.NotFound(f"network {network_id} not found")
+        return net
+
+    @hookimpl
+    def network_driver_capabilities(self) -> dict[str, Any]:
+        return {"scope": "local", "connectivity_scope": "local", "needs_sandbox": True}
+
+    @hookimpl
+    def network_create(self, network_id: str, ipv4: list[dict[str, str]],
+                       options: dict[str, str]) -> bool:
+        if not ipv4:
+            raise errors.InvalidParameter("bridge network needs an IPv4 subnet")
+        subnet = ipaddress.ip_network(ipv4[0]["subnet"], strict=False)
+        gateway = ipv4[0].get("gateway") or str(next(subnet.hosts()))
+        bridge = options.get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
+        prefix = options.get("dockerd-py.netfilter_prefix") or DEFAULT_PREFIX
+        mtu = int(options.get("com.docker.network.driver.mtu") or 1500)
+        masq = options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
+        info = _netlink.link_info(bridge)
+        if info is not None and info[0] != "bridge":
+            raise errors.Conflict(f"interface {bridge} exists and is not a bridge")
+        net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}")
+        with self._lock:
+            _nft.check_available()
+            _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
+            _netlink.set_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
+            _netlink.set_sysctl("net/ipv4/ip_forward", "1")
+            _nft.ensure_table(net.table, bridge, net.subnet, masq)
+            self._nets[network_id] = net
+        return True
+
+    @hookimpl
+    def network_delete(self, network_id: str) -> bool:
+        with self._lock:
+            net = self._nets.pop(network_id, None)
+            if net is not None:
+                _nft.delete_table(net.table)
+                # only a bridge this daemon made (marked by its ifalias)
+                if _netlink.link_info(net.bridge) == ("bridge", net.table):
+                    _netlink.delete_link(net.bridge)
+        return True
+
+    @hookimpl
+    def network_endpoint_create(self, network_id: str, endpoint_id: str,
+                                iface: dict[str, str]) -> dict[str, str]:
+        net = self._net(network_id)
+        address = iface.get("address") or ""
+        if not address:
+            raise errors.InvalidParameter("bridge endpoint needs an IPv4 address")
+        ip = str(ipaddress.ip_interface(address).ip)
+        mac = iface.get("mac_address") or mac_for(ip)
+        host, peer = veth_names(endpoint_id)
+        with self._lock:
+            _netlink.create_veth(host, peer, net.bridge, net.mtu)
+            self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac}
+        return {"address": address, "mac_address": mac}
+
+    @hookimpl
+    def network_endpoint_delete(self, endpoint_id: str) -> bool:
+        with self._lock:
+            _netlink.delete_link(veth_names(endpoint_id)[0])
+            self._eps.pop(endpoint_id, None)
+        return True
+
+    @hookimpl
+    def network_join(self, network_id: str, endpoint_id: str, sandbox_key: str,
+                     ifname: str) -> dict[str, str]:
+        net = self._net(network_id)
+        ep = self._eps.get(endpoint_id)
+        if ep is None:
+            raise errors.NotFound(f"endpoint {endpoint_id} not found")
+        _netlink.move_to_netns(veth_names(endpoint_id)[1], sandbox_key, ifname,
+                               ep["mac_address"], ep["address"], net.gateway)
+        return {"gateway": net.gateway}
+
+    @hookimpl
+    def network_leave(self) -> bool:
+        return True  # the veth goes away in endpoint_delete
+
+    @hookimpl
+    def network_program_external(self, network_id: str, endpoint_id: str,
+                                 bindings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        net = self._net(network_id)
+        ep = self._eps.get(endpoint_id)
+        if ep is None:
+            raise errors.NotFound(f"endpoint {endpoint_id} not found")
+        rules = [
+            (b["host_ip"], b["proto"], int(b["host_port"]), ep["ip"], int(b["container_port"]))
+            for b in bindings
+        ]
+        with self._lock:
+            _nft.add_dnat(net.table, f"ep:{endpoint_id}", rules)
+        return [dict(b) for b in bindings]
+
+    @hookimpl
+    def network_revoke_external(self, network_id: str, endpoint_id: str) -> bool:
+        net = self._nets.get(network_id)
+        if net is not None:
+            with self._lock:
+                _nft.delete_tagged(net.table, f"ep:{endpoint_id}")
+        return True
+
+
+def make_plugin() -> BridgeDriver:
+    return BridgeDriver()

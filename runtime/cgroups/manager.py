@@ -1,0 +1,99 @@
+"""Cgroup manager protocol and the choice between v1 and v2.
+
+A manager knows the container's cgroup directory in every hierarchy it uses.
+``paths`` (controller -> directory) is persisted in state.json, so later verbs
+(pause, ps, kill --all, delete) rebuild the same manager without re-reading
+config.json. The key ``""`` marks the unified (v2) hierarchy.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from typing import Any, Protocol
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class Manager(Protocol):
+    paths: dict[str, str]
+
+    def apply(self, resources: dict[str, Any]) -> None:
+        """Create the directories and write the resource limits."""
+
+    def procs_files(self) -> list[str]:
+        """cgroup.procs files the init writes "0" into to join itself."""
+
+    def freeze(self) -> None: ...
+
+    def thaw(self) -> None: ...
+
+    def frozen(self) -> bool: ...
+
+    def pids(self) -> list[int]: ...
+
+    def remove(self) -> None: ...
+
+
+def is_v2() -> bool:
+    """Pure v2 host: /sys/fs/cgroup is itself a cgroup2 mount."""
+    return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+
+
+def new(cgroups_path: str) -> Manager:
+    """A manager for a new container, for this host's cgroup layout."""
+    if is_v2():
+        from .v2 import V2Manager
+        return V2Manager({"": CGROUP_ROOT + cgroups_path})
+    from .v1 import V1Manager, hierarchies
+    return V1Manager({name: mnt + cgroups_path for name, mnt in hierarchies().items()})
+
+
+def from_paths(paths: dict[str, str]) -> Manager:
+    """The manager of an existing container, from state.json."""
+    if "" in paths:
+        from .v2 import V2Manager
+        return V2Manager(paths)
+    from .v1 import V1Manager
+    return V1Manager(paths)
+
+
+def write(path: str, value: str | int) -> None:
+    """Write one cgroup file (no O_TRUNC/O_CREAT: these are kernel files)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, str(value).encode())
+    except OSError as e:
+        raise OSError(e.errno, f"failed to write {value!r} to {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def read_pids(path: str) -> list[int]:
+    try:
+        with open(path) as f:
+            return [int(line) for line in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def rmdir_retry(path: str) -> None:
+    """rmdir a cgroup; tasks that just died may keep it busy for a moment."""
+    for delay in (0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):
+        if delay:
+            time.sleep(delay)
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+    os.rmdir(path)

@@ -1,0 +1,71 @@
+"""run: create + start; in the foreground wait for the container and return its
+exit status (signals we receive are forwarded to init), then delete it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from .. import spec as sp
+from ..container import Container
+from ..errors import RuntimeErr
+from ..process import parent
+from ..process.start import release
+from . import create
+from .start import poststart
+
+_FORWARD = [s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD,
+                                                  signal.SIGSEGV, signal.SIGBUS, signal.SIGILL,
+                                                  signal.SIGFPE, signal.SIGPIPE)]
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detach", "-d", action="store_true")
+    create.add_args(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = os.path.abspath(args.bundle or os.getcwd())
+    spec = sp.load(bundle)
+    if spec.process.get("terminal") and not args.console_socket:
+        raise RuntimeErr("terminal containers need --console-socket (foreground pty proxy not supported)")
+    created = parent.create(args.root, args.id, spec, pid_file=args.pid_file,
+                            console_socket=args.console_socket, no_pivot=args.no_pivot,
+                            preserve_fds=args.preserve_fds, detach=True)
+    pid = created.pid
+    if not args.detach:
+        for sig in _FORWARD:
+            try:
+                signal.signal(sig, lambda s, _f: _forward(pid, s))
+            except (OSError, ValueError):
+                pass
+    c = Container.load(args.root, args.id)
+    try:
+        release(c)
+    except BaseException:
+        _kill(pid)
+        os.waitpid(pid, 0)
+        c.destroy()
+        raise
+    poststart(c)
+    if args.detach:
+        return 0
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    Container.load(args.root, args.id).destroy()
+    return code if code >= 0 else 128 - code
+
+
+def _forward(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

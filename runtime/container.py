@@ -1,0 +1,167 @@
+"""The Container aggregate: load from <root>/<id>, status from the kernel, guards.
+
+Status is re-derived on every load (never trusted from disk): no pid, a dead or
+zombie pid, or a pid with another start time means stopped; an existing
+exec.fifo means created (init blocked before exec); a frozen cgroup means paused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import time
+from typing import Any
+
+from . import OCI_VERSION
+from . import state as st
+from .cgroups.manager import Manager, from_paths
+from .errors import IncorrectStatus, NotFound, RuntimeErr
+
+_ID_RE = re.compile(r"^[\w+\-.]+$")
+
+
+def check_id(container_id: str) -> None:
+    if not container_id or container_id in (".", "..") or not _ID_RE.match(container_id):
+        raise RuntimeErr(f"invalid container id format: {container_id}")
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) from /proc/<pid>/stat, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    return fields[0].decode(), int(fields[19])
+
+
+class Container:
+    def __init__(self, root: str, container_id: str, data: dict[str, Any]) -> None:
+        self.root = root
+        self.id = container_id
+        self.data = data
+        self.dir = st.container_dir(root, container_id)
+        self.status = self._refresh()
+
+    @classmethod
+    def load(cls, root: str, container_id: str) -> "Container":
+        check_id(container_id)
+        data = st.load(root, container_id)
+        if data is None:
+            raise NotFound("container does not exist")
+        return cls(root, container_id, data)
+
+    @property
+    def pid(self) -> int:
+        return int(self.data.get("pid") or 0)
+
+    @property
+    def cgroup(self) -> Manager:
+        return from_paths(self.data.get("cgroup_paths") or {})
+
+    def init_alive(self) -> bool:
+        info = proc_stat(self.pid) if self.pid else None
+        return bool(info) and info[0] not in ("Z", "X") and info[1] == self.data.get("init_start")
+
+    def _refresh(self) -> str:
+        if not self.init_alive():
+            return "stopped"
+        if os.path.exists(os.path.join(self.dir, st.FIFO)):
+            return "created"
+        if self.data.get("cgroup_paths") and self.cgroup.frozen():
+            return "paused"
+        return "running"
+
+    def oci_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ociVersion": OCI_VERSION,
+            "id": self.id,
+            "pid": self.pid if self.status != "stopped" else 0,
+            "status": self.status,
+            "bundle": self.data["bundle"],
+            "rootfs": self.data["rootfs"],
+            "created": self.data["created"],
+            "owner": "",
+        }
+        if self.data.get("annotations"):
+            out["annotations"] = self.data["annotations"]
+        return out
+
+    def state_json(self) -> bytes:
+        return json.dumps(self.oci_state()).encode()
+
+    # --- guards -----------------------------------------------------------
+    def require(self, *allowed: str, action: str) -> None:
+        if self.status not in allowed:
+            if self.status == "stopped":
+                raise IncorrectStatus(f"cannot {action} a container that has stopped")
+            raise IncorrectStatus(f"cannot {action} a {self.status} container")
+
+    # --- operations -------------------------------------------------------
+    def signal_all(self, sig: int) -> None:
+        cg = self.cgroup
+        if sig == signal.SIGKILL and not cg.frozen() and "freezer" in cg.paths:
+            # Freeze first so nothing forks away from us between listing and killing.
+            cg.freeze()
+            try:
+                _kill_each(cg.pids(), sig)
+            finally:
+                cg.thaw()
+            return
+        _kill_each(cg.pids(), sig)
+        if sig == signal.SIGKILL and cg.frozen():
+            cg.thaw()
+
+    def wait_stopped(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while self.init_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeErr(f"timed out waiting for container {self.id} to stop")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def destroy(self) -> None:
+        """Remove cgroups and the state directory; run poststop hooks (errors only logged)."""
+        paths = self.data.get("cgroup_paths") or {}
+        if paths:
+            cg = self.cgroup
+            for _ in range(200):
+                left = cg.pids()
+                if not left:
+                    break
+                _kill_each(left, signal.SIGKILL)
+                time.sleep(0.005)
+            try:
+                cg.remove()
+            except OSError as e:
+                from .logs import log
+                log.warning(f"failed to remove cgroup: {e}")
+        hooks = (self.data.get("hooks") or {}).get("poststop")
+        if hooks:
+            from . import hooks as hk
+            from .logs import log
+            try:
+                hk.run_all(hooks, self.state_json(), "poststop")
+            except RuntimeErr as e:
+                log.warning(str(e))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _kill_each(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def list_ids(root: str) -> list[str]:
+    try:
+        return sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, st.STATE_FILE)))
+    except FileNotFoundError:
+        return []

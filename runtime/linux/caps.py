@@ -1,0 +1,43 @@
+"""Capabilities: bounding set, then (after setuid) effective/permitted/inheritable/ambient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import CAP_INDEX
+from . import syscalls as sc
+from .syscalls import Syscalls
+
+
+def last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def mask(names: list[str] | None) -> int:
+    out = 0
+    for name in names or []:
+        out |= 1 << CAP_INDEX[name]
+    return out
+
+
+def drop_bounding(sys: Syscalls, caps: dict[str, Any]) -> None:
+    """Drop what is not in the bounding set (needs CAP_SETPCAP: do it before setuid)."""
+    keep = mask(caps.get("bounding"))
+    for cap in range(last_cap() + 1):
+        if not keep & (1 << cap):
+            sys.prctl(sc.PR_CAPBSET_DROP, cap)
+
+
+def apply(sys: Syscalls, caps: dict[str, Any]) -> None:
+    """Set the thread's sets; permitted must cover effective and inheritable."""
+    eff, perm, inh = mask(caps.get("effective")), mask(caps.get("permitted")), mask(caps.get("inheritable"))
+    sys.capset(eff, perm | eff, inh)
+    sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+    for name in caps.get("ambient") or []:
+        try:
+            sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, CAP_INDEX[name])
+        except OSError as e:
+            # Needs the cap in permitted and inheritable; runc only warns too.
+            from ..logs import log
+            log.debug(f"can't raise ambient capability {name}: {e.strerror}")

@@ -1,0 +1,159 @@
+"""Mount option parsing and mounting one config.json mount entry."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import Any
+
+from . import syscalls as sc
+from .syscalls import Syscalls
+
+# option -> (clear?, flag)
+FLAGS: dict[str, tuple[bool, int]] = {
+    "defaults": (False, 0), "ro": (False, sc.MS_RDONLY), "rw": (True, sc.MS_RDONLY),
+    "suid": (True, sc.MS_NOSUID), "nosuid": (False, sc.MS_NOSUID),
+    "dev": (True, sc.MS_NODEV), "nodev": (False, sc.MS_NODEV),
+    "exec": (True, sc.MS_NOEXEC), "noexec": (False, sc.MS_NOEXEC),
+    "sync": (False, sc.MS_SYNCHRONOUS), "async": (True, sc.MS_SYNCHRONOUS),
+    "dirsync": (False, sc.MS_DIRSYNC), "remount": (False, sc.MS_REMOUNT),
+    "mand": (False, sc.MS_MANDLOCK), "nomand": (True, sc.MS_MANDLOCK),
+    "atime": (True, sc.MS_NOATIME), "noatime": (False, sc.MS_NOATIME),
+    "diratime": (True, sc.MS_NODIRATIME), "nodiratime": (False, sc.MS_NODIRATIME),
+    "bind": (False, sc.MS_BIND), "rbind": (False, sc.MS_BIND | sc.MS_REC),
+    "relatime": (False, sc.MS_RELATIME), "norelatime": (True, sc.MS_RELATIME),
+    "strictatime": (False, sc.MS_STRICTATIME), "nostrictatime": (True, sc.MS_STRICTATIME),
+    "lazytime": (False, sc.MS_LAZYTIME), "nolazytime": (True, sc.MS_LAZYTIME),
+    "silent": (False, sc.MS_SILENT), "loud": (True, sc.MS_SILENT),
+    "nosymfollow": (False, sc.MS_NOSYMFOLLOW), "symfollow": (True, sc.MS_NOSYMFOLLOW),
+}
+PROPAGATION = {
+    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+# Accepted and ignored: recursive-attribute and copy-up options we do not implement.
+IGNORED = {"tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
+           "idmap", "ridmap"}
+
+
+def parse_options(options: list[str]) -> tuple[int, list[int], str]:
+    """-> (mount flags, propagation flags in order, data string for the fs)."""
+    flags, prop, data = 0, [], []
+    for opt in options:
+        if opt in FLAGS:
+            clear, flag = FLAGS[opt]
+            flags = flags & ~flag if clear else flags | flag
+        elif opt in PROPAGATION:
+            prop.append(PROPAGATION[opt])
+        elif opt in IGNORED:
+            continue
+        else:
+            data.append(opt)
+    return flags, prop, ",".join(data)
+
+
+def secure_join(root: str, path: str) -> str:
+    """Resolve ``path`` inside ``root``, following symlinks as if root were "/".
+
+    A symlink in the rootfs (absolute or ``..``) can never lead outside root.
+    """
+    parts = [p for p in path.split("/") if p]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 255:
+                raise OSError(40, f"too many levels of symbolic links: {path}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def make_target(dest: str, is_dir: bool) -> None:
+    """Create the mount point: a directory, or an empty file for file binds."""
+    if is_dir:
+        os.makedirs(dest, exist_ok=True)
+        return
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if not os.path.exists(dest):
+        os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+
+
+def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str]) -> None:
+    """Mount one config.json ``mounts[]`` entry under rootfs (before pivot_root)."""
+    options = m.get("options") or []
+    flags, prop, data = parse_options(options)
+    fstype = m.get("type") or ""
+    source = m.get("source") or fstype or "none"
+    dest = secure_join(rootfs, m["destination"])
+    if flags & sc.MS_BIND or fstype == "bind":
+        flags |= sc.MS_BIND
+        if not os.path.exists(source):
+            raise OSError(2, f"bind mount source {source}: no such file or directory")
+        make_target(dest, os.path.isdir(source))
+        sys.mount(source, dest, "bind", flags & (sc.MS_BIND | sc.MS_REC))
+        # A bind ignores every other flag: apply them with a remount.
+        extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
+        if extra:
+            sys.mount(None, dest, None, extra | sc.MS_BIND | sc.MS_REMOUNT | _locked_flags(dest))
+    elif fstype == "cgroup":
+        _mount_cgroup(sys, rootfs, dest, flags, cgroup_paths)
+    else:
+        if fstype in ("proc", "sysfs") and os.path.islink(dest):
+            raise OSError(20, f"{m['destination']} cannot be mounted: it is a symlink")
+        make_target(dest, True)
+        sys.mount(source, dest, fstype, flags & ~sc.MS_REMOUNT, data or None)
+    for p in prop:
+        sys.mount(None, dest, None, p)
+
+
+def _locked_flags(path: str) -> int:
+    """Flags of the mount at path that a bind remount must keep (nosuid, nodev, noexec)."""
+    try:
+        f = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    keep = 0
+    for st_flag, ms_flag in ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
+                             (os.ST_NOEXEC, sc.MS_NOEXEC)):
+        if f & st_flag:
+            keep |= ms_flag
+    return keep
+
+
+def _mount_cgroup(sys: Syscalls, rootfs: str, dest: str, flags: int,
+                  cgroup_paths: dict[str, str]) -> None:
+    """/sys/fs/cgroup: v2 -> bind the container's cgroup; v1 -> a tmpfs with one
+    bind per hierarchy (the container's own directory), the tmpfs itself stays writable, as runc leaves it."""
+    make_target(dest, True)
+    base = flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    if "" in cgroup_paths:
+        sys.mount(cgroup_paths[""], dest, "bind", sc.MS_BIND | sc.MS_REC)
+        sys.mount(None, dest, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
+        return
+    sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
+    for name, path in cgroup_paths.items():
+        sub = os.path.join(dest, name[5:] if name.startswith("name=") else name)
+        os.makedirs(sub, exist_ok=True)
+        sys.mount(path, sub, "bind", sc.MS_BIND | sc.MS_REC)
+        sys.mount(None, sub, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))

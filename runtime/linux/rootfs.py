@@ -1,0 +1,123 @@
+"""Building the container's root filesystem inside its new mount namespace.
+
+Order (as runc): root propagation, bind rootfs onto itself, config mounts in
+order, device nodes and /dev symlinks, pivot_root (or MS_MOVE+chroot), then
+later ``finalize``: read-only paths, masked paths, read-only root.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import devices
+from . import syscalls as sc
+from .mounts import PROPAGATION, mount_entry, secure_join
+from .syscalls import Syscalls
+
+
+def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: dict[str, str],
+            no_pivot: bool) -> None:
+    """Everything up to and including the switch of root. Runs with umask 0."""
+    linux = spec_raw.get("linux") or {}
+    prop = PROPAGATION.get(linux.get("rootfsPropagation") or "", sc.MS_SLAVE | sc.MS_REC)
+    sys.mount(None, "/", None, prop)
+    if prop & sc.MS_SHARED:
+        _make_parent_private(sys, rootfs)
+    sys.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
+    mounts = spec_raw.get("mounts") or []
+    for m in mounts:
+        mount_entry(sys, rootfs, m, cgroup_paths)
+    if devices.needs_dev_setup(mounts):
+        devices.create_defaults(rootfs, linux.get("devices") or [])
+        devices.create_symlinks(rootfs)
+    elif linux.get("devices"):
+        devices.create_defaults(rootfs, linux["devices"])
+    if no_pivot:
+        _move_root(sys, rootfs)
+    else:
+        _pivot(sys, rootfs)
+
+
+def _make_parent_private(sys: Syscalls, rootfs: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared."""
+    best = "/"
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4]
+            if (rootfs == mnt or rootfs.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best = mnt
+    sys.mount(None, best, None, sc.MS_PRIVATE)
+
+
+def _pivot(sys: Syscalls, rootfs: str) -> None:
+    """pivot_root(".", ".") stacks the old root on top of the new one; detach it."""
+    old = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    new = os.open(rootfs, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new)
+        sys.pivot_root(".", ".")
+        os.fchdir(old)
+        # Keep the unmount from propagating back to the host.
+        sys.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC)
+        sys.umount2(".", sc.MNT_DETACH)
+    finally:
+        os.close(old)
+        os.close(new)
+    os.chdir("/")
+
+
+def _move_root(sys: Syscalls, rootfs: str) -> None:
+    """--no-pivot: move the rootfs over / and chroot (old root stays reachable)."""
+    os.chdir(rootfs)
+    sys.mount(rootfs, "/", None, sc.MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def finalize(sys: Syscalls, spec_raw: dict[str, Any]) -> None:
+    """After pivot_root: read-only paths, masked paths, read-only root."""
+    linux = spec_raw.get("linux") or {}
+    for path in linux.get("readonlyPaths") or []:
+        readonly_path(sys, path)
+    for path in linux.get("maskedPaths") or []:
+        mask_path(sys, path)
+    if (spec_raw.get("root") or {}).get("readonly"):
+        sys.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _flags_of("/"))
+
+
+def readonly_path(sys: Syscalls, path: str) -> None:
+    if not os.path.exists(path):
+        return
+    sys.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+    sys.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _flags_of(path))
+
+
+def mask_path(sys: Syscalls, path: str) -> None:
+    """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+    if not os.path.exists(path):
+        return
+    if os.path.isdir(path):
+        sys.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+    else:
+        sys.mount("/dev/null", path, None, sc.MS_BIND)
+
+
+def _flags_of(path: str) -> int:
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st_flag, ms_flag in ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
+                             (os.ST_NOEXEC, sc.MS_NOEXEC)):
+        if f & st_flag:
+            out |= ms_flag
+    return out
+
+
+def set_sysctls(sysctl: dict[str, str]) -> None:
+    for key, value in sysctl.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        with open(path, "w") as f:
+            f.write(value)
+
+
+__all__ = ["prepare", "finalize", "set_sysctls", "secure_join"]

@@ -1,0 +1,315 @@
+"""The container's init, from fork to execve (runs in the forked child only).
+
+The parent has already placed us in the right PID namespace (pid 1 there).
+Steps, in runc's order: join cgroups, join/unshare namespaces, setsid, hooks,
+rootfs + pivot_root, console, hostname/sysctl, read-only/masked paths, rlimits,
+oom score, no_new_privs, [seccomp], user + capabilities, ready, block on
+exec.fifo until ``start``, startContainer hooks, [seccomp], execve.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import resource
+import signal
+import socket
+from typing import Any
+
+from ..linux import caps, namespaces, rootfs
+from ..linux import syscalls as sc
+from ..logs import log
+from ..spec import Spec
+from .channel import Channel
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class InitConfig:
+    """Everything init needs, prepared by the parent before fork."""
+
+    def __init__(self, spec: Spec, channel: Channel, fifo_fd: int, cgroup_procs: list[str],
+                 cgroup_paths: dict[str, str], console: socket.socket | None, no_pivot: bool,
+                 preserve_fds: int, state_json: bytes | None) -> None:
+        self.spec = spec
+        self.channel = channel
+        self.fifo_fd = fifo_fd
+        self.cgroup_procs = cgroup_procs
+        self.cgroup_paths = cgroup_paths
+        self.console = console
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.state_json = state_json
+
+
+def preload(spec: Spec) -> None:
+    """Import (and dlopen) now what init needs after pivot_root: the host's
+    Python library and libseccomp are out of reach once the root has moved."""
+    if spec.process.get("terminal"):
+        from ..linux import tty  # noqa: F401
+    if spec.linux.get("seccomp"):
+        from ..linux import seccomp  # noqa: F401
+        sc.default().seccomp_lib()
+    if any(spec.hooks.get(k) for k in ("createContainer", "startContainer")):
+        from .. import hooks  # noqa: F401
+        import subprocess  # noqa: F401
+
+
+def run(cfg: InitConfig) -> None:
+    """Never returns: execve's the user process or _exit's."""
+    code = 1
+    try:
+        _init(cfg)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        msg = _describe(e)
+        try:
+            cfg.channel.send("error", msg=msg)
+        except OSError:
+            try:
+                os.write(2, f"dockerd-py-runc init: {msg}\n".encode())
+            except OSError:
+                pass
+        code = 127 if isinstance(e, _ExecFailed) else 1
+    finally:
+        os._exit(code)
+
+
+class _ExecFailed(Exception):
+    pass
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in str(e):
+        return f"{e.strerror or e}: {e.filename}"
+    if isinstance(e, OSError) and e.strerror and not e.args[1:2] == (e.strerror,):
+        return str(e.args[1]) if len(e.args) > 1 else str(e)
+    return str(e) or type(e).__name__
+
+
+def _init(cfg: InitConfig) -> None:
+    sys_ = sc.default()
+    spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
+    sys_.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    for path in cfg.cgroup_procs:
+        with open(path, "w") as f:
+            f.write("0")
+    namespaces.enter(sys_, spec.namespaces())
+    os.setsid()
+    if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
+        cfg.channel.send("hooks")
+        _expect_ok(cfg.channel)
+    old_umask = os.umask(0)
+    _make_cwd(spec.rootfs, proc.get("cwd") or "/")
+    if spec.hooks.get("createContainer"):
+        from .. import hooks
+        hooks.run_all(spec.hooks["createContainer"], _state_for_hooks(cfg), "createContainer")
+    if spec.has_new_namespace("mount"):
+        rootfs.prepare(sys_, spec.rootfs, raw, cfg.cgroup_paths, cfg.no_pivot)
+    slave = None
+    if proc.get("terminal"):
+        from ..linux import tty
+        assert cfg.console is not None
+        slave = tty.setup(sys_, cfg.console, proc.get("consoleSize"))
+    if raw.get("hostname"):
+        sys_.sethostname(raw["hostname"])
+    if raw.get("domainname"):
+        sys_.setdomainname(raw["domainname"])
+    rootfs.set_sysctls(spec.linux.get("sysctl") or {})
+    if spec.has_new_namespace("mount"):
+        rootfs.finalize(sys_, raw)
+    os.umask(old_umask)
+    _security_labels(proc)
+    _rlimits(proc.get("rlimits") or [])
+    if proc.get("oomScoreAdj") is not None:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(proc["oomScoreAdj"]))
+    nnp = bool(proc.get("noNewPrivileges"))
+    if nnp:
+        sys_.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    seccomp_cfg = spec.linux.get("seccomp")
+    if seccomp_cfg and not nnp:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop.
+        from ..linux import seccomp
+        seccomp.load(sys_, seccomp_cfg)
+    env = _environment(proc)
+    user = proc.get("user") or {}
+    _close_fds(3 + cfg.preserve_fds)
+    if slave:
+        from ..linux import tty
+        tty.make_controlling(slave)
+    _switch_user(sys_, proc.get("capabilities"), user, env)
+    os.chdir(proc.get("cwd") or "/")
+    path = _lookup(proc["args"][0], env)
+    _reset_signals()
+    # Tell create we are ready, and only go on once it saved the state: our
+    # parent-death signal must be cleared before it exits.
+    cfg.channel.send("ready")
+    _expect_ok(cfg.channel)
+    sys_.prctl(sc.PR_SET_PDEATHSIG, 0)
+    cfg.channel.close()
+    _wait_start(cfg.fifo_fd)
+    if spec.hooks.get("startContainer"):
+        from .. import hooks
+        hooks.run_all(spec.hooks["startContainer"], _state_for_hooks(cfg, "running"), "startContainer")
+    if seccomp_cfg and nnp:
+        from ..linux import seccomp
+        seccomp.load(sys_, seccomp_cfg)
+    try:
+        os.execve(path, proc["args"], env)
+    except OSError as e:
+        raise _ExecFailed(f"exec {path}: {e.strerror}") from None
+
+
+def _expect_ok(channel: Channel) -> None:
+    msg = channel.recv()
+    if msg is None:
+        raise RuntimeError("parent process went away")
+    if msg.get("type") != "ok":
+        raise RuntimeError(msg.get("msg") or "parent refused")
+
+
+def _state_for_hooks(cfg: InitConfig, status: str = "creating") -> bytes:
+    state = json.loads(cfg.state_json or b"{}")
+    state["status"] = status
+    return json.dumps(state).encode()
+
+
+def _make_cwd(root: str, cwd: str) -> None:
+    """runc creates a missing working directory inside the rootfs."""
+    target = rootfs.secure_join(root, cwd)
+    if not os.path.exists(target):
+        os.makedirs(target, 0o755, exist_ok=True)
+
+
+def _security_labels(proc: dict[str, Any]) -> None:
+    profile = proc.get("apparmorProfile")
+    if profile:
+        enabled = False
+        try:
+            with open("/sys/module/apparmor/parameters/enabled") as f:
+                enabled = f.read().strip() == "Y"
+        except OSError:
+            pass
+        if enabled:
+            with open("/proc/self/attr/apparmor/exec", "w") as f:
+                f.write(f"exec {profile}")
+        else:
+            log.debug(f"apparmor is not enabled on this host: ignoring profile {profile!r}")
+    if proc.get("selinuxLabel"):
+        log.debug("selinux is not enabled on this host: ignoring selinuxLabel")
+
+
+def _rlimits(limits: list[dict[str, Any]]) -> None:
+    for rl in limits:
+        hard = _rlim(rl.get("hard", 0))
+        soft = _rlim(rl.get("soft", 0))
+        resource.setrlimit(getattr(resource, rl["type"]), (soft, hard))
+
+
+def _rlim(value: int) -> int:
+    return resource.RLIM_INFINITY if value >= 2**63 else value
+
+
+def _environment(proc: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in proc.get("env") or []:
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+    return env
+
+
+def _home_of(uid: int) -> str:
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: dict[str, Any],
+                 env: dict[str, str]) -> None:
+    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
+    if "HOME" not in env:
+        env["HOME"] = _home_of(uid)
+    if capabilities is not None:
+        caps.drop_bounding(sys_, capabilities)
+    sys_.prctl(sc.PR_SET_KEEPCAPS, 1)
+    if uid != 0:
+        _fix_stdio_owner(uid, gid)
+    os.setgroups([int(g) for g in user.get("additionalGids") or []])
+    os.setgid(gid)
+    os.setuid(uid)
+    sys_.prctl(sc.PR_SET_KEEPCAPS, 0)
+    if capabilities is not None:
+        caps.apply(sys_, capabilities)
+    if uid != 0:
+        sys_.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # credentials change cleared it
+    if user.get("umask") is not None:
+        os.umask(int(user["umask"]))
+    else:
+        os.umask(0o022)
+
+
+def _fix_stdio_owner(uid: int, gid: int) -> None:
+    """Let a non-root user reopen its stdio (/proc/self/fd/N), as runc does."""
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != uid and st.st_rdev != os.makedev(1, 3):
+                os.fchown(fd, uid, gid)
+        except OSError:
+            pass
+
+
+def _lookup(arg0: str, env: dict[str, str]) -> str:
+    """exec.LookPath inside the container, with the container's PATH."""
+    if "/" in arg0:
+        if not os.path.exists(arg0):
+            raise _exec_error(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        return arg0
+    for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
+        candidate = os.path.join(d or ".", arg0)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise _exec_error(f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _exec_error(msg: str) -> RuntimeError:
+    return RuntimeError(f"unable to start container process: {msg}")
+
+
+def _close_fds(first: int) -> None:
+    """Mark every inherited fd >= first close-on-exec (ours already are)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+                fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+            except OSError:
+                pass
+
+
+def _reset_signals() -> None:
+    """Python ignores SIGPIPE/SIGXFSZ and ignored signals survive execve: undo."""
+    for sig in range(1, signal.NSIG):
+        try:
+            if signal.getsignal(sig) not in (signal.SIG_DFL, None):
+                signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _wait_start(fifo_fd: int) -> None:
+    """Block until ``start`` opens exec.fifo for reading; then tell it we go."""
+    fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+    os.write(fd, b"0")
+    os.close(fd)
+    os.close(fifo_fd)

@@ -1,0 +1,171 @@
+"""Stage 0 (the ``create`` process): prepare, fork init, wait until it is ready.
+
+One fork only: the parent switches its own pid_for_children to the container's
+PID namespace around the fork, so the child is pid 1 there and, once create
+exits, becomes a direct child of the caller's subreaper (the shim).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+from typing import Any
+
+from .. import state as st
+from ..cgroups import manager as cgm
+from ..container import check_id, proc_stat
+from ..errors import Exists, RuntimeErr
+from ..linux import syscalls as sc
+from ..linux.namespaces import PidNamespace
+from ..logs import log
+from ..spec import Spec
+from .channel import Channel
+from .init import InitConfig
+from .init import preload
+from .init import run as init_run
+
+
+class Created:
+    """What create leaves behind: the init pid and the container's state dict."""
+
+    def __init__(self, pid: int, data: dict[str, Any]) -> None:
+        self.pid = pid
+        self.data = data
+
+
+def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
+           console_socket: str | None, no_pivot: bool, preserve_fds: int = 0,
+           detach: bool = True) -> Created:
+    """Create the container; on any failure leave nothing behind and raise."""
+    check_id(container_id)
+    proc = spec.process
+    if proc.get("terminal") and not console_socket and detach:
+        raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not proc.get("terminal"):
+        raise RuntimeErr("cannot use console socket if runc will not detach or allocate tty")
+    preload(spec)
+    os.makedirs(root, 0o700, exist_ok=True)
+    cdir = st.container_dir(root, container_id)
+    try:
+        os.mkdir(cdir, 0o711)
+    except FileExistsError:
+        raise Exists(f"container with id exists: {container_id}") from None
+    child = 0
+    manager = None
+    try:
+        with st.Lock(cdir) as lock:
+            fifo = os.path.join(cdir, st.FIFO)
+            old = os.umask(0)
+            try:
+                os.mkfifo(fifo, 0o622)
+            finally:
+                os.umask(old)
+            fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+            manager = cgm.new(spec.cgroups_path(container_id))
+            manager.apply(spec.linux.get("resources") or {})
+            console = _connect(console_socket) if console_socket else None
+            ours, theirs = Channel.pair()
+            created = st.rfc3339nano()
+            data = {
+                "id": container_id, "bundle": spec.bundle, "rootfs": spec.rootfs, "created": created,
+                "annotations": spec.annotations, "cgroup_paths": manager.paths,
+                "hooks": {k: v for k, v in spec.hooks.items() if k in ("poststart", "poststop")},
+            }
+            oci = {"ociVersion": spec.raw.get("ociVersion"), "id": container_id, "status": "creating",
+                   "bundle": spec.bundle, "annotations": spec.annotations}
+            cfg = InitConfig(spec, theirs, fifo_fd, manager.procs_files(), manager.paths, console,
+                             no_pivot, preserve_fds, None)
+            pid_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "pid"), None)
+            with PidNamespace(sc.default(), pid_ns):
+                child = os.fork()
+                if child == 0:
+                    os.close(lock.fd)  # the flock must not live on in init
+                    ours.close()
+                    oci["pid"] = os.getpid()
+                    cfg.state_json = json.dumps(oci).encode()
+                    init_run(cfg)  # never returns
+            theirs.close()
+            os.close(fifo_fd)
+            if console is not None:
+                console.close()
+            oci["pid"] = child
+            _supervise_setup(ours, spec, json.dumps(oci).encode())
+            info = proc_stat(child)
+            data["pid"] = child
+            data["init_start"] = info[1] if info else 0
+            st.save(root, container_id, data)
+            if pid_file:
+                _write_pid_file(pid_file, child)
+            ours.send("ok")
+            ours.recv()  # EOF: init cleared its parent-death signal
+            ours.close()
+            return Created(child, data)
+    except BaseException:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if manager is not None:
+            try:
+                manager.remove()
+            except OSError as e:
+                log.warning(f"failed to remove cgroup: {e}")
+        shutil.rmtree(cdir, ignore_errors=True)
+        raise
+
+
+def _supervise_setup(channel: Channel, spec: Spec, state_json: bytes) -> None:
+    """Serve init's requests until it says ready; its errors become ours."""
+    while True:
+        msg = channel.recv()
+        if msg is None:
+            raise RuntimeErr("container init exited prematurely")
+        kind = msg.get("type")
+        if kind == "ready":
+            return
+        if kind == "error":
+            raise RuntimeErr(msg.get("msg") or "container init failed")
+        if kind == "hooks":
+            from .. import hooks
+            try:
+                hooks.run_all(spec.hooks.get("prestart") or [], state_json, "prestart")
+                hooks.run_all(spec.hooks.get("createRuntime") or [], state_json, "createRuntime")
+            except RuntimeErr as e:
+                channel.send("error", msg=str(e))
+                raise
+            channel.send("ok")
+
+
+def _connect(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise RuntimeErr(f"failed to connect to console socket {path}: {e.strerror}") from None
+    return sock
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    """Atomic, like runc: the shim may poll for it."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, str(pid).encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def is_fifo(path: str) -> bool:
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,69 @@
+"""The state directory ``<root>/<id>/``: state.json (atomic), exec.fifo, lock.
+
+state.json holds what later verbs need (init pid + start time to detect pid
+reuse, cgroup paths, hooks, bundle). Status is never trusted from it: see
+container.py.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from typing import Any
+
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+
+
+def rfc3339nano(ns: int | None = None) -> str:
+    """Go's time.RFC3339Nano in UTC (trailing zeros of the fraction trimmed)."""
+    ns = time.time_ns() if ns is None else ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    text = f"{frac:09d}".rstrip("0")
+    return f"{base}.{text}Z" if text else f"{base}Z"
+
+
+def container_dir(root: str, container_id: str) -> str:
+    return os.path.join(root, container_id)
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """temp + fsync + rename, so readers never see a torn file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def save(root: str, container_id: str, state: dict[str, Any]) -> None:
+    write_atomic(os.path.join(container_dir(root, container_id), STATE_FILE),
+                 json.dumps(state, separators=(",", ":")).encode())
+
+
+def load(root: str, container_id: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(container_dir(root, container_id), STATE_FILE), "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+class Lock:
+    """flock on the container directory: serialises verbs on one container."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def __enter__(self) -> "Lock":
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)

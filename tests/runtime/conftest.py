@@ -1,0 +1,197 @@
+"""Conformance harness: every test runs the same bundle under dockerd-py-runc and
+under runc (the oracle) and asserts the same observable result.
+
+The pytest process makes itself a child subreaper, as the shim does, so
+container inits land on it once the runtime exits (and we reap them).
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rootfs import make_rootfs  # noqa: E402
+
+OURS = os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc")
+RUNC = shutil.which("runc") or "/usr/sbin/runc"
+CGROUP_PARENT = "/dpr-test"
+
+if os.geteuid() != 0:
+    pytest.skip("runtime tests need root", allow_module_level=True)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.prctl(36, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))  # CHILD_SUBREAPER
+
+BASE_SPEC: dict[str, Any] = {
+    "ociVersion": "1.0.2",
+    "process": {
+        "terminal": False,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["true"],
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+        "cwd": "/",
+        "capabilities": {k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+                         for k in ("bounding", "effective", "permitted", "ambient")},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "ctr",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "linux": {
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+    },
+}
+
+
+class Runtime:
+    """One runtime binary with a private --root."""
+
+    def __init__(self, name: str, binary: str, root: str) -> None:
+        self.name, self.binary, self.root = name, binary, root
+        self.ids: list[str] = []
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def cmd(self, *args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+        """Run the runtime with stdio on files, not pipes: a container's init
+        inherits them and would keep a pipe open after the runtime exits."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+                tempfile.TemporaryFile() as inp:
+            inp.write((input or "").encode())
+            inp.seek(0)
+            proc = subprocess.run([self.binary, "--root", self.root, *args], stdin=inp, stdout=out,
+                                  stderr=err, timeout=timeout)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(proc.args, proc.returncode, out.read().decode(),
+                                               err.read().decode())
+
+    def ok(self, *args: str, **kw: Any) -> str:
+        res = self.cmd(*args, **kw)
+        assert res.returncode == 0, f"{self.name} {args}: rc={res.returncode} stderr={res.stderr}"
+        return res.stdout
+
+    def new_id(self) -> str:
+        cid = f"t{uuid.uuid4().hex[:10]}"
+        self.ids.append(cid)
+        return cid
+
+    def state(self, cid: str) -> dict[str, Any]:
+        return json.loads(self.ok("state", cid))
+
+    def wait_status(self, cid: str, want: str, timeout: float = 5.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.state(cid)
+            if st["status"] == want or time.monotonic() > deadline:
+                return st
+            reap()
+            time.sleep(0.02)
+
+
+def reap() -> None:
+    """Reap inits that were reparented to us (we are a subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+@pytest.fixture(scope="session")
+def shared_rootfs(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return make_rootfs(str(tmp_path_factory.mktemp("rootfs") / "rootfs"))
+
+
+@pytest.fixture(params=["ours", "runc"])
+def rt(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    binary = OURS if request.param == "ours" else RUNC
+    r = Runtime(request.param, binary, str(tmp_path / "state"))
+    yield r
+    for cid in r.ids:
+        r.cmd("delete", "--force", cid)
+    reap()
+    for cid in r.ids:
+        assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}"), f"{r.name} left cgroup of {cid}"
+
+
+@pytest.fixture
+def ours(tmp_path: Any) -> Any:
+    r = Runtime("ours", OURS, str(tmp_path / "state"))
+    yield r
+    for cid in r.ids:
+        r.cmd("delete", "--force", cid)
+    reap()
+
+
+def cgroup_exists(path: str) -> bool:
+    return any(os.path.isdir(f"/sys/fs/cgroup/{c}{path}") for c in ("memory", "pids", "freezer", "cpu"))
+
+
+class Bundle:
+    def __init__(self, path: str, rootfs: str) -> None:
+        self.path = path
+        self.spec = copy.deepcopy(BASE_SPEC)
+        self.spec["root"]["path"] = rootfs
+
+    def write(self, cid: str | None = None) -> str:
+        if cid:
+            self.spec["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
+        with open(os.path.join(self.path, "config.json"), "w") as f:
+            json.dump(self.spec, f)
+        return self.path
+
+    def args(self, *argv: str) -> "Bundle":
+        self.spec["process"]["args"] = list(argv)
+        return self
+
+
+@pytest.fixture
+def bundle(tmp_path: Any, shared_rootfs: str) -> Bundle:
+    path = tmp_path / "bundle"
+    path.mkdir()
+    return Bundle(str(path), shared_rootfs)
+
+
+def run_in(rt: Runtime, bundle: Bundle, script: str, **kw: Any) -> subprocess.CompletedProcess:
+    """`run` a shell script in a fresh container; returns the completed process."""
+    cid = rt.new_id()
+    bundle.args("sh", "-c", script).write(cid)
+    res = rt.cmd("run", "--bundle", bundle.path, cid, **kw)
+    reap()
+    return res
