@@ -465,7 +465,7 @@ def scen_mem(daemons, args, out):
     errors = {d.name: [] for d in daemons}
     for d in distinct(daemons):   # warm-up: a daemon's first containers grow it for good
         try:
-            start_many(d, min(5, args.mem_containers), args.start_workers, args.image)
+            start_many(d, args.mem_containers, args.start_workers, args.image)
         finally:
             d.cleanup()
     for i in range(args.mem_rounds):

@@ -60,10 +60,17 @@ subnet_of() {   # 172.28.0.1/16 -> 172.28.0.0/16 (python: no ipcalc here)
     python3 -c 'import ipaddress,sys; print(ipaddress.ip_interface(sys.argv[1]).network)' "$1"
 }
 
+# alive and not a zombie (PID 1 here is no init: it may not reap an orphan at once)
+alive() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 ref_pid() {
     [ -s "$PIDFILE" ] || return 1
     local pid; pid=$(cat "$PIDFILE")
-    [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 1
+    alive "$pid" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] || return 1
     echo "$pid"
 }
 
@@ -89,7 +96,7 @@ install_docker() {
         kill -TERM $newp 2>/dev/null || true
         for _ in $(seq 50); do
             local alive=0
-            for p in $newp; do [ -d /proc/$p ] && alive=1; done
+            for p in $newp; do if alive "$p"; then alive=1; fi; done
             [ $alive = 0 ] && break; sleep 0.2
         done
     else
@@ -111,6 +118,10 @@ start() {
     if pid=$(ref_pid); then
         log "already running (pid $pid) on unix://$SOCK"; return 0
     fi
+    if [ -d "$STATE" ]; then
+        log "the last run did not stop cleanly: cleaning up after it first"
+        ( stop )
+    fi
     install_docker
     if [ -S /run/containerd/containerd.sock ]; then
         # dockerd 20.10 uses a system containerd when that socket exists instead
@@ -122,7 +133,7 @@ start() {
     chmod 700 "$STATE"
 
     # --- what is there before we start: stop leaves the host as found ---------
-    : > "$STATE/created"
+    # (a state dir left by a run that died keeps its "before" records: stop uses them)
     if [ "$REF_BRIDGE" = auto ]; then
         if [ -s "$STATE/bridge-ours" ]; then REF_BRIDGE=$(cat "$STATE/bridge-ours")
         elif ! ip link show docker0 >/dev/null 2>&1; then REF_BRIDGE=docker0
@@ -165,7 +176,8 @@ EOF
         echo "$REF_BRIDGE" > "$STATE/bridge-ours"
     fi
     printf 'REF_BRIDGE=%q\nREF_BIP=%q\n' "$REF_BRIDGE" "$REF_BIP" > "$STATE/config"   # stop reads it
-    ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort > "$STATE/links.before"
+    [ -e "$STATE/data-mounted.before" ] || { mountpoint -q "$REF_DATA" && echo yes || echo no; } > "$STATE/data-mounted.before"
+    [ -e "$STATE/links.before" ] || ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort > "$STATE/links.before"
     # libnetwork keeps the default bridge network (bridge name, subnet) in its store and,
     # on start, recreates the old bridge device before it notices the new flags: a run
     # with another bridge/bip than the last one on this data root starts from a clean store.
@@ -178,9 +190,12 @@ EOF
     # host-global paths dockerd 20.10 / containerd 1.6 create whatever the flags:
     # /etc/docker/key.json (trust key), /run/docker/plugins, /run/containerd/s
     # (shim sockets). stop removes those that were not there before.
-    for d in /run/containerd /run/containerd/s /run/docker /run/docker/plugins /etc/docker /etc/docker/key.json; do
-        [ -e "$d" ] || echo "$d" >> "$STATE/created"
-    done
+    if [ ! -e "$STATE/created" ]; then
+        : > "$STATE/created"
+        for d in /run/containerd /run/containerd/s /run/docker /run/docker/plugins /etc/docker /etc/docker/key.json; do
+            [ -e "$d" ] || echo "$d" >> "$STATE/created"
+        done
+    fi
     echo '{}' > "$REF_DIR/daemon.json"
 
     local netargs=(--bip "$REF_BIP")
@@ -302,8 +317,8 @@ stop() {
     if pid=$(ref_pid); then
         log "stopping dockerd pid $pid"
         kill -TERM "$pid"
-        for _ in $(seq 300); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-        if [ -d "/proc/$pid" ]; then
+        for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then
             log "dockerd $pid still alive after 30 s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
             sleep 0.5
@@ -316,13 +331,44 @@ stop() {
     for f in "$EXEC_ROOT/containerd/containerd.pid"; do
         [ -s "$f" ] || continue
         cpid=$(cat "$f")
-        if [ -d "/proc/$cpid" ] && [ "$(cat /proc/$cpid/comm 2>/dev/null)" = containerd ] \
+        if alive "$cpid" && [ "$(cat /proc/$cpid/comm 2>/dev/null)" = containerd ] \
            && tr '\0' ' ' < /proc/$cpid/cmdline | grep -q -- "$EXEC_ROOT"; then
             log "its containerd $cpid is still up: stopping it"
             kill -TERM "$cpid"
-            for _ in $(seq 100); do [ -d "/proc/$cpid" ] || break; sleep 0.1; done
+            for _ in $(seq 100); do alive "$cpid" || break; sleep 0.1; done
         fi
     done
+    # A dockerd that died (SIGKILL, crash) leaves its containers running under their
+    # shims: a clean SIGTERM stops every container first. Those shims are this
+    # reference's (their -address is under our exec root): end their containers
+    # (SIGKILL to each shim's children, the container inits), then the shims.
+    if ! ref_pid >/dev/null; then
+        local sp kids
+        for sp in $(pids_named containerd-shim containerd-shim-runc-v2); do
+            alive "$sp" && tr '\0' ' ' < "/proc/$sp/cmdline" 2>/dev/null | grep -q -- "-address $EXEC_ROOT/" || continue
+            kids=$(cat /proc/"$sp"/task/*/children 2>/dev/null | tr ' ' '\n' | grep . || true)
+            log "leftover shim $sp of this reference: killing its container ($(echo $kids)) and it"
+            # shellcheck disable=SC2086
+            [ -n "$kids" ] && kill -KILL $kids 2>/dev/null || true
+            sleep 0.3
+            kill -TERM "$sp" 2>/dev/null || true
+            for _ in $(seq 50); do alive "$sp" || break; sleep 0.1; done
+            alive "$sp" && kill -KILL "$sp" 2>/dev/null || true
+        done
+    fi
+    # mounts under our own roots that a dockerd which did not stop cleanly left
+    # (dockerd bind-mounts the data root onto itself to make it shared and undoes
+    # that only on a clean shutdown; overlay "merged" dirs, netns, shm)
+    if ! ref_pid >/dev/null; then
+        local mp keep_root=no
+        [ "$(cat "$STATE/data-mounted.before" 2>/dev/null)" = yes ] && keep_root=yes
+        { awk '{print $5}' /proc/self/mountinfo | grep -E "^($REF_DATA|$REF_DIR)(/|$)" || true; } | sort -r | uniq \
+        | while read -r mp; do
+            [ "$mp" = "$REF_DATA" ] && [ $keep_root = yes ] && continue
+            umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || log "could not unmount $mp"
+            log "unmounted $mp"
+        done
+    fi
     [ -d "$STATE" ] || return 0
     # Docker does not remove docker0 nor its iptables chains on shutdown.
     if [ -s "$STATE/bridge-ours" ]; then
@@ -353,7 +399,11 @@ stop() {
     if [ -s "$STATE/created" ]; then
         sort -r "$STATE/created" | while read -r d; do
             if [ -f "$d" ]; then rm -f "$d" && log "removed $d"
-            elif [ -d "$d" ]; then rmdir "$d" 2>/dev/null && log "removed empty $d" || true; fi
+            elif [ -d "$d" ]; then
+                # a shim that just ended may still be removing its socket in /run/containerd/s
+                for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && { log "removed empty $d"; break; }; sleep 0.3; done
+                [ -d "$d" ] && log "left $d: not empty ($(ls -A "$d" | head -3 | tr '\n' ' '))"  || true
+            fi
         done
     fi
     rm -rf "$STATE"

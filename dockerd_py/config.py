@@ -95,11 +95,24 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
             setattr(cfg, dest, value)
     if cfg.debug:
         cfg.log_level = "debug"
+    _check_exec_root(cfg.exec_root)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime)
     if cfg.default_runtime not in cfg.runtimes:
         raise ConfigError(f"default runtime {cfg.default_runtime} is not a configured runtime")
     return cfg
+
+
+# the longest unix socket below the exec-root: containers/<64-hex id>/console.sock
+_LONGEST_SOCKET_SUFFIX = len("/containers/") + 64 + len("/console.sock")
+_SUN_PATH_MAX = 107
+
+
+def _check_exec_root(exec_root: str) -> None:
+    longest = len(os.path.abspath(exec_root)) + _LONGEST_SOCKET_SUFFIX
+    if longest > _SUN_PATH_MAX:
+        raise ConfigError(f"exec-root {exec_root} is too long: the unix sockets below it would need {longest} bytes "
+                          f"(at most {_SUN_PATH_MAX}); use a path of at most {_SUN_PATH_MAX - _LONGEST_SOCKET_SUFFIX} characters")
 
 
 def _dest(key: str) -> str:

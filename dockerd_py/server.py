@@ -56,12 +56,20 @@ class DaemonApplication(BaseApplication):
             "umask": 0o117 if cfg.group else 0o177,
             "worker_exit": _worker_exit,
         }
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24: no global control socket
+            settings["control_socket_disable"] = True
         for key, value in settings.items():
             self.cfg.set(key, value)
 
     def load(self):
+        import gunicorn.http.wsgi
+
         from .api.app import create_app
+        from .api.versioning import SERVER_HEADER
         from .engine import Engine
+
+        # gunicorn always writes its own `Server` header; make it Docker's (clients log it)
+        gunicorn.http.wsgi.SERVER = SERVER_HEADER
 
         engine = Engine(self.daemon_config)
         engine.start()

@@ -10,24 +10,6 @@ def frame(stream: int, data: bytes) -> bytes:
     return _HEADER.pack(stream, len(data)) + data
 
 
-class Deframer:
-    """Incrementally turns stdcopy frames back into raw bytes (for TTY streams)."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, data: bytes) -> bytes:
-        self._buffer += data
-        out = []
-        while len(self._buffer) >= _HEADER.size:
-            _, length = _HEADER.unpack_from(self._buffer)
-            if len(self._buffer) < _HEADER.size + length:
-                break
-            out.append(self._buffer[_HEADER.size:_HEADER.size + length])
-            self._buffer = self._buffer[_HEADER.size + length:]
-        return b"".join(out)
-
-
 def parse_detach_keys(spec: str) -> bytes:
     """`ctrl-p,ctrl-q` → b"\\x10\\x11" (Docker's syntax: ctrl-<a-z@[\\\\]^_> or single chars)."""
     keys = bytearray()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from flask import Response, request
 
-from .versioning import common_headers
+from .versioning import SERVER_HEADER, common_headers
 
 RAW = "application/vnd.docker.raw-stream"
 MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
@@ -37,7 +37,7 @@ def upgrade(content_type: str, with_common_headers: bool = False) -> socket.sock
     if upgrading:
         lines += ["Connection: Upgrade", "Upgrade: tcp"]
     if with_common_headers:
-        lines += [f"{k}: {v}" for k, v in common_headers()]
+        lines += [f"{k}: {v}" for k, v in common_headers()] + [f"Server: {SERVER_HEADER}"]
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
     return sock
 
@@ -47,8 +47,7 @@ def finish() -> Response:
     return _Hijacked()
 
 
-def pump(client: socket.socket, backend: socket.socket, transform_out: Callable[[bytes], bytes | None] | None = None,
-         on_stdin: Callable[[bytes], bytes | None] | None = None) -> None:
+def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[bytes], bytes | None] | None = None) -> None:
     """Copy client→backend (stdin) and backend→client (output) until the output ends.
 
     A half-close of the client's write side ends stdin only (shutdown SHUT_WR on
@@ -88,10 +87,7 @@ def pump(client: socket.socket, backend: socket.socket, transform_out: Callable[
             data = backend.recv(65536)
             if not data:
                 break
-            if transform_out is not None:
-                data = transform_out(data)
-            if data:
-                client.sendall(data)
+            client.sendall(data)
     except OSError:
         pass
     try:

@@ -29,8 +29,8 @@ def at_least(version: str, minimum: str) -> bool:
 
 
 def common_headers() -> list[tuple[str, str]]:
-    return [("Api-Version", MAX_API_VERSION), ("Docker-Experimental", "false"),
-            ("Ostype", "linux"), ("Server", SERVER_HEADER)]
+    """Headers of every reply. `Server` is written by gunicorn itself (see server.py)."""
+    return [("Api-Version", MAX_API_VERSION), ("Docker-Experimental", "false"), ("Ostype", "linux")]
 
 
 class VersionMiddleware:

@@ -82,7 +82,7 @@ def parse_time(value: str | None) -> tuple[float, str] | None:
         sign = 1 if zone[0] == "+" else -1
         off = sign * (int(zone[1:3]) * 60 + int(zone[4:6]))
         tz = timezone(timedelta(minutes=off))
-        zone_out = zone
+        zone_out = zone if off else "Z"  # Go renders a zero offset in a UTC daemon as Z
     try:
         dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=tz)
     except ValueError:

@@ -7,8 +7,8 @@ import platform
 import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import archive, gojson
-from .changes import apply_changes
+from . import gojson
+from .changes import apply_changes, go_config
 from .ids import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -28,34 +28,38 @@ def host_platform() -> tuple[str, str]:
 
 def build_config(diff_id: str, run_config: dict[str, Any], message: str,
                  docker_version: str) -> bytes:
-    """The image config `docker import` writes, field order as Go marshals it."""
+    """The image config `docker import` writes.
+
+    Docker marshals image.Image with its top-level keys sorted; the empty
+    `container_config` struct is always present (omitempty does not drop structs).
+    """
     created = rfc3339_nano()
     arch, variant = host_platform()
-    cfg: dict[str, Any] = {}
+    cfg: dict[str, Any] = {
+        "architecture": arch,
+        "config": run_config,
+        "container_config": go_config({}),
+        "created": created,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }
     if message:
         cfg["comment"] = message
-    cfg["created"] = created
     if docker_version:
         cfg["docker_version"] = docker_version
-    cfg["config"] = run_config
-    cfg["architecture"] = arch
     if variant:
         cfg["variant"] = variant
-    cfg["os"] = "linux"
-    cfg["rootfs"] = {"type": "layers", "diff_ids": [diff_id]}
     history: dict[str, Any] = {"created": created}
     if message:
         history["comment"] = message
     cfg["history"] = [history]
-    return gojson.dumps(cfg)
+    return gojson.dumps(dict(sorted(cfg.items())))
 
 
-def spool(stream: BinaryIO, path: str) -> str:
-    """Decompress `stream` into `path`; return the diff id of the tar."""
-    hashed = archive.HashingReader(archive.decompress(stream))
+def spool(stream: BinaryIO, path: str) -> None:
+    """Copy the request body (compressed or not) to `path`."""
     with open(path, "wb") as out:
-        shutil.copyfileobj(hashed, out, 1 << 20)  # type: ignore[misc]
-    return hashed.digest
+        shutil.copyfileobj(stream, out, 1 << 20)
 
 
 def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
@@ -65,8 +69,10 @@ def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
     message = message or "Imported from -"
     tmp = store.temp_path("import-")
     try:
-        diff_id = spool(stream, tmp)
-        layer, created = store.layers.ensure(None, diff_id, lambda: open(tmp, "rb"))
+        spool(stream, tmp)
+        with store.extractor() as extractor:
+            diff_id = extractor.hash(tmp)
+            layer, created = store.layers.ensure(None, diff_id, tmp, extractor)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

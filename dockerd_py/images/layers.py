@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from .. import errors
 from ..state import atomic
 from . import archive, tarsplit
 from .ids import chain_ids, hex_of, random_hex
 from .overlay import Overlay2
+
+if TYPE_CHECKING:
+    from .extract import Extractor
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,9 @@ class LayerStore:
             else:
                 self._pins.pop(chain_id, None)
 
-    def ensure(self, parent: str | None, diff_id: str,
-               opener: Callable[[], BinaryIO], layer_index: int = 0) -> tuple[Layer, bool]:
-        """Return the layer `parent`+`diff_id`, extracting it from `opener()` if missing.
+    def ensure(self, parent: str | None, diff_id: str, source: str, extractor: "Extractor",
+               layer_index: int = 0) -> tuple[Layer, bool]:
+        """Return the layer `parent`+`diff_id`, extracting the file `source` if it is missing.
 
         The returned layer is pinned (safe from removal) until `unpin`.
         """
@@ -185,16 +188,10 @@ class LayerStore:
             cache_id = random_hex(64)
             diff_dir = self.driver.stage(cache_id)
             try:
-                with opener() as raw:
-                    hashed = archive.HashingReader(archive.decompress(raw))
-                    rec = tarsplit.Recorder(hashed)  # type: ignore[arg-type]
-                    archive.apply_layer(rec, diff_dir, lambda i: rec.member(  # type: ignore[arg-type]
-                        i.offset, i.offset_data, i.size if i.isreg() else 0, i.name))
-                    split = rec.finish()
-                if hashed.digest != diff_id:
+                got, size, split = extractor.extract(source, diff_dir)
+                if got != diff_id:
                     raise errors.InvalidParameter(
-                        f'invalid diffID for layer {layer_index}: expected "{diff_id}", got "{hashed.digest}"')
-                size = archive.tree_size(diff_dir)
+                        f'invalid diffID for layer {layer_index}: expected "{diff_id}", got "{got}"')
                 with self.lock:
                     parent_cache = parent_layer.cache_id if parent_layer else None
                     self.driver.commit(cache_id, parent_cache)
@@ -257,6 +254,12 @@ class LayerStore:
         if not os.path.exists(split):
             raise errors.SystemErr(f"layer {chain_id} has no tar-split data")
         return tarsplit.rebuild(split, self.driver.diff_dir(layer.cache_id))
+
+    def tar_size(self, chain_id: str) -> int:
+        split = os.path.join(self._sha, hex_of(chain_id), "tar-split.json.gz")
+        if not os.path.exists(split):
+            raise errors.SystemErr(f"layer {chain_id} has no tar-split data")
+        return tarsplit.total_size(split)
 
     def size_of(self, chain: str | None) -> int:
         total = 0

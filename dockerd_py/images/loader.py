@@ -131,21 +131,22 @@ def _oci_entries(base: str) -> list[_Entry]:
 
 def _verify(store: "ImageStore", entries: list[_Entry], pinned: list[str], added: list[str]) -> None:
     """Make sure every layer exists (extracting those that do not)."""
-    for entry in entries:
-        os_name = entry.config.get("os") or "linux"
-        if os_name != "linux":
-            raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
-        diff_ids = entry.config["rootfs"].get("diff_ids") or []
-        if len(entry.layers) != len(diff_ids):
-            raise errors.InvalidParameter(
-                f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
-        parent = None
-        for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
-            layer, created = store.layers.ensure(parent, diff_id, lambda p=path: open(p, "rb"), i)
-            pinned.append(layer.chain_id)
-            if created:
-                added.append(layer.chain_id)
-            parent = layer.chain_id
+    with store.extractor() as extractor:
+        for entry in entries:
+            os_name = entry.config.get("os") or "linux"
+            if os_name != "linux":
+                raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
+            diff_ids = entry.config["rootfs"].get("diff_ids") or []
+            if len(entry.layers) != len(diff_ids):
+                raise errors.InvalidParameter(
+                    f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
+            parent = None
+            for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
+                layer, created = store.layers.ensure(parent, diff_id, path, extractor, i)
+                pinned.append(layer.chain_id)
+                if created:
+                    added.append(layer.chain_id)
+                parent = layer.chain_id
 
 
 def load(store: "ImageStore", stream: BinaryIO) -> Iterator[str]:

@@ -113,7 +113,7 @@ def parse_normalized(s: str) -> Reference:
         raise errors.InvalidParameter(
             f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_domain(s)
-    remote = remainder.split(":", 1)[0] if "@" not in remainder else remainder.split("@", 1)[0].split(":", 1)[0]
+    remote = remainder.split("@", 1)[0].split(":", 1)[0]
     if remote.lower() != remote:
         raise errors.InvalidParameter(
             f"invalid reference format: repository name ({remote}) must be lowercase")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, ContextManager, Iterator
 
 from .. import errors
-from . import archive, delete, importer, initlayer, loader, views
+from . import archive, delete, exporter, importer, initlayer, loader, views
 from .ids import ID_HEX_RE, hex_of, random_hex, rfc3339_nano
+from .extract import Extractor, ExtractorPool
 from .imagedb import Image, ImageDB
 from .layers import LayerStore
 from .overlay import Overlay2
@@ -29,8 +30,9 @@ class ImageStore:
     """Images, tags and layers under a data-root."""
 
     def __init__(self, root: str, on_event: EventSink | None = None,
-                 docker_version: str = DOCKER_VERSION) -> None:
+                 docker_version: str = DOCKER_VERSION, extract_in_child: bool = True) -> None:
         self.root = root
+        self._extractors = ExtractorPool(extract_in_child)
         self.docker_version = docker_version
         self._on_event = on_event
         self._lock = threading.RLock()
@@ -45,15 +47,16 @@ class ImageStore:
         with self._lock:
             self._clean_tmp()
             self.layers.load()
+            stored = self.imagedb.load_all()
+            # a config whose layers are missing is never served (nor its tags)
             self.images: dict[str, Image] = {
-                i: img for i, img in self.imagedb.load_all().items()
-                if all(c in self.layers.layers for c in img.chain_ids)}
+                i: img for i, img in stored.items() if all(c in self.layers.layers for c in img.chain_ids)}
             self.refs = RefStore(os.path.join(base, "repositories.json"))
             for ref, image_id in list(self.refs.refs.items()):
                 if image_id not in self.images:
                     del self.refs.refs[ref]
             self.layers.collect_garbage({img.top_layer for img in self.images.values() if img.top_layer})
-            self.imagedb.clean_metadata(set(self.imagedb.load_all()))
+            self.imagedb.clean_metadata(set(stored))
             self._parents = {i: p for i in self.images if (p := self.imagedb.get_meta(i, "parent"))}
 
     # -- helpers shared by the operation modules ------------------------------
@@ -90,7 +93,19 @@ class ImageStore:
     def _collect(self) -> "_Events":
         return _Events(self)
 
+    def extractor(self) -> ContextManager[Extractor]:
+        """A layer extractor for one import or load (a pooled child process by default)."""
+        return self._extractors.get()
+
+    def close(self) -> None:
+        """Stop the idle extraction processes."""
+        self._extractors.close()
+
     def parse_repo_tag(self, text: str) -> Reference:
+        """The `repo[:tag]` of an import (a digest is refused, as Docker does)."""
+        if "@" in text:
+            parse_any(text)  # a malformed reference reports its own error first
+            raise errors.InvalidParameter("cannot import digest reference")
         return repo_tag(text)
 
     def add_image(self, raw: bytes) -> Image:
@@ -161,6 +176,8 @@ class ImageStore:
                 raise errors.no_such_image(parsed)
             return image
         named = parsed.with_default_tag()
+        if named.digest is not None and named.tag is not None:
+            named = Reference(named.name, None, named.digest)  # the digest takes precedence
         image_id = self.refs.get(named)
         if image_id is not None and image_id in self.images:
             return self.images[image_id]
@@ -201,9 +218,36 @@ class ImageStore:
                                  self.imagedb.get_meta(image.id, "lastUpdated"),
                                  self.parent_of(image.id))
 
+    def history(self, image: Image) -> list[dict[str, Any]]:
+        """`docker history`: ImageHistoryResponseItem list, newest first."""
+        with self._lock:
+            sizes = [self.layers.layers[c].size if c in self.layers.layers else 0 for c in image.chain_ids]
+            tags = [r.familiar() for r in self.refs.references(image.id) if r.tag is not None and r.digest is None]
+            return views.history(image, sizes, tags)
+
     def layer_tar(self, chain_id: str) -> Iterator[bytes]:
         """The exact layer tar (for `docker save`): chunks whose sha256 is the diff id."""
         return self.layers.tar_stream(chain_id)
+
+    def save(self, names: list[str]) -> Iterator[bytes]:
+        """`docker save`: the archive as chunks (an images/get response body).
+
+        Names are resolved (and their layers pinned) before the first chunk,
+        so lookup errors are raised by this call, not while streaming.
+        """
+        with self._lock:
+            items = exporter.select(self, names)
+            chains = [c for item in items for c in item.image.chain_ids]
+            for chain in chains:
+                self.layers.pin(chain)
+        return self._stream_save(items, chains)
+
+    def _stream_save(self, items: list, chains: list[str]) -> Iterator[bytes]:
+        try:
+            yield from exporter.export(self, items)
+        finally:
+            for chain in chains:
+                self.layers.unpin(chain)
 
     # -- mutations ------------------------------------------------------------
     def import_tar(self, stream: BinaryIO, repo_tag: str | None, changes: list[str],
@@ -249,6 +293,11 @@ class ImageStore:
         """The container's upper (diff) dir: its changes to the image."""
         with self._lock:
             return self.driver.diff_dir(self.layers.get_rw(container_id).mount_id)
+
+    def rw_layer_metadata(self, container_id: str) -> dict[str, str]:
+        """GraphDriver.Data of a container (`docker inspect`): Lower/Merged/Upper/WorkDir."""
+        with self._lock:
+            return self.driver.metadata(self.layers.get_rw(container_id).mount_id)
 
     def unmount_rw_layer(self, container_id: str) -> None:
         with self._lock:

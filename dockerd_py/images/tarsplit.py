@@ -99,3 +99,17 @@ def rebuild(tar_split: str, diff_dir: str) -> Iterator[bytes]:
                             raise errors.SystemErr(f"layer file {entry['name']} is shorter than recorded")
                         left -= len(chunk)
                         yield chunk
+
+
+def total_size(tar_split: str) -> int:
+    """Length in bytes of the tar `rebuild` produces, without reading the files."""
+    total = 0
+    with gzip.open(tar_split, "rb") as f:
+        for line in f:
+            if line.strip():
+                entry = json.loads(line)
+                if entry["type"] == SEGMENT:
+                    total += len(base64.b64decode(entry.get("payload") or ""))
+                else:
+                    total += entry.get("size") or 0
+    return total

@@ -68,3 +68,24 @@ def summary(image: Image, refs: list[Reference], size: int, parent: str = "") ->
         "SharedSize": -1,
         "Size": size,
     }
+
+
+def history(image: Image, layer_sizes: list[int], tags: list[str]) -> list[dict[str, Any]]:
+    """ImageHistoryResponseItem list, newest first; `layer_sizes` per diff id."""
+    items: list[dict[str, Any]] = []
+    layer = 0
+    for entry in image.config.get("history") or []:
+        size = 0
+        if not entry.get("empty_layer"):
+            if layer < len(layer_sizes):
+                size = layer_sizes[layer]
+            layer += 1
+        created = parse_time(entry.get("created"))
+        items.insert(0, {"Comment": entry.get("comment") or "",
+                         "Created": int(created[0]) if created else 0,
+                         "CreatedBy": entry.get("created_by") or "",
+                         "Id": "<missing>", "Size": size, "Tags": None})
+    if items:
+        items[0]["Id"] = image.id
+        items[0]["Tags"] = tags or None
+    return items

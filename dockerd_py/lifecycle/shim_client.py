@@ -122,6 +122,8 @@ class ShimClient:
     def spawn(cls, cfg: TaskConfig, shim_cmd: list[str]) -> "ShimClient":
         """Write shim.json, run `shim_cmd DIR` (runtime create); raise SystemErr on failure."""
         os.makedirs(cfg.state_dir, mode=0o711, exist_ok=True)
+        if cls(cfg.state_dir).alive():
+            raise SystemErr(f"a shim is already running for {cfg.id} in {cfg.state_dir}")
         for stale in ("exit.json", "init.pid"):
             try:
                 os.unlink(os.path.join(cfg.state_dir, stale))
@@ -153,9 +155,9 @@ class ShimClient:
         except (FileNotFoundError, ConnectionRefusedError) as e:
             s.close()
             raise ShimGone(f"shim is not running: {e.strerror}") from None
-        except OSError:
+        except OSError as e:
             s.close()
-            raise
+            raise ShimError(f"cannot connect to shim: {e}") from None
         return s
 
     @staticmethod
@@ -184,13 +186,15 @@ class ShimClient:
                 return self._read_line(s)
             except (ConnectionResetError, BrokenPipeError) as e:
                 raise ShimGone(f"shim went away: {e.strerror}") from None
+            except OSError as e:  # e.g. a timeout
+                raise ShimError(f"shim {op}: {e}") from None
 
     def alive(self) -> bool:
         """Whether a shim is listening on shim.sock."""
         try:
             self._connect(2.0).close()
             return True
-        except (ShimGone, OSError):
+        except SystemErr:
             return False
 
     def start(self) -> StartInfo:

@@ -27,6 +27,21 @@ def encode_line(data: bytes, stream: str, ts: str) -> bytes:
     return f'{{"log":{s},"stream":"{stream}","time":"{ts}"}}\n'.encode()
 
 
+_SPECIAL = (b"<", b">", b"&", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+def encode_lines(lines: list[bytes], stream: str, ts: str) -> bytes:
+    """Records for many complete lines (given without their newlines), one timestamp."""
+    chunk = b"\n".join(lines)
+    if any(c in chunk for c in _SPECIAL):
+        return b"".join([encode_line(line + b"\n", stream, ts) for line in lines])
+    # "\n" is ASCII, so decoding the whole chunk equals decoding line by line.
+    tail = f'\\n","stream":"{stream}","time":"{ts}"}}\n'
+    enc = _encode
+    return "".join(['{"log":' + enc(t)[:-1] + tail
+                    for t in chunk.decode("utf-8", "replace").split("\n")]).encode()
+
+
 class JSONLog:
     """Splits each stream into lines and appends json-file records to one file."""
 
@@ -41,6 +56,14 @@ class JSONLog:
         if b"\n" not in data and len(buf) < BUF_SIZE:
             return
         ts = rfc3339nano(time.time_ns())
+        last = buf.rfind(b"\n")
+        if last >= 0 and last < BUF_SIZE * 64:
+            lines = bytes(buf[:last]).split(b"\n")
+            if max(map(len, lines)) < BUF_SIZE:  # fast path: only whole, short lines
+                del buf[:last + 1]
+                self._append(encode_lines(lines, stream, ts))
+                if len(buf) < BUF_SIZE:
+                    return
         out = []
         start = 0
         n = len(buf)

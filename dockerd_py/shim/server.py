@@ -86,6 +86,46 @@ def status_to_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
+    """Read the fds of child `pid` until EOF or, if something else holds them open (a
+    process the runtime left behind), until the child has exited; then reap it."""
+    out = {fd: bytearray() for fd in fds}
+    sel = selectors.DefaultSelector()
+    for fd in fds:
+        os.set_blocking(fd, False)
+        sel.register(fd, selectors.EVENT_READ)
+    status = None
+    try:
+        while sel.get_map():
+            events = sel.select(0.05)
+            for key, _ in events:
+                try:
+                    chunk = os.read(key.fd, READ_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                if chunk:
+                    out[key.fd] += chunk
+                else:
+                    sel.unregister(key.fd)
+            if not events:
+                wpid, st = os.waitpid(pid, os.WNOHANG)
+                if wpid == pid:
+                    status = st
+                    for fd in list(sel.get_map()):
+                        try:
+                            out[fd] += os.read(fd, 1 << 20)
+                        except OSError:
+                            pass
+                    break
+    finally:
+        sel.close()
+    if status is None:
+        _, status = os.waitpid(pid, 0)
+    return status, [bytes(out[fd]) for fd in fds]
+
+
 def read_all(fds: list[int], timeout: float | None = None) -> list[bytes]:
     """Read each fd to EOF (blocking helper for short-lived runtime calls)."""
     out = {fd: bytearray() for fd in fds}
@@ -166,10 +206,11 @@ class Shim:
         self.init_pid = 0
         self.exit: dict | None = None
         self.exited_mono = 0.0
+        self.last_output = 0.0
         self.output_paused = False
         self.cgroup_files: list[str] = []
         self.started = False
-        self.log = JSONLog(cfg["log_path"])
+        self.log = JSONLog(cfg["log_path"]) if cfg.get("log_path") else None  # "": no logs
         self.listener: socket.socket | None = None
         self.wake_r = -1
 
@@ -190,11 +231,10 @@ class Shim:
         for fd in (devnull, out_w, err_w):
             os.close(fd)
         try:
-            out, err = read_all([out_r, err_r])
+            status, (out, err) = collect(pid, [out_r, err_r])
         finally:
             os.close(out_r)
             os.close(err_r)
-        _, status = os.waitpid(pid, 0)
         if status != 0:
             msg = err.decode("utf-8", "replace").strip() or \
                 f"{' '.join(argv[:1] + list(args))}: exit status {status_to_code(status)}"
@@ -224,9 +264,8 @@ class Shim:
             finally:
                 os.close(err_w)
                 os.close(devnull)
-            (err,) = read_all([err_r])
+            status, (err,) = collect(pid, [err_r])
             os.close(err_r)
-            _, status = os.waitpid(pid, 0)
             try:
                 if status != 0:
                     raise RuntimeError_(err.decode("utf-8", "replace").strip()
@@ -343,10 +382,17 @@ class Shim:
             if self.exit is not None:
                 if not self.outputs:
                     break
-                timeout = self.exited_mono + DRAIN_TIMEOUT - time.monotonic()
+                timeout = max(self.exited_mono, self.last_output) + DRAIN_TIMEOUT - time.monotonic()
                 if timeout <= 0:
-                    log("output not drained in time; closing it")
-                    break
+                    if not self.output_paused:
+                        log("no EOF on the output after init exited; closing it")
+                        break
+                    for a in list(self.attachers.values()):  # stuck readers hold up the drain
+                        if len(a.out) > HIGH_WATER:
+                            log("dropping an attach stream that does not read")
+                            self.drop(a)
+                    self.last_output = time.monotonic()
+                    continue
             for key, mask in self.sel.select(timeout):
                 key.data(key, mask)
         self.finish(sock_path)
@@ -403,7 +449,9 @@ class Shim:
         if not data:
             self.close_output(fd)
             return
-        self.log.write(stream, data)
+        self.last_output = time.monotonic()
+        if self.log is not None:
+            self.log.write(stream, data)
         if self.attachers:
             frame = data if self.tty else struct.pack(">BxxxL", STREAM_IDS[stream], len(data)) + data
             for a in list(self.attachers.values()):
@@ -733,7 +781,8 @@ class Shim:
             self.close_output(fd)
         if self.master is not None:
             os.close(self.master)
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
         self.exit["oom_killed"] = self.oom_killed()
         write_atomic(os.path.join(self.dir, "exit.json"),
                      json.dumps(self.exit, separators=(",", ":")).encode())
@@ -780,7 +829,7 @@ def launch(state_dir: str) -> int:
     try:
         with open(os.path.join(state_dir, "shim.json"), "rb") as f:
             cfg = json.load(f)
-        for k in ("id", "bundle", "runtime", "log_path"):
+        for k in ("id", "bundle", "runtime"):
             if not cfg.get(k):
                 raise ValueError(f"shim.json: missing {k!r}")
     except (OSError, ValueError) as e:

@@ -92,9 +92,9 @@ def secure_join(root: str, path: str) -> str:
 def make_target(dest: str, is_dir: bool) -> None:
     """Create the mount point: a directory, or an empty file for file binds."""
     if is_dir:
-        os.makedirs(dest, exist_ok=True)
+        os.makedirs(dest, 0o755, exist_ok=True)
         return
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
     if not os.path.exists(dest):
         os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
 
@@ -121,8 +121,11 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
     else:
         if fstype in ("proc", "sysfs") and os.path.islink(dest):
             raise OSError(20, f"{m['destination']} cannot be mounted: it is a symlink")
+        existing = os.stat(dest).st_mode & 0o7777 if fstype == "tmpfs" and os.path.isdir(dest) else None
         make_target(dest, True)
         sys.mount(source, dest, fstype, flags & ~sc.MS_REMOUNT, data or None)
+        if existing is not None and not flags & sc.MS_RDONLY:
+            os.chmod(dest, existing)  # runc keeps the mode of an existing mount point
     for p in prop:
         sys.mount(None, dest, None, p)
 

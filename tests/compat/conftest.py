@@ -94,9 +94,10 @@ def _children(pid: int) -> list[int]:
 
 def docker(daemon: Daemon, *args: str, input: bytes | str | None = None, check: bool = True,
            timeout: float = 60) -> subprocess.CompletedProcess:
-    text = not isinstance(input, bytes)
-    proc = subprocess.run([DOCKER, *args], input=input, capture_output=True, text=text, env=daemon.env,
-                          timeout=timeout)
+    data = input.encode() if isinstance(input, str) else input
+    raw = subprocess.run([DOCKER, *args], input=data, capture_output=True, env=daemon.env, timeout=timeout)
+    proc = subprocess.CompletedProcess(raw.args, raw.returncode, raw.stdout.decode(errors="replace"),
+                                       raw.stderr.decode(errors="replace"))
     if check and proc.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}\n"
                              f"--- daemon log ---\n{daemon.log_tail()}")
@@ -151,8 +152,8 @@ def cleanup(daemon: Daemon) -> None:
 
 @pytest.fixture(scope="session")
 def daemon():
-    tmp = tempfile.mkdtemp(prefix="dpy.", dir="/tmp")
-    d = make_daemon(tmp, os.path.basename(tmp).split(".")[-1][:6].lower().replace("_", "x"))
+    tmp = tempfile.mkdtemp(prefix="d", dir="/tmp")  # short: see the exec-root length check
+    d = make_daemon(tmp, os.path.basename(tmp)[1:7].lower().replace("_", "x"))
     d.start()
     try:
         docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())

@@ -57,6 +57,7 @@ def test_start_running_is_304_and_stop_stopped_is_304(daemon, cli, container_cle
     cli("run", "-d", "--name", n, "busybox", "sleep", "300")
     assert raw_request(daemon, "POST", f"/v1.47/containers/{n}/start")[0] == 304
     cli("kill", n)
+    cli("wait", n)
     assert raw_request(daemon, "POST", f"/v1.47/containers/{n}/stop")[0] == 304
 
 

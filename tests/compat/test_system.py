@@ -3,10 +3,8 @@
 import json
 import socket
 
-import pytest
-import requests
 
-from .conftest import docker
+
 
 
 def raw_request(daemon, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> tuple[int, dict, bytes]:

@@ -154,7 +154,9 @@ def events():
 
 @pytest.fixture
 def store(root, events):
-    return ImageStore(root, events)
+    s = ImageStore(root, events)
+    yield s
+    s.close()
 
 
 def layerdb_entries(root: str) -> list[str]:
@@ -298,9 +300,12 @@ def test_load_docker_save_and_mount(root, store, events):
     mount_id = open(os.path.join(mounts, "mount-id")).read()
     assert open(os.path.join(mounts, "init-id")).read() == mount_id + "-init"
     assert open(os.path.join(mounts, "parent")).read() == chains[1]
+    meta = store.rw_layer_metadata(cid)
+    assert meta["LowerDir"].split(":")[0] == os.path.join(root, "overlay2", mount_id + "-init", "diff")
+    assert meta["LowerDir"].split(":")[1:] == [top_diff, base_diff]
     merged = store.mount_rw_layer(cid)
     try:
-        assert merged == os.path.join(root, "overlay2", mount_id, "merged") and is_mounted(merged)
+        assert merged == os.path.join(root, "overlay2", mount_id, "merged") == meta["MergedDir"] and is_mounted(merged)
         assert store.mount_rw_layer(cid) == merged  # idempotent
         assert not os.path.lexists(os.path.join(merged, "gone"))
         assert sorted(os.listdir(os.path.join(merged, "dir"))) == ["new"]
@@ -537,3 +542,69 @@ def test_layer_breakout_rejected(root, store):
     with pytest.raises(errors.InvalidParameter, match="invalid symlink"):
         store.import_tar(io.BytesIO(layer_tar([("a/b", "symlink", "../../../../x")])), None, [], "")
     assert len(store.list()) == 2 and len(overlay_dirs(root)) == 2 and len(layerdb_entries(root)) == 2
+
+
+def test_in_process_extraction_and_bad_compressed_layer(root):
+    store = ImageStore(root, Events(), extract_in_child=False)
+    image_id = store.import_tar(io.BytesIO(gzip.compress(BUSYBOX_TAR)), "bb", [], "")
+    assert store.get("bb").id == image_id
+    broken = gzip.compress(LAYER1)[:-40]
+    for child in (False, True):
+        s = ImageStore(root, Events(), extract_in_child=child)
+        with pytest.raises(errors.InvalidParameter):
+            s.import_tar(io.BytesIO(broken), "broken", [], "")
+        with pytest.raises(errors.InvalidParameter):
+            list(s.load(io.BytesIO(b"not a tar at all" * 100)))
+    assert layerdb_entries(root) == [sha(BUSYBOX_TAR)[7:]] and len(overlay_dirs(root)) == 1
+
+
+def test_save_then_load_elsewhere_keeps_ids(root, store, tmp_path_factory):
+    cfg = image_config([sha(LAYER1), sha(LAYER2)])
+    list(store.load(io.BytesIO(save_archive([(cfg, [LAYER1, LAYER2], ["app:1", "app:2"])]))))
+    imported = store.import_tar(io.BytesIO(BUSYBOX_TAR), "busybox", ["CMD sh"], "")
+    data = b"".join(store.save(["app", imported[7:19]]))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+        index = json.load(tar.extractfile("index.json"))
+        assert tar.extractfile(f"blobs/sha256/{sha(LAYER2)[7:]}").read() == LAYER2
+    assert {"oci-layout", "index.json", "manifest.json", f"blobs/sha256/{sha(cfg)[7:]}"} <= set(names)
+    assert manifest[0]["RepoTags"] == ["app:1", "app:2"] and manifest[1]["RepoTags"] is None
+    assert [m.get("annotations", {}).get("io.containerd.image.name") for m in index["manifests"]] == [
+        "docker.io/library/app:1", "docker.io/library/app:2", None]
+    other = ImageStore(str(tmp_path_factory.mktemp("other")), Events())
+    lines = list(other.load(io.BytesIO(data)))
+    assert lines == ["Loaded image: app:1", "Loaded image: app:2", f"Loaded image ID: {sha(cfg)}",
+                     f"Loaded image ID: {imported}"]
+    assert other.get("app:2").id == sha(cfg) and other.get(imported).raw == store.get(imported).raw
+    with pytest.raises(errors.NotFound):
+        store.save(["nosuch"])
+    hist = store.history(store.get("busybox"))
+    assert hist[0]["Id"] == imported and hist[0]["Tags"] == ["busybox:latest"] and hist[0]["Size"] > 0
+
+
+def test_concurrent_load_and_remove_stay_consistent(root, store):
+    archives = []
+    for n in range(6):
+        top = layer_tar([(f"file{n}", "file", str(n).encode())])
+        cfg = image_config([sha(LAYER1), sha(top)], cmd=[str(n)])
+        archives.append((save_archive([(cfg, [LAYER1, top], [f"img:{n}"])]), sha(cfg)))
+    failures = []
+
+    def cycle(data: bytes, image_id: str) -> None:
+        try:
+            for _ in range(3):
+                list(store.load(io.BytesIO(data)))
+                assert store.get(image_id).id == image_id
+                store.remove(image_id, True, False, lambda i: None)
+        except Exception as e:  # pragma: no cover - reported below
+            failures.append(e)
+
+    threads = [threading.Thread(target=cycle, args=a) for a in archives]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert store.list() == [] and layerdb_entries(root) == [] and overlay_dirs(root) == []
+    assert os.listdir(os.path.join(root, "overlay2/l")) == []

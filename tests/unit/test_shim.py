@@ -25,7 +25,7 @@ import pytest
 
 from dockerd_py.errors import SystemErr
 from dockerd_py.lifecycle import ExitStatus, ShimClient, TaskConfig
-from dockerd_py.shim.jsonlog import BUF_SIZE, JSONLog, encode_line, rfc3339nano
+from dockerd_py.shim.jsonlog import BUF_SIZE, JSONLog, encode_line, encode_lines, rfc3339nano
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rootfs import make_rootfs  # noqa: E402
@@ -257,6 +257,20 @@ def test_encode_line_escapes_like_go():
     assert rec == {"log": "<a>&\"\\\t\x01\ufffd\u2028ok\n", "stream": "stdout", "time": "T"}
 
 
+def test_fast_path_matches_line_by_line_encoding():
+    import random
+    rng = random.Random(7)
+    alphabet = b"ab \t\x00\x1f\x7f\"\\\xc3\xa9\xe2\x82\xac\xff\xfe\xe2\x80"
+    for _ in range(200):
+        lines = [bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+                 for _ in range(rng.randrange(1, 6))]
+        want = b"".join(encode_line(line + b"\n", "stderr", "T") for line in lines)
+        assert encode_lines(lines, "stderr", "T") == want, lines
+    lines = [b"<x>", b"a&b"]
+    assert encode_lines(lines, "stdout", "T") == b"".join(
+        encode_line(line + b"\n", "stdout", "T") for line in lines)
+
+
 def test_jsonlog_splits_lines_and_partials(tmp_path):
     path = str(tmp_path / "x.log")
     log = JSONLog(path)
@@ -438,3 +452,41 @@ def test_errors_come_back_as_system_err(tasks):
     assert isinstance(c.wait(), ExitStatus)
     with pytest.raises(SystemErr):
         c.kill(signal.SIGKILL)  # shim gone
+
+
+def test_oom_killed(tasks):
+    cfg = tasks.config(["sh", "-c", "head -c 300000000 /dev/zero | tail -c 200000000 >/dev/null"])
+    with open(os.path.join(cfg.bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"].setdefault("resources", {})["memory"] = {"limit": 32 << 20, "swap": 32 << 20}
+    with open(os.path.join(cfg.bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    c = ShimClient.spawn(cfg, SHIM_CMD)
+    c.start()
+    st = c.wait()
+    assert st.oom_killed, st
+
+
+def test_kill_before_start(tasks):
+    cfg, c = tasks.spawn(["true"])
+    c.kill(signal.SIGKILL)
+    assert c.wait().exit_code == 137
+
+
+def test_missing_runtime_binary(tasks):
+    cfg = tasks.config(["true"])
+    cfg.runtime = "/no/such/runtime"
+    with pytest.raises(SystemErr) as exc:
+        ShimClient.spawn(cfg, SHIM_CMD)
+    assert "No such file" in exc.value.message
+
+
+def test_shim_imports_stay_lean():
+    code = ("import sys; import dockerd_py.shim.server, dockerd_py.shim.__main__; "
+            "print('\\n'.join(sorted(sys.modules)))")
+    mods = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          check=True, env={**os.environ, "PYTHONPATH": REPO}).stdout.split()
+    ours = [m for m in mods if m.startswith("dockerd_py")]
+    assert all(m == "dockerd_py" or m.startswith("dockerd_py.shim") for m in ours), ours
+    for heavy in ("flask", "pluggy", "pyroute2", "subprocess", "threading", "typing", "asyncio"):
+        assert heavy not in mods, heavy

@@ -2,13 +2,14 @@
 
 import signal as signal_mod
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 
-from ...errors import InvalidParameter, NotImplementedErr
+from ...errors import DockerError, InvalidParameter, NotImplementedErr
 from ...services.containers import logs as logs_mod
-from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS, parse_timestamp
+from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS
+from ...timeutil import parse_timestamp
 from ...services.containers.signals import parse as parse_signal
-from ...streams import STDERR, STDOUT, Deframer, DetachWatcher, frame, parse_detach_keys
+from ...streams import STDERR, STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response, no_content
 from ..versioning import at_least, request_version
@@ -39,7 +40,7 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/containers/<ref>/json")
     def inspect(ref):
         c = svc.get(ref)
-        return json_response(views.inspect(c, engine.images.graph_driver_for_container(c.id)))
+        return json_response(views.inspect(c, {"Name": "overlay2", "Data": None}))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):
@@ -194,12 +195,14 @@ def _attach(engine, c):
             if line is not None:
                 client.sendall(line.data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, line.data))
     if stream:
-        backend = svc.attach(c, stdin, stdout, stderr, hijack.client_gone_check(client))
+        try:
+            backend = svc.attach(c, stdin, stdout, stderr, hijack.client_gone_check(client))
+        except DockerError:  # the start failed; the client learns why from the start call
+            backend = None
         if backend is not None:
-            deframer = Deframer() if tty else None
             watcher = DetachWatcher(detach_keys) if tty and stdin else None
             try:
-                hijack.pump(client, backend, deframer.feed if deframer else None, watcher.feed if watcher else None)
+                hijack.pump(client, backend, watcher.feed if watcher else None)
             finally:
                 backend.close()
             if watcher is not None and watcher.detached:

@@ -3,10 +3,11 @@
 from flask import Blueprint, Response, request
 
 from ...errors import InvalidParameter, NotImplementedErr
+from ...images import listfilter
+from ...timeutil import parse_timestamp
 from .. import params
 from ..responses import json_response, json_stream, progress_stream
 
-LIST_FILTERS = {"dangling", "label", "before", "since", "reference", "until"}
 
 
 def blueprint(engine) -> Blueprint:
@@ -15,8 +16,9 @@ def blueprint(engine) -> Blueprint:
 
     @bp.get("/images/json")
     def list_images():
-        filters = params.filters(LIST_FILTERS)
-        return json_response(store.list_summaries(filters, all_=params.boolean("all")))
+        filters = params.filters(listfilter.ALLOWED)
+        return json_response([store.summary(image) for image in store.list()
+                              if listfilter.matches(store, image, filters, parse_timestamp)])
 
     @bp.post("/images/create")
     def create():

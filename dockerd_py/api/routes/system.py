@@ -2,7 +2,7 @@
 
 from flask import Blueprint, Response, request
 
-from ...services.containers.service import parse_timestamp
+from ...timeutil import parse_timestamp
 from .. import hijack, params
 from ..responses import dumps, json_response
 

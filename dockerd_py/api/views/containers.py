@@ -3,7 +3,7 @@
 import shlex
 import time
 
-from ...services.containers.logs import parse_time_nano
+from ...timeutil import rfc3339_to_nano
 from ...services.containers.record import Container
 
 
@@ -37,7 +37,7 @@ def summary(c: Container) -> dict:
     settings = network_settings(c)
     return {
         "Id": c.id, "Names": [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
-        "Command": command(c), "Created": parse_time_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
+        "Command": command(c), "Created": rfc3339_to_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
         "Labels": c.config.get("Labels") or {}, "State": c.state.status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": settings.get("Networks") or {}}, "Mounts": [],
@@ -91,7 +91,7 @@ def human_duration(seconds: float) -> str:
 
 
 def _ago(rfc3339: str) -> str:
-    return human_duration(time.time() - parse_time_nano(rfc3339) / 1e9)
+    return human_duration(time.time() - rfc3339_to_nano(rfc3339) / 1e9)
 
 
 def status_text(c: Container) -> str:

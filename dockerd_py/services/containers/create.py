@@ -5,6 +5,7 @@ stores in Config and HostConfig. (The merge with the image's config is
 `oci.merge_image_config`, shared with the spec builder.)
 """
 
+import socket
 from typing import Any
 
 from ...errors import InvalidParameter
@@ -53,14 +54,16 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
     return config, host_config, networking
 
 
-def fill_config_defaults(config: dict, container_id: str, image_ref: str) -> dict:
-    out = {"Hostname": container_id[:12], "Domainname": "", "User": "", "AttachStdin": False,
+def fill_config_defaults(config: dict, container_id: str, image_ref: str, network_mode: str) -> dict:
+    """Docker's stored defaults; the hostname is the short ID, or the host's own with --network host."""
+    default_hostname = socket.gethostname() if network_mode == "host" else container_id[:12]
+    out = {"Hostname": default_hostname, "Domainname": "", "User": "", "AttachStdin": False,
            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False,
            "Env": [], "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
            "OnBuild": None, "Labels": {}}
     out.update({k: v for k, v in config.items() if v is not None or k in ("Cmd", "Entrypoint")})
     if not out["Hostname"]:
-        out["Hostname"] = container_id[:12]
+        out["Hostname"] = default_hostname
     return out
 
 

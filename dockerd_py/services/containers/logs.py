@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ...timeutil import rfc3339_to_nano
+
 
 @dataclass(frozen=True)
 class LogLine:
@@ -25,18 +27,11 @@ class LogQuery:
     follow: bool = False
 
 
-def parse_time_nano(value: str) -> int:
-    """RFC3339Nano → ns since the epoch (the time format the log driver writes)."""
-    date, _, frac = value.rstrip("Z").partition(".")
-    seconds = time.mktime(time.strptime(date, "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    return int(seconds) * 10**9 + int((frac + "000000000")[:9])
-
-
 def _parse(raw: bytes) -> LogLine | None:
     try:
         entry = json.loads(raw)
         return LogLine(entry["stream"], entry["log"].encode("utf-8", "surrogateescape"), entry["time"],
-                       parse_time_nano(entry["time"]))
+                       rfc3339_to_nano(entry["time"]))
     except (ValueError, KeyError, TypeError):
         return None  # a torn last line while the shim writes it
 

@@ -7,7 +7,6 @@ load, whether a container really runs is re-derived from its shim.
 
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,11 +14,6 @@ from ...errors import Conflict
 from ...state import atomic
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 @dataclass

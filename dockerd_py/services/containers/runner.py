@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
-from ...lifecycle import ShimClient, TaskConfig
+from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, TaskConfig
 from ...oci import build_spec
 from ..etc_files import write_etc_files
 from ...state import atomic
-from .record import Container, now_rfc3339
+from ...timeutil import now_rfc3339
+from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
 
@@ -40,7 +41,8 @@ class _PendingAttach:
 
 class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
-                 exec_root: str, cgroup_parent: str, shim_cmd: list[str], on_exit: Callable[[Container], None]) -> None:
+                 exec_root: str, cgroup_parent: str, shim_cmd: list[str], on_exit: Callable[[Container], None],
+                 on_start_failed: Callable[[Container], None]) -> None:
         self.images = images
         self.networks = networks
         self.publish = publish
@@ -49,6 +51,7 @@ class Runner:
         self.cgroup_parent = cgroup_parent
         self.shim_cmd = shim_cmd
         self.on_exit = on_exit
+        self.on_start_failed = on_start_failed
         self._shims: dict[str, ShimClient] = {}
         self._pending: dict[str, list[_PendingAttach]] = {}
 
@@ -67,7 +70,12 @@ class Runner:
                 error, c.state.exit_code = start_error(e.message)
                 c.state.error = error.message
                 c.save()
+                self._fail_pending(c, error)
+                self.on_start_failed(c)
                 raise error from None
+            except DockerError as e:
+                self._fail_pending(c, e)
+                raise
             c.save()
         self.publish(c, "start")
         threading.Thread(target=self._monitor, args=(c, self._shims[c.id]), daemon=True,
@@ -93,7 +101,7 @@ class Runner:
                 hc.get("ExtraHosts") or (), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
                 hc.get("NetworkMode", "bridge"))
             spec = build_spec(container_id=c.id, config=c.config, host_config=hc,
-                              image_config=self.images.config(self.images.get(c.image_id)), rootfs=rootfs,
+                              image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
@@ -124,7 +132,6 @@ class Runner:
             status = shim.wait()
         except Exception as e:  # the shim vanished without a word: the container died with it
             log.warning("container %s: lost its shim: %s", c.short_id, e)
-            from ...lifecycle import ExitStatus
             status = ExitStatus(255, now_rfc3339(), False)
         self._record_exit(c, status.exit_code, status.exited_at, status.oom_killed)
 
@@ -158,7 +165,14 @@ class Runner:
             shim = self._shims.get(c.id)
         if shim is None:
             raise Conflict(f"Container {c.id} is not running")
-        shim.kill(sig, all=False)
+        try:
+            shim.kill(sig, all=False)
+        except ShimGone:  # it exited meanwhile; the monitor records the exit
+            raise Conflict(f"Container {c.id} is not running") from None
+        except ShimError as e:
+            if not shim.alive() or shim.state().get("status") == "stopped":
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise SystemErr(f"Cannot kill container: {c.id}: {e.message}") from None
         self.publish(c, "kill", signal=str(sig))
 
     def stop(self, c: Container, sig: int, timeout: int) -> None:
@@ -174,7 +188,8 @@ class Runner:
     def _signal_and_wait(self, c: Container, sig: int, timeout: int) -> None:
         try:
             self.kill(c, sig)
-        except Conflict:
+        except Conflict:  # already on its way out
+            self.wait_exit(c, None)
             return
         if timeout < 0:
             self.wait_exit(c, None)
@@ -183,7 +198,7 @@ class Runner:
             try:
                 self.kill(c, signal_mod.SIGKILL)
             except Conflict:
-                return
+                pass
             self.wait_exit(c, None)
 
     def wait_exit(self, c: Container, timeout: float | None) -> bool:
@@ -249,6 +264,11 @@ class Runner:
         if pending.error is not None:
             raise pending.error
         return pending.sock
+
+    def _fail_pending(self, c: Container, error: Exception) -> None:
+        for pending in self._pending.pop(c.id, []):
+            pending.error = error
+            pending.ready.set()
 
     def _connect_pending(self, c: Container, shim: ShimClient) -> None:
         for pending in self._pending.pop(c.id, []):

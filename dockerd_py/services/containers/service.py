@@ -1,5 +1,7 @@
 """The containers service: the one facade the API's container routes call."""
 
+from __future__ import annotations
+
 import logging
 import os
 import re
@@ -7,7 +9,7 @@ import secrets
 import shutil
 import subprocess
 import threading
-import time
+from signal import SIGKILL
 from collections.abc import Callable, Iterator
 
 from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
@@ -16,11 +18,13 @@ from ...oci.spec import process_args
 from . import create as create_mod
 from . import logs as logs_mod
 from .names import NameRegistry, normalize
-from .record import Container, now_rfc3339
+from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
+from .record import Container
 from .runner import Runner, stop_timeout
 
 log = logging.getLogger("dockerd_py.containers")
 
+KILL_WAIT_SECONDS = 10
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network"}
 PRUNE_FILTERS = {"until", "label", "label!"}
@@ -43,7 +47,7 @@ class ContainerService:
         self._lock = threading.Lock()
         self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_cmd=shim_cmd,
-                             on_exit=self._after_exit)
+                             on_exit=self._after_exit, on_start_failed=self._after_exit)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -87,15 +91,15 @@ class ContainerService:
         if host_config["Runtime"] not in self.runtimes:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
-        merged = merge_image_config(config, self.images.config(image))
-        merged = create_mod.fill_config_defaults(merged, container_id, image_ref)
+        merged = merge_image_config(config, image.config.get("config") or {})
+        merged = create_mod.fill_config_defaults(merged, container_id, image_ref, host_config["NetworkMode"])
         path, *args = process_args(merged)
         full_name = normalize(name) if name else None
         if full_name:
             self.names.reserve(full_name, container_id)
         else:
             full_name = self.names.generate(container_id)
-        c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=self.images.id_of(image),
+        c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
                       dir=os.path.join(self.root, container_id))
@@ -128,9 +132,12 @@ class ContainerService:
         self._publish(c, "restart")
 
     def kill(self, ref: str, signal: int) -> None:
+        """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone."""
         c = self.get(ref)
         c.ensure_running()
         self.runner.kill(c, signal)
+        if signal == SIGKILL:
+            self.runner.wait_exit(c, KILL_WAIT_SECONDS)
 
     def pause(self, ref: str) -> None:
         self.runner.pause(self.get(ref))
@@ -227,12 +234,12 @@ class ContainerService:
         self._publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
-        until = _until_nano(filters.get("until", []))
+        until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
         deleted = []
         for c in self.all():
             if c.state.running or c.state.status == "removing":
                 continue
-            if until is not None and _rfc3339_to_nano(c.created) >= until:
+            if until is not None and rfc3339_to_nano(c.created) >= until:
                 continue
             if not _labels_match(c, filters.get("label", [])) or _labels_match_any(c, filters.get("label!", [])):
                 continue
@@ -298,7 +305,7 @@ class ContainerService:
 
     def _descends(self, c: Container, ref: str) -> bool:
         try:
-            return self.images.id_of(self.images.get(ref)) == c.image_id
+            return self.images.get(ref).id == c.image_id
         except NotFound:
             return False
 
@@ -306,7 +313,7 @@ class ContainerService:
     def logs(self, c: Container, query: logs_mod.LogQuery) -> Iterator[logs_mod.LogLine | None]:
         log_type = (c.host_config.get("LogConfig") or {}).get("Type", "json-file")
         if log_type not in ("json-file", "local"):
-            raise NotImplementedErr(f'configured logging driver does not support reading')
+            raise NotImplementedErr('configured logging driver does not support reading')
         return logs_mod.read(c.log_path, query, lambda: c.state.running)
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool, client_gone: Callable[[], bool]):
@@ -337,7 +344,7 @@ class ContainerService:
             return {"Titles": [], "Processes": []}
         titles = lines[0].split()
         if "PID" not in titles:
-            raise InvalidParameter(f"Couldn't find PID field in ps output")
+            raise InvalidParameter("Couldn't find PID field in ps output")
         pid_col = titles.index("PID")
         processes = []
         for line in lines[1:]:
@@ -384,29 +391,3 @@ def _labels_match(c: Container, wanted: list[str]) -> bool:
 
 def _labels_match_any(c: Container, wanted: list[str]) -> bool:
     return any(_labels_match(c, [item]) for item in wanted)
-
-
-def _rfc3339_to_nano(value: str) -> int:
-    return logs_mod.parse_time_nano(value)
-
-
-def _until_nano(values: list[str]) -> int | None:
-    if not values:
-        return None
-    return parse_timestamp(values[0])
-
-
-def parse_timestamp(value: str) -> int:
-    """Docker's timestamp forms: unix seconds[.nanos], RFC3339, or a Go duration relative to now."""
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        seconds, _, frac = value.partition(".")
-        return int(seconds) * 10**9 + int((frac + "000000000")[:9])
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
-    if match:
-        unit = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}[match.group(2)]
-        return time.time_ns() - int(float(match.group(1)) * unit)
-    try:
-        return logs_mod.parse_time_nano(value if "T" in value else value + "T00:00:00Z")
-    except ValueError:
-        raise InvalidParameter(f"failed to parse value {value!r} as a time") from None

@@ -1,0 +1,167 @@
+"""Benchmark: create + start + wait + delete of a busybox `true` container.
+
+dockerd-py-runc vs runc vs crun, in one alternating run (so background noise
+hits all of them alike): N sequential lifecycles, then batches of N in parallel.
+Prints medians and ratios ours/other. Run as root:
+
+    python3 bench/bench_runtime.py [-n 20] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+from rootfs import make_rootfs  # noqa: E402
+
+RUNTIMES = {
+    "ours": os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc"),
+    "runc": shutil.which("runc") or "/usr/sbin/runc",
+    "crun": shutil.which("crun") or "/usr/bin/crun",
+}
+CGROUP_PARENT = "/dpr-bench"
+
+
+def spec(rootfs: str) -> dict:
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    return {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["true"],
+                    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
+                    "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+                    "noNewPrivileges": True},
+        "root": {"path": rootfs, "readonly": True},
+        "hostname": "bench",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}], "memory": {"limit": 64 << 20}},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+
+
+def hide_unified_hierarchy(libc: ctypes.CDLL) -> None:
+    """crun refuses a hybrid cgroup host ("drop all controllers from cgroupv2").
+    Run the whole bench, for every runtime alike, in a private mount namespace
+    without /sys/fs/cgroup/unified (the host is not touched)."""
+    if not os.path.ismount("/sys/fs/cgroup/unified"):
+        return
+    if libc.unshare(0x00020000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+    if libc.mount(None, b"/", None, ctypes.c_ulong(0x4000 | (1 << 19)), None) != 0:  # MS_REC|MS_SLAVE
+        raise OSError(ctypes.get_errno(), "make / rslave")
+    if libc.umount2(b"/sys/fs/cgroup/unified", 2) != 0:
+        raise OSError(ctypes.get_errno(), "umount /sys/fs/cgroup/unified")
+
+
+def lifecycle(binary: str, root: str, bundle_base: str, rootfs: str) -> float:
+    """One create+start+wait+delete; returns seconds."""
+    cid = "b" + uuid.uuid4().hex[:12]
+    bundle = os.path.join(bundle_base, cid)
+    os.mkdir(bundle)
+    cfg = spec(rootfs)
+    cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    pid_file = os.path.join(bundle, "pid")
+    dn = subprocess.DEVNULL
+    t0 = time.perf_counter()
+    subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+                   stdin=dn, stdout=dn, stderr=dn, check=True)
+    pid = int(open(pid_file).read())
+    subprocess.run([binary, "--root", root, "start", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
+    os.waitpid(pid, 0)  # we are the subreaper: init is our child now
+    subprocess.run([binary, "--root", root, "delete", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
+    elapsed = time.perf_counter() - t0
+    shutil.rmtree(bundle, ignore_errors=True)
+    return elapsed
+
+
+def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> float:
+    """Wall time of n lifecycles started together."""
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            lifecycle(binary, root, bundle_base, rootfs)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("-n", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3, help="parallel batches per runtime")
+    args = ap.parse_args()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+    hide_unified_hierarchy(libc)
+    runtimes = {k: v for k, v in RUNTIMES.items() if os.path.exists(v)}
+    work = tempfile.mkdtemp(prefix="bench-runtime-")
+    try:
+        rootfs = make_rootfs(os.path.join(work, "rootfs"))
+        roots = {k: os.path.join(work, f"root-{k}") for k in runtimes}
+        for name, binary in runtimes.items():  # warm-up (page cache, cgroup parent)
+            lifecycle(binary, roots[name], work, rootfs)
+        seq: dict[str, list[float]] = {k: [] for k in runtimes}
+        for _ in range(args.n):
+            for name, binary in runtimes.items():
+                seq[name].append(lifecycle(binary, roots[name], work, rootfs))
+        par: dict[str, list[float]] = {k: [] for k in runtimes}
+        for _ in range(args.rounds):
+            for name, binary in runtimes.items():
+                par[name].append(parallel(binary, roots[name], work, rootfs, args.n))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd"):
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{c}{CGROUP_PARENT}")
+            except OSError:
+                pass
+    print(f"create+start+wait+delete of busybox `true`, N={args.n}")
+    print(f"{'runtime':8} {'seq median ms':>14} {'seq p90 ms':>11} {'par x' + str(args.n) + ' wall ms':>16}")
+    med = {k: statistics.median(v) * 1000 for k, v in seq.items()}
+    p90 = {k: sorted(v)[int(len(v) * 0.9) - 1] * 1000 for k, v in seq.items()}
+    pmed = {k: statistics.median(v) * 1000 for k, v in par.items()}
+    for k in runtimes:
+        print(f"{k:8} {med[k]:14.1f} {p90[k]:11.1f} {pmed[k]:16.1f}")
+    for other in (k for k in runtimes if k != "ours"):
+        print(f"ratio ours/{other}: sequential {med['ours'] / med[other]:.2f}x, "
+              f"parallel {pmed['ours'] / pmed[other]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

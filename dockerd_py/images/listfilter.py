@@ -1,0 +1,38 @@
+"""`GET /images/json` filters: dangling, label, before, since, reference, until."""
+
+import fnmatch
+
+from ..errors import InvalidParameter
+from .imagedb import Image
+
+ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
+
+
+def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> bool:
+    """Keys are ANDed; values of one key ORed, except labels, which must all match."""
+    refs = store.references(image)
+    if "dangling" in filters:
+        values = {v.lower() for v in filters["dangling"]}
+        if not values <= {"true", "false", "1", "0"}:
+            raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
+        if (bool(refs) == (values & {"true", "1"} != set())):
+            return False
+    labels = image.labels
+    for label in filters.get("label", []):
+        key, sep, value = label.partition("=")
+        if key not in labels or (sep and labels[key] != value):
+            return False
+    for key, newer in (("before", False), ("since", True)):
+        for ref in filters.get(key, []):
+            other = store.get(ref)
+            if (image.created_unix <= other.created_unix) if newer else (image.created_unix >= other.created_unix):
+                return False
+    if "until" in filters:
+        limit = parse_time(filters["until"][0]) // 10**9
+        if image.created_unix >= limit:
+            return False
+    if "reference" in filters:
+        names = [r.familiar() for r in refs] + [r.familiar_name for r in refs]
+        if not any(fnmatch.fnmatchcase(n, pattern) for pattern in filters["reference"] for n in names):
+            return False
+    return True
