@@ -1,13 +1,13 @@
 """`dockerd-py`: parse flags, refuse to run twice, serve the API."""
 
 import errno
+import fcntl
 import logging
 import os
 import socket
 import sys
 
 from . import config as config_mod
-from .state import atomic
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +26,37 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for d in (cfg.data_root, cfg.exec_root):
         os.makedirs(d, mode=0o711, exist_ok=True)
-    os.makedirs(os.path.dirname(os.path.abspath(cfg.pidfile)), exist_ok=True)
-    atomic.write_bytes(cfg.pidfile, f"{os.getpid()}".encode(), mode=0o644)
+    try:
+        pid_fd = _claim_pidfile(cfg.pidfile)
+    except config_mod.ConfigError as e:
+        print(f"dockerd-py: {e}", file=sys.stderr)
+        return 1
     try:
         from .server import DaemonApplication
 
         DaemonApplication(cfg).run()
     finally:
         _remove_own_pidfile(cfg.pidfile)
+        os.close(pid_fd)
     return 0
+
+
+def _claim_pidfile(path: str) -> int:
+    """Write our pid into the pidfile under an exclusive lock held for the daemon's life.
+
+    The lock closes the race of two daemons starting at the same instant on one
+    data-root; the content is for humans and tools.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise config_mod.ConfigError(f"pid file found, ensure docker is not running or delete {path}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def _check_not_running(cfg: config_mod.DaemonConfig) -> None:

@@ -113,7 +113,7 @@ def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
                 wpid, st = os.waitpid(pid, os.WNOHANG)
                 if wpid == pid:
                     status = st
-                    for fd in list(sel.get_map()):
+                    for fd in [k.fd for k in sel.get_map().values()]:
                         try:
                             out[fd] += os.read(fd, 1 << 20)
                         except OSError:
@@ -187,8 +187,9 @@ class Conn:
 class Shim:
     """State of one container's shim."""
 
-    def __init__(self, state_dir: str, cfg: dict) -> None:
+    def __init__(self, state_dir: str, cfg: dict, listener: socket.socket) -> None:
         self.dir = state_dir
+        self.listener = listener
         self.cfg = cfg
         self.id: str = cfg["id"]
         self.tty = bool(cfg.get("tty"))
@@ -204,14 +205,13 @@ class Shim:
         self.conns: dict[int, Conn] = {}
         self.waiters: list[socket.socket] = []
         self.init_pid = 0
-        self.exit: dict | None = None
+        self.exit: dict | None = None     # exit.json once init has been reaped
         self.exited_mono = 0.0
         self.last_output = 0.0
         self.output_paused = False
         self.cgroup_files: list[str] = []
         self.started = False
         self.log = JSONLog(cfg["log_path"]) if cfg.get("log_path") else None  # "": no logs
-        self.listener: socket.socket | None = None
         self.wake_r = -1
 
     # ---- runtime CLI ---------------------------------------------------------------------
@@ -716,7 +716,7 @@ class Shim:
 
     def on_waiter(self, key: selectors.SelectorKey, mask: int) -> None:
         """A waiting client hung up (or sent junk): forget it."""
-        sock = key.fileobj
+        sock = next(w for w in self.waiters if w.fileno() == key.fd)
         try:
             if sock.recv(4096):
                 return
@@ -777,6 +777,8 @@ class Shim:
                 self.handle(sock, req, b"")
 
     def finish(self, sock_path: str) -> None:
+        """Record the exit, delete the container, answer waiters, close streams, go."""
+        assert self.exit is not None
         for fd in list(self.outputs):
             self.close_output(fd)
         if self.master is not None:
@@ -892,37 +894,39 @@ def daemon(state_dir: str, cfg: dict, report_fd: int) -> int:
         os.close(report_fd)
 
     sock_path = os.path.join(state_dir, "shim.sock")
-    for stale in ("exit.json", "init.pid"):
+    pid_path = os.path.join(state_dir, "shim.pid")
+    for stale in ("exit.json", "init.pid", "shim.sock"):
         try:
             os.unlink(os.path.join(state_dir, stale))
         except FileNotFoundError:
             pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        try:
-            os.unlink(sock_path)
-        except FileNotFoundError:
-            pass
-        shim = Shim(state_dir, cfg)
+        listener.bind(sock_path)
+        listener.listen(64)  # requests queue up here until the loop runs
+        write_atomic(pid_path, f"{os.getpid()}".encode())
+        shim = Shim(state_dir, cfg, listener)
         pid = shim.create()
     except (RuntimeError_, OSError, ValueError, KeyError) as e:
         msg = str(e)
         log(f"create failed: {msg}")
+        listener.close()
+        for path in (sock_path, pid_path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         try:
             runtime_base = [cfg["runtime"]] + (["--root", cfg["runtime_root"]]
                                                if cfg.get("runtime_root") else [])
-            p = spawn(runtime_base + ["delete", "--force", cfg["id"]],
-                      *([os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)] * 3))
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            p = spawn(runtime_base + ["delete", "--force", cfg["id"]], null, null, null)
+            os.close(null)
             os.waitpid(p, 0)
         except OSError:
             pass
         report({"error": msg})
         return 1
-    # Bind before reporting so that the daemon can connect as soon as it reads the pid.
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(sock_path)
-    listener.listen(64)
-    write_atomic(os.path.join(state_dir, "shim.pid"), f"{os.getpid()}".encode())
-    shim.listener = listener
     log(f"created {cfg['id']}: init pid {pid}")
     report({"pid": pid})
     shim.serve()

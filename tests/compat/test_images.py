@@ -102,5 +102,5 @@ def test_invalid_reference_is_400(client):
     import pytest
 
     with pytest.raises(sdk.errors.APIError) as e:
-        client.api.tag("busybox", "UPPER/case", "x")
+        client.api.tag("busybox", "Busybox", "x")  # (UPPER/case is valid: UPPER is a registry host)
     assert e.value.status_code == 400 and "invalid reference format" in str(e.value)

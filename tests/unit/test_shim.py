@@ -225,7 +225,7 @@ def log_records(path: str) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         lines = f.read().splitlines()
     recs = [json.loads(line) for line in lines]
-    for line, rec in zip(lines, recs):
+    for line, rec in zip(lines, recs, strict=True):
         assert list(rec) == ["log", "stream", "time"], line
         assert rec["stream"] in ("stdout", "stderr")
         assert TIME_RE.match(rec["time"]), rec["time"]
@@ -490,3 +490,20 @@ def test_shim_imports_stay_lean():
     assert all(m == "dockerd_py" or m.startswith("dockerd_py.shim") for m in ours), ours
     for heavy in ("flask", "pluggy", "pyroute2", "subprocess", "threading", "typing", "asyncio"):
         assert heavy not in mods, heavy
+
+
+def test_no_pid_namespace_background_child_does_not_hold_the_shim(tasks):
+    cfg = tasks.config(["sh", "-c", "sleep 1000 & echo started"])
+    with open(os.path.join(cfg.bundle, "config.json")) as f:
+        spec = json.load(f)
+    spec["linux"]["namespaces"] = [ns for ns in spec["linux"]["namespaces"]
+                                   if ns["type"] != "pid"]
+    with open(os.path.join(cfg.bundle, "config.json"), "w") as f:
+        json.dump(spec, f)
+    c = ShimClient.spawn(cfg, SHIM_CMD)
+    a = c.attach(stdin=False, stdout=True, stderr=True)
+    c.start()
+    t0 = time.monotonic()
+    assert demux(read_all(a)) == {1: b"started\n", 2: b""}
+    assert c.wait().exit_code == 0
+    assert time.monotonic() - t0 < 5

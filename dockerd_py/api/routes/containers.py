@@ -40,7 +40,8 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/containers/<ref>/json")
     def inspect(ref):
         c = svc.get(ref)
-        return json_response(views.inspect(c, {"Name": "overlay2", "Data": None}))
+        graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
+        return json_response(views.inspect(c, graph))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):

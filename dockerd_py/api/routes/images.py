@@ -43,6 +43,18 @@ def blueprint(engine) -> Blueprint:
     def inspect(name):
         return json_response(store.inspect(store.get(name)))
 
+    @bp.get("/images/<path:name>/history")
+    def history(name):
+        return json_response(store.history(store.get(name)))
+
+    @bp.get("/images/get")
+    def save_many():
+        return _tar_response(store.save(request.args.getlist("names")))
+
+    @bp.get("/images/<path:name>/get")
+    def save_one(name):
+        return _tar_response(store.save([name]))
+
     @bp.post("/images/<path:name>/tag")
     def tag(name):
         repo = params.string("repo")
@@ -57,3 +69,7 @@ def blueprint(engine) -> Blueprint:
                                           in_use=engine.containers.image_user))
 
     return bp
+
+
+def _tar_response(chunks) -> Response:
+    return Response(chunks, content_type="application/x-tar", direct_passthrough=True)

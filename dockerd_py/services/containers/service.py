@@ -62,12 +62,14 @@ class ContainerService:
         with self._lock:
             return sorted(self._containers.values(), key=lambda c: c.created, reverse=True)
 
-    def image_user(self, image_id: str) -> str | None:
-        """The ID of a container using the image, for `rmi`'s conflict check."""
-        for c in self.all():
-            if c.image_id == image_id:
-                return c.id
-        return None
+    def image_user(self, image_id: str) -> tuple[str, bool] | None:
+        """(container ID, running) of a container using the image, for `rmi`'s conflict check.
+
+        A running user is preferred: it makes the conflict one that force cannot override.
+        """
+        users = [c for c in self.all() if c.image_id == image_id]
+        users.sort(key=lambda c: not c.state.running)
+        return (users[0].id, users[0].state.running) if users else None
 
     def counts(self) -> dict[str, int]:
         cs = self.all()
@@ -78,7 +80,7 @@ class ContainerService:
 
     # --- create -------------------------------------------------------------
     def create(self, body: dict, name: str | None) -> tuple[str, list[str]]:
-        config, host_config, _networking = create_mod.split_body(body)
+        config, host_config, networking = create_mod.split_body(body)
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise InvalidParameter("config cannot be empty in order to create a container")
@@ -88,6 +90,7 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
+        create_mod.check_networking_config(networking, host_config["NetworkMode"])
         if host_config["Runtime"] not in self.runtimes:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
@@ -360,10 +363,22 @@ class ContainerService:
         attributes.update(extra)
         self.events.publish("container", action, c.id, attributes)
 
+    def _discard_incomplete_create(self, container_id: str, directory: str) -> None:
+        """A create the daemon died in the middle of: nothing was reported to a client, so undo it."""
+        log.warning("removing container %s: its create never completed", container_id[:12])
+        try:
+            self.images.remove_rw_layer(container_id)
+        except Exception:
+            log.exception("container %s: could not remove its layer", container_id[:12])
+        shutil.rmtree(directory, ignore_errors=True)
+
     def restore(self) -> None:
         """Load every container from disk and reconnect to the running ones."""
         for container_id in os.listdir(self.root):
             directory = os.path.join(self.root, container_id)
+            if not os.path.exists(os.path.join(directory, "config.v2.json")):
+                self._discard_incomplete_create(container_id, directory)
+                continue
             try:
                 c = Container.load(directory, os.path.join(self.task_root, container_id))
             except (OSError, ValueError, KeyError):
