@@ -87,18 +87,26 @@ def status_to_code(status: int) -> int:
 
 
 def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
-    """Read the fds of child `pid` until EOF or, if something else holds them open (a
-    process the runtime left behind), until the child has exited; then reap it."""
+    """Read the fds of child `pid` until they reach EOF or the child exits, whichever
+    comes first (a container, or a process the runtime left behind, may hold them open);
+    reap the child. Returns its wait status and what was read."""
     out = {fd: bytearray() for fd in fds}
     sel = selectors.DefaultSelector()
     for fd in fds:
         os.set_blocking(fd, False)
         sel.register(fd, selectors.EVENT_READ)
+    try:
+        pidfd = os.pidfd_open(pid)
+        sel.register(pidfd, selectors.EVENT_READ)
+    except (AttributeError, OSError):
+        pidfd = -1  # old kernel: poll
     status = None
     try:
-        while sel.get_map():
-            events = sel.select(0.05)
+        while status is None and len(sel.get_map()) > (pidfd >= 0):
+            events = sel.select(None if pidfd >= 0 else 0.05)
             for key, _ in events:
+                if key.fd == pidfd:
+                    continue
                 try:
                     chunk = os.read(key.fd, READ_SIZE)
                 except BlockingIOError:
@@ -109,20 +117,25 @@ def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
                     out[key.fd] += chunk
                 else:
                     sel.unregister(key.fd)
-            if not events:
+            if pidfd < 0 or any(key.fd == pidfd for key, _ in events):
                 wpid, st = os.waitpid(pid, os.WNOHANG)
                 if wpid == pid:
                     status = st
-                    for fd in [k.fd for k in sel.get_map().values()]:
-                        try:
-                            out[fd] += os.read(fd, 1 << 20)
-                        except OSError:
-                            pass
-                    break
     finally:
         sel.close()
+        if pidfd >= 0:
+            os.close(pidfd)
     if status is None:
-        _, status = os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
+    for fd, buf in out.items():  # what the child wrote just before it exited
+        while True:
+            try:
+                chunk = os.read(fd, READ_SIZE)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
     return status, [bytes(out[fd]) for fd in fds]
 
 
@@ -306,16 +319,18 @@ class Shim:
                 if in_r != devnull:
                     os.close(in_r)
                 os.close(devnull)
-            _, status = os.waitpid(pid, 0)
+            # The runtime's own messages go to the container's stdout/stderr pipes.
+            status, (out, err) = collect(pid, [out_r, err_r])
             if status != 0:
-                # The runtime's own stderr went to the container's stderr pipe.
                 if in_w >= 0:
                     os.close(in_w)
-                out, err = read_all([out_r, err_r], timeout=2.0)
+                more_out, more_err = read_all([out_r, err_r], timeout=1.0)
                 os.close(out_r)
                 os.close(err_r)
-                msg = (err + out).decode("utf-8", "replace").strip()
+                msg = (err + more_err + out + more_out).decode("utf-8", "replace").strip()
                 raise RuntimeError_(msg or f"create: exit status {status_to_code(status)}")
+            if out or err:
+                log(f"runtime create said: {(err + out).decode('utf-8', 'replace').strip()}")
             for fd in (out_r, err_r):
                 os.set_blocking(fd, False)
             self.outputs[out_r] = "stdout"

@@ -76,3 +76,17 @@ def test_daemon_refuses_to_start_twice(daemon):
                           timeout=30)
     assert proc.returncode != 0
     assert "pid file found" in proc.stderr or "in use by another daemon" in proc.stderr
+
+
+def test_sigterm_stops_the_daemon_but_not_its_containers(daemon, cli, container_cleanup):
+    n = "t" + uuid.uuid4().hex[:8]
+    container_cleanup.append(n)
+    cli("run", "-d", "--name", n, "busybox", "sleep", "300")
+    pid = inspect(daemon, n)["State"]["Pid"]
+    started = time.monotonic()
+    daemon.stop()  # SIGTERM
+    assert daemon.proc.returncode == 0
+    assert time.monotonic() - started < 15
+    assert _alive(pid)
+    daemon.start()
+    assert inspect(daemon, n)["State"]["Running"] is True

@@ -12,6 +12,8 @@ import uuid
 
 import pytest
 
+import pytest
+
 from .conftest import DOCKER, inspect
 
 
@@ -291,3 +293,45 @@ def _wait_for(predicate, timeout: float = 15) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_restart_policy_on_failure_counts_retries(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    cli("run", "-d", "--restart", "on-failure:2", "--name", n, "busybox", "sh", "-c", "echo try; exit 3")
+    _wait_for(lambda: inspect(daemon, n)["RestartCount"] == 2 and inspect(daemon, n)["State"]["Status"] == "exited",
+              timeout=20)
+    assert cli("logs", n).stdout == "try\ntry\ntry\n"
+    assert inspect(daemon, n)["State"]["ExitCode"] == 3
+
+
+def test_restart_policy_always_until_stopped(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    cli("run", "-d", "--restart", "always", "--name", n, "busybox", "sh", "-c", "echo up; sleep 0.3")
+    _wait_for(lambda: inspect(daemon, n)["RestartCount"] >= 2, timeout=20)
+    cli("stop", "-t", "1", n)
+    count = inspect(daemon, n)["RestartCount"]
+    time.sleep(1.5)
+    state = inspect(daemon, n)
+    assert state["State"]["Status"] == "exited" and state["RestartCount"] == count
+
+
+def test_autoremove_with_restart_policy_is_refused(client):
+    import docker as sdk
+
+    with pytest.raises(sdk.errors.APIError) as e:  # the CLI refuses this itself; the daemon must too
+        client.api.create_container("busybox", "true", host_config=client.api.create_host_config(
+            auto_remove=True, restart_policy={"Name": "always"}))
+    assert e.value.status_code == 400
+    assert "can't create 'AutoRemove' container with restart policy" in str(e.value)
+
+
+def test_ps_size_counts_the_containers_writes(cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    cli("run", "--name", n, "busybox", "sh", "-c", "head -c 300000 /dev/zero > /root/blob")
+    size = cli("ps", "-a", "-s", "--filter", f"name={n}", "--format", "{{.Size}}").stdout.strip()
+    own = size.split()[0]
+    assert own.endswith("kB") and 300 <= float(own[:-2]) < 320, size  # the file, plus the dirs around it
+    assert "virtual" in size

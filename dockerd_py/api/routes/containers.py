@@ -26,7 +26,8 @@ def blueprint(engine) -> Blueprint:
     def list_containers():
         filters = params.filters(LIST_FILTERS)
         found = svc.list(params.boolean("all"), params.integer("limit", -1) or -1, filters)
-        return json_response([views.summary(c) for c in found])
+        with_size = params.boolean("size")
+        return json_response([views.summary(c, svc.sizes(c) if with_size else None) for c in found])
 
     @bp.post("/containers/create")
     def create():
@@ -41,7 +42,7 @@ def blueprint(engine) -> Blueprint:
     def inspect(ref):
         c = svc.get(ref)
         graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
-        return json_response(views.inspect(c, graph))
+        return json_response(views.inspect(c, graph, svc.sizes(c) if params.boolean("size") else None))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):

@@ -7,8 +7,8 @@ from ...timeutil import rfc3339_to_nano
 from ...services.containers.record import Container
 
 
-def inspect(c: Container, graph_driver: dict) -> dict:
-    return {
+def inspect(c: Container, graph_driver: dict, sizes: tuple[int, int] | None = None) -> dict:
+    out = {
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args, "State": c.state.to_json(),
         "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
         "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
@@ -16,6 +16,9 @@ def inspect(c: Container, graph_driver: dict) -> dict:
         "ExecIDs": None, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": [],
         "Config": c.config, "NetworkSettings": network_settings(c),
     }
+    if sizes is not None:
+        out["SizeRw"], out["SizeRootFs"] = sizes
+    return out
 
 
 def network_settings(c: Container) -> dict:
@@ -33,15 +36,18 @@ def network_settings(c: Container) -> dict:
     return settings
 
 
-def summary(c: Container) -> dict:
+def summary(c: Container, sizes: tuple[int, int] | None = None) -> dict:
     settings = network_settings(c)
-    return {
+    out = {
         "Id": c.id, "Names": [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
         "Command": command(c), "Created": rfc3339_to_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
         "Labels": c.config.get("Labels") or {}, "State": c.state.status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": settings.get("Networks") or {}}, "Mounts": [],
     }
+    if sizes is not None:
+        out["SizeRw"], out["SizeRootFs"] = sizes
+    return out
 
 
 def command(c: Container) -> str:

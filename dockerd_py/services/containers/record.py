@@ -63,6 +63,7 @@ class Container:
     manually_stopped: bool = False
     exits: int = field(default=0, compare=False)  # in memory: exits seen since load, for wait(next-exit)
     removed: bool = field(default=False, compare=False)
+    restart_delay: float = field(default=0.0, compare=False)  # in memory: the restart policy's back-off
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     changed: threading.Condition = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
 

@@ -60,7 +60,7 @@ class Runner:
         with c.lock:
             if c.state.status == "paused":
                 raise Conflict("cannot start a paused container, try unpause instead")
-            if c.state.running:
+            if c.state.running and c.state.status != "restarting":
                 raise NotModified()
             if c.state.status in ("removing", "dead"):
                 raise Conflict("container is marked for removal and cannot be started")

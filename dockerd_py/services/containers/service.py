@@ -16,6 +16,7 @@ from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
 from . import create as create_mod
+from . import restart
 from . import logs as logs_mod
 from .names import NameRegistry, normalize
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
@@ -182,6 +183,29 @@ class ContainerService:
     def _after_exit(self, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
+        elif restart.should_restart(c, c.state.exit_code):
+            threading.Thread(target=self._restart_by_policy, args=(c,), daemon=True,
+                             name=f"restart-{c.short_id}").start()
+
+    def _restart_by_policy(self, c: Container) -> None:
+        with c.lock:
+            c.restart_delay = restart.next_delay(c, c.restart_delay)
+            delay = c.restart_delay
+            c.state.status = "restarting"
+            c.save()
+        if not restart.sleep_unless(lambda: c.manually_stopped or c.removed, delay):
+            with c.lock:
+                if c.state.status == "restarting":
+                    c.state.status = "exited"
+                    c.save()
+                    c.changed.notify_all()
+            return
+        with c.lock:
+            c.restart_count += 1
+        try:
+            self.runner.start(c)
+        except Exception as e:
+            log.warning("container %s: restart by policy failed: %s", c.short_id, e)
 
     def _auto_remove(self, c: Container) -> None:
         try:
@@ -202,6 +226,7 @@ class ContainerService:
                     raise Conflict(f'cannot remove container "{c.name}": container is running: '
                                    "stop the container before removing or force remove")
         if c.state.running:
+            c.manually_stopped = True  # no restart policy may bring it back
             try:
                 self.runner.kill(c, 9)
             except Conflict:
@@ -325,6 +350,11 @@ class ContainerService:
             self._publish(c, "attach")
         return sock
 
+    def sizes(self, c: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): the container's own changes, and those plus its image."""
+        rw = _tree_size(self.images.rw_layer_path(c.id))
+        return rw, rw + self.images.size(self.images.get(c.image_id))
+
     def publish_detach(self, c: Container) -> None:
         self._publish(c, "detach")
 
@@ -393,6 +423,12 @@ class ContainerService:
             except Exception:
                 log.exception("container %s: restore failed", c.short_id)
         self.networks.restore(c.id for c in self.all() if self.runner.has_task(c))
+        for c in self.all():
+            if restart.start_at_boot(c):
+                try:
+                    self.runner.start(c)
+                except Exception as e:
+                    log.warning("container %s: start at boot failed: %s", c.short_id, e)
 
 
 def _labels_match(c: Container, wanted: list[str]) -> bool:
@@ -406,3 +442,20 @@ def _labels_match(c: Container, wanted: list[str]) -> bool:
 
 def _labels_match_any(c: Container, wanted: list[str]) -> bool:
     return any(_labels_match(c, [item]) for item in wanted)
+
+
+def _tree_size(root: str) -> int:
+    """Bytes used by the files under `root`, each hard-linked inode counted once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for entry in filenames + dirnames:
+            try:
+                st = os.lstat(os.path.join(dirpath, entry))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
