@@ -22,8 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as e:
         print(f"dockerd-py: {e}", file=sys.stderr)
         return 1
-    logging.basicConfig(level=logging.DEBUG if cfg.debug else getattr(logging, cfg.log_level.upper().replace("FATAL", "CRITICAL").replace("WARN", "WARNING")),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=cfg.level_name.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for d in (cfg.data_root, cfg.exec_root):
         os.makedirs(d, mode=0o711, exist_ok=True)
     try:

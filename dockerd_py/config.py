@@ -34,8 +34,11 @@ class DaemonConfig:
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
 
-    def runtime_path(self, name: str) -> str:
-        return self.runtimes[name]
+    @property
+    def level_name(self) -> str:
+        """The log level in Python's (and gunicorn's) words: dockerd says warn and fatal."""
+        level = "debug" if self.debug else self.log_level
+        return {"warn": "warning", "fatal": "critical"}.get(level, level)
 
 
 # flag dest -> daemon.json key (Docker's names)

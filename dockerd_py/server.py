@@ -50,7 +50,7 @@ class DaemonApplication(BaseApplication):
             "timeout": 60,
             "graceful_timeout": 3,
             "keepalive": 120,
-            "loglevel": "debug" if cfg.debug else cfg.log_level.replace("fatal", "critical").replace("warn", "warning"),
+            "loglevel": cfg.level_name,
             "accesslog": "-" if cfg.debug else None,
             "proc_name": "dockerd-py",
             "umask": 0o117 if cfg.group else 0o177,

@@ -88,6 +88,10 @@ def runtime_message(text: str) -> str:
     return msgs[-1] if msgs else text.strip()
 
 
+def _exec(exec_id: str | None) -> dict[str, Any]:
+    return {"exec_id": exec_id} if exec_id else {}
+
+
 def _now() -> str:
     ns = time.time_ns()
     sec, frac = divmod(ns, 1_000_000_000)
@@ -208,8 +212,10 @@ class ShimClient:
         res.pop("ok", None)
         return res
 
-    def kill(self, signal: int, all: bool = False) -> None:  # noqa: A002 - contract name
-        self._call("kill", signal=int(signal), all=bool(all))
+    def kill(self, signal: int, all: bool = False,  # noqa: A002 - contract name
+             exec_id: str | None = None) -> None:
+        """runtime kill (the container), or kill(2) of one exec process."""
+        self._call("kill", signal=int(signal), all=bool(all), **_exec(exec_id))
 
     def exit_status(self) -> ExitStatus | None:
         """exit.json if the shim recorded one."""
@@ -247,11 +253,48 @@ class ShimClient:
         s.settimeout(None)
         return s
 
-    def resize(self, height: int, width: int) -> None:
-        self._call("resize", height=int(height), width=int(width))
+    def resize(self, height: int, width: int, exec_id: str | None = None) -> None:
+        self._call("resize", height=int(height), width=int(width), **_exec(exec_id))
 
-    def close_stdin(self) -> None:
-        self._call("close_stdin")
+    def close_stdin(self, exec_id: str | None = None) -> None:
+        self._call("close_stdin", **_exec(exec_id))
+
+    # ---- exec (extension of contracts.md §2) -----------------------------------------------
+
+    def exec(self, exec_id: str, process: dict[str, Any], *, tty: bool = False,
+             stdin: bool = False, detach: bool = False, stdout: bool = True,
+             stderr: bool = True) -> tuple[int, socket.socket | None]:
+        """`runtime exec --detach` of an OCI process; returns its pid and, unless detached,
+        the stream socket (stdcopy frames out, raw stdin in; stdin closes on half-close)."""
+        s = self._connect(self.REQUEST_TIMEOUT)
+        try:
+            s.sendall(json.dumps({"op": "exec", "exec_id": exec_id, "process": process,
+                                  "tty": bool(tty), "stdin": bool(stdin), "detach": bool(detach),
+                                  "stdout": bool(stdout), "stderr": bool(stderr)}
+                                 ).encode() + b"\n")
+            res = self._read_line(s, exact=True)
+        except OSError as e:
+            s.close()
+            raise ShimError(f"shim exec: {e}") from None
+        except BaseException:
+            s.close()
+            raise
+        if detach:
+            s.close()
+            return int(res["pid"]), None
+        s.settimeout(None)
+        return int(res["pid"]), s
+
+    def exec_wait(self, exec_id: str) -> ExitStatus:
+        """Block until the exec has exited and its output is drained."""
+        res = self._call("exec_wait", timeout=None, exec_id=exec_id)
+        return ExitStatus(int(res["exit_code"]), str(res["exited_at"]), False)
+
+    def exec_state(self, exec_id: str) -> dict[str, Any]:
+        """{"status": running|stopped, "pid": N[, "exit_code": N]}."""
+        res = self._call("state", exec_id=exec_id)
+        res.pop("ok", None)
+        return res
 
     def pause(self) -> None:
         self._call("pause")

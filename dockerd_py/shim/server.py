@@ -197,6 +197,32 @@ class Conn:
         self.buf = bytearray()
 
 
+class Proc:
+    """A process whose stdio the shim owns: the container's init, or one exec."""
+
+    def __init__(self, exec_id: str, tty: bool, stdin: bool, logger: JSONLog | None) -> None:
+        self.exec_id = exec_id                     # "" for the init process
+        self.tty = tty
+        self.stdin_open = stdin                    # whether attachers may feed stdin
+        self.log = logger
+        self.pid = 0
+        self.exit: dict | None = None              # set when reaped
+        self.exited_mono = 0.0
+        self.last_output = 0.0
+        self.outputs: dict[int, str] = {}          # fd -> "stdout" | "stderr"
+        self.master: int | None = None             # pty master (tty mode)
+        self.stdin_fd: int | None = None           # our end of the process's stdin
+        self.stdin_buf = bytearray()
+        self.stdin_close_pending = False
+        self.attachers: dict[int, Attacher] = {}
+        self.waiters: list[socket.socket] = []
+        self.output_paused = False
+        self.done = False                          # exited, drained, streams closed
+
+    def name(self) -> str:
+        return f"exec {self.exec_id[:12]}" if self.exec_id else "init"
+
+
 class Shim:
     """State of one container's shim."""
 
@@ -205,26 +231,15 @@ class Shim:
         self.listener = listener
         self.cfg = cfg
         self.id: str = cfg["id"]
-        self.tty = bool(cfg.get("tty"))
         self.runtime_base = [cfg["runtime"]] + (["--root", cfg["runtime_root"]]
                                                  if cfg.get("runtime_root") else [])
         self.sel = selectors.DefaultSelector()
-        self.outputs: dict[int, str] = {}          # fd -> "stdout" | "stderr"
-        self.stdin_fd: int | None = None           # our end of the container's stdin
-        self.stdin_buf = bytearray()
-        self.stdin_close_pending = False
-        self.master: int | None = None             # pty master (tty mode)
-        self.attachers: dict[int, Attacher] = {}
+        logger = JSONLog(cfg["log_path"]) if cfg.get("log_path") else None  # "": no logs
+        self.init = Proc("", bool(cfg.get("tty")), bool(cfg.get("stdin")), logger)
+        self.execs: dict[str, Proc] = {}
+        self.exec_seq = 0
         self.conns: dict[int, Conn] = {}
-        self.waiters: list[socket.socket] = []
-        self.init_pid = 0
-        self.exit: dict | None = None     # exit.json once init has been reaped
-        self.exited_mono = 0.0
-        self.last_output = 0.0
-        self.output_paused = False
         self.cgroup_files: list[str] = []
-        self.started = False
-        self.log = JSONLog(cfg["log_path"]) if cfg.get("log_path") else None  # "": no logs
         self.wake_r = -1
 
     # ---- runtime CLI ---------------------------------------------------------------------
@@ -254,35 +269,33 @@ class Shim:
             raise RuntimeError_(msg)
         return out
 
-    # ---- create ---------------------------------------------------------------------------
-
-    def create(self) -> int:
-        """`runtime create`; sets up stdio. Returns the init pid or raises RuntimeError_."""
-        pid_file = os.path.join(self.dir, "init.pid")
-        args = ["create", "--bundle", self.cfg["bundle"], "--pid-file", pid_file]
+    def run_with_stdio(self, p: Proc, args: list[str], pid_file: str, console: str) -> None:
+        """`RUNTIME args [--console-socket console] ID` with p's stdio; sets p.pid."""
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        if self.tty:
-            console = os.path.join(self.dir, "console.sock")
+        if p.tty:
             try:
                 os.unlink(console)
             except FileNotFoundError:
                 pass
             csock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            csock.bind(console)
-            csock.listen(1)
-            err_r, err_w = os.pipe()
             try:
-                pid = spawn(self.runtime_base + args[:1] + ["--console-socket", console]
-                            + args[1:] + [self.id], devnull, devnull, err_w)
-            finally:
-                os.close(err_w)
-                os.close(devnull)
-            status, (err,) = collect(pid, [err_r])
-            os.close(err_r)
-            try:
+                csock.bind(console)
+                csock.listen(1)
+                err_r, err_w = os.pipe()
+                try:
+                    pid = spawn(self.runtime_base + args[:1] + ["--console-socket", console]
+                                + args[1:] + [self.id], devnull, devnull, err_w)
+                except OSError as e:
+                    os.close(err_r)
+                    raise RuntimeError_(f"{self.runtime_base[0]}: {e.strerror}") from None
+                finally:
+                    os.close(err_w)
+                    os.close(devnull)
+                status, (err,) = collect(pid, [err_r])
+                os.close(err_r)
                 if status != 0:
                     raise RuntimeError_(err.decode("utf-8", "replace").strip()
-                                        or f"create: exit status {status_to_code(status)}")
+                                        or f"{args[0]}: exit status {status_to_code(status)}")
                 csock.settimeout(10)
                 conn, _ = csock.accept()
                 with conn:
@@ -290,28 +303,30 @@ class Shim:
                     _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
                 if not fds:
                     raise RuntimeError_("runtime sent no console fd over the console socket")
-                self.master = fds[0]
-                os.set_inheritable(self.master, False)
             finally:
                 csock.close()
                 try:
                     os.unlink(console)
                 except FileNotFoundError:
                     pass
-            os.set_blocking(self.master, False)
-            self.outputs[self.master] = "stdout"
-            self.stdin_fd = os.dup(self.master)  # separate fd for the write direction
-            os.set_blocking(self.stdin_fd, False)
+            p.master = fds[0]
+            os.set_inheritable(p.master, False)
+            os.set_blocking(p.master, False)
+            p.outputs[p.master] = "stdout"
+            p.stdin_fd = os.dup(p.master)  # a separate fd for the write direction
+            os.set_blocking(p.stdin_fd, False)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
-            if self.cfg.get("stdin"):
+            if p.stdin_open:
                 in_r, in_w = os.pipe()
             else:
                 in_r, in_w = devnull, -1
             try:
                 pid = spawn(self.runtime_base + args + [self.id], in_r, out_w, err_w)
             except OSError as e:
+                for fd in (out_r, err_r) + ((in_w,) if in_w >= 0 else ()):
+                    os.close(fd)
                 raise RuntimeError_(f"{self.runtime_base[0]}: {e.strerror}") from None
             finally:
                 os.close(out_w)
@@ -319,7 +334,7 @@ class Shim:
                 if in_r != devnull:
                     os.close(in_r)
                 os.close(devnull)
-            # The runtime's own messages go to the container's stdout/stderr pipes.
+            # The runtime's own messages go to the process's stdout/stderr pipes.
             status, (out, err) = collect(pid, [out_r, err_r])
             if status != 0:
                 if in_w >= 0:
@@ -328,25 +343,30 @@ class Shim:
                 os.close(out_r)
                 os.close(err_r)
                 msg = (err + more_err + out + more_out).decode("utf-8", "replace").strip()
-                raise RuntimeError_(msg or f"create: exit status {status_to_code(status)}")
+                raise RuntimeError_(msg or f"{args[0]}: exit status {status_to_code(status)}")
             if out or err:
-                log(f"runtime create said: {(err + out).decode('utf-8', 'replace').strip()}")
-            for fd in (out_r, err_r):
-                os.set_blocking(fd, False)
-            self.outputs[out_r] = "stdout"
-            self.outputs[err_r] = "stderr"
+                log(f"runtime {args[0]} said: {(err + out).decode('utf-8', 'replace').strip()}")
+            p.outputs[out_r] = "stdout"
+            p.outputs[err_r] = "stderr"
             if in_w >= 0:
                 os.set_blocking(in_w, False)
-                self.stdin_fd = in_w
+                p.stdin_fd = in_w
         with open(pid_file) as f:
-            self.init_pid = int(f.read().strip())
+            p.pid = int(f.read().strip())
+
+    def create(self) -> int:
+        """`runtime create`; sets up stdio. Returns the init pid or raises RuntimeError_."""
+        pid_file = os.path.join(self.dir, "init.pid")
+        self.run_with_stdio(self.init, ["create", "--bundle", self.cfg["bundle"],
+                                        "--pid-file", pid_file],
+                            pid_file, os.path.join(self.dir, "console.sock"))
         self.find_cgroup()
-        return self.init_pid
+        return self.init.pid
 
     def find_cgroup(self) -> None:
         """Remember the memory-cgroup files that record OOM kills for this container."""
         try:
-            with open(f"/proc/{self.init_pid}/cgroup") as f:
+            with open(f"/proc/{self.init.pid}/cgroup") as f:
                 lines = f.read().splitlines()
         except OSError:
             return
@@ -389,28 +409,44 @@ class Shim:
         signal.set_wakeup_fd(ww, warn_on_full_buffer=False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.sel.register(wr, selectors.EVENT_READ, self.on_signal)
-        for fd in self.outputs:
-            self.sel.register(fd, selectors.EVENT_READ, self.on_output)
+        self.watch_outputs(self.init)
         self.reap()  # init may already be gone
         while True:
             timeout = None
-            if self.exit is not None:
-                if not self.outputs:
-                    break
-                timeout = max(self.exited_mono, self.last_output) + DRAIN_TIMEOUT - time.monotonic()
-                if timeout <= 0:
-                    if not self.output_paused:
-                        log("no EOF on the output after init exited; closing it")
-                        break
-                    for a in list(self.attachers.values()):  # stuck readers hold up the drain
-                        if len(a.out) > HIGH_WATER:
-                            log("dropping an attach stream that does not read")
-                            self.drop(a)
-                    self.last_output = time.monotonic()
+            for p in [self.init, *self.execs.values()]:
+                if p.exit is None or p.done:
                     continue
-            for key, mask in self.sel.select(timeout):
-                key.data(key, mask)
+                if not p.outputs:
+                    if p is self.init:
+                        break
+                    self.finish_exec(p)
+                    continue
+                left = max(p.exited_mono, p.last_output) + DRAIN_TIMEOUT - time.monotonic()
+                if left <= 0:
+                    if p.output_paused:  # stuck readers hold up the drain
+                        for a in list(p.attachers.values()):
+                            if len(a.out) > HIGH_WATER:
+                                log(f"{p.name()}: dropping an attach stream that does not read")
+                                self.drop(p, a)
+                        p.last_output = time.monotonic()
+                        left = DRAIN_TIMEOUT
+                    else:
+                        log(f"{p.name()}: no EOF on the output after exit; closing it")
+                        for fd in list(p.outputs):
+                            self.close_output(p, fd)
+                        left = 0
+                timeout = left if timeout is None else min(timeout, left)
+            else:
+                for key, mask in self.sel.select(timeout):
+                    key.data(key, mask)
+                continue
+            break
         self.finish(sock_path)
+
+    def watch_outputs(self, p: Proc) -> None:
+        for fd in p.outputs:
+            self.sel.register(fd, selectors.EVENT_READ,
+                              lambda key, mask, p=p: self.on_output(p, key))
 
     def on_signal(self, key: selectors.SelectorKey, mask: int) -> None:
         try:
@@ -428,16 +464,19 @@ class Shim:
                 return
             if pid == 0:
                 return
-            if pid == self.init_pid and self.exit is None:
-                self.exit = {"exit_code": status_to_code(status), "exited_at": now(),
-                             "oom_killed": False}
-                self.exited_mono = time.monotonic()
-                log(f"init {pid} exited: {self.exit['exit_code']}")
-                if not self.has_pid_ns():
-                    try:  # processes outside a pid namespace would hold the pipes open
-                        self.runtime("kill", "--all", self.id, "9")
-                    except RuntimeError_:
-                        pass
+            p: Proc | None = self.init if pid == self.init.pid else \
+                next((x for x in self.execs.values() if x.pid == pid), None)
+            if p is None or p.exit is not None:
+                continue
+            p.exit = {"exit_code": status_to_code(status), "exited_at": now(),
+                      "oom_killed": False}
+            p.exited_mono = time.monotonic()
+            log(f"{p.name()} {pid} exited: {p.exit['exit_code']}")
+            if p is self.init and not self.has_pid_ns():
+                try:  # processes outside a pid namespace would hold the pipes open
+                    self.runtime("kill", "--all", self.id, "9")
+                except RuntimeError_:
+                    pass
 
     def has_pid_ns(self) -> bool:
         try:
@@ -448,53 +487,54 @@ class Shim:
         except (OSError, ValueError, AttributeError):
             return True
 
-    # ---- container output -----------------------------------------------------------------
+    # ---- process output -------------------------------------------------------------------
 
-    def on_output(self, key: selectors.SelectorKey, mask: int) -> None:
+    def on_output(self, p: Proc, key: selectors.SelectorKey) -> None:
         fd = key.fd
-        stream = self.outputs[fd]
+        stream = p.outputs[fd]
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return
         except OSError as e:  # EIO on the pty master once every slave is closed
             if e.errno != errno.EIO:
-                log(f"read {stream}: {e}")
+                log(f"{p.name()}: read {stream}: {e}")
             data = b""
         if not data:
-            self.close_output(fd)
+            self.close_output(p, fd)
             return
-        self.last_output = time.monotonic()
-        if self.log is not None:
-            self.log.write(stream, data)
-        if self.attachers:
-            frame = data if self.tty else struct.pack(">BxxxL", STREAM_IDS[stream], len(data)) + data
-            for a in list(self.attachers.values()):
+        p.last_output = time.monotonic()
+        if p.log is not None:
+            p.log.write(stream, data)
+        if p.attachers:
+            frame = data if p.tty else struct.pack(">BxxxL", STREAM_IDS[stream], len(data)) + data
+            for a in list(p.attachers.values()):
                 if a.stdout if stream == "stdout" else a.stderr:
-                    self.send(a, frame)
+                    self.send(p, a, frame)
 
-    def close_output(self, fd: int) -> None:
-        self.outputs.pop(fd, None)
+    def close_output(self, p: Proc, fd: int) -> None:
+        p.outputs.pop(fd, None)
         try:
             self.sel.unregister(fd)
         except (KeyError, ValueError):
             pass
-        if fd != self.master:
+        if fd != p.master:
             os.close(fd)
 
-    def pause_output(self, paused: bool) -> None:
-        if paused == self.output_paused:
+    def pause_output(self, p: Proc) -> None:
+        paused = any(len(x.out) > HIGH_WATER for x in p.attachers.values())
+        if paused == p.output_paused:
             return
-        self.output_paused = paused
-        for fd in self.outputs:
-            if paused:
+        p.output_paused = paused
+        if paused:
+            for fd in p.outputs:
                 self.sel.unregister(fd)
-            else:
-                self.sel.register(fd, selectors.EVENT_READ, self.on_output)
+        else:
+            self.watch_outputs(p)
 
     # ---- attach streams -------------------------------------------------------------------
 
-    def send(self, a: Attacher, data: bytes) -> None:
+    def send(self, p: Proc, a: Attacher, data: bytes) -> None:
         if a.out:
             a.out += data
         else:
@@ -503,27 +543,29 @@ class Shim:
             except BlockingIOError:
                 n = 0
             except OSError:
-                self.drop(a)
+                self.drop(p, a)
                 return
             if n < len(data):
                 a.out += data[n:]
-        self.update_attacher(a)
+        self.update_attacher(p, a)
 
-    def update_attacher(self, a: Attacher) -> None:
-        events = (selectors.EVENT_READ if a.reading and not self.stdin_full() else 0) | \
+    def update_attacher(self, p: Proc, a: Attacher) -> None:
+        events = (selectors.EVENT_READ if a.reading and not self.stdin_full(p) else 0) | \
                  (selectors.EVENT_WRITE if a.out else 0)
+        registered = a.fd in self.sel.get_map()
         try:
-            if events:
-                self.sel.modify(a.fd, events, self.on_attacher) if a.fd in self.sel.get_map() \
-                    else self.sel.register(a.fd, events, self.on_attacher)
-            elif a.fd in self.sel.get_map():
+            if events and registered:
+                self.sel.modify(a.fd, events, lambda key, mask: self.on_attacher(p, key, mask))
+            elif events:
+                self.sel.register(a.fd, events, lambda key, mask: self.on_attacher(p, key, mask))
+            elif registered:
                 self.sel.unregister(a.fd)
         except (KeyError, ValueError, OSError):
             pass
-        self.pause_output(any(len(x.out) > HIGH_WATER for x in self.attachers.values()))
+        self.pause_output(p)
 
-    def on_attacher(self, key: selectors.SelectorKey, mask: int) -> None:
-        a = self.attachers.get(key.fd)
+    def on_attacher(self, p: Proc, key: selectors.SelectorKey, mask: int) -> None:
+        a = p.attachers.get(key.fd)
         if a is None:
             return
         if mask & selectors.EVENT_WRITE and a.out:
@@ -533,7 +575,7 @@ class Shim:
             except BlockingIOError:
                 pass
             except OSError:
-                self.drop(a)
+                self.drop(p, a)
                 return
         if mask & selectors.EVENT_READ:
             try:
@@ -545,83 +587,111 @@ class Shim:
             if data == b"":
                 a.reading = False  # half-close: stdin EOF, keep sending output
                 if a.stdin and a.stdin_once:
-                    self.close_stdin()
+                    self.close_stdin(p)
                 if not (a.stdout or a.stderr):
-                    self.drop(a)
+                    self.drop(p, a)
                     return
             elif data and a.stdin:
-                self.write_stdin(data)
-        self.update_attacher(a)
+                self.write_stdin(p, data)
+        self.update_attacher(p, a)
 
-    def drop(self, a: Attacher) -> None:
-        self.attachers.pop(a.fd, None)
+    def drop(self, p: Proc, a: Attacher) -> None:
+        p.attachers.pop(a.fd, None)
         try:
             self.sel.unregister(a.fd)
         except (KeyError, ValueError):
             pass
         a.sock.close()
-        self.pause_output(any(len(x.out) > HIGH_WATER for x in self.attachers.values()))
+        self.pause_output(p)
 
-    # ---- container stdin ------------------------------------------------------------------
+    def add_attacher(self, p: Proc, sock: socket.socket, req: dict, rest: bytes,
+                     default_once: bool) -> None:
+        sock.setblocking(False)
+        a = Attacher(sock, req, default_once)
+        p.attachers[a.fd] = a
+        if rest and a.stdin:
+            self.write_stdin(p, rest)
+        self.update_attacher(p, a)
 
-    def stdin_full(self) -> bool:
-        return len(self.stdin_buf) > HIGH_WATER
-
-    def write_stdin(self, data: bytes) -> None:
-        if self.stdin_fd is None or self.stdin_close_pending or not self.cfg.get("stdin"):
-            return
-        was_full = self.stdin_full()
-        self.stdin_buf += data
-        self.flush_stdin()
-        if self.stdin_full() != was_full:
-            for a in self.attachers.values():
-                self.update_attacher(a)
-
-    def flush_stdin(self) -> None:
-        if self.stdin_fd is None:
-            return
-        while self.stdin_buf:
+    def close_attachers(self, p: Proc) -> None:
+        """Flush and half-close every attach stream of p (the client then sees EOF)."""
+        for a in list(p.attachers.values()):
             try:
-                n = os.write(self.stdin_fd, self.stdin_buf)
+                self.sel.unregister(a.fd)
+            except (KeyError, ValueError):
+                pass
+            try:
+                a.sock.setblocking(True)
+                a.sock.settimeout(5)
+                if a.out:
+                    a.sock.sendall(a.out)
+                a.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            a.sock.close()
+        p.attachers.clear()
+
+    # ---- process stdin --------------------------------------------------------------------
+
+    def stdin_full(self, p: Proc) -> bool:
+        return len(p.stdin_buf) > HIGH_WATER
+
+    def write_stdin(self, p: Proc, data: bytes) -> None:
+        if p.stdin_fd is None or p.stdin_close_pending or not p.stdin_open:
+            return
+        was_full = self.stdin_full(p)
+        p.stdin_buf += data
+        self.flush_stdin(p)
+        if self.stdin_full(p) != was_full:
+            for a in list(p.attachers.values()):
+                self.update_attacher(p, a)
+
+    def flush_stdin(self, p: Proc) -> None:
+        if p.stdin_fd is None:
+            return
+        while p.stdin_buf:
+            try:
+                n = os.write(p.stdin_fd, p.stdin_buf)
             except BlockingIOError:
                 break
-            except OSError as e:  # EPIPE: the container closed its stdin
-                log(f"write stdin: {e}")
-                self.stdin_buf.clear()
+            except OSError as e:  # EPIPE: the process closed its stdin
+                log(f"{p.name()}: write stdin: {e}")
+                p.stdin_buf.clear()
                 break
-            del self.stdin_buf[:n]
-        registered = self.stdin_fd in self.sel.get_map()
-        if self.stdin_buf and not registered:
-            self.sel.register(self.stdin_fd, selectors.EVENT_WRITE, self.on_stdin_writable)
-        elif not self.stdin_buf:
+            del p.stdin_buf[:n]
+        registered = p.stdin_fd in self.sel.get_map()
+        if p.stdin_buf and not registered:
+            self.sel.register(p.stdin_fd, selectors.EVENT_WRITE,
+                              lambda key, mask: self.on_stdin_writable(p))
+        elif not p.stdin_buf:
             if registered:
-                self.sel.unregister(self.stdin_fd)
-            if self.stdin_close_pending:
-                self.stdin_close_pending = False
-                self.do_close_stdin()
+                self.sel.unregister(p.stdin_fd)
+            if p.stdin_close_pending:
+                p.stdin_close_pending = False
+                self.do_close_stdin(p)
 
-    def on_stdin_writable(self, key: selectors.SelectorKey, mask: int) -> None:
-        was_full = self.stdin_full()
-        self.flush_stdin()
-        if was_full and not self.stdin_full():
-            for a in self.attachers.values():
-                self.update_attacher(a)
+    def on_stdin_writable(self, p: Proc) -> None:
+        was_full = self.stdin_full(p)
+        self.flush_stdin(p)
+        if was_full and not self.stdin_full(p):
+            for a in list(p.attachers.values()):
+                self.update_attacher(p, a)
 
-    def close_stdin(self) -> None:
-        """Close the container's stdin once queued input is written (no-op with a TTY)."""
-        if self.stdin_fd is None or self.tty:
+    def close_stdin(self, p: Proc) -> None:
+        """Close p's stdin once queued input is written (no-op with a TTY)."""
+        if p.stdin_fd is None or p.tty:
             return
-        if self.stdin_buf:
-            self.stdin_close_pending = True
+        if p.stdin_buf:
+            p.stdin_close_pending = True
         else:
-            self.do_close_stdin()
+            self.do_close_stdin(p)
 
-    def do_close_stdin(self) -> None:
-        if self.stdin_fd is not None:
-            if self.stdin_fd in self.sel.get_map():
-                self.sel.unregister(self.stdin_fd)
-            os.close(self.stdin_fd)
-            self.stdin_fd = None
+    def do_close_stdin(self, p: Proc) -> None:
+        if p.stdin_fd is not None:
+            if p.stdin_fd in self.sel.get_map():
+                self.sel.unregister(p.stdin_fd)
+            os.close(p.stdin_fd)
+            p.stdin_fd = None
 
     # ---- control socket -------------------------------------------------------------------
 
@@ -644,7 +714,7 @@ class Shim:
             data = b""
         if data:
             c.buf += data
-            if b"\n" not in c.buf and len(c.buf) < 65536:
+            if b"\n" not in c.buf and len(c.buf) < (1 << 20):
                 return
         del self.conns[key.fd]
         self.sel.unregister(key.fd)
@@ -673,48 +743,73 @@ class Shim:
             sock.close()
         return ok
 
+    def proc(self, req: dict) -> Proc:
+        exec_id = req.get("exec_id")
+        if not exec_id:
+            return self.init
+        p = self.execs.get(str(exec_id))
+        if p is None:
+            raise RuntimeError_(f"no such exec: {exec_id}")
+        return p
+
     def handle(self, sock: socket.socket, req: dict, rest: bytes) -> None:
         op = req.get("op")
         try:
-            if op == "wait":
-                if self.exit is not None and self.done:
-                    self.reply(sock, dict(ok=True, **self.exit))
+            if op == "wait" or op == "exec_wait":
+                p = self.proc(req) if op == "exec_wait" else self.init
+                if p.done:
+                    self.reply(sock, dict(ok=True, **(p.exit or {})))
                 else:
-                    self.waiters.append(sock)
-                    self.sel.register(sock, selectors.EVENT_READ, self.on_waiter)
+                    p.waiters.append(sock)
+                    self.sel.register(sock, selectors.EVENT_READ,
+                                      lambda key, mask: self.on_waiter(p, sock))
                 return
             if op == "attach":
-                self.attach(sock, req, rest)
+                p = self.proc(req)
+                if p.done:
+                    raise RuntimeError_("process has exited")
+                if self.reply(sock, {"ok": True}, keep=True):
+                    self.add_attacher(p, sock, req, rest,
+                                      bool(self.cfg.get("stdin_once")) if p is self.init else True)
+                return
+            if op == "exec":
+                self.exec(sock, req, rest)
                 return
             if op == "start":
-                if self.exit is not None:
+                if self.init.exit is not None:
                     raise RuntimeError_("container has already exited")
                 self.runtime("start", self.id)
-                self.started = True
-                res = {"ok": True, "pid": self.init_pid, "started_at": now()}
+                res = {"ok": True, "pid": self.init.pid, "started_at": now()}
             elif op == "state":
-                res = self.state()
+                res = self.state(self.proc(req))
             elif op == "kill":
-                args = ["kill"] + (["--all"] if req.get("all") else []) + \
-                       [self.id, str(int(req.get("signal", 15)))]
-                self.runtime(*args)
+                p = self.proc(req)
+                sig = int(req.get("signal", 15))
+                if p is self.init:
+                    self.runtime(*(["kill"] + (["--all"] if req.get("all") else [])
+                                   + [self.id, str(sig)]))
+                elif p.exit is None:
+                    os.kill(p.pid, sig)
+                else:
+                    raise RuntimeError_("process already finished")
                 res = {"ok": True}
             elif op == "resize":
-                if self.master is None:
-                    raise RuntimeError_("container has no TTY")
+                p = self.proc(req)
+                if p.master is None:
+                    raise RuntimeError_("process has no TTY")
                 import fcntl
                 import termios
-                fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                fcntl.ioctl(p.master, termios.TIOCSWINSZ,
                             struct.pack("HHHH", int(req["height"]), int(req["width"]), 0, 0))
                 res = {"ok": True}
             elif op == "close_stdin":
-                self.close_stdin()
+                self.close_stdin(self.proc(req))
                 res = {"ok": True}
             elif op in ("pause", "resume"):
                 self.runtime(op, self.id)
                 res = {"ok": True}
             elif op == "pids":
-                if self.exit is not None:
+                if self.init.exit is not None:
                     res = {"ok": True, "pids": []}
                 else:
                     pids = json.loads(self.runtime("ps", "--format", "json", self.id) or b"[]")
@@ -727,11 +822,8 @@ class Shim:
             res = {"error": f"{op}: {e}"}
         self.reply(sock, res)
 
-    done = False
-
-    def on_waiter(self, key: selectors.SelectorKey, mask: int) -> None:
+    def on_waiter(self, p: Proc, sock: socket.socket) -> None:
         """A waiting client hung up (or sent junk): forget it."""
-        sock = next(w for w in self.waiters if w.fileno() == key.fd)
         try:
             if sock.recv(4096):
                 return
@@ -740,27 +832,72 @@ class Shim:
         except OSError:
             pass
         self.sel.unregister(sock)
-        self.waiters.remove(sock)
+        p.waiters.remove(sock)
         sock.close()
 
-    def state(self) -> dict:
-        if self.exit is not None:
-            return {"ok": True, "status": "stopped", "pid": self.init_pid,
-                    "exit_code": self.exit["exit_code"]}
+    def state(self, p: Proc) -> dict:
+        if p.exit is not None:
+            return {"ok": True, "status": "stopped", "pid": p.pid,
+                    "exit_code": p.exit["exit_code"]}
+        if p is not self.init:
+            return {"ok": True, "status": "running", "pid": p.pid}
         st = json.loads(self.runtime("state", self.id))
-        return {"ok": True, "status": st.get("status", "unknown"), "pid": st.get("pid", self.init_pid)}
+        return {"ok": True, "status": st.get("status", "unknown"), "pid": st.get("pid", p.pid)}
 
-    def attach(self, sock: socket.socket, req: dict, rest: bytes) -> None:
-        if not self.reply(sock, {"ok": True}, keep=True):
+    def exec(self, sock: socket.socket, req: dict, rest: bytes) -> None:
+        """Start an exec process; unless detached the connection becomes its attach stream."""
+        exec_id = str(req.get("exec_id") or "")
+        process = req.get("process")
+        if not exec_id or not isinstance(process, dict):
+            raise ValueError("exec needs exec_id and process")
+        if exec_id in self.execs:
+            raise RuntimeError_(f"exec {exec_id} already exists")
+        if self.init.exit is not None:
+            raise RuntimeError_("container has exited")
+        tty = bool(req.get("tty"))
+        detach = bool(req.get("detach"))
+        p = Proc(exec_id, tty, bool(req.get("stdin")) and not detach, None)
+        self.exec_seq += 1
+        base = os.path.join(self.dir, f"x{self.exec_seq}")
+        process = dict(process, terminal=tty)
+        write_atomic(base + ".json", json.dumps(process).encode())
+        try:
+            self.run_with_stdio(p, ["exec", "--process", base + ".json", "--detach",
+                                    "--pid-file", base + ".pid"], base + ".pid", base + ".sock")
+        finally:
+            for suffix in (".json", ".pid"):
+                try:
+                    os.unlink(base + suffix)
+                except FileNotFoundError:
+                    pass
+        self.execs[exec_id] = p
+        self.watch_outputs(p)
+        if not self.reply(sock, {"ok": True, "pid": p.pid}, keep=not detach) or detach:
             return
-        sock.setblocking(False)
-        a = Attacher(sock, req, bool(self.cfg.get("stdin_once")))
-        self.attachers[a.fd] = a
-        if rest and a.stdin:
-            self.write_stdin(rest)
-        self.update_attacher(a)
+        self.add_attacher(p, sock, {"stdin": p.stdin_open, "stdout": req.get("stdout", True),
+                                    "stderr": req.get("stderr", True)}, rest, True)
 
     # ---- exit -----------------------------------------------------------------------------
+
+    def finish_exec(self, p: Proc) -> None:
+        """An exec exited and its output is drained: close its streams, answer its waiters."""
+        for fd in list(p.outputs):
+            self.close_output(p, fd)
+        if p.master is not None:
+            os.close(p.master)
+            p.master = None
+        self.do_close_stdin(p)
+        if p.exit is None:  # died with the container without being reaped here
+            p.exit = {"exit_code": 137, "exited_at": now(), "oom_killed": False}
+        p.done = True
+        self.close_attachers(p)
+        for w in p.waiters:
+            try:
+                self.sel.unregister(w)
+            except (KeyError, ValueError):
+                pass
+            self.reply(w, dict(ok=True, **p.exit))
+        p.waiters.clear()
 
     def drain_requests(self) -> None:
         """Answer requests already connected or queued in the listen backlog, then stop."""
@@ -786,24 +923,26 @@ class Shim:
             except (OSError, ValueError):
                 sock.close()
                 continue
-            if req.get("op") == "attach":
+            if req.get("op") in ("attach", "exec"):
                 self.reply(sock, {"error": "container has exited"})
             else:
                 self.handle(sock, req, b"")
 
     def finish(self, sock_path: str) -> None:
         """Record the exit, delete the container, answer waiters, close streams, go."""
-        assert self.exit is not None
-        for fd in list(self.outputs):
-            self.close_output(fd)
-        if self.master is not None:
-            os.close(self.master)
-        if self.log is not None:
-            self.log.close()
-        self.exit["oom_killed"] = self.oom_killed()
+        p = self.init
+        assert p.exit is not None
+        for fd in list(p.outputs):
+            self.close_output(p, fd)
+        if p.master is not None:
+            os.close(p.master)
+            p.master = None
+        if p.log is not None:
+            p.log.close()
+        p.exit["oom_killed"] = self.oom_killed()
         write_atomic(os.path.join(self.dir, "exit.json"),
-                     json.dumps(self.exit, separators=(",", ":")).encode())
-        self.done = True
+                     json.dumps(p.exit, separators=(",", ":")).encode())
+        p.done = True
         try:
             self.runtime("delete", self.id)
         except RuntimeError_ as e:
@@ -812,21 +951,15 @@ class Shim:
                 self.runtime("delete", "--force", self.id)
             except RuntimeError_ as e2:
                 log(f"delete --force: {e2}")
-        for w in self.waiters:
+        self.reap()  # execs that died with the container
+        for x in self.execs.values():
+            if not x.done:
+                self.finish_exec(x)
+        for w in p.waiters:
             self.sel.unregister(w)
-            self.reply(w, dict(ok=True, **self.exit))
-        self.waiters.clear()
-        for a in list(self.attachers.values()):
-            try:
-                a.sock.setblocking(True)
-                a.sock.settimeout(5)
-                if a.out:
-                    a.sock.sendall(a.out)
-                a.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-            a.sock.close()
-        self.attachers.clear()
+            self.reply(w, dict(ok=True, **p.exit))
+        p.waiters.clear()
+        self.close_attachers(p)
         try:
             os.unlink(sock_path)  # no new connections; answer the ones already queued
         except FileNotFoundError:

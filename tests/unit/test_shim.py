@@ -507,3 +507,49 @@ def test_no_pid_namespace_background_child_does_not_hold_the_shim(tasks):
     assert demux(read_all(a)) == {1: b"started\n", 2: b""}
     assert c.wait().exit_code == 0
     assert time.monotonic() - t0 < 5
+
+
+def _exec_process(base_spec: dict, args: list[str]) -> dict:
+    proc = copy.deepcopy(base_spec["process"])
+    proc["args"] = args
+    return proc
+
+
+def test_exec_streams_stdin_and_exit_code(tasks, base_spec):
+    cfg, c = tasks.spawn(["sleep", "1000"])
+    c.start()
+    pid, s = c.exec("e1", _exec_process(base_spec, ["sh", "-c", "cat; echo err >&2; exit 4"]),
+                    stdin=True)
+    assert pid > 0 and s is not None
+    assert c.exec_state("e1")["status"] in ("running", "stopped")
+    s.sendall(b"in-exec\n")
+    s.shutdown(socket.SHUT_WR)  # exec stdin always closes on half-close
+    assert demux(read_all(s)) == {1: b"in-exec\n", 2: b"err\n"}
+    assert c.exec_wait("e1").exit_code == 4
+    assert c.exec_state("e1")["exit_code"] == 4
+    with pytest.raises(SystemErr):
+        c.exec("e1", _exec_process(base_spec, ["true"]))  # ids are unique
+    # Detached exec, then a TTY exec with resize.
+    dpid, none = c.exec("e2", _exec_process(base_spec, ["sh", "-c", "exit 2"]), detach=True)
+    assert none is None and c.exec_wait("e2").exit_code == 2
+    _, t = c.exec("e3", _exec_process(base_spec, ["sh", "-c", "read x; stty size"]), tty=True,
+                  stdin=True)
+    c.resize(12, 34, exec_id="e3")
+    t.sendall(b"go\r")
+    assert b"12 34" in read_all(t)
+    assert c.exec_wait("e3").exit_code == 0
+    # exec output is not in the container's log
+    assert not os.path.exists(cfg.log_path) or os.path.getsize(cfg.log_path) == 0
+    c.kill(signal.SIGKILL)
+    assert c.wait().exit_code == 137
+
+
+def test_exec_dies_with_the_container(tasks, base_spec):
+    cfg, c = tasks.spawn(["sleep", "1000"])
+    c.start()
+    _, s = c.exec("long", _exec_process(base_spec, ["sleep", "1000"]))
+    with pytest.raises(SystemErr):
+        c.exec("bad", _exec_process(base_spec, ["/no/such/exec"]))
+    c.kill(signal.SIGKILL)
+    assert c.wait().exit_code == 137
+    assert read_all(s) == b""  # stream closed
