@@ -1,5 +1,6 @@
 """`dockerd-py`: parse flags, refuse to run twice, serve the API."""
 
+import ctypes
 import errno
 import fcntl
 import logging
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except config_mod.ConfigError as e:
         print(f"dockerd-py: {e}", file=sys.stderr)
         return 1
+    _become_subreaper()
     try:
         from .server import DaemonApplication
 
@@ -38,6 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         _remove_own_pidfile(cfg.pidfile)
         os.close(pid_fd)
     return 0
+
+
+def _become_subreaper() -> None:
+    """Adopt the daemonised shims when they exit, so they never linger as zombies.
+
+    Shims double-fork to outlive the daemon; their parent is then the nearest
+    subreaper. gunicorn's master reaps every child it gets, known or not.
+    """
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _claim_pidfile(path: str) -> int:

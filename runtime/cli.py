@@ -1,13 +1,13 @@
 """Command line: runc's global options, one module per verb, errors -> exit 1.
 
-Verb modules are imported lazily: ``state`` should not pay for what ``create``
-needs (this binary runs several times per container).
+A small hand-written parser instead of argparse: argparse (with re, gettext and
+enum behind it) costs several milliseconds of import on every call, and this
+binary runs three to five times per container. Verb modules are imported
+lazily, so ``state`` does not pay for what ``create`` needs.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
 
@@ -15,85 +15,183 @@ from . import OCI_VERSION, __version__
 from .errors import RuntimeErr
 from .logs import log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 DEFAULT_ROOT = "/run/dockerd-py-runc"
 
-# verb -> (module, function, help)
-VERBS = {
-    "create": ("create", "run", "create a container"),
-    "start": ("start", "run", "start a created container"),
-    "state": ("state", "run", "output the state of a container"),
-    "kill": ("kill", "run", "send a signal to the container's init process"),
-    "delete": ("delete", "run", "delete a container"),
-    "run": ("run", "run", "create and start a container"),
-    "list": ("list", "run", "list containers"),
-    "pause": ("pause", "run_pause", "suspend all processes of a container"),
-    "resume": ("pause", "run_resume", "resume all processes of a paused container"),
-    "ps": ("ps", "run", "processes running inside a container"),
-    "features": ("features", "run", "show the enabled features"),
+# A flag: (names, dest, kind) with kind "bool", "str" or "int".
+Flag = tuple[tuple[str, ...], str, str]
+
+GLOBAL_FLAGS: list[Flag] = [
+    (("--root",), "root", "str"), (("--log",), "log", "str"), (("--log-format",), "log_format", "str"),
+    (("--debug",), "debug", "bool"), (("--systemd-cgroup",), "systemd_cgroup", "bool"),
+    (("--rootless",), "rootless", "str"), (("--criu",), "criu", "str"),
+    (("--version", "-v"), "version", "bool"), (("--help", "-h"), "help", "bool"),
+]
+_CREATE_FLAGS: list[Flag] = [
+    (("--bundle", "-b"), "bundle", "str"), (("--pid-file",), "pid_file", "str"),
+    (("--console-socket",), "console_socket", "str"), (("--no-pivot",), "no_pivot", "bool"),
+    (("--no-new-keyring",), "no_new_keyring", "bool"), (("--preserve-fds",), "preserve_fds", "int"),
+]
+_FORMAT: list[Flag] = [(("--format", "-f"), "format", "str")]
+
+# verb -> (module, function, flags, positionals (name, required), help)
+VERBS: dict[str, tuple[str, str, list[Flag], list[tuple[str, bool]], str]] = {
+    "create": ("create", "run", _CREATE_FLAGS, [("id", True)], "create a container"),
+    "start": ("start", "run", [], [("id", True)], "start a created container"),
+    "state": ("state", "run", [], [("id", True)], "output the state of a container"),
+    "kill": ("kill", "run", [(("--all", "-a"), "all", "bool")], [("id", True), ("signal", False)],
+             "send a signal (default SIGTERM) to the container's init, or --all processes"),
+    "delete": ("delete", "run", [(("--force", "-f"), "force", "bool")], [("id", True)], "delete a container"),
+    "run": ("run", "run", [*_CREATE_FLAGS, (("--detach", "-d"), "detach", "bool")], [("id", True)],
+            "create and start a container"),
+    "list": ("list", "run", [*_FORMAT, (("--quiet", "-q"), "quiet", "bool")], [], "list containers"),
+    "pause": ("pause", "run_pause", [], [("id", True)], "suspend all processes of a container"),
+    "resume": ("pause", "run_resume", [], [("id", True)], "resume a paused container"),
+    "ps": ("ps", "run", _FORMAT, [("id", True), ("ps_args", False)], "processes of a container"),
+    "features": ("features", "run", [], [], "show the enabled features (JSON)"),
+}
+_DEFAULTS: dict[str, Any] = {
+    "root": DEFAULT_ROOT, "log": "", "log_format": "text", "rootless": "auto", "criu": "", "bundle": "",
+    "pid_file": None, "console_socket": None, "preserve_fds": 0, "format": "table", "signal": "SIGTERM",
+    "ps_args": [],
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # runc-like usage error: exit 1, not 2
-        raise RuntimeErr(message)
+class Args:
+    """Parsed options as attributes (what argparse's Namespace would give)."""
+
+    def __init__(self) -> None:
+        self.verb: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return _DEFAULTS.get(name, False)
 
 
-def build_parser(verb: str | None) -> argparse.ArgumentParser:
-    p = _Parser(prog="dockerd-py-runc", description="runc-compatible OCI runtime in Python")
-    p.add_argument("--version", "-v", action="store_true")
-    p.add_argument("--root", default=DEFAULT_ROOT)
-    p.add_argument("--log", default="")
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--rootless", default="auto")
-    p.add_argument("--criu", default="")
-    sub = p.add_subparsers(dest="verb", parser_class=_Parser)
-    for name, (module, _, help_text) in VERBS.items():
-        sp = sub.add_parser(name, help=help_text)
-        if name == verb:  # only the verb in use pays for importing its module
-            _module(module).add_args(sp)
-    return p
+def _parse_flags(argv: list[str], i: int, flags: list[Flag], args: Args, stop_at_positional: bool,
+                 positionals: list[str]) -> int:
+    table = {name: (dest, kind) for names, dest, kind in flags for name in names}
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            positionals.extend(argv[i + 1:])
+            return len(argv)
+        if arg.startswith("-") and arg != "-":
+            name, eq, value = arg.partition("=")
+            if name not in table:
+                raise RuntimeErr(f"flag provided but not defined: {name}")
+            dest, kind = table[name]
+            if kind == "bool":
+                setattr(args, dest, value.lower() not in ("false", "0") if eq else True)
+            else:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise RuntimeErr(f"flag needs an argument: {name}")
+                    value = argv[i]
+                if kind == "int":
+                    try:
+                        value = int(value)
+                    except ValueError:
+                        raise RuntimeErr(f"invalid value {value!r} for flag {name}") from None
+                setattr(args, dest, value)
+            i += 1
+            continue
+        if stop_at_positional:
+            return i
+        positionals.append(arg)
+        i += 1
+    return i
 
 
-def _module(name: str):  # noqa: ANN202 - a module
-    return importlib.import_module(f".commands.{name}", __package__)
+def parse(argv: list[str]) -> Args:
+    args = Args()
+    rest: list[str] = []
+    i = _parse_flags(argv, 0, GLOBAL_FLAGS, args, True, rest)
+    if i >= len(argv):
+        return args
+    verb = argv[i]
+    if verb not in VERBS:
+        raise RuntimeErr(f"No help topic for '{verb}'")
+    args.verb = verb
+    _, _, flags, wanted, _ = VERBS[verb]
+    positionals: list[str] = []
+    flags = [*flags, (("--help", "-h"), "help", "bool")]
+    if verb == "ps":  # everything after the id goes to ps(1)
+        i = _parse_flags(argv, i + 1, flags, args, True, positionals)
+        positionals = argv[i:]
+    else:
+        _parse_flags(argv, i + 1, flags, args, False, positionals)
+    if args.help:
+        return args
+    for n, (name, required) in enumerate(wanted):
+        if name == "ps_args":
+            setattr(args, name, positionals[n:])
+            break
+        if n < len(positionals):
+            setattr(args, name, positionals[n])
+        elif required:
+            raise RuntimeErr(f'"{verb}" requires an argument: container id')
+    else:
+        if len(positionals) > len(wanted):
+            raise RuntimeErr(f'"{verb}" got unexpected arguments: {" ".join(positionals[len(wanted):])}')
+    return args
 
 
-def _guess_verb(argv: list[str]) -> str | None:
-    for arg in argv:
-        if arg in VERBS:
-            return arg
-    return None
+def usage() -> str:
+    lines = ["usage: dockerd-py-runc [global options] command [command options] [arguments...]", "",
+             "runc-compatible OCI runtime in Python", "", "commands:"]
+    lines += [f"   {verb:10} {spec[4]}" for verb, spec in VERBS.items()]
+    lines += ["", "global options:",
+              f"   --root value        state directory (default: {DEFAULT_ROOT})",
+              "   --log value         log file (default: stderr)",
+              "   --log-format value  text or json (default: text)",
+              "   --debug             debug logging",
+              "   --systemd-cgroup    not supported (refused)",
+              "   --version, -v       print the version"]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser(_guess_verb(argv)).parse_args(argv)
+        args = parse(argv)
+        if args.log_format not in ("text", "json"):
+            raise RuntimeErr(f"invalid log-format: {args.log_format}")
         log.configure(args.log or None, args.log_format, args.debug)
         if args.version:
             sys.stdout.write(f"dockerd-py-runc version {__version__}\nspec: {OCI_VERSION}\n")
             return 0
-        if args.verb is None:
-            raise RuntimeErr("no command given (see --help)")
+        if args.help or args.verb is None:
+            sys.stdout.write(usage())
+            return 0 if args.help else 1
         if args.systemd_cgroup:
             raise RuntimeErr("--systemd-cgroup is not supported by dockerd-py-runc (use cgroupfs paths)")
         if not os.path.isabs(args.root):
             raise RuntimeErr(f"--root must be an absolute path, got {args.root!r}")
-        module, func, _ = VERBS[args.verb]
-        return getattr(_module(module), func)(args)
+        module, func, _, _, _ = VERBS[args.verb]
+        mod = __import__(f"{__package__}.commands.{module}", fromlist=["_"])
+        return getattr(mod, func)(args)
     except RuntimeErr as e:
         return _fail(argv, str(e))
     except OSError as e:
-        return _fail(argv, e.strerror if not e.args[1:] else str(e.args[1]) if e.filename is None
-                     else f"{e.strerror}: {e.filename}")
+        return _fail(argv, _os_message(e))
     except KeyboardInterrupt:
         return 130
 
 
+def _os_message(e: OSError) -> str:
+    if e.filename is not None:
+        return f"{e.strerror}: {e.filename}"
+    if len(e.args) > 1:
+        return str(e.args[1])
+    return str(e)
+
+
 def _fail(argv: list[str], msg: str) -> int:
-    verb = _guess_verb(argv)
+    verb = next((a for a in argv if a in VERBS), None)
     if verb in ("create", "run") and not msg.startswith(("container with id exists", "cannot")):
         msg = f"runc {verb} failed: {msg}"
     log.fatal(msg)

@@ -7,24 +7,25 @@ exec.fifo means created (init blocked before exec); a frozen cgroup means paused
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import signal
 import time
-from typing import Any
 
-from . import OCI_VERSION
+from . import jsonio
+from . import OCI_VERSION, signals
 from . import state as st
 from .cgroups.manager import Manager, from_paths
-from .errors import IncorrectStatus, NotFound, RuntimeErr
+from .errors import NotFound, RuntimeErr
 
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_ID_EXTRA = set("+-._")
 
 
 def check_id(container_id: str) -> None:
-    if not container_id or container_id in (".", "..") or not _ID_RE.match(container_id):
+    if not container_id or container_id in (".", "..") or \
+            not all(ch.isalnum() or ch in _ID_EXTRA for ch in container_id):
         raise RuntimeErr(f"invalid container id format: {container_id}")
 
 
@@ -92,19 +93,12 @@ class Container:
         return out
 
     def state_json(self) -> bytes:
-        return json.dumps(self.oci_state()).encode()
-
-    # --- guards -----------------------------------------------------------
-    def require(self, *allowed: str, action: str) -> None:
-        if self.status not in allowed:
-            if self.status == "stopped":
-                raise IncorrectStatus(f"cannot {action} a container that has stopped")
-            raise IncorrectStatus(f"cannot {action} a {self.status} container")
+        return jsonio.dumps(self.oci_state()).encode()
 
     # --- operations -------------------------------------------------------
     def signal_all(self, sig: int) -> None:
         cg = self.cgroup
-        if sig == signal.SIGKILL and not cg.frozen() and "freezer" in cg.paths:
+        if sig == signals.SIGKILL and not cg.frozen() and "freezer" in cg.paths:
             # Freeze first so nothing forks away from us between listing and killing.
             cg.freeze()
             try:
@@ -113,7 +107,7 @@ class Container:
                 cg.thaw()
             return
         _kill_each(cg.pids(), sig)
-        if sig == signal.SIGKILL and cg.frozen():
+        if sig == signals.SIGKILL and cg.frozen():
             cg.thaw()
 
     def wait_stopped(self, timeout: float = 10.0) -> None:
@@ -134,7 +128,7 @@ class Container:
                 left = cg.pids()
                 if not left:
                     break
-                _kill_each(left, signal.SIGKILL)
+                _kill_each(left, signals.SIGKILL)
                 time.sleep(0.005)
             try:
                 cg.remove()
@@ -149,7 +143,7 @@ class Container:
                 hk.run_all(hooks, self.state_json(), "poststop")
             except RuntimeErr as e:
                 log.warning(str(e))
-        shutil.rmtree(self.dir, ignore_errors=True)
+        st.remove_dir(self.dir)
 
 
 def _kill_each(pids: list[int], sig: int) -> None:

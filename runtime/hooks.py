@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 from .errors import RuntimeErr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def run_all(hooks: list[dict[str, Any]], state_json: bytes, kind: str) -> None:

@@ -7,10 +7,10 @@ containerd reads) and fatal errors are also printed plainly on stderr, as runc.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+from . import jsonio
 
 _LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 
@@ -32,9 +32,9 @@ class Logger:
             return
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.json:
-            line = json.dumps({"level": level, "msg": msg, "time": now})
+            line = jsonio.dumps({"level": level, "msg": msg, "time": now})
         else:
-            line = f"time={json.dumps(now)} level={level} msg={json.dumps(msg)}"
+            line = f"time={jsonio.dumps(now)} level={level} msg={jsonio.dumps(msg)}"
         target = self.fd if self.fd is not None else 2
         try:
             os.write(target, (line + "\n").encode())

@@ -6,12 +6,15 @@ on every container start); ``Spec`` adds validated, typed accessors.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
+from . import jsonio
 from . import OCI_VERSION
 from .errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CAPABILITIES = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -96,7 +99,7 @@ def load(bundle: str, *, need_process: bool = True) -> Spec:
     except OSError as e:
         raise ConfigError(f"open {path}: {e.strerror}") from None
     try:
-        raw = json.loads(data)
+        raw = jsonio.loads(data)
     except ValueError as e:
         raise ConfigError(f"invalid config.json: {e}") from None
     if not isinstance(raw, dict):
@@ -135,6 +138,8 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         seen.add(kind)
         if ns.get("path") and not os.path.exists(ns["path"]):
             raise ConfigError(f"namespace {kind!r} path {ns['path']}: no such file or directory")
+    if "mount" not in seen:
+        raise ConfigError("a private mount namespace is required (no mount namespace in config.json)")
     if raw.get("hostname") and "uts" not in seen:
         raise ConfigError("unable to set hostname without a private UTS namespace")
     for m in raw.get("mounts") or []:

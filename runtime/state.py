@@ -8,10 +8,13 @@ container.py.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
-from typing import Any
+from . import jsonio
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
@@ -44,13 +47,13 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 
 def save(root: str, container_id: str, state: dict[str, Any]) -> None:
     write_atomic(os.path.join(container_dir(root, container_id), STATE_FILE),
-                 json.dumps(state, separators=(",", ":")).encode())
+                 jsonio.dumps(state).encode())
 
 
 def load(root: str, container_id: str) -> dict[str, Any] | None:
     try:
         with open(os.path.join(container_dir(root, container_id), STATE_FILE), "rb") as f:
-            return json.loads(f.read())
+            return jsonio.loads(f.read())
     except FileNotFoundError:
         return None
 
@@ -67,3 +70,22 @@ class Lock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+def remove_dir(path: str) -> None:
+    """rm -r of a container directory (flat: state.json, exec.fifo, temp files)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except IsADirectoryError:
+            remove_dir(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass

@@ -16,12 +16,14 @@ from ..errors import SystemErr
 from ..state import atomic
 
 SHIM_JSON_FIELDS = ("id", "bundle", "runtime", "runtime_root", "log_path", "tty", "stdin",
-                    "stdin_once")
+                    "stdin_once", "log_max_size", "log_max_file")
 
 
 @dataclass
 class TaskConfig:
-    """What a shim needs to run one container; everything but state_dir goes to shim.json."""
+    """What a shim needs to run one container; everything but state_dir goes to shim.json.
+
+    log_path "" disables logging (--log-driver none)."""
 
     state_dir: str
     id: str
@@ -32,6 +34,8 @@ class TaskConfig:
     tty: bool = False
     stdin: bool = False
     stdin_once: bool = False
+    log_max_size: int = 0    # json-file max-size in bytes (0: no rotation); extension
+    log_max_file: int = 1    # json-file max-file; extension
 
     def shim_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -154,14 +158,22 @@ class ShimClient:
     def _connect(self, timeout: float | None) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
+        dir_fd = -1
         try:
-            s.connect(self.sock_path)
+            if len(self.sock_path.encode()) < 100:
+                s.connect(self.sock_path)
+            else:  # too long for sun_path: go through an fd of the directory
+                dir_fd = os.open(self.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                s.connect(f"/proc/self/fd/{dir_fd}/shim.sock")
         except (FileNotFoundError, ConnectionRefusedError) as e:
             s.close()
             raise ShimGone(f"shim is not running: {e.strerror}") from None
         except OSError as e:
             s.close()
             raise ShimError(f"cannot connect to shim: {e}") from None
+        finally:
+            if dir_fd >= 0:
+                os.close(dir_fd)
         return s
 
     @staticmethod

@@ -1,9 +1,11 @@
 """The shim process: daemonise, `runtime create`, then one selectors event loop.
 
 Single-threaded on purpose (it forks and execs the runtime). The loop owns the
-container's stdio (pipes or the pty master), the control socket, the attach
-streams and SIGCHLD (through signal.set_wakeup_fd). The shim is a child
-subreaper, so the container init is re-parented to it and reaped here.
+stdio (pipes or a pty master) of the container's init and of its exec processes,
+the control socket, the attach streams and SIGCHLD (through
+signal.set_wakeup_fd). The shim is a child subreaper, so the container init
+(and every `runtime exec --detach` process) is re-parented to it and reaped here.
+Runtime CLI calls are synchronous: they take milliseconds, and no other thread exists.
 """
 
 import errno
@@ -20,8 +22,8 @@ from .jsonlog import JSONLog, rfc3339nano
 
 PR_SET_CHILD_SUBREAPER = 36
 READ_SIZE = 32 * 1024
-HIGH_WATER = 1 << 20        # bytes queued for one attacher before the container's output is paused
-DRAIN_TIMEOUT = 2.0         # seconds to wait for EOF on the output after init exits
+HIGH_WATER = 1 << 20        # bytes queued for one attacher before the process's output is paused
+DRAIN_TIMEOUT = 2.0         # seconds without output, after a process exits, before giving up on EOF
 STREAM_IDS = {"stdout": 1, "stderr": 2}
 
 
@@ -32,6 +34,23 @@ def log(msg: str) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+
+
+def log_exception(what: str) -> None:
+    import traceback
+
+    log(f"{what}: {traceback.format_exc()}")
+
+
+_dir_fd = -1  # O_PATH fd of the state directory, for socket paths longer than sun_path
+
+
+def sock_addr(path: str) -> str:
+    """An AF_UNIX address for `path` (in the state dir) that fits in sun_path (108 bytes):
+    the path itself, or the same file reached through /proc/PID/fd/DIRFD."""
+    if len(path.encode()) < 100 or _dir_fd < 0:
+        return path
+    return f"/proc/{os.getpid()}/fd/{_dir_fd}/{os.path.basename(path)}"
 
 
 def now() -> str:
@@ -171,8 +190,7 @@ def read_all(fds: list[int], timeout: float | None = None) -> list[bytes]:
 class Attacher:
     """One attach stream: a socket getting stdcopy frames, optionally feeding stdin."""
 
-    __slots__ = ("sock", "fd", "stdin", "stdout", "stderr", "stdin_once", "out", "reading",
-                 "writing")
+    __slots__ = ("sock", "fd", "stdin", "stdout", "stderr", "stdin_once", "out", "reading")
 
     def __init__(self, sock: socket.socket, req: dict, default_once: bool) -> None:
         self.sock = sock
@@ -184,7 +202,6 @@ class Attacher:
         self.stdin_once = default_once if once is None else bool(once)
         self.out = bytearray()
         self.reading = True
-        self.writing = False
 
 
 class Conn:
@@ -234,7 +251,8 @@ class Shim:
         self.runtime_base = [cfg["runtime"]] + (["--root", cfg["runtime_root"]]
                                                  if cfg.get("runtime_root") else [])
         self.sel = selectors.DefaultSelector()
-        logger = JSONLog(cfg["log_path"]) if cfg.get("log_path") else None  # "": no logs
+        logger = JSONLog(cfg["log_path"], cfg.get("log_max_size") or 0,
+                         cfg.get("log_max_file") or 1) if cfg.get("log_path") else None
         self.init = Proc("", bool(cfg.get("tty")), bool(cfg.get("stdin")), logger)
         self.execs: dict[str, Proc] = {}
         self.exec_seq = 0
@@ -279,11 +297,12 @@ class Shim:
                 pass
             csock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                csock.bind(console)
+                csock.bind(sock_addr(console))
                 csock.listen(1)
                 err_r, err_w = os.pipe()
                 try:
-                    pid = spawn(self.runtime_base + args[:1] + ["--console-socket", console]
+                    pid = spawn(self.runtime_base + args[:1]
+                                + ["--console-socket", sock_addr(console)]
                                 + args[1:] + [self.id], devnull, devnull, err_w)
                 except OSError as e:
                     os.close(err_r)
@@ -411,6 +430,7 @@ class Shim:
         self.sel.register(wr, selectors.EVENT_READ, self.on_signal)
         self.watch_outputs(self.init)
         self.reap()  # init may already be gone
+        errors = 0
         while True:
             timeout = None
             for p in [self.init, *self.execs.values()]:
@@ -438,7 +458,13 @@ class Shim:
                 timeout = left if timeout is None else min(timeout, left)
             else:
                 for key, mask in self.sel.select(timeout):
-                    key.data(key, mask)
+                    try:
+                        key.data(key, mask)
+                    except Exception:  # noqa: BLE001 - keep serving the container
+                        errors += 1
+                        log_exception(f"handler error #{errors}")
+                        if errors > 100:
+                            raise
                 continue
             break
         self.finish(sock_path)
@@ -955,20 +981,19 @@ class Shim:
         for x in self.execs.values():
             if not x.done:
                 self.finish_exec(x)
+        # Leave DIR before anyone learns of the exit: a waiter may at once spawn the next
+        # shim (a restart) in the same DIR, and nothing of ours may touch its files.
+        for path in (sock_path, os.path.join(self.dir, "shim.pid")):
+            try:
+                os.unlink(path)  # no new connections; the queued ones are answered below
+            except FileNotFoundError:
+                pass
         for w in p.waiters:
             self.sel.unregister(w)
             self.reply(w, dict(ok=True, **p.exit))
         p.waiters.clear()
         self.close_attachers(p)
-        try:
-            os.unlink(sock_path)  # no new connections; answer the ones already queued
-        except FileNotFoundError:
-            pass
         self.drain_requests()
-        try:
-            os.unlink(os.path.join(self.dir, "shim.pid"))
-        except FileNotFoundError:
-            pass
         self.listener.close()
         log("exit")
 
@@ -994,9 +1019,9 @@ def launch(state_dir: str) -> int:
         code = 1
         try:
             code = daemon(state_dir, cfg, w)
-        except BaseException as e:  # noqa: BLE001 - the shim must never propagate
+        except BaseException:  # noqa: BLE001 - the shim must never propagate
             try:
-                log(f"fatal: {e!r}")
+                log_exception("fatal")
             except Exception:  # noqa: BLE001
                 pass
         finally:
@@ -1022,8 +1047,10 @@ def launch(state_dir: str) -> int:
 
 def daemon(state_dir: str, cfg: dict, report_fd: int) -> int:
     """The long-lived shim: detach, create the container, report, serve until it exits."""
+    global _dir_fd
     os.setsid()
     os.chdir("/")
+    _dir_fd = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     logfd = os.open(os.path.join(state_dir, "shim.log"),
                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     nullfd = os.open(os.devnull, os.O_RDONLY)
@@ -1050,7 +1077,7 @@ def daemon(state_dir: str, cfg: dict, report_fd: int) -> int:
             pass
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(sock_path)
+        listener.bind(sock_addr(sock_path))
         listener.listen(64)  # requests queue up here until the loop runs
         write_atomic(pid_path, f"{os.getpid()}".encode())
         shim = Shim(state_dir, cfg, listener)

@@ -11,29 +11,42 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import Any, Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-class Manager(Protocol):
+class Manager:
+    """The interface both versions implement (a plain class: typing.Protocol
+    would import typing on every call)."""
+
     paths: dict[str, str]
 
     def apply(self, resources: dict[str, Any]) -> None:
         """Create the directories and write the resource limits."""
+        raise NotImplementedError
 
     def procs_files(self) -> list[str]:
         """cgroup.procs files the init writes "0" into to join itself."""
+        raise NotImplementedError
 
-    def freeze(self) -> None: ...
+    def freeze(self) -> None:
+        raise NotImplementedError
 
-    def thaw(self) -> None: ...
+    def thaw(self) -> None:
+        raise NotImplementedError
 
-    def frozen(self) -> bool: ...
+    def frozen(self) -> bool:
+        raise NotImplementedError
 
-    def pids(self) -> list[int]: ...
+    def pids(self) -> list[int]:
+        raise NotImplementedError
 
-    def remove(self) -> None: ...
+    def remove(self) -> None:
+        raise NotImplementedError
 
 
 def is_v2() -> bool:

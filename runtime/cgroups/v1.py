@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
-from .manager import read, read_pids, rmdir_retry, write
+from .manager import Manager, read, read_pids, rmdir_retry, write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Rules runc always appends to the device allow-list (see DEFAULTS.md §4).
 RUNTIME_DEVICE_RULES = [
@@ -33,7 +36,7 @@ def hierarchies() -> dict[str, str]:
     return found
 
 
-class V1Manager:
+class V1Manager(Manager):
     """Manager over the v1 hierarchies in ``paths`` (controller -> cgroup dir)."""
 
     def __init__(self, paths: dict[str, str]) -> None:
@@ -51,7 +54,10 @@ class V1Manager:
             missing.append(p)
             p = os.path.dirname(p)
         for d in reversed(missing):
-            os.mkdir(d)
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                pass  # a concurrent create made it; fill cpus/mems anyway if empty
             parent = os.path.dirname(d)
             for f in ("cpuset.cpus", "cpuset.mems"):
                 if not read(os.path.join(d, f)):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
-from .manager import CGROUP_ROOT, read, read_pids, rmdir_retry, write
+from .manager import Manager, CGROUP_ROOT, read, read_pids, rmdir_retry, write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def shares_to_weight(shares: int) -> int:
@@ -14,7 +17,7 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-class V2Manager:
+class V2Manager(Manager):
     def __init__(self, paths: dict[str, str]) -> None:
         self.paths = paths
         self.path = paths[""]

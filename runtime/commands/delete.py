@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 
+from .. import signals
 from ..container import Container
 from ..errors import IncorrectStatus, NotFound
 from .. import state as st
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--force", "-f", action="store_true")
-    p.add_argument("id")
 
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     try:
         c = Container.load(args.root, args.id)
     except NotFound:
@@ -29,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         elif c.status in ("running", "paused"):
             if not args.force:
                 raise IncorrectStatus(f"cannot delete container {c.id} that is not stopped: {c.status}")
-            c.signal_all(signal.SIGKILL)
+            c.signal_all(signals.SIGKILL)
             _kill_init(c)
         c.destroy()
     return 0
@@ -37,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _kill_init(c: Container) -> None:
     try:
-        os.kill(c.pid, signal.SIGKILL)
+        os.kill(c.pid, signals.SIGKILL)
     except ProcessLookupError:
         pass
     c.wait_stopped()

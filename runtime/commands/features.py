@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from .. import jsonio
 from .. import spec
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    pass
 
-
-def run(args: argparse.Namespace) -> int:
-    sys.stdout.write(json.dumps(spec.features(), indent=4) + "\n")
+def run(args: Args) -> int:
+    sys.stdout.write(jsonio.dumps_indent(spec.features(), 4) + "\n")
     return 0

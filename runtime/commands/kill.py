@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 
 from ..container import Container
+from .. import signals
 from ..errors import IncorrectStatus, RuntimeErr
 
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--all", "-a", action="store_true")
-    p.add_argument("id")
-    p.add_argument("signal", nargs="?", default="SIGTERM")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
 
 def parse_signal(text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    name = text.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    sig = getattr(signal.Signals, name, None) if name in signal.Signals.__members__ else None
-    if sig is None:
-        raise RuntimeErr(f"unknown signal {text!r}")
-    return int(sig)
+    try:
+        return signals.parse(text)
+    except ValueError:
+        raise RuntimeErr(f"unknown signal {text!r}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     sig = parse_signal(args.signal)
     c = Container.load(args.root, args.id)
     if c.status == "stopped":

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import pwd
 import sys
 
+from .. import jsonio
 from ..container import Container, list_ids
 from ..errors import NotFound
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", "-f", default="table", choices=["table", "json"])
-    p.add_argument("--quiet", "-q", action="store_true")
 
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     states = []
     for cid in list_ids(args.root):
         try:
@@ -33,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         sys.stdout.write("".join(s["id"] + "\n" for s in states))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(states) + "\n")
+        sys.stdout.write(jsonio.dumps(states) + "\n")
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
         rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]] for s in states]

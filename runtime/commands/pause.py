@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 
 from ..container import Container
 from ..errors import IncorrectStatus
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id")
 
-
-def run_pause(args: argparse.Namespace) -> int:
+def run_pause(args: Args) -> int:
     c = Container.load(args.root, args.id)
     if c.status not in ("running", "created"):
         raise IncorrectStatus("container not running")
@@ -20,7 +19,7 @@ def run_pause(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_resume(args: argparse.Namespace) -> int:
+def run_resume(args: Args) -> int:
     c = Container.load(args.root, args.id)
     if c.status != "paused":
         raise IncorrectStatus("container not paused")

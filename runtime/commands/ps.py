@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from .. import jsonio
 from ..container import Container
 from ..errors import RuntimeErr
 
-
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", "-f", default="table", choices=["table", "json"])
-    p.add_argument("id")
-    p.add_argument("ps_args", nargs=argparse.REMAINDER)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     c = Container.load(args.root, args.id)
     pids = c.cgroup.pids() if c.status != "stopped" else []
     if args.format == "json":
         if args.ps_args:
             raise RuntimeErr("ps arguments are not supported with --format json")
-        sys.stdout.write(json.dumps(pids) + "\n")
+        sys.stdout.write(jsonio.dumps(pids) + "\n")
         return 0
     import subprocess
     out = subprocess.run(["ps", *(args.ps_args or ["-ef"])], capture_output=True, text=True, check=True).stdout

@@ -3,29 +3,26 @@ exit status (signals we receive are forwarded to init), then delete it."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import signal
 
+from .. import signals
 from .. import spec as sp
 from ..container import Container
 from ..errors import RuntimeErr
 from ..process import parent
 from ..process.start import release
-from . import create
 from .start import poststart
 
-_FORWARD = [s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD,
-                                                  signal.SIGSEGV, signal.SIGBUS, signal.SIGILL,
-                                                  signal.SIGFPE, signal.SIGPIPE)]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
+
+# Everything catchable except what concerns us, not the container.
+_FORWARD = sorted({n for k, n in signals.NUMBERS.items()
+                   if k not in ("KILL", "STOP", "CHLD", "SEGV", "BUS", "ILL", "FPE", "PIPE")})
 
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--detach", "-d", action="store_true")
-    create.add_args(p)
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     bundle = os.path.abspath(args.bundle or os.getcwd())
     spec = sp.load(bundle)
     if spec.process.get("terminal") and not args.console_socket:
@@ -37,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.detach:
         for sig in _FORWARD:
             try:
-                signal.signal(sig, lambda s, _f: _forward(pid, s))
+                signals.signal(sig, lambda s, _f: _forward(pid, s))
             except (OSError, ValueError):
                 pass
     c = Container.load(args.root, args.id)
@@ -66,6 +63,6 @@ def _forward(pid: int, sig: int) -> None:
 
 def _kill(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signals.SIGKILL)
     except ProcessLookupError:
         pass

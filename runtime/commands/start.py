@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 
 from ..container import Container
 from ..errors import IncorrectStatus
 from ..process.start import release
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id")
 
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     c = Container.load(args.root, args.id)
     if c.status == "stopped":
         raise IncorrectStatus("cannot start a container that has stopped")

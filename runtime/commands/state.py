@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 
+from .. import jsonio
 from ..container import Container
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
 
-def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("id")
 
-
-def run(args: argparse.Namespace) -> int:
+def run(args: Args) -> int:
     c = Container.load(args.root, args.id)
-    sys.stdout.write(json.dumps(c.oci_state(), indent=2))
+    sys.stdout.write(jsonio.dumps_indent(c.oci_state(), 2))
     return 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from ..spec import CAP_INDEX
 from . import syscalls as sc
 from .syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def last_cap() -> int:

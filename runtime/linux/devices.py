@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from .mounts import secure_join
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # (name, major, minor): the nodes every container gets when /dev is a tmpfs.
 DEFAULT_DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
 
 from . import syscalls as sc
 from .syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # option -> (clear?, flag)
 FLAGS: dict[str, tuple[bool, int]] = {

@@ -8,12 +8,15 @@ later ``finalize``: read-only paths, masked paths, read-only root.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from . import devices
 from . import syscalls as sc
 from .mounts import PROPAGATION, mount_entry, secure_join
 from .syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: dict[str, str],

@@ -11,7 +11,10 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # mount(2) flags
 MS_RDONLY = 0x1

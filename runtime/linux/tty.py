@@ -8,10 +8,13 @@ import os
 import socket
 import struct
 import termios
-from typing import Any
 
 from . import syscalls as sc
 from .syscalls import Syscalls
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431

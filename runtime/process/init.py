@@ -10,18 +10,21 @@ exec.fifo until ``start``, startContainer hooks, [seccomp], execve.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import resource
-import signal
-import socket
-from typing import Any
 
+from .. import jsonio
+from .. import signals
 from ..linux import caps, namespaces, rootfs
 from ..linux import syscalls as sc
 from ..logs import log
 from ..spec import Spec
 from .channel import Channel
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -90,7 +93,7 @@ def _describe(e: BaseException) -> str:
 def _init(cfg: InitConfig) -> None:
     sys_ = sc.default()
     spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
-    sys_.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)
     for path in cfg.cgroup_procs:
         with open(path, "w") as f:
             f.write("0")
@@ -170,9 +173,9 @@ def _expect_ok(channel: Channel) -> None:
 
 
 def _state_for_hooks(cfg: InitConfig, status: str = "creating") -> bytes:
-    state = json.loads(cfg.state_json or b"{}")
+    state = jsonio.loads(cfg.state_json or b"{}")
     state["status"] = status
-    return json.dumps(state).encode()
+    return jsonio.dumps(state).encode()
 
 
 def _make_cwd(root: str, cwd: str) -> None:
@@ -249,7 +252,7 @@ def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: d
     if capabilities is not None:
         caps.apply(sys_, capabilities)
     if uid != 0:
-        sys_.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # credentials change cleared it
+        sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)  # credentials change cleared it
     if user.get("umask") is not None:
         os.umask(int(user["umask"]))
     else:
@@ -298,13 +301,13 @@ def _close_fds(first: int) -> None:
 
 def _reset_signals() -> None:
     """Python ignores SIGPIPE/SIGXFSZ and ignored signals survive execve: undo."""
-    for sig in range(1, signal.NSIG):
+    for sig in range(1, signals.NSIG):
         try:
-            if signal.getsignal(sig) not in (signal.SIG_DFL, None):
-                signal.signal(sig, signal.SIG_DFL)
+            if signals.getsignal(sig) not in (signals.SIG_DFL, None):
+                signals.signal(sig, signals.SIG_DFL)
         except (OSError, ValueError, RuntimeError):
             pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signals.unblock_all()
 
 
 def _wait_start(fifo_fd: int) -> None:

@@ -7,14 +7,10 @@ exits, becomes a direct child of the caller's subreaper (the shim).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import signal
-import socket
-import stat
-from typing import Any
 
+from .. import jsonio
+from .. import signals
 from .. import state as st
 from ..cgroups import manager as cgm
 from ..container import check_id, proc_stat
@@ -27,6 +23,11 @@ from .channel import Channel
 from .init import InitConfig
 from .init import preload
 from .init import run as init_run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from typing import Any
 
 
 class Created:
@@ -86,14 +87,14 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                     os.close(lock.fd)  # the flock must not live on in init
                     ours.close()
                     oci["pid"] = os.getpid()
-                    cfg.state_json = json.dumps(oci).encode()
+                    cfg.state_json = jsonio.dumps(oci).encode()
                     init_run(cfg)  # never returns
             theirs.close()
             os.close(fifo_fd)
             if console is not None:
                 console.close()
             oci["pid"] = child
-            _supervise_setup(ours, spec, json.dumps(oci).encode())
+            _supervise_setup(ours, spec, jsonio.dumps(oci).encode())
             info = proc_stat(child)
             data["pid"] = child
             data["init_start"] = info[1] if info else 0
@@ -107,7 +108,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
     except BaseException:
         if child:
             try:
-                os.kill(child, signal.SIGKILL)
+                os.kill(child, signals.SIGKILL)
                 os.waitpid(child, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
@@ -116,7 +117,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                 manager.remove()
             except OSError as e:
                 log.warning(f"failed to remove cgroup: {e}")
-        shutil.rmtree(cdir, ignore_errors=True)
+        st.remove_dir(cdir)
         raise
 
 
@@ -143,6 +144,7 @@ def _supervise_setup(channel: Channel, spec: Spec, state_json: bytes) -> None:
 
 
 def _connect(path: str) -> socket.socket:
+    import socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(path)
@@ -163,9 +165,3 @@ def _write_pid_file(path: str, pid: int) -> None:
         os.close(fd)
     os.rename(tmp, path)
 
-
-def is_fifo(path: str) -> bool:
-    try:
-        return stat.S_ISFIFO(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return False

@@ -65,15 +65,12 @@ class Daemon:
             self.proc.wait()
 
     def kill_hard(self) -> None:
-        """SIGKILL the master and its worker, as a crash would."""
+        """SIGKILL the master and its worker (its process group), as a crash would.
+
+        Shims run in sessions of their own, so they are not in the group.
+        """
         assert self.proc is not None
-        children = _children(self.proc.pid)
-        self.proc.kill()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def log_tail(self, lines: int = 60) -> str:
@@ -82,14 +79,6 @@ class Daemon:
                 return "".join(f.readlines()[-lines:])
         except OSError:
             return ""
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
 
 
 def docker(daemon: Daemon, *args: str, input: bytes | str | None = None, check: bool = True,

@@ -66,3 +66,40 @@ def test_cgroup_path_default(ours, bundle):
     finally:
         rt.ok("delete", "--force", cid)
     assert not os.path.isdir(f"/sys/fs/cgroup/memory/{cid}")
+
+
+def test_parallel_creates_new_parent(rt, bundle, tmp_path):
+    """Concurrent creates under a cgroup parent that does not exist yet."""
+    import threading
+
+    parent = f"/dpr-par-{rt.name}-{os.getpid()}"
+    ids = [rt.new_id() for _ in range(6)]
+    results = {}
+
+    def one(cid):
+        b = tmp_path / cid
+        b.mkdir()
+        cfg = json.loads(json.dumps(bundle.spec))
+        cfg["process"]["args"] = ["true"]
+        cfg["linux"]["cgroupsPath"] = f"{parent}/{cid}"
+        (b / "config.json").write_text(json.dumps(cfg))
+        results[cid] = rt.cmd("run", "--bundle", str(b), cid)
+
+    threads = [threading.Thread(target=one, args=(cid,)) for cid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert all(r.returncode == 0 for r in results.values()), [r.stderr for r in results.values()]
+    finally:
+        for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd"):
+            for cid in ids:
+                try:
+                    os.rmdir(f"/sys/fs/cgroup/{c}{parent}/{cid}")
+                except OSError:
+                    pass
+            try:
+                os.rmdir(f"/sys/fs/cgroup/{c}{parent}")
+            except OSError:
+                pass

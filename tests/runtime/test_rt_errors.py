@@ -117,3 +117,15 @@ def test_log_json(rt, bundle, tmp_path):
 def test_text_error_format(rt):
     res = rt.cmd("state", "nope")
     assert res.stderr.startswith("time=") and 'level=error msg="container does not exist"' in res.stderr
+
+
+def test_log_json_for_init_failure(rt, bundle, tmp_path):
+    """containerd reads the last error line of --log: init failures must land there."""
+    log = tmp_path / "log.json"
+    cid = rt.new_id()
+    bundle.args("no-such-binary").write(cid)
+    res = rt.cmd("--log", str(log), "--log-format", "json", "create", "--bundle", bundle.path, cid)
+    assert res.returncode == 1
+    errors = [json.loads(line) for line in log.read_text().splitlines() if '"error"' in line]
+    assert errors and "executable file not found" in errors[-1]["msg"]
+    assert not os.path.exists(rt.root) or os.listdir(rt.root) == []

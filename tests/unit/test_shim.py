@@ -1,7 +1,7 @@
 """The shim and its client against a real OCI runtime (runc; crun when it works here).
 
 Run as root: `pytest tests/unit/test_shim.py`. SHIM_RUNTIMES=/path/a:/path/b overrides
-the runtimes tried (e.g. our own dockerd-py-runc once it exists).
+the runtimes tried (e.g. our own dockerd-py-runc).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from dockerd_py.shim.jsonlog import BUF_SIZE, JSONLog, encode_line, encode_lines
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rootfs import make_rootfs  # noqa: E402
 
-SHIM_CMD = [sys.executable, "-m", "dockerd_py.shim"]
+# SHIM_CMD="dockerd-py-shim" runs the tests through the console script instead.
+SHIM_CMD = os.environ.get("SHIM_CMD", f"{sys.executable} -m dockerd_py.shim").split()
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 
@@ -119,9 +120,11 @@ class Tasks:
         self.made: list[TaskConfig] = []
 
     def config(self, args: list[str], *, tty: bool = False, stdin: bool = False,
-               stdin_once: bool = False) -> TaskConfig:
+               stdin_once: bool = False, long_dir: bool = False) -> TaskConfig:
         cid = "t" + uuid.uuid4().hex[:12]
         base = os.path.join(self.workdir, cid)
+        if long_dir:  # state dir longer than an AF_UNIX sun_path
+            base = os.path.join(base, "x" * 60, "y" * 60)
         bundle = os.path.join(base, "bundle")
         os.makedirs(bundle)
         s = copy.deepcopy(self.spec)
@@ -160,7 +163,7 @@ class Tasks:
                     problems.append(f"{cfg.id}: pid {pid} left behind")
                     os.kill(pid, signal.SIGKILL)  # ours: recorded by our shim
                     _gone(pid, 5)
-            shutil.rmtree(os.path.dirname(cfg.state_dir), ignore_errors=True)
+            shutil.rmtree(os.path.join(self.workdir, cfg.id), ignore_errors=True)
         return problems
 
 
@@ -288,6 +291,33 @@ def test_jsonlog_splits_lines_and_partials(tmp_path):
     ]
 
 
+def test_jsonlog_rotation(tmp_path):
+    path = str(tmp_path / "r.log")
+    log = JSONLog(path, max_size=300, max_file=3)
+    for i in range(40):
+        log.write("stdout", f"line {i:02d}\n".encode())
+    log.close()
+    files = [path, path + ".1", path + ".2"]
+    assert not os.path.exists(path + ".3")
+    sizes = [os.path.getsize(f) for f in files]
+    assert all(0 < sz < 300 + 100 for sz in sizes), sizes
+    got = [r["log"] for f in reversed(files) for r in log_records(f)]
+    want = [f"line {i:02d}\n" for i in range(40)]
+    assert got == want[-len(got):] and len(got) < 40
+    batch = JSONLog(str(tmp_path / "b.log"), max_size=300, max_file=2)
+    batch.write("stdout", b"".join(f"line {i:02d}\n".encode() for i in range(40)))
+    batch.close()
+    got = [r["log"] for f in ("b.log.1", "b.log") for r in log_records(str(tmp_path / f))]
+    assert got == want[-len(got):] and 0 < len(got) < 40
+    assert os.path.getsize(tmp_path / "b.log.1") < 300 + 100
+    trunc = JSONLog(str(tmp_path / "t.log"), max_size=200, max_file=1)
+    for i in range(40):
+        trunc.write("stderr", f"line {i:02d}\n".encode())
+    trunc.close()
+    assert os.path.getsize(tmp_path / "t.log") < 300
+    assert log_records(str(tmp_path / "t.log"))[-1]["log"] == "line 39\n"
+
+
 # ---- the shim with a real runtime ----------------------------------------------------------
 
 def test_output_to_log_and_attach(tasks):
@@ -410,7 +440,7 @@ time.sleep(1000)
 
 
 def test_shim_survives_its_spawner(tasks):
-    cfg = tasks.config(["sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"])
+    cfg = tasks.config(["sh", "-c", "trap 'echo bye; exit 42' TERM; while true; do sleep 0.1; done"])
     spawner = subprocess.Popen(
         [sys.executable, "-c", SPAWNER, json.dumps(cfg.__dict__), json.dumps(SHIM_CMD)],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
@@ -425,8 +455,10 @@ def test_shim_survives_its_spawner(tasks):
     c = ShimClient(cfg.state_dir)
     assert c.alive()
     assert c.state() == {"status": "running", "pid": pid}
+    a = c.attach(stdin=False, stdout=True, stderr=True)  # the restarted daemon re-attaches
     c.kill(signal.SIGTERM)
     assert c.wait().exit_code == 42
+    assert demux(read_all(a)) == {1: b"bye\n", 2: b""}
 
 
 def test_create_failure_reports_runtime_message(tasks):
@@ -509,14 +541,23 @@ def test_no_pid_namespace_background_child_does_not_hold_the_shim(tasks):
     assert time.monotonic() - t0 < 5
 
 
+@pytest.fixture
+def exec_tasks(tasks):
+    """tasks, for a runtime that has the `exec` verb (an extension of contracts.md §1)."""
+    p = subprocess.run([tasks.runtime, "exec", "--help"], capture_output=True)
+    if p.returncode != 0:
+        pytest.skip(f"{tasks.runtime} has no exec verb")
+    return tasks
+
+
 def _exec_process(base_spec: dict, args: list[str]) -> dict:
     proc = copy.deepcopy(base_spec["process"])
     proc["args"] = args
     return proc
 
 
-def test_exec_streams_stdin_and_exit_code(tasks, base_spec):
-    cfg, c = tasks.spawn(["sleep", "1000"])
+def test_exec_streams_stdin_and_exit_code(exec_tasks, base_spec):
+    cfg, c = exec_tasks.spawn(["sleep", "1000"])
     c.start()
     pid, s = c.exec("e1", _exec_process(base_spec, ["sh", "-c", "cat; echo err >&2; exit 4"]),
                     stdin=True)
@@ -544,8 +585,8 @@ def test_exec_streams_stdin_and_exit_code(tasks, base_spec):
     assert c.wait().exit_code == 137
 
 
-def test_exec_dies_with_the_container(tasks, base_spec):
-    cfg, c = tasks.spawn(["sleep", "1000"])
+def test_exec_dies_with_the_container(exec_tasks, base_spec):
+    cfg, c = exec_tasks.spawn(["sleep", "1000"])
     c.start()
     _, s = c.exec("long", _exec_process(base_spec, ["sleep", "1000"]))
     with pytest.raises(SystemErr):
@@ -553,3 +594,25 @@ def test_exec_dies_with_the_container(tasks, base_spec):
     c.kill(signal.SIGKILL)
     assert c.wait().exit_code == 137
     assert read_all(s) == b""  # stream closed
+
+
+def test_long_state_dir(tasks):
+    cfg, c = tasks.spawn(["sh", "-c", "read x; stty size"], tty=True, stdin=True, long_dir=True)
+    assert len(os.path.join(cfg.state_dir, "console.sock")) > 108
+    a = c.attach(stdin=True, stdout=True, stderr=True)
+    c.start()
+    c.resize(20, 70)
+    a.sendall(b"go\r")
+    assert b"20 70" in read_all(a)
+    assert c.wait().exit_code == 0
+
+
+def test_restart_in_the_same_dir_right_after_wait(tasks):
+    cfg, c = tasks.spawn(["sh", "-c", "echo one"])
+    c.start()
+    assert c.wait().exit_code == 0
+    c2 = ShimClient.spawn(cfg, SHIM_CMD)  # what a restart policy does at once
+    c2.start()
+    assert c2.wait().exit_code == 0
+    assert [r["log"] for r in log_records(cfg.log_path)] == ["one\n", "one\n"]
+    assert not os.path.exists(os.path.join(cfg.state_dir, "shim.sock"))
