@@ -107,7 +107,8 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
     bridge = f"dpyt{tag}"
     prefix = _free_subnet_prefix()
     host = f"unix://{tmp}/docker.sock"
-    args = ["-H", host, "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
+    tcp_port = _free_tcp_port()
+    args = ["-H", host, "-H", f"tcp://127.0.0.1:{tcp_port}", "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
             "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
             "--cgroup-parent", f"/dpytest-{tag}"]
     if RUNC:
@@ -122,7 +123,15 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
     env.update({"DOCKER_HOST": host, "DOCKER_CONFIG": config_dir, "DOCKER_BUILDKIT": "0"})
     return Daemon(root=tmp, host=host, args=args, env=env, bridge=bridge, subnet_prefix=prefix,
-                  log_path=f"{tmp}/daemon.log")
+                  log_path=f"{tmp}/daemon.log", extra={"tcp": f"tcp://127.0.0.1:{tcp_port}"})
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _compose_binary() -> str | None:

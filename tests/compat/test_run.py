@@ -335,3 +335,20 @@ def test_ps_size_counts_the_containers_writes(cli, container_cleanup):
     own = size.split()[0]
     assert own.endswith("kB") and 300 <= float(own[:-2]) < 320, size  # the file, plus the dirs around it
     assert "virtual" in size
+
+
+def test_detach_keys_leave_the_container_running(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(DOCKER, [DOCKER, "run", "-it", "--name", n, "busybox", "sh"], daemon.env)
+    try:
+        _set_size(fd, 24, 80)
+        _expect(fd, b"# ")
+        os.write(fd, b"\x10\x11")  # ctrl-p ctrl-q
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        os.close(fd)
+    assert inspect(daemon, n)["State"]["Running"] is True

@@ -1,0 +1,52 @@
+"""Daemon flags and daemon.json, as an operator meets them."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from .conftest import DOCKER
+
+
+def run_daemon(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dockerd_py.cli", *args], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_serves_tcp_beside_unix(daemon):
+    env = dict(daemon.env, DOCKER_HOST=daemon.extra["tcp"])
+    out = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0 and out.stdout.strip() == "1.47", out.stderr
+
+
+def test_version_flag():
+    out = run_daemon("--version")
+    assert out.returncode == 0 and out.stdout.startswith("dockerd-py version ")
+
+
+def test_config_file_conflicts_and_unknown_keys_are_refused():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "daemon.json")
+        with open(path, "w") as f:
+            json.dump({"bridge": "br-from-file"}, f)
+        out = run_daemon("--config-file", path, "-b", "br-from-flag", "--pidfile", f"{tmp}/p")
+        assert out.returncode == 1
+        assert "specified both as a flag and in the configuration file: bridge" in out.stderr
+        with open(path, "w") as f:
+            json.dump({"no-such-option": True}, f)
+        out = run_daemon("--config-file", path, "--pidfile", f"{tmp}/p")
+        assert out.returncode == 1 and "don't match any configuration option: no-such-option" in out.stderr
+        with open(path, "w") as f:
+            f.write("{not json")
+        out = run_daemon("--config-file", path, "--pidfile", f"{tmp}/p")
+        assert out.returncode == 1 and "unable to configure the Docker daemon with file" in out.stderr
+
+
+def test_default_runtime_must_exist_and_exec_root_must_fit():
+    with tempfile.TemporaryDirectory() as tmp:
+        out = run_daemon("--config-file", f"{tmp}/none.json", "--default-runtime", "nosuch", "--pidfile", f"{tmp}/p")
+        assert out.returncode == 1 and "default runtime nosuch is not a configured runtime" in out.stderr
+        out = run_daemon("--config-file", f"{tmp}/none.json", "--exec-root", "/tmp/" + "x" * 60, "--pidfile", f"{tmp}/p")
+        assert out.returncode == 1 and "is too long" in out.stderr
