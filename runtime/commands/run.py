@@ -25,11 +25,18 @@ _FORWARD = sorted({n for k, n in signals.NUMBERS.items()
 def run(args: Args) -> int:
     bundle = os.path.abspath(args.bundle or os.getcwd())
     spec = sp.load(bundle)
+    proxy = None
     if spec.process.get("terminal") and not args.console_socket:
-        raise RuntimeErr("terminal containers need --console-socket (foreground pty proxy not supported)")
+        if args.detach:
+            raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
+        from ..linux.ttyproxy import Proxy
+        proxy = Proxy()
     created = parent.create(args.root, args.id, spec, pid_file=args.pid_file,
                             console_socket=args.console_socket, no_pivot=args.no_pivot,
-                            preserve_fds=args.preserve_fds, detach=True)
+                            preserve_fds=args.preserve_fds, detach=args.detach,
+                            console_conn=proxy.theirs if proxy else None)
+    if proxy:
+        proxy.receive()
     pid = created.pid
     if not args.detach:
         for sig in _FORWARD:
@@ -48,7 +55,10 @@ def run(args: Args) -> int:
     poststart(c)
     if args.detach:
         return 0
-    _, status = os.waitpid(pid, 0)
+    if proxy:
+        status = proxy.copy_until_exit(pid)
+    else:
+        _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     Container.load(args.root, args.id).destroy()
     return code if code >= 0 else 128 - code

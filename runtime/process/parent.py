@@ -40,11 +40,15 @@ class Created:
 
 def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
            console_socket: str | None, no_pivot: bool, preserve_fds: int = 0,
-           detach: bool = True) -> Created:
-    """Create the container; on any failure leave nothing behind and raise."""
+           detach: bool = True, console_conn: socket.socket | None = None) -> Created:
+    """Create the container; on any failure leave nothing behind and raise.
+
+    ``console_conn`` (foreground ``run`` only) replaces --console-socket with an
+    already connected socket whose peer receives the pty master.
+    """
     check_id(container_id)
     proc = spec.process
-    if proc.get("terminal") and not console_socket and detach:
+    if proc.get("terminal") and not console_socket and console_conn is None:
         raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
     if console_socket and not proc.get("terminal"):
         raise RuntimeErr("cannot use console socket if runc will not detach or allocate tty")
@@ -68,7 +72,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
             manager = cgm.new(spec.cgroups_path(container_id))
             manager.apply(spec.linux.get("resources") or {})
-            console = _connect(console_socket) if console_socket else None
+            console = _connect(console_socket) if console_socket else console_conn
             ours, theirs = Channel.pair()
             created = st.rfc3339nano()
             data = {

@@ -66,3 +66,32 @@ def test_terminal_without_socket_fails(rt, bundle):
     res = rt.cmd("create", "--bundle", bundle.path, cid)
     assert res.returncode == 1 and "console socket" in res.stderr
     assert os.listdir(rt.root) == [] if os.path.exists(rt.root) else True
+
+
+def test_run_foreground_terminal(rt, bundle):
+    """`run` of a terminal container without --console-socket proxies the pty
+    to our own terminal (runc needs a controlling terminal for that)."""
+    import fcntl
+    import pty
+    import subprocess
+    import termios
+
+    master, slave = pty.openpty()
+
+    def ctty():
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    cid = rt.new_id()
+    bundle.spec["process"]["terminal"] = True
+    bundle.args("sh", "-c", "tty; echo hi; exit 5").write(cid)
+    proc = subprocess.Popen([rt.binary, "--root", rt.root, "run", "--bundle", bundle.path, cid],
+                            stdin=slave, stdout=slave, stderr=slave, preexec_fn=ctty)
+    os.close(slave)
+    out = _read_all(master, time.monotonic() + 10).decode().replace("\r", "")
+    rc = proc.wait(10)
+    os.close(master)
+    reap()
+    assert rc == 5, out
+    lines = [line for line in out.splitlines() if line]
+    assert lines[0].startswith("/dev/pts/") and "hi" in lines

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, TaskConfig
 from ...oci import build_spec
-from ..etc_files import write_etc_files
 from ...state import atomic
 from ...timeutil import now_rfc3339
+from ..etc_files import write_etc_files
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -89,7 +89,7 @@ class Runner:
         bundle = os.path.join(c.runtime_dir, "bundle")
         os.makedirs(bundle, mode=0o711)
         rootfs = self.images.mount_rw_layer(c.id)
-        sandbox = None
+        sandbox = shim = None
         try:
             hc = c.host_config
             sandbox = self.networks.attach(
@@ -113,6 +113,8 @@ class Runner:
             self._connect_pending(c, shim)
             info = shim.start()
         except BaseException:
+            if shim is not None:  # created but not started: end it, the shim deletes the task
+                _discard_task(shim)
             if sandbox is not None:
                 self.networks.detach(c.id)
             self.images.unmount_rw_layer(c.id)
@@ -304,6 +306,14 @@ class Runner:
 
     def cleanup_task_dir(self, c: Container) -> None:
         shutil.rmtree(c.runtime_dir, ignore_errors=True)
+
+
+def _discard_task(shim: ShimClient) -> None:
+    try:
+        shim.kill(signal_mod.SIGKILL)
+        shim.wait()
+    except DockerError:
+        log.exception("could not discard a task that failed to start")
 
 
 def _first_ip(networks: dict) -> str:
