@@ -9,12 +9,14 @@ import socket
 import sys
 
 from . import config as config_mod
+from .launchers import install_runtime_launcher
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_mod.load(argv)
         _check_not_running(cfg)
+        install_runtime_launcher(cfg.exec_root)
         if cfg.cleanup:
             from . import cleanup
 

@@ -7,11 +7,10 @@ flag and in the file is an error, as in dockerd.
 import argparse
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-BUILTIN_RUNTIME = "dockerd-py-runc"
+from .launchers import RUNTIME_NAME as BUILTIN_RUNTIME, runtime_launcher_path
 
 
 class ConfigError(Exception):
@@ -100,7 +99,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
         cfg.log_level = "debug"
     _check_exec_root(cfg.exec_root)
     cfg.cleanup = args.cleanup
-    cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime)
+    cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
         raise ConfigError(f"default runtime {cfg.default_runtime} is not a configured runtime")
     return cfg
@@ -138,11 +137,8 @@ def _read_file(path: str) -> dict:
     return values
 
 
-def _runtimes(from_file: dict, from_flags: list[str]) -> dict[str, str]:
-    runtimes: dict[str, str] = {}
-    ours = shutil.which(BUILTIN_RUNTIME)
-    if ours:
-        runtimes[BUILTIN_RUNTIME] = ours
+def _runtimes(from_file: dict, from_flags: list[str], builtin_path: str) -> dict[str, str]:
+    runtimes: dict[str, str] = {BUILTIN_RUNTIME: builtin_path}
     for name, spec in from_file.items():
         path = spec.get("path") if isinstance(spec, dict) else None
         if not path:

@@ -6,7 +6,7 @@ Services talk to each other only through the references passed here.
 import logging
 
 from .config import DaemonConfig
-from .lifecycle import default_shim_cmd
+from .lifecycle import ShimLauncher
 from .services.events import EventBus
 
 log = logging.getLogger("dockerd_py")
@@ -29,10 +29,11 @@ class Engine:
         self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
                                        on_event=self._network_event)
+        self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server
         self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
-                                           cgroup_parent=config.cgroup_parent, shim_cmd=default_shim_cmd())
+                                           cgroup_parent=config.cgroup_parent, shim_cmd=self.shim_launcher)
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:
@@ -43,6 +44,7 @@ class Engine:
     def shutdown(self) -> None:
         """Stop serving; containers keep running under their shims."""
         Engine.current = None
+        self.shim_launcher.close(stop=True)
 
     def _image_event(self, action: str, ref: str, attributes: dict | None = None) -> None:
         self.events.publish("image", action, ref, attributes or {})

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/run/dockerd-py-runc"
 
-# A flag: (names, dest, kind) with kind "bool", "str" or "int".
+# A flag: (names, dest, kind) with kind "bool", "str", "int" or "list" (repeatable).
 Flag = tuple[tuple[str, ...], str, str]
 
 GLOBAL_FLAGS: list[Flag] = [
@@ -51,12 +51,19 @@ VERBS: dict[str, tuple[str, str, list[Flag], list[tuple[str, bool]], str]] = {
     "pause": ("pause", "run_pause", [], [("id", True)], "suspend all processes of a container"),
     "resume": ("pause", "run_resume", [], [("id", True)], "resume a paused container"),
     "ps": ("ps", "run", _FORMAT, [("id", True), ("ps_args", False)], "processes of a container"),
+    "exec": ("exec", "run", [
+        (("--process", "-p"), "process", "str"), (("--detach", "-d"), "detach", "bool"),
+        (("--pid-file",), "pid_file", "str"), (("--console-socket",), "console_socket", "str"),
+        (("--tty", "-t"), "tty", "bool"), (("--cwd",), "cwd", "str"), (("--env", "-e"), "env", "list"),
+        (("--user", "-u"), "user", "str"), (("--no-new-privs",), "no_new_privs", "bool"),
+        (("--preserve-fds",), "preserve_fds", "int"),
+    ], [("id", True), ("command", False)], "run a new process inside a running container"),
     "features": ("features", "run", [], [], "show the enabled features (JSON)"),
 }
 _DEFAULTS: dict[str, Any] = {
     "root": DEFAULT_ROOT, "log": "", "log_format": "text", "rootless": "auto", "criu": "", "bundle": "",
     "pid_file": None, "console_socket": None, "preserve_fds": 0, "format": "table", "signal": "SIGTERM",
-    "ps_args": [],
+    "ps_args": [], "command": [], "env": [], "process": None, "cwd": None, "user": None,
 }
 
 
@@ -91,7 +98,9 @@ def _parse_flags(argv: list[str], i: int, flags: list[Flag], args: Args, stop_at
                     if i >= len(argv):
                         raise RuntimeErr(f"flag needs an argument: {name}")
                     value = argv[i]
-                if kind == "int":
+                if kind == "list":
+                    value = [*(getattr(args, dest) or []), value]
+                elif kind == "int":
                     try:
                         value = int(value)
                     except ValueError:
@@ -119,7 +128,7 @@ def parse(argv: list[str]) -> Args:
     _, _, flags, wanted, _ = VERBS[verb]
     positionals: list[str] = []
     flags = [*flags, (("--help", "-h"), "help", "bool")]
-    if verb == "ps":  # everything after the id goes to ps(1)
+    if verb in ("ps", "exec"):  # everything after the id goes to ps(1) / is the command
         i = _parse_flags(argv, i + 1, flags, args, True, positionals)
         positionals = argv[i:]
     else:
@@ -127,7 +136,7 @@ def parse(argv: list[str]) -> Args:
     if args.help:
         return args
     for n, (name, required) in enumerate(wanted):
-        if name == "ps_args":
+        if name in ("ps_args", "command"):
             setattr(args, name, positionals[n:])
             break
         if n < len(positionals):
@@ -194,6 +203,9 @@ def _fail(argv: list[str], msg: str) -> int:
     verb = next((a for a in argv if a in VERBS), None)
     if verb in ("create", "run") and not msg.startswith(("container with id exists", "cannot")):
         msg = f"runc {verb} failed: {msg}"
+    if verb == "exec":  # runc: exec failures exit 255, so they differ from the process's own 1
+        log.fatal(f"exec failed: {msg}")
+        return 255
     log.fatal(msg)
     return 1
 

@@ -127,33 +127,15 @@ class ShimClient:
     # ---- lifecycle ------------------------------------------------------------------------
 
     @classmethod
-    def spawn(cls, cfg: TaskConfig, shim_cmd: list[str]) -> "ShimClient":
-        """Write shim.json, run `shim_cmd DIR` (runtime create); raise SystemErr on failure."""
-        os.makedirs(cfg.state_dir, mode=0o711, exist_ok=True)
-        if cls(cfg.state_dir).alive():
-            raise SystemErr(f"a shim is already running for {cfg.id} in {cfg.state_dir}")
-        for stale in ("exit.json", "init.pid"):
-            try:
-                os.unlink(os.path.join(cfg.state_dir, stale))
-            except FileNotFoundError:
-                pass
-        atomic.write_json(os.path.join(cfg.state_dir, "shim.json"), cfg.shim_json())
-        try:
-            proc = subprocess.run([*shim_cmd, cfg.state_dir], stdin=subprocess.DEVNULL,
-                                  capture_output=True, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise SystemErr(f"failed to start shim: {e}") from None
-        lines = [ln for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
-        try:
-            res = json.loads(lines[-1])
-        except (IndexError, ValueError):
-            err = proc.stderr.decode("utf-8", "replace").strip()
-            raise SystemErr(f"failed to start shim: exit status {proc.returncode}: {err}") from None
-        if "error" in res or "pid" not in res:
-            raise SystemErr(runtime_message(str(res.get("error", res))))
-        client = cls(cfg.state_dir)
-        client.pid = int(res["pid"])
-        return client
+    def spawn(cls, cfg: TaskConfig, shim_cmd: "list[str] | Any") -> "ShimClient":
+        """Write shim.json, start the shim (runtime create); raise SystemErr on failure.
+
+        shim_cmd is the command to exec (`shim_cmd DIR`), or a launcher with
+        `.spawn(cfg) -> ShimClient` (lifecycle.ShimLauncher: the exec-root's fork server)."""
+        if not isinstance(shim_cmd, (list, tuple)):
+            return shim_cmd.spawn(cfg)
+        prepare_state_dir(cfg)
+        return client_from_report(cfg, exec_shim(cfg, list(shim_cmd)))
 
     def _connect(self, timeout: float | None) -> socket.socket:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -318,5 +300,46 @@ class ShimClient:
         return [int(p) for p in self._call("pids")["pids"]]
 
 
+def prepare_state_dir(cfg: TaskConfig) -> None:
+    """Before a shim starts in cfg.state_dir: no live shim there, no stale files, shim.json."""
+    os.makedirs(cfg.state_dir, mode=0o711, exist_ok=True)
+    if ShimClient(cfg.state_dir).alive():
+        raise SystemErr(f"a shim is already running for {cfg.id} in {cfg.state_dir}")
+    for stale in ("exit.json", "init.pid"):
+        try:
+            os.unlink(os.path.join(cfg.state_dir, stale))
+        except FileNotFoundError:
+            pass
+    atomic.write_json(os.path.join(cfg.state_dir, "shim.json"), cfg.shim_json())
+
+
+def exec_shim(cfg: TaskConfig, shim_cmd: list[str]) -> dict[str, Any]:
+    """Run `shim_cmd DIR`; its report line ({"pid": N} or {"error": ...})."""
+    try:
+        proc = subprocess.run([*shim_cmd, cfg.state_dir], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SystemErr(f"failed to start shim: {e}") from None
+    lines = [ln for ln in proc.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
+    try:
+        res = json.loads(lines[-1])
+        if not isinstance(res, dict):
+            raise ValueError(res)
+    except (IndexError, ValueError):
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise SystemErr(f"failed to start shim: exit status {proc.returncode}: {err}") from None
+    return res
+
+
+def client_from_report(cfg: TaskConfig, res: dict[str, Any]) -> ShimClient:
+    """The client of a shim that reported `res`; SystemErr(runtime's message) on an error."""
+    if "error" in res or "pid" not in res:
+        raise SystemErr(runtime_message(str(res.get("error", res))))
+    client = ShimClient(cfg.state_dir)
+    client.pid = int(res["pid"])
+    return client
+
+
 __all__ = ["TaskConfig", "ShimClient", "StartInfo", "ExitStatus", "ShimError", "ShimGone",
-           "runtime_message", "default_shim_cmd"]
+           "runtime_message", "default_shim_cmd", "prepare_state_dir", "exec_shim",
+           "client_from_report"]

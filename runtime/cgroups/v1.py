@@ -19,12 +19,17 @@ RUNTIME_DEVICE_RULES = [
 
 
 def hierarchies() -> dict[str, str]:
-    """Mounted v1 hierarchies: controller (or ``name=x``) -> mount point."""
+    """Mounted v1 hierarchies: controller (or ``name=x``) -> mount point; on a
+    hybrid host also ``unified`` (the v2 tree, joined but without controllers,
+    as runc does)."""
     found: dict[str, str] = {}
     with open("/proc/self/mountinfo") as f:
         for line in f:
             left, _, right = line.partition(" - ")
             fields = right.split()
+            if len(fields) >= 1 and fields[0] == "cgroup2":
+                found.setdefault("unified", left.split()[4])
+                continue
             if len(fields) < 3 or fields[0] != "cgroup":
                 continue
             mnt = left.split()[4]
@@ -46,22 +51,31 @@ class V1Manager(Manager):
         if name != "cpuset":
             os.makedirs(path, exist_ok=True)
             return
-        # A new cpuset cgroup is unusable until cpus/mems are filled: copy them
-        # from the parent at every level we create.
-        missing = []
-        p = path
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        for d in reversed(missing):
+        # A new cpuset cgroup is unusable (joining fails with ENOSPC) until cpus
+        # and mems are filled. Check every level from the hierarchy root down,
+        # whoever created it: a concurrent create may have made a parent and
+        # not filled it yet. Writing the same values twice is harmless.
+        root = self._mount_of(path)
+        parts = os.path.relpath(path, root).split("/")
+        parent = root
+        for part in parts:
+            d = os.path.join(parent, part)
             try:
                 os.mkdir(d)
             except FileExistsError:
-                pass  # a concurrent create made it; fill cpus/mems anyway if empty
-            parent = os.path.dirname(d)
+                pass
             for f in ("cpuset.cpus", "cpuset.mems"):
                 if not read(os.path.join(d, f)):
                     write(os.path.join(d, f), read(os.path.join(parent, f)))
+            parent = d
+
+    @staticmethod
+    def _mount_of(path: str) -> str:
+        """The hierarchy root: the nearest ancestor that is a mount point."""
+        p = path
+        while not os.path.ismount(p) and p != "/":
+            p = os.path.dirname(p)
+        return p
 
     def apply(self, resources: dict[str, Any]) -> None:
         for name, path in self.paths.items():

@@ -19,6 +19,7 @@ def run(args: Args) -> int:
         c = Container.load(args.root, args.id)
     except NotFound:
         if args.force:
+            _remove_stale(args.root, args.id)
             return 0
         raise
     with st.Lock(c.dir):
@@ -39,3 +40,14 @@ def _kill_init(c: Container) -> None:
     except ProcessLookupError:
         pass
     c.wait_stopped()
+
+
+def _remove_stale(root: str, container_id: str) -> None:
+    """A directory without state.json is a create that died half-way (a live
+    create holds the lock until state.json exists): clean it up."""
+    path = st.container_dir(root, container_id)
+    if not os.path.isdir(path) or "/" in container_id or container_id in (".", ".."):
+        return
+    with st.Lock(path):
+        if st.load(root, container_id) is None:
+            st.remove_dir(path)

@@ -159,6 +159,8 @@ def _mount_cgroup(sys: Syscalls, rootfs: str, dest: str, flags: int,
         return
     sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
     for name, path in cgroup_paths.items():
+        if name == "unified":
+            continue  # hybrid host: runc does not show the v2 tree inside either
         sub = os.path.join(dest, name[5:] if name.startswith("name=") else name)
         os.makedirs(sub, exist_ok=True)
         sys.mount(path, sub, "bind", sc.MS_BIND | sc.MS_REC)

@@ -28,17 +28,20 @@ def open_pty() -> tuple[int, str]:
     return master, f"/dev/pts/{num}"
 
 
-def setup(sys: Syscalls, console_sock: socket.socket, size: dict[str, Any] | None) -> str:
-    """Create the pty, bind the slave on /dev/console, hand the master over."""
+def setup(sys: Syscalls, console_sock: socket.socket, size: dict[str, Any] | None,
+          console: bool = True) -> str:
+    """Create the pty, bind the slave on /dev/console (init only, not for
+    exec), hand the master over."""
     master, slave = open_pty()
     try:
         if size:
             fcntl.ioctl(master, termios.TIOCSWINSZ,
                         struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0))
-        console = "/dev/console"
-        if not os.path.exists(console):
-            os.close(os.open(console, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        sys.mount(slave, console, "bind", sc.MS_BIND)
+        if console:
+            target = "/dev/console"
+            if not os.path.exists(target):
+                os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            sys.mount(slave, target, "bind", sc.MS_BIND)
         socket.send_fds(console_sock, [b"/dev/ptmx"], [master])
     finally:
         os.close(master)

@@ -83,10 +83,12 @@ class _ExecFailed(Exception):
 
 
 def _describe(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.filename and str(e.filename) not in str(e):
-        return f"{e.strerror or e}: {e.filename}"
-    if isinstance(e, OSError) and e.strerror and not e.args[1:2] == (e.strerror,):
-        return str(e.args[1]) if len(e.args) > 1 else str(e)
+    """A runc-like message: "<what failed>: <strerror>" without "[Errno N]"."""
+    if isinstance(e, OSError):
+        if e.filename is not None:
+            return f"{e.strerror}: {e.filename}"
+        if len(e.args) > 1:
+            return str(e.args[1])
     return str(e) or type(e).__name__
 
 
@@ -95,8 +97,11 @@ def _init(cfg: InitConfig) -> None:
     spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
     sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)
     for path in cfg.cgroup_procs:
-        with open(path, "w") as f:
-            f.write("0")
+        try:
+            with open(path, "w") as f:
+                f.write("0")
+        except OSError as e:
+            raise OSError(e.errno, f"failed to join cgroup {os.path.dirname(path)}: {e.strerror}") from None
     namespaces.enter(sys_, spec.namespaces())
     os.setsid()
     if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):

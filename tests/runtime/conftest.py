@@ -1,7 +1,7 @@
 """Conformance harness: every test runs the same bundle under dockerd-py-runc and
 under runc (the oracle) and asserts the same observable result.
 
-The pytest process makes itself a child subreaper, as the shim does, so
+During each test the pytest process is a child subreaper, as the shim is, so
 container inits land on it once the runtime exits (and we reap them).
 """
 
@@ -32,7 +32,19 @@ if os.geteuid() != 0:
     pytest.skip("runtime tests need root", allow_module_level=True)
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.prctl(36, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))  # CHILD_SUBREAPER
+
+
+def set_subreaper(on: bool) -> None:
+    _libc.prctl(36, ctypes.c_ulong(int(on)), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+@pytest.fixture(autouse=True)
+def _subreaper():
+    """Only while a runtime test runs: other suites in the session are not affected."""
+    set_subreaper(True)
+    yield
+    reap()
+    set_subreaper(False)
 
 BASE_SPEC: dict[str, Any] = {
     "ociVersion": "1.0.2",
@@ -85,11 +97,12 @@ class Runtime:
     def __repr__(self) -> str:
         return self.name
 
-    def cmd(self, *args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    def cmd(self, *args: str, input: str | None = None, timeout: float = 30,
+            stdout_path: str | None = None) -> subprocess.CompletedProcess:
         """Run the runtime with stdio on files, not pipes: a container's init
         inherits them and would keep a pipe open after the runtime exits."""
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-                tempfile.TemporaryFile() as inp:
+        with (open(stdout_path, "w+b") if stdout_path else tempfile.TemporaryFile()) as out, \
+                tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
             inp.write((input or "").encode())
             inp.seek(0)
             proc = subprocess.run([self.binary, "--root", self.root, *args], stdin=inp, stdout=out,
@@ -160,7 +173,7 @@ def ours(tmp_path: Any) -> Any:
 
 
 def cgroup_exists(path: str) -> bool:
-    return any(os.path.isdir(f"/sys/fs/cgroup/{c}{path}") for c in ("memory", "pids", "freezer", "cpu"))
+    return any(os.path.isdir(f"/sys/fs/cgroup/{c}{path}") for c in ("memory", "pids", "freezer", "cpu", "unified"))
 
 
 class Bundle:

@@ -93,7 +93,8 @@ def test_parallel_creates_new_parent(rt, bundle, tmp_path):
     try:
         assert all(r.returncode == 0 for r in results.values()), [r.stderr for r in results.values()]
     finally:
-        for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd"):
+        for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd",
+                  "unified"):
             for cid in ids:
                 try:
                     os.rmdir(f"/sys/fs/cgroup/{c}{parent}/{cid}")

@@ -129,3 +129,12 @@ def test_log_json_for_init_failure(rt, bundle, tmp_path):
     errors = [json.loads(line) for line in log.read_text().splitlines() if '"error"' in line]
     assert errors and "executable file not found" in errors[-1]["msg"]
     assert not os.path.exists(rt.root) or os.listdir(rt.root) == []
+
+
+def test_ours_force_delete_cleans_half_created(ours):
+    """A create that died before writing state.json leaves a bare directory."""
+    cid = ours.new_id()
+    os.makedirs(os.path.join(ours.root, cid))
+    assert ours.cmd("state", cid).returncode == 1
+    assert ours.cmd("delete", "--force", cid).returncode == 0
+    assert not os.path.exists(os.path.join(ours.root, cid))

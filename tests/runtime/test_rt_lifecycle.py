@@ -16,6 +16,7 @@ def test_create_start_kill_delete(rt, bundle, tmp_path):
     cid = rt.new_id()
     bundle.args("sleep", "100").write(cid)
     pid_file = str(tmp_path / "init.pid")
+    before = _children()
     rt.ok("create", "--bundle", bundle.path, "--pid-file", pid_file, cid)
 
     st = rt.state(cid)
@@ -29,7 +30,7 @@ def test_create_start_kill_delete(rt, bundle, tmp_path):
     assert open(pid_file).read().strip() == str(pid)
     # init is our direct child (we are the subreaper) and nothing else is left around
     assert _ppid(pid) == os.getpid()
-    assert _children() == {pid}
+    assert _children() - before == {pid}
     assert os.path.isdir(os.path.join(rt.root, cid))
 
     listed = json.loads(rt.ok("list", "--format", "json"))
@@ -199,3 +200,21 @@ def _children() -> set[int]:
         with open(f"/proc/{me}/task/{task}/children") as f:
             out |= {int(p) for p in f.read().split()}
     return {p for p in out if _state_letter(p) != "Z"}
+
+
+def test_run_forwards_signals(rt, bundle, tmp_path):
+    import signal
+    import subprocess
+
+    cid = rt.new_id()
+    bundle.args("sh", "-c", "trap 'exit 4' TERM; echo ready; while true; do sleep 0.05; done").write(cid)
+    out = open(tmp_path / "out", "w+")
+    proc = subprocess.Popen([rt.binary, "--root", rt.root, "run", "--bundle", bundle.path, cid],
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+    deadline = time.monotonic() + 10
+    while "ready" not in open(tmp_path / "out").read() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 4
+    reap()
+    assert os.listdir(rt.root) == []

@@ -1,7 +1,8 @@
 """The shim and its client against a real OCI runtime (runc; crun when it works here).
 
 Run as root: `pytest tests/unit/test_shim.py`. SHIM_RUNTIMES=/path/a:/path/b overrides
-the runtimes tried (e.g. our own dockerd-py-runc).
+the runtimes tried (e.g. our own dockerd-py-runc). Every shim test runs twice: shims
+exec'd (`SHIM_CMD DIR`) and shims forked by the shim fork server (lifecycle.ShimLauncher).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import uuid
 import pytest
 
 from dockerd_py.errors import SystemErr
-from dockerd_py.lifecycle import ExitStatus, ShimClient, TaskConfig
+from dockerd_py.lifecycle import ExitStatus, ShimClient, ShimLauncher, TaskConfig
 from dockerd_py.shim.jsonlog import BUF_SIZE, JSONLog, encode_line, encode_lines, rfc3339nano
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -100,6 +101,28 @@ def _probe(runtime: str, workdir: str, rootfs: str, spec: dict) -> str | None:
     return _probe_cache[runtime]
 
 
+@pytest.fixture(scope="session")
+def forkserver_launcher(workdir):
+    """One fork server for the session's forked shims; stopped and reaped at the end."""
+    launcher = ShimLauncher(os.path.join(workdir, "exec-root"), SHIM_CMD)
+    yield launcher
+    pid = launcher.server_pid()
+    launcher.close(stop=True)
+    assert pid is None or _gone(pid, 10), f"fork server {pid} did not exit"
+
+
+@pytest.fixture(params=["exec", "forkserver"])
+def shim_cmd(request):
+    """How shims start: the command line, or the fork server (which must not fall back)."""
+    if request.param == "exec":
+        yield SHIM_CMD
+        return
+    launcher = request.getfixturevalue("forkserver_launcher")
+    before = launcher.exec_fallbacks
+    yield launcher
+    assert launcher.exec_fallbacks == before, "the fork server was not used"
+
+
 @pytest.fixture(params=_candidate_runtimes(), ids=lambda p: os.path.basename(p))
 def runtime(request, workdir, rootfs, base_spec):
     why = _probe(request.param, workdir, rootfs, base_spec)
@@ -111,8 +134,10 @@ def runtime(request, workdir, rootfs, base_spec):
 class Tasks:
     """Creates bundles + shims and cleans up every container, shim and directory it made."""
 
-    def __init__(self, runtime: str, workdir: str, rootfs: str, spec: dict) -> None:
+    def __init__(self, runtime: str, workdir: str, rootfs: str, spec: dict,
+                 shim_cmd: "list[str] | ShimLauncher" = SHIM_CMD) -> None:
         self.runtime = runtime
+        self.shim_cmd = shim_cmd
         self.workdir = workdir
         self.rootfs = rootfs
         self.spec = spec
@@ -142,7 +167,7 @@ class Tasks:
 
     def spawn(self, args: list[str], **kw) -> tuple[TaskConfig, ShimClient]:
         cfg = self.config(args, **kw)
-        return cfg, ShimClient.spawn(cfg, SHIM_CMD)
+        return cfg, ShimClient.spawn(cfg, self.shim_cmd)
 
     def cleanup(self) -> list[str]:
         problems = []
@@ -193,8 +218,8 @@ def _gone(pid: int, timeout: float) -> bool:
 
 
 @pytest.fixture
-def tasks(runtime, workdir, rootfs, base_spec):
-    t = Tasks(runtime, workdir, rootfs, base_spec)
+def tasks(runtime, workdir, rootfs, base_spec, shim_cmd):
+    t = Tasks(runtime, workdir, rootfs, base_spec, shim_cmd)
     yield t
     problems = t.cleanup()
     assert not problems, problems
@@ -430,32 +455,59 @@ def test_wait_after_shim_gone_reads_exit_json(tasks, tmp_path):
 
 SPAWNER = r"""
 import json, sys, time
-from dockerd_py.lifecycle import ShimClient, TaskConfig
+from dockerd_py.lifecycle import ShimClient, ShimLauncher, TaskConfig
 cfg = TaskConfig(**json.loads(sys.argv[1]))
-c = ShimClient.spawn(cfg, json.loads(sys.argv[2]))
+how = json.loads(sys.argv[2])  # a command, or the exec-root of a fork server of our own
+launcher = how if isinstance(how, list) else ShimLauncher(how)
+c = ShimClient.spawn(cfg, launcher)
 info = c.start()
-print(info.pid, flush=True)
+fs = None if isinstance(how, list) else launcher.server_pid()
+assert fs is None or launcher.exec_fallbacks == 0
+print(info.pid, fs or 0, flush=True)
 time.sleep(1000)
 """
 
 
 def test_shim_survives_its_spawner(tasks):
+    """SIGKILL the daemon (and, with the fork server, the fork server it started): the
+    container runs on, a new client reconnects, a new launcher replaces the stale socket."""
     cfg = tasks.config(["sh", "-c", "trap 'echo bye; exit 42' TERM; while true; do sleep 0.1; done"])
+    forked = isinstance(tasks.shim_cmd, ShimLauncher)
+    exec_root = os.path.join(os.path.dirname(cfg.state_dir), "exec-root")
     spawner = subprocess.Popen(
-        [sys.executable, "-c", SPAWNER, json.dumps(cfg.__dict__), json.dumps(SHIM_CMD)],
+        [sys.executable, "-c", SPAWNER, json.dumps(cfg.__dict__),
+         json.dumps(exec_root if forked else SHIM_CMD)],
         stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
-        pid = int(spawner.stdout.readline())
+        pid, fs_pid = map(int, spawner.stdout.readline().split())
+        if forked:
+            assert fs_pid > 0
+            os.kill(fs_pid, signal.SIGKILL)  # ours: the spawner we started started it
     finally:
         spawner.kill()  # SIGKILL, the daemon crashing
         spawner.wait()
         spawner.stdout.close()
+    if forked:
+        assert _gone(fs_pid, 10)  # adopted by us (the subreaper): reap it
     time.sleep(0.2)
     os.kill(pid, 0)  # the container is still running
     c = ShimClient(cfg.state_dir)
     assert c.alive()
     assert c.state() == {"status": "running", "pid": pid}
     a = c.attach(stdin=False, stdout=True, stderr=True)  # the restarted daemon re-attaches
+    if forked:  # the restarted daemon: the dead fork server's socket is stale
+        assert os.path.exists(os.path.join(exec_root, "shim-forkserver.sock"))
+        launcher = ShimLauncher(exec_root, SHIM_CMD)
+        try:
+            cfg2 = tasks.config(["true"])
+            c2 = ShimClient.spawn(cfg2, launcher)
+            assert launcher.exec_fallbacks == 0 and launcher.server_pid() not in (None, fs_pid)
+            c2.start()
+            assert c2.wait().exit_code == 0
+        finally:
+            new_fs = launcher.server_pid()
+            launcher.close(stop=True)
+            assert new_fs is None or _gone(new_fs, 10)
     c.kill(signal.SIGTERM)
     assert c.wait().exit_code == 42
     assert demux(read_all(a)) == {1: b"bye\n", 2: b""}
@@ -464,7 +516,7 @@ def test_shim_survives_its_spawner(tasks):
 def test_create_failure_reports_runtime_message(tasks):
     cfg = tasks.config(["/no/such/binary"])
     with pytest.raises(SystemErr) as exc:
-        ShimClient.spawn(cfg, SHIM_CMD)
+        ShimClient.spawn(cfg, tasks.shim_cmd)
     msg = exc.value.message
     assert "/no/such/binary" in msg and "no such file or directory" in msg, msg
     assert not os.path.exists(os.path.join(cfg.state_dir, "shim.sock"))
@@ -493,7 +545,7 @@ def test_oom_killed(tasks):
     spec["linux"].setdefault("resources", {})["memory"] = {"limit": 32 << 20, "swap": 32 << 20}
     with open(os.path.join(cfg.bundle, "config.json"), "w") as f:
         json.dump(spec, f)
-    c = ShimClient.spawn(cfg, SHIM_CMD)
+    c = ShimClient.spawn(cfg, tasks.shim_cmd)
     c.start()
     st = c.wait()
     assert st.oom_killed, st
@@ -509,7 +561,7 @@ def test_missing_runtime_binary(tasks):
     cfg = tasks.config(["true"])
     cfg.runtime = "/no/such/runtime"
     with pytest.raises(SystemErr) as exc:
-        ShimClient.spawn(cfg, SHIM_CMD)
+        ShimClient.spawn(cfg, tasks.shim_cmd)
     assert "No such file" in exc.value.message
 
 
@@ -532,7 +584,7 @@ def test_no_pid_namespace_background_child_does_not_hold_the_shim(tasks):
                                    if ns["type"] != "pid"]
     with open(os.path.join(cfg.bundle, "config.json"), "w") as f:
         json.dump(spec, f)
-    c = ShimClient.spawn(cfg, SHIM_CMD)
+    c = ShimClient.spawn(cfg, tasks.shim_cmd)
     a = c.attach(stdin=False, stdout=True, stderr=True)
     c.start()
     t0 = time.monotonic()
@@ -611,7 +663,7 @@ def test_restart_in_the_same_dir_right_after_wait(tasks):
     cfg, c = tasks.spawn(["sh", "-c", "echo one"])
     c.start()
     assert c.wait().exit_code == 0
-    c2 = ShimClient.spawn(cfg, SHIM_CMD)  # what a restart policy does at once
+    c2 = ShimClient.spawn(cfg, tasks.shim_cmd)  # what a restart policy does at once
     c2.start()
     assert c2.wait().exit_code == 0
     assert [r["log"] for r in log_records(cfg.log_path)] == ["one\n", "one\n"]
