@@ -122,22 +122,13 @@ def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> f
 
 
 def nosite_launcher(work: str) -> str | None:
-    """``ours`` again, but started with ``python -S``: shows how much of our time
-    is site-packages start-up (.pth hooks, the editable-install finder) rather
-    than the runtime itself. Bench-only; the installed script is unchanged."""
+    """``ours`` as the daemon runs it: the ``python -S`` launcher it writes into
+    its exec-root (dockerd_py.launchers), without site-packages start-up."""
     try:
-        import dockerd_runtime
+        from dockerd_py.launchers import install_runtime_launcher
     except ImportError:
         return None
-    pkg_parent = os.path.join(work, "pkg")
-    os.makedirs(pkg_parent)
-    os.symlink(os.path.dirname(dockerd_runtime.__file__), os.path.join(pkg_parent, "dockerd_runtime"))
-    path = os.path.join(work, "ours-nosite")
-    with open(path, "w") as f:
-        f.write(f"#!{sys.executable} -S\nimport sys\nsys.path.insert(0, {pkg_parent!r})\n"
-                "from dockerd_runtime.cli import main\nsys.exit(main())\n")
-    os.chmod(path, 0o755)
-    return path
+    return install_runtime_launcher(work)
 
 
 def main() -> int:

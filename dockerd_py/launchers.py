@@ -3,9 +3,9 @@
 The runtime runs three times per container (create, start, delete), so its
 start-up is on every `docker run`. A console script pays for `site` (every .pth
 file in site-packages) and, behind pyenv, a shell wrapper. This launcher runs
-the daemon's own interpreter with `-S` and loads the `dockerd_runtime` package
-straight from where it is installed — an editable checkout's `runtime/` or
-site-packages alike.
+the daemon's own interpreter with `-S` and imports the `dockerd_runtime`
+package through a symlink next to it, pointing wherever the package is
+installed: an editable checkout's `runtime/` or site-packages alike.
 """
 
 import importlib.util
@@ -18,9 +18,8 @@ RUNTIME_NAME = "dockerd-py-runc"
 
 _TEMPLATE = """#!{python} -S
 # Written by dockerd-py at start-up: runs dockerd_runtime without site's start-up cost.
-import importlib.util as u, sys
-s = u.spec_from_file_location("dockerd_runtime", {init!r}, submodule_search_locations=[{package!r}])
-m = u.module_from_spec(s); sys.modules["dockerd_runtime"] = m; s.loader.exec_module(m)
+import sys
+sys.path.insert(0, {path_entry!r})
 from dockerd_runtime.cli import main
 sys.exit(main())
 """
@@ -36,7 +35,12 @@ def install_runtime_launcher(exec_root: str) -> str:
         raise RuntimeError("the dockerd_runtime package is not installed")
     package = list(spec.submodule_search_locations)[0]
     path = runtime_launcher_path(exec_root)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    script = _TEMPLATE.format(python=sys.executable, init=os.path.join(package, "__init__.py"), package=package)
+    path_entry = os.path.join(os.path.dirname(path), "lib")
+    os.makedirs(path_entry, mode=0o755, exist_ok=True)
+    link = os.path.join(path_entry, "dockerd_runtime")
+    tmp_link = f"{link}.tmp{os.getpid()}"
+    os.symlink(package, tmp_link)
+    os.replace(tmp_link, link)
+    script = _TEMPLATE.format(python=sys.executable, path_entry=path_entry)
     atomic.write_bytes(path, script.encode(), mode=0o755)
     return path
