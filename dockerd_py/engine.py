@@ -33,7 +33,7 @@ class Engine:
         self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
-                                           cgroup_parent=config.cgroup_parent, shim_cmd=self.shim_launcher)
+                                           cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher)
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:

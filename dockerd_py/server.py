@@ -52,6 +52,7 @@ class DaemonApplication(BaseApplication):
             "keepalive": 120,
             "loglevel": cfg.level_name,
             "accesslog": "-" if cfg.debug else None,
+            "access_log_format": '%(h)s "%(r)s" %(s)s %(B)s %(L)ss',
             "proc_name": "dockerd-py",
             "umask": 0o117 if cfg.group else 0o177,
             "worker_exit": _worker_exit,

@@ -20,12 +20,14 @@ from __future__ import annotations
 import ctypes
 import datetime
 import errno
+import fcntl
 import ipaddress
 import logging
 import os
 import re
 import secrets
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +61,8 @@ class Sandbox:
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
 _MNT_DETACH = 2
+_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
+_IFREQ_FLAGS = struct.Struct("=16sH22x")  # struct ifreq with ifr_flags
 _libc: Any = None
 
 
@@ -69,27 +73,51 @@ def _c() -> Any:
     return _libc
 
 
+def _loopback_up() -> None:
+    """Bring ``lo`` up in the calling thread's network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        flags = _IFREQ_FLAGS.unpack(fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ_FLAGS.pack(b"lo", 0)))[1]
+        fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ_FLAGS.pack(b"lo", flags | _IFF_UP))
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _new_netns_on(path: str) -> None:
+    """Runs on a thread of its own, which it leaves in the new namespace."""
+    libc = _c()
+    _check(libc.unshare(_CLONE_NEWNET), "unshare")
+    _loopback_up()
+    _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None), "mount")
+
+
 def create_netns(path: str) -> None:
-    """Bind-mount a new network namespace on `path` and bring up its ``lo``."""
+    """Bind-mount a new network namespace on `path` and bring up its ``lo``.
+
+    Namespaces are per thread: a short-lived thread unshares its network
+    namespace and bind-mounts it, which keeps it alive after the thread
+    ends. No process is forked, and no thread but that one changes namespace.
+    """
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
-    libc = _c()
-    pid = os.fork()
-    if pid == 0:  # child: only async-signal-safe-ish libc calls, then _exit
-        code = 0
-        if libc.unshare(_CLONE_NEWNET) != 0:
-            code = 1
-        elif libc.mount(b"/proc/self/ns/net", path.encode(), b"none", _MS_BIND, None) != 0:
-            code = 2
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        os.unlink(path)
-        raise errors.SystemErr(f"failed to create network namespace {path}")
-    from pyroute2 import IPRoute  # noqa: PLC0415 (kept out of import time)
+    failure: list[OSError] = []
 
-    with IPRoute(netns=path, flags=0) as ns:
-        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+    def run() -> None:
+        try:
+            _new_netns_on(path)
+        except OSError as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="netns-create")
+    thread.start()
+    thread.join()
+    if failure:
+        os.unlink(path)
+        raise errors.SystemErr(
+            f"failed to create network namespace {path}: {failure[0]}") from failure[0]
 
 
 def remove_netns(path: str) -> None:

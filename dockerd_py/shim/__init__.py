@@ -1,8 +1,10 @@
 """The per-container shim (containerd-shim role); standard library only.
 
 `dockerd-py-shim DIR` / `python3 -m dockerd_py.shim DIR`; the protocol is
-docs/contracts.md §2. Nothing here may import Flask, pluggy, pyroute2 or any
-other dockerd_py package.
+docs/contracts.md §2. The daemon normally has its shims forked by the shim fork
+server (forkserver.py, one per exec-root), which runs the very same code path
+(`__main__.run(DIR)`) in a child of an interpreter that has it loaded already.
+Nothing here may import Flask, pluggy, pyroute2 or any other dockerd_py package.
 
 Additions to §2 (all optional for the caller):
 - shim.json: "log_path": "" disables logging (--log-driver none);

@@ -278,5 +278,5 @@ def test_forkserver_imports_stay_lean():
                           check=True, env={**os.environ, "PYTHONPATH": repo}).stdout.split()
     ours = [m for m in mods if m.startswith("dockerd_py")]
     assert all(m == "dockerd_py" or m.startswith("dockerd_py.shim") for m in ours), ours
-    for heavy in ("flask", "pluggy", "pyroute2", "subprocess", "threading", "asyncio"):
+    for heavy in ("flask", "pluggy", "pyroute2", "subprocess", "threading", "typing", "asyncio"):
         assert heavy not in mods, heavy

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
-from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, TaskConfig
+from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec
 from ...state import atomic
 from ...timeutil import now_rfc3339
@@ -41,7 +41,7 @@ class _PendingAttach:
 
 class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
-                 exec_root: str, cgroup_parent: str, shim_cmd: list[str], on_exit: Callable[[Container], None],
+                 exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
                  on_start_failed: Callable[[Container], None]) -> None:
         self.images = images
         self.networks = networks
@@ -49,7 +49,7 @@ class Runner:
         self.runtimes = runtimes
         self.exec_root = exec_root
         self.cgroup_parent = cgroup_parent
-        self.shim_cmd = shim_cmd
+        self.shim_launcher = shim_launcher
         self.on_exit = on_exit
         self.on_start_failed = on_start_failed
         self._shims: dict[str, ShimClient] = {}
@@ -109,7 +109,7 @@ class Runner:
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
                               log_path=c.log_path, tty=bool(c.config.get("Tty")),
                               stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")))
-            shim = ShimClient.spawn(task, self.shim_cmd)
+            shim = ShimClient.spawn(task, self.shim_launcher)
             self._connect_pending(c, shim)
             info = shim.start()
         except BaseException:

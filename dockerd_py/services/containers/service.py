@@ -13,6 +13,7 @@ from signal import SIGKILL
 from collections.abc import Callable, Iterator
 
 from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
+from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
 from . import create as create_mod
@@ -33,7 +34,7 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
-                 default_runtime: str, cgroup_parent: str, shim_cmd: list[str]) -> None:
+                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -47,7 +48,7 @@ class ContainerService:
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
         self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
-                             exec_root=exec_root, cgroup_parent=cgroup_parent, shim_cmd=shim_cmd,
+                             exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher,
                              on_exit=self._after_exit, on_start_failed=self._after_exit)
 
     # --- lookup -------------------------------------------------------------
