@@ -7,19 +7,21 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 
+# busybox-static: test images; runc, crun: runtimes beside ours (and the tests' oracle);
+# docker.io: Docker's own dockerd and containerd, the reference for benchmarks and for the
+# test that runs our runtime under containerd (its CLI also serves where none is installed).
 need_apt=()
-for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod; do
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-command -v docker >/dev/null 2>&1 || need_apt+=(docker.io)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-# docker.io (only ever installed for its CLI) must not leave a daemon on the default socket
-if [ -x /usr/sbin/dockerd ] && command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1; then
+# Docker's daemon is only a reference here: it must not hold the default socket
+if [ -x /usr/sbin/dockerd ] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 fi
 

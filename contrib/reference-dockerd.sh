@@ -2,10 +2,10 @@
 # Docker's own dockerd, side by side with anything else on this host, as the
 # reference for bench/bench_daemon.py.
 #
-#   bench/reference_dockerd.sh start    install docker.io if absent, start, import busybox
-#   bench/reference_dockerd.sh stop     stop it (pidfile PID only), clean up what it left
-#   bench/reference_dockerd.sh status   running or not, and how to reach it
-#   bench/reference_dockerd.sh env      print BENCH_B=... / BENCH_B_PIDFILE=... lines
+#   contrib/reference-dockerd.sh start    install docker.io if absent, start, import busybox
+#   contrib/reference-dockerd.sh stop     stop it (pidfile PID only), clean up what it left
+#   contrib/reference-dockerd.sh status   running or not, and how to reach it
+#   contrib/reference-dockerd.sh env      print BENCH_B=... / BENCH_B_PIDFILE=... lines
 #
 # Everything host-global is private:
 #   socket      unix:///run/dockerd-ref/docker.sock
@@ -22,7 +22,8 @@
 #   forwarding  --ip-forward=false: net.ipv4.ip_forward and the FORWARD policy are left
 #               alone; containers reach the host and each other, not the outside world.
 #
-# Environment: REF_DIR REF_DATA REF_BIP REF_BRIDGE REF_START_TIMEOUT (defaults below).
+# Environment: REF_DIR REF_DATA REF_BIP REF_BRIDGE REF_START_TIMEOUT (defaults below), and
+# REF_EXTRA_ARGS: more dockerd flags, e.g. "--add-runtime dpy=/run/dockerd-py/bin/dockerd-py-runc".
 set -euo pipefail
 
 REF_DIR=${REF_DIR:-/run/dockerd-ref}
@@ -213,6 +214,7 @@ EOF
         "${netargs[@]}" \
         --ip-forward=false \
         --storage-driver overlay2 \
+        ${REF_EXTRA_ARGS:-} \
         >"$LOG" 2>&1 </dev/null &
     local launcher=$!
     local ok=0
