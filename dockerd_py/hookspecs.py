@@ -96,7 +96,7 @@ def network_delete(driver: str, network_id: str) -> bool:
 def network_endpoint_create(
     driver: str, network_id: str, endpoint_id: str, iface: Mapping[str, str]
 ) -> dict[str, str]:
-    """Create an endpoint (for the bridge driver: a veth pair on the bridge).
+    """Create an endpoint: record it (the bridge driver makes its veth pair at join, in the sandbox).
 
     :param iface: ``{"address": "172.17.0.2/16", "mac_address": "02:42:..."}``
         as chosen by the daemon; either may be empty.

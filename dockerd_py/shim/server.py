@@ -18,6 +18,7 @@ import struct
 import sys
 import time
 
+from ..state.atomic import write_bytes
 from .jsonlog import JSONLog, rfc3339nano
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -55,26 +56,6 @@ def sock_addr(path: str) -> str:
 
 def now() -> str:
     return rfc3339nano(time.time_ns())
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """tmp + fsync + rename + fsync(dir), as dockerd_py.state.atomic does."""
-    directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
 
 
 def set_subreaper() -> None:
@@ -886,7 +867,7 @@ class Shim:
         self.exec_seq += 1
         base = os.path.join(self.dir, f"x{self.exec_seq}")
         process = dict(process, terminal=tty)
-        write_atomic(base + ".json", json.dumps(process).encode())
+        write_bytes(base + ".json", json.dumps(process).encode())
         try:
             self.run_with_stdio(p, ["exec", "--process", base + ".json", "--detach",
                                     "--pid-file", base + ".pid"], base + ".pid", base + ".sock")
@@ -966,7 +947,7 @@ class Shim:
         if p.log is not None:
             p.log.close()
         p.exit["oom_killed"] = self.oom_killed()
-        write_atomic(os.path.join(self.dir, "exit.json"),
+        write_bytes(os.path.join(self.dir, "exit.json"),
                      json.dumps(p.exit, separators=(",", ":")).encode())
         p.done = True
         try:
@@ -1079,7 +1060,7 @@ def daemon(state_dir: str, cfg: dict, report_fd: int) -> int:
     try:
         listener.bind(sock_addr(sock_path))
         listener.listen(64)  # requests queue up here until the loop runs
-        write_atomic(pid_path, f"{os.getpid()}".encode())
+        write_bytes(pid_path, f"{os.getpid()}".encode())
         shim = Shim(state_dir, cfg, listener)
         pid = shim.create()
     except (RuntimeError_, OSError, ValueError, KeyError) as e:

@@ -352,3 +352,25 @@ def test_detach_keys_leave_the_container_running(daemon, cli, container_cleanup)
     finally:
         os.close(fd)
     assert inspect(daemon, n)["State"]["Running"] is True
+
+
+def test_logs_since_and_until(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    cli("run", "--name", n, "busybox", "sh", "-c", "echo early; sleep 1.5; echo late")
+    stamped = cli("logs", "-t", n).stdout.splitlines()
+    late_time = stamped[1].split(" ", 1)[0]
+    assert cli("logs", "--since", late_time, n).stdout == "late\n"
+    assert cli("logs", "--until", late_time[:19] + "Z", n).stdout == "early\n"
+
+
+def test_ps_limit_before_since(daemon, cli, container_cleanup):
+    first, second, third = name(), name(), name()
+    container_cleanup.extend([first, second, third])
+    for n in (first, second, third):
+        cli("create", "--name", n, "busybox", "true")
+    assert cli("ps", "-a", "-n", "1", "--format", "{{.Names}}").stdout.split() == [third]
+    before = cli("ps", "-a", "--filter", f"before={third}", "--format", "{{.Names}}").stdout.split()
+    assert before[:2] == [second, first]
+    since = cli("ps", "-a", "--filter", f"since={first}", "--format", "{{.Names}}").stdout.split()
+    assert since == [third, second]

@@ -59,3 +59,32 @@ def test_events_generator(client):
     events = client.events(since=since, until=time.time() + 0.5, decode=True, filters={"type": "container"})
     actions = [e["Action"] for e in events]
     assert "create" in actions and "die" in actions and "destroy" in actions
+
+
+def test_attach_with_logs_replays_output(client, daemon):
+    """attach?logs=1 replays the log as frames. Read on a raw socket: docker-py's attach
+    loses bytes that arrive with the 101 headers (its buffered reader keeps them)."""
+    import socket
+    import struct
+
+    c = client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2"], detach=True)
+    try:
+        c.wait(timeout=30)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(daemon.socket_path)
+        s.sendall(f"POST /v1.47/containers/{c.id}/attach?logs=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+                  "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 UPGRADED")
+        frames = []
+        while body:
+            stream, size = struct.unpack(">BxxxI", body[:8])
+            frames.append((stream, body[8:8 + size]))
+            body = body[8 + size:]
+        assert frames == [(1, b"one\n"), (2, b"two\n")]
+    finally:
+        c.remove(force=True)
