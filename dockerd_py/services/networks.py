@@ -103,12 +103,12 @@ def create_netns(path: str) -> None:
     """
     os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
-    failure: list[OSError] = []
+    failure: list[Exception] = []
 
     def run() -> None:
         try:
             _new_netns_on(path)
-        except OSError as exc:
+        except Exception as exc:  # handed to the caller
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="netns-create")
@@ -444,7 +444,8 @@ class NetworkService:
         net = self._networks.get(rec["network"]) or {"Driver": rec["driver"], "Id": rec["network_id"]}
         driver = self._driver(net)
         ids = {"network_id": rec["network_id"], "endpoint_id": rec["endpoint_id"]}
-        driver.call("network_revoke_external", default=True, **ids)
+        if rec.get("bindings"):  # what network_program_external was given
+            driver.call("network_revoke_external", default=True, **ids)
         driver.call("network_leave", **ids)
         driver.call("network_endpoint_delete", **ids)
         if rec.get("netns_path"):

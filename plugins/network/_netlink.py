@@ -1,35 +1,179 @@
 """Private kernel helpers of the bridge driver: links, addresses, routes, sysctls.
 
-Everything goes through pyroute2; nothing here touches an interface the
-caller did not name.
+Every netlink request goes through pyroute2's `IPRoute`; nothing here
+touches an interface the caller did not name. Attaching a container stays
+at a few milliseconds because no process is ever forked:
+
+- pyroute2 enters a namespace (``IPRoute(netns=...)``, ``NetNS``) by forking
+  a helper. But a netlink socket belongs to the network namespace of the
+  thread that opens it, so the container's side is configured with a plain
+  ``IPRoute()`` opened on a short-lived thread that has setns()'d into the
+  sandbox (`in_netns`) and closed before that thread ends;
+- the container's eth0 is created directly inside the sandbox (the veth
+  peer carries IFLA_NET_NS_FD), never moved there.
+
+An `IPRoute` of pyroute2 0.9 keeps a socket and an asyncio event loop per
+calling thread, so one object shared by the daemon's threads (even under a
+lock) would open a socket per thread and a new loop per call. The host's
+requests therefore go to one `IPRoute` owned by one worker thread (`_host`),
+which also serializes them.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import ipaddress
 import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
 from pyroute2 import IPRoute, NetlinkError
 
-_EEXIST = 17
-_ENODEV = 19
+CLONE_NEWNET = 0x40000000
+_RTPROT_BOOT = 3  # the protocol ip(8) gives routes it adds
+T = TypeVar("T")
+_Job = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
 
 
-def _index(ipr: IPRoute, name: str) -> int | None:
-    found = ipr.link_lookup(ifname=name)
-    return found[0] if found else None
+def _open() -> IPRoute:
+    """An IPRoute in the calling thread's network namespace, joined to no
+    multicast group (pyroute2's default would queue every link, address and
+    route event of the namespace until the socket is closed)."""
+    return IPRoute(groups=0)
+
+
+# --------------------------------------------------------------------------
+# the host's namespace
+# --------------------------------------------------------------------------
+
+
+class _HostRtnl:
+    """One IPRoute in the host's namespace, opened and used by one daemon thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue[_Job] | None = None
+
+    def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(ipr, *args) on the owner thread; its result or exception."""
+        with self._lock:
+            if self._jobs is None:
+                # the thread starts in its starter's namespace: the host's, as
+                # nothing calls here from inside `in_netns`
+                self._jobs = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._jobs,), name="rtnl-host",
+                                 daemon=True).start()
+            done: Future[T] = Future()
+            self._jobs.put((fn, args, done))
+        return done.result()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue[_Job]) -> None:
+        ipr: IPRoute | None = None
+        while True:
+            fn, args, done = jobs.get()
+            try:
+                if ipr is None:
+                    ipr = _open()
+                done.set_result(fn(ipr, *args))
+            except BaseException as exc:  # handed to the caller
+                done.set_exception(exc)
+
+
+_host = _HostRtnl()
+# a forked child has the object but not the thread: it starts its own
+os.register_at_fork(after_in_child=_host.__init__)
+
+
+# --------------------------------------------------------------------------
+# sandboxes' namespaces
+# --------------------------------------------------------------------------
+
+_libc: Any = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def in_netns(netns_path: str, fn: Callable[..., T], *args: Any) -> T:
+    """Run fn(*args) inside the network namespace of `netns_path`; return its result.
+
+    It runs on a thread of its own that enters the namespace and then ends
+    (namespaces are per thread), never on the caller's.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            outcome["result"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="netns")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+# --------------------------------------------------------------------------
+# what the driver does
+# --------------------------------------------------------------------------
+
+
+def _link(ipr: IPRoute, name: str) -> tuple[str, str] | None:
+    try:
+        link = ipr.link("get", ifname=name)[0]
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return None
+        raise
+    info = link.get_attr("IFLA_LINKINFO")
+    kind = (info.get_attr("IFLA_INFO_KIND") if info else "") or ""
+    return kind, link.get_attr("IFLA_IFALIAS") or ""
 
 
 def link_info(name: str) -> tuple[str, str] | None:
     """(kind, ifalias) of link `name`; kind "" for plain devices; None if absent."""
-    with IPRoute() as ipr:
-        idx = _index(ipr, name)
-        if idx is None:
-            return None
-        link = ipr.get_links(idx)[0]
-        info = link.get_attr("IFLA_LINKINFO")
-        kind = (info.get_attr("IFLA_INFO_KIND") if info else "") or ""
-        return kind, link.get_attr("IFLA_IFALIAS") or ""
+    return _host.run(_link, name)
+
+
+def _add_address(ipr: IPRoute, index: int, address: str) -> None:
+    """Add an IPv4 address (CIDR) to a link; one it already has is fine."""
+    iface = ipaddress.IPv4Interface(address)
+    try:
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+
+
+def _ensure_bridge(ipr: IPRoute, name: str, address: str, mtu: int, owner: str) -> bool:
+    created = _link(ipr, name) is None
+    if created:
+        ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+        ipr.link("set", index=socket.if_nametoindex(name), ifalias=owner)
+    index = socket.if_nametoindex(name)
+    _add_address(ipr, index, address)
+    ipr.link("set", index=index, state="up")
+    return created
 
 
 def ensure_bridge(name: str, address: str, mtu: int, owner: str) -> bool:
@@ -38,101 +182,71 @@ def ensure_bridge(name: str, address: str, mtu: int, owner: str) -> bool:
     A bridge made here carries `owner` as its ifalias, the mark that lets a
     later process know it may delete it. Returns True if created now.
     """
-    iface = ipaddress.ip_interface(address)
-    created = False
-    with IPRoute() as ipr:
-        idx = _index(ipr, name)
-        if idx is None:
-            ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
-            idx = _index(ipr, name)
-            ipr.link("set", index=idx, ifalias=owner)
-            created = True
-        have = {
-            (a.get_attr("IFA_ADDRESS"), a["prefixlen"])
-            for a in ipr.get_addr(index=idx, family=2)
-        }
-        if (str(iface.ip), iface.network.prefixlen) not in have:
-            ipr.addr("add", index=idx, address=str(iface.ip),
-                     prefixlen=iface.network.prefixlen)
-        ipr.link("set", index=idx, state="up")
-    return created
+    return _host.run(_ensure_bridge, name, address, mtu, owner)
+
+
+def _delete_link(ipr: IPRoute, name: str) -> bool:
+    try:
+        ipr.link("del", ifname=name)
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            return False
+        raise
+    return True
 
 
 def delete_link(name: str) -> None:
     """Delete link `name` if it exists (a veth's peer goes with it)."""
-    with IPRoute() as ipr:
-        idx = _index(ipr, name)
-        if idx is None:
-            return
-        try:
-            ipr.link("del", index=idx)
-        except NetlinkError as exc:
-            if exc.code != _ENODEV:
-                raise
+    _host.run(_delete_link, name)
 
 
-def create_veth(host: str, peer: str, bridge: str, mtu: int) -> None:
-    """Create veth pair host<->peer, host side enslaved to `bridge` and up."""
-    with IPRoute() as ipr:
-        if _index(ipr, host) is not None:  # a leftover of a crashed attach
-            ipr.link("del", index=_index(ipr, host))
-        ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer, "mtu": mtu}, mtu=mtu)
-        br = _index(ipr, bridge)
-        hidx = _index(ipr, host)
-        ipr.link("set", index=hidx, master=br)
-        ipr.link("set", index=hidx, state="up")
+def _add_veth(ipr: IPRoute, host: str, bridge: str, mtu: int, netns_fd: int,
+              ifname: str, mac: str) -> None:
+    spec = {"ifname": host, "kind": "veth", "mtu": mtu, "state": "up",
+            "master": socket.if_nametoindex(bridge),
+            "peer": {"ifname": ifname, "mtu": mtu, "address": mac, "net_ns_fd": netns_fd}}
+    try:
+        ipr.link("add", **spec)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST or not _delete_link(ipr, host):
+            raise
+        ipr.link("add", **spec)  # `host` was a leftover of a crashed attach
     # hairpin: with br_netfilter loaded, a container reaching its own published
-    # port gets its DNATed frame bridged back out of the port it came in on
-    with open(f"/sys/class/net/{host}/brport/hairpin_mode", "w") as f:
-        f.write("1")
+    # port gets its DNATed frame bridged back out of the port it came in on.
+    # Sent as `ip link set <host> type bridge_slave hairpin on` sends it
+    # (IFLA_INFO_SLAVE_KIND): pyroute2's brport() puts "bridge_slave" in
+    # IFLA_INFO_KIND, a link type recent kernels look up, and may try to
+    # modprobe, on every request.
+    ipr.link("set", index=socket.if_nametoindex(host), IFLA_LINKINFO={"attrs": [
+        ("IFLA_INFO_SLAVE_KIND", "bridge"),
+        ("IFLA_INFO_SLAVE_DATA", {"attrs": [("IFLA_BRPORT_MODE", 1)]})]})
 
 
-def move_to_netns(peer: str, netns_path: str, ifname: str, mac: str,
-                  address: str, gateway: str) -> None:
-    """Move `peer` into the netns file, rename it, set MAC/address/default route."""
-    fd = os.open(netns_path, os.O_RDONLY)
+def create_veth(host: str, bridge: str, mtu: int, netns_path: str, ifname: str,
+                mac: str, address: str, gateway: str) -> None:
+    """Create a veth pair: `host` enslaved to `bridge`, hairpin, up; its peer
+    made directly inside the netns file as `ifname` with `mac`, given
+    `address` (CIDR) and a default route via `gateway`, then brought up."""
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        with IPRoute() as ipr:
-            idx = _index(ipr, peer)
-            if idx is None:
-                raise RuntimeError(f"interface {peer} not found")
-            ipr.link("set", index=idx, net_ns_fd=fd)
+        _host.run(_add_veth, host, bridge, mtu, fd, ifname, mac)
     finally:
         os.close(fd)
-    iface = ipaddress.ip_interface(address)
-    with IPRoute(netns=netns_path, flags=0) as ns:
-        idx = _index(ns, peer)
-        ns.link("set", index=idx, ifname=ifname, address=mac)
-        ns.addr("add", index=idx, address=str(iface.ip), prefixlen=iface.network.prefixlen)
-        ns.link("set", index=idx, state="up")
+    in_netns(netns_path, _configure_inside, ifname, address, gateway)
+
+
+def _configure_inside(ifname: str, address: str, gateway: str) -> None:
+    # no IPv6 on this network: like Engine 26+, no link-local address on the
+    # interface either (set before it goes up, so none is ever configured)
+    if os.path.exists("/proc/sys/net/ipv6"):
+        with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
+            f.write("1")
+    index = socket.if_nametoindex(ifname)
+    with _open() as ipr:  # opened here, on a thread inside the sandbox
+        _add_address(ipr, index, address)
+        ipr.link("set", index=index, state="up")
         if gateway:
-            ns.route("add", dst="0.0.0.0/0", gateway=gateway, proto=3)  # "boot", as ip(8)
-    # no IPv6 on this network: like Engine 26+, no link-local address on eth0 either
-    netns_sysctl(netns_path, f"net/ipv6/conf/{ifname}/disable_ipv6", "1")
-
-
-def netns_sysctl(netns_path: str, key: str, value: str) -> None:
-    """Write /proc/sys/<key> as seen from inside a netns (in a forked child)."""
-    if not os.path.exists("/proc/sys/net/ipv6"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(netns_path, os.O_RDONLY)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                if libc.setns(fd, 0x40000000) == 0:
-                    out = os.open(f"/proc/sys/{key}", os.O_WRONLY)
-                    os.write(out, value.encode())
-                    code = 0
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-    finally:
-        os.close(fd)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"cannot set {key} in {netns_path}")
+            ipr.route("add", dst="0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
 
 
 def set_sysctl(key: str, value: str) -> None:
@@ -143,4 +257,3 @@ def set_sysctl(key: str, value: str) -> None:
             return
     with open(path, "w") as f:
         f.write(value)
-

@@ -104,9 +104,12 @@ def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int
 
 def delete_tagged(table: str, tag: str) -> None:
     """Delete every rule of the ports chain whose comment is `tag`."""
-    if not table_exists(table):
-        return
-    data = json.loads(nft(None, "-j", "list", "chain", "ip", table, "ports"))
+    try:
+        data = json.loads(nft(None, "-j", "list", "chain", "ip", table, "ports"))
+    except NftError:
+        if not table_exists(table):  # asked only on failure: one nft run less
+            return
+        raise
     handles = [
         item["rule"]["handle"]
         for item in data.get("nftables", [])

@@ -3,9 +3,12 @@ MASQUERADE for outbound traffic and DNAT for published ports.
 
 Kernel state is named after the ids it is given, so a restarted daemon finds
 it again: veth host side ``vdpy<endpoint[:11]>``, netfilter table
-``ip <prefix>-<bridge>`` (see `_nft`). Published ports are DNAT rules only
-(no userland proxy); loopback access works through DNAT in nat/output plus
-``route_localnet=1`` on the bridge and MASQUERADE of 127.0.0.0/8 sources.
+``ip <prefix>-<bridge>`` (see `_nft`). The veth pair is made at join, its
+container side created directly inside the sandbox (moving a device between
+namespaces costs the kernel an RCU grace period, ~20 ms). Published ports
+are DNAT rules only (no userland proxy); loopback access works through DNAT
+in nat/output plus ``route_localnet=1`` on the bridge and MASQUERADE of
+127.0.0.0/8 sources.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ def mac_for(ip: str) -> str:
     return "02:42:" + ":".join(f"{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
-def veth_names(endpoint_id: str) -> tuple[str, str]:
-    """(host side, temporary peer name) for an endpoint; 15 chars at most."""
-    return "vdpy" + endpoint_id[:11], "pdpy" + endpoint_id[:11]
+def veth_name(endpoint_id: str) -> str:
+    """The host side of an endpoint's veth pair; 15 chars at most."""
+    return "vdpy" + endpoint_id[:11]
 
 
 class BridgeDriver:
@@ -99,22 +102,20 @@ class BridgeDriver:
     @hookimpl
     def network_endpoint_create(self, network_id: str, endpoint_id: str,
                                 iface: dict[str, str]) -> dict[str, str]:
-        net = self._net(network_id)
+        self._net(network_id)  # must exist
         address = iface.get("address") or ""
         if not address:
             raise errors.InvalidParameter("bridge endpoint needs an IPv4 address")
         ip = str(ipaddress.ip_interface(address).ip)
         mac = iface.get("mac_address") or mac_for(ip)
-        host, peer = veth_names(endpoint_id)
-        with self._lock:
-            _netlink.create_veth(host, peer, net.bridge, net.mtu)
+        with self._lock:  # the veth is made at join, once the sandbox is known
             self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac}
         return {"address": address, "mac_address": mac}
 
     @hookimpl
     def network_endpoint_delete(self, endpoint_id: str) -> bool:
+        _netlink.delete_link(veth_name(endpoint_id))  # its container side goes with it
         with self._lock:
-            _netlink.delete_link(veth_names(endpoint_id)[0])
             self._eps.pop(endpoint_id, None)
         return True
 
@@ -125,8 +126,8 @@ class BridgeDriver:
         ep = self._eps.get(endpoint_id)
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
-        _netlink.move_to_netns(veth_names(endpoint_id)[1], sandbox_key, ifname,
-                               ep["mac_address"], ep["address"], net.gateway)
+        _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu,
+                             sandbox_key, ifname, ep["mac_address"], ep["address"], net.gateway)
         return {"gateway": net.gateway}
 
     @hookimpl

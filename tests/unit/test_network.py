@@ -9,10 +9,12 @@ import ipaddress
 import json
 import os
 import random
+import resource
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -505,3 +507,129 @@ def test_hairpin_and_publish_all(env):
             assert ns_fetch(ns, target, hp) == "hello\n", (ns, target)
     # no IPv6 on the default bridge: eth0 has no link-local address
     assert "inet6" not in in_ns(a.netns_path, "ip", "addr", "show", "dev", "eth0").stdout
+
+
+def live_children() -> set[str]:
+    """Pids of this process's children that have not been reaped yet."""
+    pids: set[str] = set()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids.update(f.read().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return pids
+
+
+def reaped_children_usage() -> tuple[int, float]:
+    """Page faults and CPU time of every child reaped so far: a process that
+    ran at all adds to them, however it was started (fork, spawn, clone)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_minflt + ru.ru_majflt, ru.ru_utime + ru.ru_stime
+
+
+@needs_root
+def test_attach_and_detach_start_no_process(env, monkeypatch):
+    """Sandboxes and veths are made from threads of this process, never a child;
+    and the caller's thread stays in the host's network namespace."""
+    svc = env.service()  # network_create runs nft: before the count starts
+    forks: list[int] = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    host_ns = os.readlink("/proc/thread-self/ns/net")
+    children, usage = live_children(), reaped_children_usage()
+
+    sb = svc.attach(CID1, "bridge", None, ["80/tcp"], "x")
+    none = svc.attach(CID2, "none", None, None, "y")
+    svc.detach(CID2)
+
+    assert forks == []
+    assert live_children() <= children
+    assert reaped_children_usage() == usage
+    assert os.readlink("/proc/thread-self/ns/net") == host_ns
+    monkeypatch.undo()
+    # and the sandboxes were really made
+    assert sb.netns_path != none.netns_path and not os.path.exists(none.netns_path)
+    addr = in_ns(sb.netns_path, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+    assert sb.networks["bridge"]["IPAddress"] in addr
+    svc.detach(CID1)
+    assert not os.path.exists(sb.netns_path)
+
+
+@needs_root
+def test_failed_join_is_rolled_back(env):
+    """The kernel refuses a multicast MAC: attach fails and leaves nothing behind."""
+    svc = env.service()
+    with pytest.raises(errors.SystemErr, match="network driver bridge"):
+        svc.attach(CID1, "bridge", None, None, "x", {"mac_address": "01:00:5e:00:00:01"})
+    assert svc.sandbox(CID1) is None and svc.inspect("bridge")["Containers"] == {}
+    assert sh("ip", "-o", "link", "show", "master", env.bridge).stdout == ""
+    assert os.listdir(os.path.join(env.exec, "netns")) == []
+    assert os.listdir(os.path.join(env.data, "network", "endpoints")) == []
+    sb = svc.attach(CID1, "bridge", None, None, "x")  # the address was released
+    assert sb.networks["bridge"]["IPAddress"] == str(list(env.subnet.hosts())[1])
+
+
+def netlink_sockets() -> int:
+    """Open NETLINK sockets of this process."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    with open("/proc/self/net/netlink") as f:
+        return sum(1 for line in f.readlines()[1:] if line.split()[-1] in inodes)
+
+
+@needs_root
+def test_attach_from_many_threads_leaves_no_socket_behind(env):
+    """The host's netlink requests go through one socket, whichever thread
+    asks; the sandbox's is closed with the thread that opened it."""
+    svc = env.service()  # network_create has already used the host's socket
+    before = netlink_sockets()
+    errors_seen: list[BaseException] = []
+
+    def cycle(cid: str) -> None:
+        try:
+            svc.attach(cid, "bridge", None, None, "x")
+            svc.detach(cid)
+        except BaseException as exc:  # reported below
+            errors_seen.append(exc)
+
+    for n in range(4):
+        thread = threading.Thread(target=cycle, args=(f"{n:064x}",))
+        thread.start()
+        thread.join()
+    assert errors_seen == []
+    assert netlink_sockets() == before
+    assert "pyroute2" in sys.modules
+
+
+@needs_root
+def test_join_replaces_a_leftover_veth(env, tmp_path):
+    """A host-side veth left by a crashed attach is replaced, not an error."""
+    from dockerd_plugins.network import _netlink
+    from dockerd_py.services.networks import create_netns, remove_netns
+
+    env.service()  # the bridge
+    veth = "vdpy" + secrets.token_hex(6)[:11]
+    ns1, ns2 = str(tmp_path / "ns" / "one"), str(tmp_path / "ns" / "two")
+    address = f"{list(env.subnet.hosts())[1]}/{env.subnet.prefixlen}"
+    try:
+        for ns in (ns1, ns2):
+            create_netns(ns)
+            _netlink.create_veth(veth, env.bridge, 1500, ns, "eth0", "02:42:00:00:00:09",
+                                 address, env.gateway)
+        assert "eth0" not in in_ns(ns1, "ip", "-o", "link").stdout
+        assert address in in_ns(ns2, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
+        assert f"default via {env.gateway} dev eth0" in in_ns(ns2, "ip", "route").stdout
+        link = sh("ip", "-d", "link", "show", "dev", veth).stdout
+        assert f"master {env.bridge}" in link and "hairpin on" in link and "state UP" in link
+    finally:
+        _netlink.delete_link(veth)
+        remove_netns(ns1)
+        remove_netns(ns2)
+    assert not link_exists(veth)
