@@ -4,7 +4,28 @@
 docs/contracts.md §2. The daemon normally has its shims forked by the shim fork
 server (forkserver.py, one per exec-root), which runs the very same code path
 (`__main__.run(DIR)`) in a child of an interpreter that has it loaded already.
-Nothing here may import Flask, pluggy, pyroute2 or any other dockerd_py package.
+Nothing here may import Flask, pluggy, pyroute2 or any other dockerd_py package
+(dockerd_py.state.atomic, stdlib only, excepted).
+
+Modules, from the entry points down:
+- __main__.py   `dockerd-py-shim DIR`: runs launch.launch(DIR).
+- forkserver.py the shim fork server: preloads the modules below, forks shims.
+- launch.py     start-up: fork the daemonised shim (setsid, shim.log, subreaper,
+                shim.sock, `runtime create`) and relay its one-line report.
+- server.py     Shim, the coordinator: create, serve until init is drained, the
+                control requests (start, kill, exec, ...), finish at the exit.
+- control.py    the control socket's transport: request lines, replies, clients
+                waiting for an exit, the requests still queued at the end.
+- proc.py       Proc, one process's stdio: output to the log and attach streams,
+                stdin from them, back-pressure, the drain after its exit.
+- attach.py     Attacher, one attach stream's socket: framing, queued output, EOF.
+- loop.py       the selectors event loop, woken by SIGCHLD.
+- exits.py      reaping children, OOM-kill detection, exit.json.
+- runtime.py    the runtime CLI: spawning it, reading its output, the new stdio
+                (pipes, or a pty from the console socket) of create and exec.
+- jsonlog.py    the json-file log (<id>-json.log) and Docker's timestamps.
+- shimlog.py    the shim's own diagnostic lines (DIR/shim.log).
+- statedir.py   AF_UNIX addresses for sockets in DIR, however long its path.
 
 Additions to §2 (all optional for the caller):
 - shim.json: "log_path": "" disables logging (--log-driver none);

@@ -10,7 +10,7 @@ def run(state_dir: str) -> int:
     The one code path of both entry points: the command line (`main`) and every child
     of the shim fork server (forkserver.py), whose stdout is then the daemon's connection.
     """
-    from .server import launch
+    from .launch import launch
 
     return launch(state_dir)
 

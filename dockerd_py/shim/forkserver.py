@@ -47,7 +47,9 @@ import socket
 import sys
 import time
 
-from . import jsonlog, server  # noqa: F401 - what every child runs: loaded once, shared
+# What every child runs: loaded once, shared.
+from . import (attach, control, exits, jsonlog, launch, loop, proc, runtime,  # noqa: F401
+               server, shimlog, statedir)
 from .__main__ import run as run_shim
 
 # The shim's lazy imports (subreaper, resize, error logs), loaded once here too.
@@ -64,7 +66,7 @@ MAX_REQUEST = 1 << 20
 
 def log(msg: str) -> None:
     try:
-        sys.stderr.write(f"{jsonlog.rfc3339nano(time.time_ns())} shim-forkserver[{os.getpid()}] "
+        sys.stderr.write(f"{jsonlog.now()} shim-forkserver[{os.getpid()}] "
                          f"{msg}\n")
         sys.stderr.flush()
     except (OSError, ValueError):

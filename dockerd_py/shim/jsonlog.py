@@ -18,6 +18,11 @@ def rfc3339nano(ns: int) -> str:
     return base + "Z"
 
 
+def now() -> str:
+    """The current time the way Docker writes timestamps."""
+    return rfc3339nano(time.time_ns())
+
+
 def encode_line(data: bytes, stream: str, ts: str) -> bytes:
     """One log record (with trailing newline) the way moby's jsonlog encoder writes it."""
     s = _encode(data.decode("utf-8", "replace"))
@@ -77,7 +82,7 @@ class JSONLog:
         buf += data
         if b"\n" not in data and len(buf) < BUF_SIZE:
             return
-        ts = rfc3339nano(time.time_ns())
+        ts = now()
         last = buf.rfind(b"\n")
         if last >= 0 and last < BUF_SIZE * 64:
             lines = bytes(buf[:last]).split(b"\n")
@@ -105,7 +110,7 @@ class JSONLog:
 
     def flush(self) -> None:
         """At EOF: write what is left of every stream as partial messages."""
-        ts = rfc3339nano(time.time_ns())
+        ts = now()
         out = []
         for stream, buf in self.partial.items():
             for i in range(0, len(buf), BUF_SIZE):
