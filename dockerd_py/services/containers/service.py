@@ -9,18 +9,18 @@ import secrets
 import shutil
 import subprocess
 import threading
-from signal import SIGKILL
 from collections.abc import Callable, Iterator
+from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
-from . import create as create_mod
-from . import restart
-from . import logs as logs_mod
-from .names import NameRegistry, normalize
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
+from . import create as create_mod
+from . import logs as logs_mod
+from . import restart, signals
+from .names import NameRegistry, normalize
 from .record import Container
 from .runner import Runner, stop_timeout
 
@@ -113,8 +113,8 @@ class ContainerService:
             self.images.create_rw_layer(c.id, c.image_id)
             c.save()
         except BaseException:
+            self._discard_incomplete_create(c.id, c.dir)
             self.names.forget(container_id)
-            shutil.rmtree(c.dir, ignore_errors=True)
             raise
         with self._lock:
             self._containers[c.id] = c
@@ -151,9 +151,7 @@ class ContainerService:
         self.runner.resume(self.get(ref))
 
     def _stop_signal(self, c: Container) -> int:
-        from .signals import parse
-
-        return parse(c.config.get("StopSignal"), default=15)
+        return signals.parse(c.config.get("StopSignal"), default=SIGTERM)
 
     def wait(self, ref: str, condition: str) -> Callable[[], int]:
         """Validate now, block later: returns a function that waits and gives the exit code.
@@ -229,7 +227,7 @@ class ContainerService:
         if c.state.running:
             c.manually_stopped = True  # no restart policy may bring it back
             try:
-                self.runner.kill(c, 9)
+                self.runner.kill(c, SIGKILL)
             except Conflict:
                 pass
             self.runner.wait_exit(c, None)
