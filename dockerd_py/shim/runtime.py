@@ -55,19 +55,7 @@ def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
     try:
         while status is None and len(sel.get_map()) > (pidfd >= 0):
             events = sel.select(None if pidfd >= 0 else 0.05)
-            for key, _ in events:
-                if key.fd == pidfd:
-                    continue
-                try:
-                    chunk = os.read(key.fd, READ_SIZE)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                if chunk:
-                    out[key.fd] += chunk
-                else:
-                    sel.unregister(key.fd)
+            _read_ready(sel, events, out, skip=pidfd)
             if pidfd < 0 or any(key.fd == pidfd for key, _ in events):
                 wpid, st = os.waitpid(pid, os.WNOHANG)
                 if wpid == pid:
@@ -90,6 +78,23 @@ def collect(pid: int, fds: list[int]) -> tuple[int, list[bytes]]:
     return status, [bytes(out[fd]) for fd in fds]
 
 
+def _read_ready(sel: selectors.BaseSelector, events: list, out: dict[int, bytearray], skip: int = -1) -> None:
+    """One read from each ready fd into `out`; an fd at EOF leaves the selector."""
+    for key, _ in events:
+        if key.fd == skip:
+            continue
+        try:
+            chunk = os.read(key.fd, READ_SIZE)
+        except BlockingIOError:
+            continue
+        except OSError:
+            chunk = b""
+        if chunk:
+            out[key.fd] += chunk
+        else:
+            sel.unregister(key.fd)
+
+
 def read_all(fds: list[int], timeout: float) -> list[bytes]:
     """Read each fd to EOF, giving up after `timeout` seconds (what a failed runtime call
     left in its pipes)."""
@@ -103,17 +108,7 @@ def read_all(fds: list[int], timeout: float) -> list[bytes]:
             events = sel.select(max(0.0, deadline - time.monotonic()))
             if not events:
                 break
-            for key, _ in events:
-                try:
-                    chunk = os.read(key.fd, READ_SIZE)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    chunk = b""
-                if chunk:
-                    out[key.fd] += chunk
-                else:
-                    sel.unregister(key.fd)
+            _read_ready(sel, events, out)
     finally:
         sel.close()
     return [bytes(out[fd]) for fd in fds]
