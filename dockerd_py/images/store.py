@@ -200,6 +200,11 @@ class ImageStore:
         with self._lock:
             return self.refs.references(image.id)
 
+    def layers_size(self) -> int:
+        """Bytes of every image layer stored, each counted once (`docker system df`)."""
+        with self._lock:
+            return sum(layer.size for layer in self.layers.layers.values())
+
     def size(self, image: Image) -> int:
         with self._lock:
             return self.layers.size_of(image.top_layer)

@@ -120,3 +120,21 @@ class SystemService:
             "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if not v1 else []),
             "Warnings": [],
         }
+
+    def disk_usage(self) -> tuple[dict, list[tuple[object, tuple[int, int]]]]:
+        """`docker system df`: (the image part of the reply, [(container, its sizes)]).
+
+        Volumes and the build cache do not exist in this daemon yet: empty lists.
+        """
+        containers = self.containers.all()
+        users: dict[str, int] = {}
+        for c in containers:
+            users[c.image_id] = users.get(c.image_id, 0) + 1
+        images = []
+        for image in self.images.list():
+            summary = self.images.summary(image)
+            summary["Containers"] = users.get(image.id, 0)
+            summary["SharedSize"] = 0
+            images.append(summary)
+        usage = {"LayersSize": self.images.layers_size(), "Images": images, "Volumes": [], "BuildCache": []}
+        return usage, [(c, self.containers.sizes(c)) for c in containers]

@@ -4,6 +4,7 @@ from flask import Blueprint, Response, request
 
 from ...errors import InvalidParameter, NotImplementedErr
 from ...images import listfilter
+from ...images import prune as image_prune
 from ...timeutil import parse_timestamp
 from .. import params
 from ..responses import json_response, json_stream, progress_stream
@@ -42,6 +43,11 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/images/<path:name>/json")
     def inspect(name):
         return json_response(store.inspect(store.get(name)))
+
+    @bp.post("/images/prune")
+    def prune():
+        filters = params.filters(image_prune.ALLOWED)
+        return json_response(image_prune.prune(store, filters, engine.containers.image_user, parse_timestamp))
 
     @bp.get("/images/<path:name>/history")
     def history(name):

@@ -5,6 +5,7 @@ from flask import Blueprint, Response, request
 from ...timeutil import parse_timestamp
 from .. import hijack, params
 from ..responses import dumps, json_response
+from ..views import containers as container_views
 
 EVENT_FILTERS = {"type", "container", "image", "event", "label", "network", "volume", "daemon", "plugin", "node",
                  "service", "secret", "config", "scope"}
@@ -28,6 +29,12 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/info")
     def info():
         return json_response(engine.system.info())
+
+    @bp.get("/system/df")
+    def disk_usage():
+        usage, containers = engine.system.disk_usage()
+        usage["Containers"] = [container_views.summary(c, sizes) for c, sizes in containers]
+        return json_response(usage)
 
     @bp.get("/events")
     def events():

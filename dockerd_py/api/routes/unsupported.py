@@ -38,6 +38,18 @@ def blueprint(engine) -> Blueprint:
 
     bp.add_url_rule("/volumes", "volumes-root", no_volumes, methods=ALL)
     bp.add_url_rule("/volumes/<path:rest>", "volumes-any", no_volumes, methods=ALL)
+    def not_yet(what: str):
+        def handler(**_):
+            raise NotImplementedErr(f"{what} is not implemented by this daemon yet")
+
+        return handler
+
+    for rule, methods, what in (("/build", ["POST"], "docker build"), ("/build/prune", ["POST"], "the build cache"),
+                                ("/images/<path:name>/push", ["POST"], "pushing images"),
+                                ("/images/search", ["GET"], "registry search"), ("/commit", ["POST"], "docker commit"),
+                                ("/auth", ["POST"], "registry login"),
+                                ("/distribution/<path:name>/json", ["GET"], "registry distribution info")):
+        bp.add_url_rule(rule, f"not-yet {rule}", not_yet(what), methods=methods)
     bp.add_url_rule("/plugins", "plugins-root", no_plugins, methods=ALL)
     bp.add_url_rule("/plugins/<path:rest>", "plugins-any", no_plugins, methods=ALL)
     return bp

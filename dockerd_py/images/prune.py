@@ -1,0 +1,45 @@
+"""`docker image prune`: remove images no container uses (by default only dangling ones)."""
+
+from collections.abc import Callable
+
+from ..errors import DockerError, InvalidParameter
+from .delete import InUse
+from .imagedb import Image
+
+ALLOWED = {"dangling", "until", "label", "label!"}
+
+
+def prune(store, filters: dict[str, list[str]], in_use: InUse, parse_time: Callable[[str], int]) -> dict:
+    dangling_only = _dangling_only(filters)
+    until = parse_time(filters["until"][0]) // 10**9 if filters.get("until") else None
+    before = store.layers_size()
+    deleted: list[dict[str, str]] = []
+    for image in store.list():
+        if in_use(image.id) is not None or (dangling_only and store.references(image)):
+            continue
+        if until is not None and image.created_unix >= until:
+            continue
+        if not _labels_match(image, filters.get("label", []), filters.get("label!", [])):
+            continue
+        try:
+            deleted += store.remove(image.id, force=True, in_use=in_use)
+        except DockerError:  # a child image keeps it, or it went meanwhile: Docker skips it too
+            continue
+    return {"ImagesDeleted": deleted or None, "SpaceReclaimed": before - store.layers_size()}
+
+
+def _dangling_only(filters: dict[str, list[str]]) -> bool:
+    values = {v.lower() for v in filters.get("dangling", ["true"])}
+    if not values <= {"true", "false", "1", "0"}:
+        raise InvalidParameter(f"invalid filter 'dangling={next(iter(values))}'")
+    return bool(values & {"true", "1"})
+
+
+def _labels_match(image: Image, wanted: list[str], unwanted: list[str]) -> bool:
+    labels = image.labels
+
+    def has(item: str) -> bool:
+        key, sep, value = item.partition("=")
+        return key in labels and (not sep or labels[key] == value)
+
+    return all(has(i) for i in wanted) and not any(has(i) for i in unwanted)
