@@ -21,6 +21,7 @@ class Engine:
         from .services.containers.service import ContainerService
         from .services.networks import NetworkService
         from .services.system import SystemService
+        from .services.volumes import VolumeService
 
         self.config = config
         self.events = EventBus()
@@ -29,16 +30,19 @@ class Engine:
         self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
                                        on_event=self._network_event)
+        self.volumes = VolumeService(config.data_root, self.plugins, on_event=self._volume_event)
         self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server
         self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
-                                           cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher)
+                                           cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
+                                           volumes=self.volumes)
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:
         Engine.current = self
         self.containers.restore()
+        self.volumes.restore(c.id for c in self.containers.all())
         log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
 
     def shutdown(self) -> None:
@@ -48,6 +52,9 @@ class Engine:
 
     def _image_event(self, action: str, ref: str, attributes: dict | None = None) -> None:
         self.events.publish("image", action, ref, attributes or {})
+
+    def _volume_event(self, action: str, name: str, attrs: dict) -> None:
+        self.events.publish("volume", action, name, attrs)
 
     def _network_event(self, type: str, action: str, actor_id: str, attrs: dict) -> None:
         self.events.publish(type, action, actor_id, attrs)

@@ -168,3 +168,80 @@ def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> b
     Routed, firstresult, *optional* (default: nothing to revoke).
     Added in 0.1.
     """
+
+
+# ---------------------------------------------------------------------------
+# volume drivers ("volume.<name>")
+#
+# Call order for a container: ``volume_mount`` at start (its result is the
+# host path bound into the container), ``volume_unmount`` at exit; one
+# mount/unmount pair per container ``mount_id``. The daemon keeps the
+# volumes' metadata (labels, creation time, options); a driver keeps data.
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def volume_driver_capabilities(driver: str, root: str) -> dict[str, Any]:
+    """Describe the driver, and tell it where the daemon keeps volumes.
+
+    :param root: ``<data-root>/volumes``; called once at daemon start, before
+        any other volume hook of this driver.
+    :return: ``{"scope": "local"}`` (or ``"global"``).
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_create(driver: str, name: str, options: Mapping[str, str]) -> dict[str, Any]:
+    """Create a volume's storage. Idempotent for a name that exists.
+
+    :param options: the driver options (``DriverOpts``) as given.
+    :return: ``{"mountpoint": "/abs/path"}`` (may be ``""`` until mounted).
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_remove(driver: str, name: str) -> bool:
+    """Delete a volume and its data. Idempotent.
+
+    :return: True.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_path(driver: str, name: str) -> str:
+    """The volume's mountpoint on the host (``""`` when not mounted).
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_mount(driver: str, name: str, mount_id: str) -> str:
+    """Make the volume usable for one user (a container id) and give its host path.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_unmount(driver: str, name: str, mount_id: str) -> bool:
+    """Release what ``volume_mount`` did for `mount_id`. Idempotent.
+
+    :return: True.
+
+    Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_list(driver: str) -> list[dict[str, Any]]:
+    """Every volume the driver holds: ``[{"name": ..., "mountpoint": ...}]``.
+
+    Routed, firstresult. Added in 0.1.
+    """

@@ -32,10 +32,6 @@ class Option:
     refuse: Callable[[Any], list[str]] | None = None
 
 
-def _refuse_named_volumes(binds: list[str]) -> list[str]:
-    return [b for b in binds or [] if not mounts.is_host_bind(b)]
-
-
 def _refuse_prefix(*bad: str) -> Callable[[Any], list[str]]:
     return lambda v: [v] if isinstance(v, str) and any(v == b or v.startswith(b + ":") for b in bad) else []
 
@@ -51,13 +47,30 @@ def _refuse_security_opt(opts: list[str]) -> list[str]:
     return out
 
 
+def _refuse_mounts(ms: list[dict]) -> list[str]:
+    """--mount: bind, volume (local driver) and tmpfs with their common options."""
+    out = []
+    for m in ms or []:
+        kind = m.get("Type")
+        if kind not in ("bind", "volume", "tmpfs"):
+            out.append(f"Type={kind}")
+        for section, keys in (("BindOptions", ("NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive",
+                                               "ReadOnlyForceRecursive")),
+                              ("VolumeOptions", ("Subpath",)), ("TmpfsOptions", ("Options",))):
+            out += [f"{section}.{k}" for k in keys if (m.get(section) or {}).get(k)]
+        driver = ((m.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name")
+        if driver not in (None, "", "local"):
+            out.append(f"VolumeOptions.DriverConfig.Name={driver}")
+    return out
+
+
 def _refuse_true(v: Any) -> list[str]:
     return [str(v)] if v else []
 
 
 OPTIONS: dict[str, Option] = {
     # HostConfig
-    "HostConfig.Binds": Option(SUPPORTED, "host-path binds only; named volumes refused", _refuse_named_volumes),
+    "HostConfig.Binds": Option(SUPPORTED, "host paths here; named volumes resolved to host paths by services.volumes"),
     "HostConfig.ContainerIDFile": Option(IGNORED, "client side"),
     "HostConfig.LogConfig": Option(ELSEWHERE, "log drivers"),
     "HostConfig.NetworkMode": Option(ELSEWHERE, "network service; container:<id> refused",
@@ -65,9 +78,10 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.PortBindings": Option(ELSEWHERE, "network service; syntax validated here"),
     "HostConfig.RestartPolicy": Option(ELSEWHERE, "services; validated here"),
     "HostConfig.AutoRemove": Option(ELSEWHERE, "services"),
-    "HostConfig.VolumeDriver": Option(UNSUPPORTED, "volumes"),
+    "HostConfig.VolumeDriver": Option(ELSEWHERE, "services.volumes; only the local driver so far",
+                                      lambda v: [v] if v not in (None, "", "local") else []),
     "HostConfig.VolumesFrom": Option(UNSUPPORTED, "volumes"),
-    "HostConfig.Mounts": Option(UNSUPPORTED, "volumes/mount API"),
+    "HostConfig.Mounts": Option(ELSEWHERE, "services.volumes: bind, volume (local), tmpfs", _refuse_mounts),
     "HostConfig.ConsoleSize": Option(SUPPORTED),
     "HostConfig.Annotations": Option(SUPPORTED),
     "HostConfig.CapAdd": Option(SUPPORTED),
@@ -149,7 +163,7 @@ OPTIONS: dict[str, Option] = {
     "Config.Healthcheck": Option(ELSEWHERE, "services"),
     "Config.ArgsEscaped": Option(IGNORED, "Windows only"),
     "Config.Image": Option(ELSEWHERE, "services"),
-    "Config.Volumes": Option(UNSUPPORTED, "anonymous volumes"),
+    "Config.Volumes": Option(ELSEWHERE, "services.volumes: an anonymous volume each"),
     "Config.WorkingDir": Option(SUPPORTED),
     "Config.Entrypoint": Option(SUPPORTED),
     "Config.NetworkDisabled": Option(SUPPORTED),
@@ -361,8 +375,7 @@ def _validate_sysctls(hc: dict) -> None:
 
 def _validate_mounts(hc: dict) -> None:
     for bind in hc.get("Binds") or []:
-        if mounts.is_host_bind(bind):
-            mounts.parse_bind(bind)
+        mounts.parse_bind(bind if mounts.is_host_bind(bind) else "/" + bind)  # a volume name in the source's place
     for m in mounts.tmpfs_mounts(hc.get("Tmpfs")):
         mounts.merge_tmpfs_options(["noexec", "nosuid", "nodev", "rprivate"] + (m.data.split(",") if m.data else []))
     for key in ("MaskedPaths", "ReadonlyPaths"):

@@ -124,7 +124,7 @@ class SystemService:
     def disk_usage(self) -> tuple[dict, list[tuple[object, tuple[int, int]]]]:
         """`docker system df`: (the image part of the reply, [(container, its sizes)]).
 
-        Volumes and the build cache do not exist in this daemon yet: empty lists.
+        The route adds the volumes; the build cache does not exist in this daemon yet.
         """
         containers = self.containers.all()
         users: dict[str, int] = {}
@@ -136,5 +136,5 @@ class SystemService:
             summary["Containers"] = users.get(image.id, 0)
             summary["SharedSize"] = 0
             images.append(summary)
-        usage = {"LayersSize": self.images.layers_size(), "Images": images, "Volumes": [], "BuildCache": []}
+        usage = {"LayersSize": self.images.layers_size(), "Images": images, "BuildCache": []}
         return usage, [(c, self.containers.sizes(c)) for c in containers]

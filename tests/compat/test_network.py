@@ -99,3 +99,12 @@ def _read_from(address: str, port: int, timeout: float = 15) -> bytes:
             last = str(e).encode()
         time.sleep(0.2)
     pytest.fail(f"no answer from {address}:{port}: {last!r}")
+
+
+def test_network_list_filters(cli):
+    names = lambda *f: set(cli("network", "ls", *f, "--format", "{{.Name}}").stdout.split())
+    assert names("--filter", "driver=null") == {"none"}
+    assert names("--filter", "type=builtin") >= {"bridge", "host", "none"}
+    assert names("--filter", "type=custom") == set()
+    assert names("--filter", "label=com.docker.compose.project=nothing") == set()
+    assert names("--filter", "name=bri") == {"bridge"}

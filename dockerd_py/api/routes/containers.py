@@ -27,7 +27,8 @@ def blueprint(engine) -> Blueprint:
         filters = params.filters(LIST_FILTERS)
         found = svc.list(params.boolean("all"), params.integer("limit", -1) or -1, filters)
         with_size = params.boolean("size")
-        return json_response([views.summary(c, svc.sizes(c) if with_size else None) for c in found])
+        return json_response([views.summary(c, engine.volumes.container_mounts(c.id), svc.sizes(c) if with_size else None)
+                              for c in found])
 
     @bp.post("/containers/create")
     def create():
@@ -42,7 +43,8 @@ def blueprint(engine) -> Blueprint:
     def inspect(ref):
         c = svc.get(ref)
         graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
-        return json_response(views.inspect(c, graph, svc.sizes(c) if params.boolean("size") else None))
+        return json_response(views.inspect(c, graph, engine.volumes.container_mounts(c.id),
+                                           svc.sizes(c) if params.boolean("size") else None))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):

@@ -33,7 +33,9 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/system/df")
     def disk_usage():
         usage, containers = engine.system.disk_usage()
-        usage["Containers"] = [container_views.summary(c, sizes) for c, sizes in containers]
+        usage["Containers"] = [container_views.summary(c, engine.volumes.container_mounts(c.id), sizes)
+                               for c, sizes in containers]
+        usage["Volumes"] = engine.volumes.usage()
         return json_response(usage)
 
     @bp.get("/events")

@@ -2,8 +2,7 @@
 
 Swarm mode is out of scope (DESIGN.md): every swarm object route gives
 Docker's 503 for a node that is not a manager. Managed plugins (`docker
-plugin`) are not supported, and volumes belong to a later milestone: those
-routes say so with a 501.
+plugin`) are not supported: those routes say so with a 501.
 """
 
 from flask import Blueprint
@@ -33,11 +32,6 @@ def blueprint(engine) -> Blueprint:
     for prefix in SWARM_PREFIXES:
         bp.add_url_rule(f"/{prefix}", f"{prefix}-root", not_a_manager, methods=ALL)
         bp.add_url_rule(f"/{prefix}/<path:rest>", f"{prefix}-any", not_a_manager, methods=ALL)
-    def no_volumes(**_):
-        raise NotImplementedErr("volumes are not implemented by this daemon yet")
-
-    bp.add_url_rule("/volumes", "volumes-root", no_volumes, methods=ALL)
-    bp.add_url_rule("/volumes/<path:rest>", "volumes-any", no_volumes, methods=ALL)
     def not_yet(what: str):
         def handler(**_):
             raise NotImplementedErr(f"{what} is not implemented by this daemon yet")

@@ -3,22 +3,43 @@
 import shlex
 import time
 
+from ...oci.mounts import is_host_bind, parse_bind
 from ...timeutil import rfc3339_to_nano
 from ...services.containers.record import Container
 
 
-def inspect(c: Container, graph_driver: dict, sizes: tuple[int, int] | None = None) -> dict:
+def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: tuple[int, int] | None = None) -> dict:
     out = {
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args, "State": c.state.to_json(),
         "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
         "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": None, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": [],
+        "ExecIDs": None, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
         "Config": c.config, "NetworkSettings": network_settings(c),
     }
     if sizes is not None:
         out["SizeRw"], out["SizeRootFs"] = sizes
     return out
+
+
+def mounts(c: Container, volume_mounts: list[dict]) -> list[dict]:
+    """Docker's `Mounts`: the host-path binds and tmpfs mounts, then the volumes (as the volume service lists them)."""
+    out = []
+    for bind in c.host_config.get("Binds") or []:
+        if is_host_bind(bind):
+            m = parse_bind(bind)
+            mode = bind.split(":", 2)[2] if bind.count(":") >= 2 else ""
+            out.append({"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": mode,
+                        "RW": m.writable, "Propagation": m.propagation})
+    for m in c.host_config.get("Mounts") or []:  # --mount bind / tmpfs (volumes come from the service)
+        if m.get("Type") == "bind":
+            out.append({"Type": "bind", "Source": m.get("Source", ""), "Destination": m.get("Target", ""),
+                        "Mode": "", "RW": not m.get("ReadOnly"),
+                        "Propagation": (m.get("BindOptions") or {}).get("Propagation") or "rprivate"})
+        elif m.get("Type") == "tmpfs":
+            out.append({"Type": "tmpfs", "Source": "", "Destination": m.get("Target", ""), "Mode": "",
+                        "RW": not m.get("ReadOnly"), "Propagation": ""})
+    return out + volume_mounts
 
 
 def network_settings(c: Container) -> dict:
@@ -36,14 +57,14 @@ def network_settings(c: Container) -> dict:
     return settings
 
 
-def summary(c: Container, sizes: tuple[int, int] | None = None) -> dict:
+def summary(c: Container, volume_mounts: list[dict], sizes: tuple[int, int] | None = None) -> dict:
     settings = network_settings(c)
     out = {
         "Id": c.id, "Names": [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
         "Command": command(c), "Created": rfc3339_to_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
         "Labels": c.config.get("Labels") or {}, "State": c.state.status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
-        "NetworkSettings": {"Networks": settings.get("Networks") or {}}, "Mounts": [],
+        "NetworkSettings": {"Networks": settings.get("Networks") or {}}, "Mounts": mounts(c, volume_mounts),
     }
     if sizes is not None:
         out["SizeRw"], out["SizeRootFs"] = sizes

@@ -42,9 +42,10 @@ class _PendingAttach:
 class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
-                 on_start_failed: Callable[[Container], None]) -> None:
+                 on_start_failed: Callable[[Container], None], volumes=None) -> None:
         self.images = images
         self.networks = networks
+        self.volumes = volumes
         self.publish = publish
         self.runtimes = runtimes
         self.exec_root = exec_root
@@ -90,8 +91,12 @@ class Runner:
         os.makedirs(bundle, mode=0o711)
         rootfs = self.images.mount_rw_layer(c.id)
         sandbox = shim = None
+        volumes_mounted = False
         try:
             hc = c.host_config
+            if self.volumes is not None:  # volume binds become host paths for the spec
+                hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
+                volumes_mounted = True
             sandbox = self.networks.attach(
                 c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
                 c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
@@ -117,6 +122,8 @@ class Runner:
                 _discard_task(shim)
             if sandbox is not None:
                 self.networks.detach(c.id)
+            if volumes_mounted:
+                self.volumes.unmount(c.id)
             self.images.unmount_rw_layer(c.id)
             raise
         self._shims[c.id] = shim
@@ -148,6 +155,11 @@ class Runner:
                 self.images.unmount_rw_layer(c.id)
             except Exception:
                 log.exception("container %s: unmount failed", c.short_id)
+            if self.volumes is not None:
+                try:
+                    self.volumes.unmount(c.id)
+                except Exception:
+                    log.exception("container %s: volume unmount failed", c.short_id)
             c.state.status, c.state.pid = "exited", 0
             c.state.exit_code, c.state.finished_at, c.state.oom_killed = exit_code, exited_at or now_rfc3339(), oom_killed
             c.network_settings = _disconnected(c.network_settings)

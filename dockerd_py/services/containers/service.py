@@ -34,7 +34,7 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
-                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher) -> None:
+                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -44,11 +44,12 @@ class ContainerService:
         self.events = events
         self.default_runtime = default_runtime
         self.runtimes = runtimes
+        self.volumes = volumes
         self.names = NameRegistry()
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
         self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
-                             exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher,
+                             exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit)
 
     # --- lookup -------------------------------------------------------------
@@ -111,8 +112,12 @@ class ContainerService:
         try:
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
+            if self.volumes is not None:
+                self.volumes.prepare(c.id, merged, host_config)
             c.save()
         except BaseException:
+            if self.volumes is not None:
+                self.volumes.release(c.id, remove_anonymous=True)
             self._discard_incomplete_create(c.id, c.dir)
             self.names.forget(container_id)
             raise
@@ -238,6 +243,8 @@ class ContainerService:
             self.images.remove_rw_layer(c.id)
             self.runner.cleanup_task_dir(c)
             shutil.rmtree(c.dir, ignore_errors=True)
+            if self.volumes is not None:
+                self.volumes.release(c.id, remove_anonymous=volumes)
             self.names.forget(c.id)
             with self._lock:
                 self._containers.pop(c.id, None)
