@@ -3,6 +3,7 @@
 import fnmatch
 
 from ..errors import InvalidParameter
+from ..filters import labels_match
 from .imagedb import Image
 
 ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
@@ -17,11 +18,8 @@ def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> b
             raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
         if (bool(refs) == (values & {"true", "1"} != set())):
             return False
-    labels = image.labels
-    for label in filters.get("label", []):
-        key, sep, value = label.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
+    if not labels_match(image.labels, filters.get("label", [])):
+        return False
     for key, newer in (("before", False), ("since", True)):
         for ref in filters.get(key, []):
             other = store.get(ref)

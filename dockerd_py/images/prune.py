@@ -3,8 +3,8 @@
 from collections.abc import Callable
 
 from ..errors import DockerError, InvalidParameter
+from ..filters import labels_match
 from .delete import InUse
-from .imagedb import Image
 
 ALLOWED = {"dangling", "until", "label", "label!"}
 
@@ -19,7 +19,7 @@ def prune(store, filters: dict[str, list[str]], in_use: InUse, parse_time: Calla
             continue
         if until is not None and image.created_unix >= until:
             continue
-        if not _labels_match(image, filters.get("label", []), filters.get("label!", [])):
+        if not labels_match(image.labels, filters.get("label", []), filters.get("label!", [])):
             continue
         try:
             deleted += store.remove(image.id, force=True, in_use=in_use)
@@ -33,13 +33,3 @@ def _dangling_only(filters: dict[str, list[str]]) -> bool:
     if not values <= {"true", "false", "1", "0"}:
         raise InvalidParameter(f"invalid filter 'dangling={next(iter(values))}'")
     return bool(values & {"true", "1"})
-
-
-def _labels_match(image: Image, wanted: list[str], unwanted: list[str]) -> bool:
-    labels = image.labels
-
-    def has(item: str) -> bool:
-        key, sep, value = item.partition("=")
-        return key in labels and (not sep or labels[key] == value)
-
-    return all(has(i) for i in wanted) and not any(has(i) for i in unwanted)

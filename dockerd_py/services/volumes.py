@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemErr
+from ..filters import labels_match, tree_size
 from ..oci import mounts as oci_mounts
 from ..state import atomic
 
@@ -179,9 +180,7 @@ class VolumeService:
             wanted = {f.lower() in ("true", "1") for f in filters["dangling"]}
             if (not self.users(name)) not in wanted:
                 return False
-        if "label" in filters and not _labels_match(v["Labels"], filters["label"]):
-            return False
-        if "label!" in filters and any(_labels_match(v["Labels"], [f]) for f in filters["label!"]):
+        if not labels_match(v["Labels"], filters.get("label", []), filters.get("label!", [])):
             return False
         return True
 
@@ -211,12 +210,11 @@ class VolumeService:
         with self._lock:
             candidates = [n for n, v in self._volumes.items()
                           if (all_ or ANONYMOUS_LABEL in (v["Labels"] or {}))
-                          and _labels_match(v["Labels"], filters.get("label", []))
-                          and not any(_labels_match(v["Labels"], [f]) for f in filters.get("label!", []))]
+                          and labels_match(v["Labels"], filters.get("label", []), filters.get("label!", []))]
         for name in candidates:
             try:
                 path = self.inspect(name)["Mountpoint"]
-                size = _tree_size(path) if path else 0
+                size = tree_size(path) if path else 0
                 self.remove(name)
             except (Conflict, NotFound):
                 continue
@@ -379,7 +377,7 @@ class VolumeService:
         for name in names:
             v = self.inspect(name)
             v["UsageData"] = {"RefCount": len(self.users(name)),
-                              "Size": _tree_size(v["Mountpoint"]) if v["Mountpoint"] else -1}
+                              "Size": tree_size(v["Mountpoint"]) if v["Mountpoint"] else -1}
             out.append(v)
         return out
 
@@ -416,27 +414,3 @@ def copy_up(source: str, volume_path: str) -> None:
     st = os.stat(source)
     os.chown(volume_path, st.st_uid, st.st_gid)
     os.chmod(volume_path, st.st_mode & 0o7777)
-
-
-def _labels_match(labels: dict | None, wanted: list[str]) -> bool:
-    labels = labels or {}
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
-def _tree_size(root: str) -> int:
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root):
-        for entry in filenames + dirnames:
-            try:
-                st = os.lstat(os.path.join(dirpath, entry))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total

@@ -193,15 +193,16 @@ def _attach(engine, c):
         detach_keys = parse_detach_keys(params.string("detachKeys") or DEFAULT_DETACH_KEYS)
     except ValueError as e:
         raise InvalidParameter(str(e)) from None
+    attachment = svc.attach(c, stdin, stdout, stderr) if stream else None
     client = hijack.upgrade(_stream_type(tty))
     if with_logs:
         for line in svc.logs(c, logs_mod.LogQuery(stdout=stdout, stderr=stderr)):
             if line is not None:
                 client.sendall(line.data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, line.data))
-    if stream:
+    if attachment is not None:
         try:
-            backend = svc.attach(c, stdin, stdout, stderr, hijack.client_gone_check(client))
-        except DockerError:  # the start failed; the client learns why from the start call
+            backend = attachment.wait(hijack.client_gone_check(client))
+        except (DockerError, OSError):  # the start failed (the client learns why from it) or the shim went
             backend = None
         if backend is not None:
             watcher = DetachWatcher(detach_keys) if tty and stdin else None

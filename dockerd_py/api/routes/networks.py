@@ -9,6 +9,7 @@ import re
 from flask import Blueprint
 
 from ...errors import InvalidParameter, NotImplementedErr
+from ...filters import labels_match
 from .. import params
 from ..responses import json_response
 
@@ -62,9 +63,4 @@ def _matches(network: dict, filters: dict[str, list[str]]) -> bool:
         dangling = network["Name"] not in PREDEFINED and not network.get("Containers")
         if (filters["dangling"][0].lower() in ("true", "1")) != dangling:
             return False
-    labels = network.get("Labels") or {}
-    for item in filters.get("label", []):
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
+    return labels_match(network.get("Labels"), filters.get("label", []))

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, Response, request
 
+from ...filters import labels_match
 from ...timeutil import parse_timestamp
 from .. import hijack, params
 from ..responses import dumps, json_response
@@ -86,8 +87,4 @@ def matches(event, filters: dict[str, list[str]]) -> bool:
     for key in ("container", "image", "network", "volume", "plugin", "daemon"):
         if not object_filter(key):
             return False
-    for label in filters.get("label", []):
-        key, sep, value = label.partition("=")
-        if key not in attrs or (sep and attrs[key] != value):
-            return False
-    return True
+    return labels_match(attrs, filters.get("label", []))

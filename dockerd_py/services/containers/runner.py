@@ -29,14 +29,38 @@ log = logging.getLogger("dockerd_py.containers")
 DEFAULT_STOP_TIMEOUT = 10
 
 
-class _PendingAttach:
-    """An attach that waits for the container's next start."""
+class Attachment:
+    """A reserved attach stream: connected now if the container runs, else at its next start."""
 
-    def __init__(self, stdin: bool, stdout: bool, stderr: bool) -> None:
+    def __init__(self, c: Container, stdin: bool, stdout: bool, stderr: bool,
+                 withdraw: Callable[["Attachment"], bool]) -> None:
+        self.container = c
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
-        self.ready = threading.Event()
-        self.sock: socket.socket | None = None
-        self.error: Exception | None = None
+        self._withdraw = withdraw
+        self._ready = threading.Event()
+        self._sock: socket.socket | None = None
+        self._error: Exception | None = None
+
+    def connect(self, shim: ShimClient) -> None:
+        try:
+            self._sock = shim.attach(self.stdin, self.stdout, self.stderr,
+                                     bool(self.container.config.get("StdinOnce")))
+        except Exception as e:
+            self._error = e
+        self._ready.set()
+
+    def fail(self, error: Exception) -> None:
+        self._error = error
+        self._ready.set()
+
+    def wait(self, client_gone: Callable[[], bool]) -> socket.socket | None:
+        """The connected stream; None when the client or the container went first."""
+        while not self._ready.wait(0.5):
+            if (client_gone() or self.container.removed) and self._withdraw(self):
+                return None
+        if self._error is not None:
+            raise self._error
+        return self._sock
 
 
 class Runner:
@@ -54,7 +78,7 @@ class Runner:
         self.on_exit = on_exit
         self.on_start_failed = on_start_failed
         self._shims: dict[str, ShimClient] = {}
-        self._pending: dict[str, list[_PendingAttach]] = {}
+        self._pending: dict[str, list[Attachment]] = {}
 
     # --- start ------------------------------------------------------------
     def start(self, c: Container) -> None:
@@ -254,44 +278,40 @@ class Runner:
             raise Conflict(f"Container {c.id} is not running")
         return shim
 
-    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool,
-               client_gone: Callable[[], bool]) -> socket.socket | None:
-        """A stream from the container's shim; for a stopped container, from its next start.
+    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
+        """Reserve a stream from the container's shim; for a stopped container, from its next start.
 
-        Attaching before start is how `docker run` and `docker start -a` work:
-        the attach is connected after the task is created and before it is
-        started, so no output is lost. None when the client left first.
+        Attaching before start is how `docker run` and `docker start -a` work.
+        The reservation is made before the client hears that its upgrade
+        succeeded (it sends `start` right after), and it is connected after the
+        task is created and before it is started, so no output is lost.
         """
+        attachment = Attachment(c, stdin, stdout, stderr, self._withdraw)
         with c.lock:
             shim = self._shims.get(c.id)
             if shim is None:
-                pending = _PendingAttach(stdin, stdout, stderr)
-                self._pending.setdefault(c.id, []).append(pending)
+                self._pending.setdefault(c.id, []).append(attachment)
         if shim is not None:
-            return shim.attach(stdin, stdout, stderr, bool(c.config.get("StdinOnce")))
-        while not pending.ready.wait(0.5):
-            if client_gone() or c.removed:
-                with c.lock:
-                    if pending in self._pending.get(c.id, []):
-                        self._pending[c.id].remove(pending)
-                        return None
-        if pending.error is not None:
-            raise pending.error
-        return pending.sock
+            attachment.connect(shim)
+        return attachment
+
+    def _withdraw(self, attachment: Attachment) -> bool:
+        """Drop a reservation that was not connected yet; False if a start took it meanwhile."""
+        c = attachment.container
+        with c.lock:
+            pending = self._pending.get(c.id, [])
+            if attachment in pending:
+                pending.remove(attachment)
+                return True
+        return False
 
     def _fail_pending(self, c: Container, error: Exception) -> None:
-        for pending in self._pending.pop(c.id, []):
-            pending.error = error
-            pending.ready.set()
+        for attachment in self._pending.pop(c.id, []):
+            attachment.fail(error)
 
     def _connect_pending(self, c: Container, shim: ShimClient) -> None:
-        for pending in self._pending.pop(c.id, []):
-            try:
-                pending.sock = shim.attach(pending.stdin, pending.stdout, pending.stderr,
-                                           bool(c.config.get("StdinOnce")))
-            except Exception as e:
-                pending.error = e
-            pending.ready.set()
+        for attachment in self._pending.pop(c.id, []):
+            attachment.connect(shim)
 
     def resize(self, c: Container, height: int, width: int) -> None:
         self._shim(c).resize(height, width)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
+from ...filters import labels_match, tree_size
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
@@ -22,7 +23,7 @@ from . import logs as logs_mod
 from . import restart, signals
 from .names import NameRegistry, normalize
 from .record import Container
-from .runner import Runner, stop_timeout
+from .runner import Attachment, Runner, stop_timeout
 
 log = logging.getLogger("dockerd_py.containers")
 
@@ -275,7 +276,7 @@ class ContainerService:
                 continue
             if until is not None and rfc3339_to_nano(c.created) >= until:
                 continue
-            if not _labels_match(c, filters.get("label", [])) or _labels_match_any(c, filters.get("label!", [])):
+            if not labels_match(c.config.get("Labels"), filters.get("label", []), filters.get("label!", [])):
                 continue
             try:
                 self.remove(c.id, force=False, volumes=False)
@@ -326,7 +327,7 @@ class ContainerService:
                 raise InvalidParameter("invalid filter 'exited'") from None
             if c.state.running or not c.has_been_started or c.state.exit_code not in codes:
                 return False
-        if "label" in filters and not _labels_match(c, filters["label"]):
+        if "label" in filters and not labels_match(c.config.get("Labels"), filters["label"]):
             return False
         if "ancestor" in filters and not any(self._descends(c, ref) for ref in filters["ancestor"]):
             return False
@@ -350,15 +351,15 @@ class ContainerService:
             raise NotImplementedErr('configured logging driver does not support reading')
         return logs_mod.read(c.log_path, query, lambda: c.state.running)
 
-    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool, client_gone: Callable[[], bool]):
-        sock = self.runner.attach(c, stdin, stdout, stderr, client_gone)
-        if sock is not None:
-            self._publish(c, "attach")
-        return sock
+    def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
+        """Reserve the stream before the client is told it is attached (see Runner.attach)."""
+        attachment = self.runner.attach(c, stdin, stdout, stderr)
+        self._publish(c, "attach")
+        return attachment
 
     def sizes(self, c: Container) -> tuple[int, int]:
         """(SizeRw, SizeRootFs): the container's own changes, and those plus its image."""
-        rw = _tree_size(self.images.rw_layer_path(c.id))
+        rw = tree_size(self.images.rw_layer_path(c.id))
         return rw, rw + self.images.size(self.images.get(c.image_id))
 
     def publish_detach(self, c: Container) -> None:
@@ -435,33 +436,3 @@ class ContainerService:
                     self.runner.start(c)
                 except Exception as e:
                     log.warning("container %s: start at boot failed: %s", c.short_id, e)
-
-
-def _labels_match(c: Container, wanted: list[str]) -> bool:
-    labels = c.config.get("Labels") or {}
-    for item in wanted:
-        key, sep, value = item.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
-def _labels_match_any(c: Container, wanted: list[str]) -> bool:
-    return any(_labels_match(c, [item]) for item in wanted)
-
-
-def _tree_size(root: str) -> int:
-    """Bytes used by the files under `root`, each hard-linked inode counted once."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        for entry in filenames + dirnames:
-            try:
-                st = os.lstat(os.path.join(dirpath, entry))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
