@@ -24,12 +24,11 @@ def gunicorn_binds(hosts: list[str]) -> list[str]:
         elif host.startswith("tcp://"):
             binds.append(host[len("tcp://"):] or "127.0.0.1:2375")
         elif host.startswith("fd://"):
-            fds = host[len("fd://"):]
-            if fds:
-                binds.append(f"fd://{int(fds)}")
-            else:  # every socket systemd passed us
-                count = int(os.environ.get("LISTEN_FDS", "0"))
-                binds.extend(f"fd://{3 + i}" for i in range(count))
+            # Under socket activation (LISTEN_FDS) gunicorn adopts every socket systemd
+            # passed by itself; naming them again would open them twice.
+            number = host[len("fd://"):]
+            if number and "LISTEN_FDS" not in os.environ:
+                binds.append(f"fd://{int(number)}")
         else:
             raise ValueError(f"invalid host {host!r}: use unix://, tcp:// or fd://")
     return binds

@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+
+import pytest
 
 from .conftest import DOCKER
 
@@ -50,3 +53,25 @@ def test_default_runtime_must_exist_and_exec_root_must_fit():
         assert out.returncode == 1 and "default runtime nosuch is not a configured runtime" in out.stderr
         out = run_daemon("--config-file", f"{tmp}/none.json", "--exec-root", "/tmp/" + "x" * 60, "--pidfile", f"{tmp}/p")
         assert out.returncode == 1 and "is too long" in out.stderr
+
+
+@pytest.mark.skipif(not shutil.which("systemd-socket-activate"), reason="systemd-socket-activate is not installed")
+def test_socket_activation_with_fd_host():
+    """`-H fd://` serves the sockets systemd passes (LISTEN_FDS), as with dockerd-py.socket."""
+    tmp = tempfile.mkdtemp(prefix="f", dir="/tmp")
+    flags = ["--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/pid",
+             "--config-file", f"{tmp}/none.json", "-b", f"dpyfd{os.getpid() % 1000}", "--bip", "172.31.251.1/24",
+             "--cgroup-parent", f"/dpyfd{os.getpid()}"]
+    proc = subprocess.Popen(["systemd-socket-activate", "-l", f"{tmp}/d.sock", sys.executable, "-m", "dockerd_py.cli",
+                             "-H", "fd://", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        env = dict(os.environ, DOCKER_HOST=f"unix://{tmp}/d.sock")
+        out = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.strip() == "1.47", out.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        run_daemon("--cleanup", *flags)
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -39,10 +39,13 @@ def test_bad_runtime_flags(tmp_path, args, message):
         config.load(["--config-file", str(tmp_path / "none.json"), *args])
 
 
-def test_gunicorn_binds_from_hosts():
+def test_gunicorn_binds_from_hosts(monkeypatch):
     from dockerd_py.server import gunicorn_binds
 
+    monkeypatch.delenv("LISTEN_FDS", raising=False)
     assert gunicorn_binds(["unix:///run/x.sock", "tcp://0.0.0.0:2375", "fd://3"]) == \
         ["unix:/run/x.sock", "0.0.0.0:2375", "fd://3"]
+    monkeypatch.setenv("LISTEN_FDS", "1")  # socket activation: gunicorn adopts systemd's sockets itself
+    assert gunicorn_binds(["fd://", "unix:///run/x.sock"]) == ["unix:/run/x.sock"]
     with pytest.raises(ValueError):
         gunicorn_binds(["http://nope"])
