@@ -18,7 +18,7 @@ from ..linux import namespaces
 from ..linux import syscalls as sc
 from . import init as ini
 from .channel import Channel
-from .parent import _connect, _write_pid_file
+from .parent import _connect, _write_pid_file, kill_child
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -63,11 +63,7 @@ def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, p
         ours.close()
     except BaseException:
         if child:
-            try:
-                os.kill(child, signals.SIGKILL)
-                os.waitpid(child, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            kill_child(child)
         raise
     finally:
         for fd, _ in ns_fds:

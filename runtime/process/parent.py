@@ -111,11 +111,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
             return Created(child, data)
     except BaseException:
         if child:
-            try:
-                os.kill(child, signals.SIGKILL)
-                os.waitpid(child, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            kill_child(child)
         if manager is not None:
             try:
                 manager.remove()
@@ -156,6 +152,15 @@ def _connect(path: str) -> socket.socket:
         sock.close()
         raise RuntimeErr(f"failed to connect to console socket {path}: {e.strerror}") from None
     return sock
+
+
+def kill_child(pid: int) -> None:
+    """End and reap a child of a failed create or exec (it may already be gone)."""
+    try:
+        os.kill(pid, signals.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _write_pid_file(path: str, pid: int) -> None:
