@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -66,6 +67,9 @@ def test_socket_activation_with_fd_host():
                              "-H", "fd://", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
+        deadline = time.monotonic() + 10  # systemd-socket-activate binds the socket just after it starts
+        while not os.path.exists(f"{tmp}/d.sock") and time.monotonic() < deadline:
+            time.sleep(0.05)
         env = dict(os.environ, DOCKER_HOST=f"unix://{tmp}/d.sock")
         out = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"], env=env, capture_output=True,
                              text=True, timeout=60)
