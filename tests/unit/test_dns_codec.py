@@ -114,11 +114,14 @@ def test_round_robin_rotates_on_each_answer():
     assert seen == [[a, b], [b, a], [a, b]]
 
 
-def test_truncated_reply_sets_tc_and_keeps_only_the_question():
-    q = wire.parse_query(query("db", wire.A))
-    flags, _, recs = records(wire.truncated(q))
-    assert flags & wire.TC and recs == []
-
+def test_answers_that_do_not_fit_are_dropped_from_the_end_with_tc():
+    q = wire.parse_query(query("many", wire.A))
+    answers = [wire.address_rdata(f"10.0.0.{i}") for i in range(1, 61)]
+    flags, _, recs = records(wire.response(q, wire.NOERROR, answers, 600, limit=512))
+    assert flags & wire.TC and len(recs) == (512 - 12 - 10) // 16
+    assert [r[3] for r in recs] == [a[1] for a in answers[:len(recs)]]
+    flags, _, recs = records(wire.response(q, wire.NOERROR, answers, 600))
+    assert not flags & wire.TC and len(recs) == 60
 
 def test_nameservers_of_a_resolv_conf(tmp_path):
     from dockerd_py.services.dns import forward

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network n
 SERVER = ("127.0.0.11", 53)
 NAMES = {
     "c1": {"web": ["172.30.0.2", "fd00::2"], "db": ["172.30.0.3", "172.30.0.4"],
-           "v4only": ["172.30.0.5"]},
+           "v4only": ["172.30.0.5"], "many": [f"172.30.1.{i}" for i in range(1, 61)]},
     "c2": {"web": ["172.31.0.9"]},
 }
 PTRS = {"172.30.0.2": "web.mynet", "fd00::2": "web.mynet"}
@@ -97,11 +97,14 @@ def nslookup(ns_name: str, *args: str) -> str:
 
 class Stub:
     """A resolver of the test on 127.0.0.1:<port> (UDP and TCP) in the host's namespace:
-    upstream.test -> 192.0.2.1, big.test -> 60 addresses, anything else NXDOMAIN."""
+    upstream.test -> 192.0.2.1, big.test -> 60 addresses (truncated over UDP, as a
+    real server does), anything else NXDOMAIN."""
 
     def __init__(self) -> None:
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.05)
+        self.stopped = threading.Event()
         self.port = self.udp.getsockname()[1]
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.tcp.bind(("127.0.0.1", self.port))
@@ -118,15 +121,16 @@ class Stub:
         found = {"upstream.test": ["192.0.2.1"], "big.test": BIG}.get(q.name.lower())
         if found is None:
             return wire.response(q, wire.NXDOMAIN)
-        return wire.response(q, wire.NOERROR, [wire.address_rdata(a) for a in found], 30)
+        limit = q.udp_size if proto == "udp" else wire.MAX_SIZE
+        return wire.response(q, wire.NOERROR, [wire.address_rdata(a) for a in found], 30, limit)
 
     def _serve_udp(self) -> None:
-        while True:
+        while not self.stopped.is_set():
             try:
                 raw, addr = self.udp.recvfrom(65535)
-                self.udp.sendto(self.answer(raw, "udp"), addr)
-            except OSError:
-                return
+            except TimeoutError:
+                continue
+            self.udp.sendto(self.answer(raw, "udp"), addr)
 
     def _serve_tcp(self) -> None:
         while True:
@@ -140,7 +144,10 @@ class Stub:
                 conn.sendall(struct.pack("!H", len(resp)) + resp)
 
     def close(self) -> None:
+        self.stopped.set()
         self.tcp.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        for t in self.threads:
+            t.join()
         self.tcp.close()
         self.udp.close()
 
@@ -237,10 +244,33 @@ def test_unknown_name_is_forwarded_over_udp_and_tcp(ns, stub):
     assert "192.0.2.1" in nslookup(ns[0], "upstream.test")
 
 
-def test_large_forwarded_answer_is_truncated_over_udp_and_whole_over_tcp(ns):
+def test_large_answers_are_truncated_over_udp_and_whole_over_tcp(ns):
+    # ours: the answers that fit in 512 bytes, TC set
+    flags, _, recs = parse(udp_query(ns[1], build("many", wire.A)))
+    assert flags & wire.TC and 0 < len(recs) < 60
+    assert sorted(addresses(tcp_query(ns[1], build("many", wire.A)))) == sorted(NAMES["c1"]["many"])
+    # forwarded: the upstream's truncated reply is relayed, the TCP retry gets all
     flags, _, recs = parse(udp_query(ns[1], build("big.test", wire.A)))
-    assert flags & wire.TC and recs == []
+    assert flags & wire.TC and 0 < len(recs) < 60
     assert addresses(tcp_query(ns[1], build("big.test", wire.A))) == BIG
+    out = subprocess.run(["ip", "netns", "exec", ns[0], "busybox", "nslookup", "many", "127.0.0.11"],
+                         capture_output=True, text=True, timeout=20).stdout
+    assert "172.30.1." in out, out
+
+
+def test_container_upstream_replaces_the_hosts_and_empty_forwards_nothing(netns_names, dns, stub):
+    a, b = netns_names(), netns_names()
+    dns.attach("c1", f"/run/netns/{a}", upstream=[])  # e.g. an internal network
+    _, rcode, _ = parse(udp_query(f"/run/netns/{a}", build("upstream.test", wire.A)))
+    assert rcode == wire.SERVFAIL and stub.seen == []
+    assert addresses(udp_query(f"/run/netns/{a}", build("web", wire.A))) == ["172.30.0.2"]
+    own = Stub()  # the container's --dns server
+    try:
+        dns.attach("c2", f"/run/netns/{b}", upstream=[("127.0.0.1", own.port)])
+        assert addresses(udp_query(f"/run/netns/{b}", build("upstream.test", wire.A))) == ["192.0.2.1"]
+        assert own.seen == [("udp", "upstream.test")] and stub.seen == []
+    finally:
+        own.close()
 
 
 def test_no_upstream_answering_gives_servfail(netns_names):

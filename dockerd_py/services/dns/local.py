@@ -48,8 +48,9 @@ def _family(address: str) -> int:
 
 
 def answer(query: wire.Query, asker: str, lookup: Lookup, reverse: Reverse | None,
-           rr: RoundRobin) -> bytes | None:
-    """The local reply to `query` from container `asker`, or None to forward it."""
+           rr: RoundRobin, limit: int = wire.MAX_SIZE) -> bytes | None:
+    """The local reply to `query` from container `asker` in at most `limit`
+    bytes (the client's UDP size), or None to forward it."""
     if query.qclass not in (wire.CLASS_IN, wire.ANY):
         return None
     name = normalize(query.name)
@@ -60,11 +61,11 @@ def answer(query: wire.Query, asker: str, lookup: Lookup, reverse: Reverse | Non
         host = reverse(asker, address) if address and reverse else None
         if not host:
             return None
-        return wire.response(query, wire.NOERROR, [(wire.PTR, wire.encode_name(host))], TTL)
+        return wire.response(query, wire.NOERROR, [(wire.PTR, wire.encode_name(host))], TTL, limit)
     addresses = lookup(asker, name)
     if addresses is None:
         return None
     want = {wire.A: 4, wire.AAAA: 6}.get(query.qtype)
     chosen = [a for a in addresses if want is not None and _family(a) == want]
     chosen = rr.rotate((name, query.qtype), chosen)
-    return wire.response(query, wire.NOERROR, [wire.address_rdata(a) for a in chosen], TTL)
+    return wire.response(query, wire.NOERROR, [wire.address_rdata(a) for a in chosen], TTL, limit)

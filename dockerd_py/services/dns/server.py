@@ -102,14 +102,16 @@ class EmbeddedDNS:
     # ------------------------------------------------------------------ API
 
     def attach(self, container_id: str, netns_path: str, *,
-               upstream: Sequence[str] | None = None) -> None:
+               upstream: Sequence[str | tuple[str, int]] | None = None) -> None:
         """Answer at 127.0.0.11:53 (UDP and TCP) inside `netns_path` for the
-        container; `upstream`: its own --dns servers instead of the host's.
+        container; `upstream`: its own --dns servers instead of the host's
+        (an empty list: nothing is forwarded, foreign names get SERVFAIL).
         Attaching an attached container replaces its sockets. Raises OSError
         when the namespace does not exist or the address cannot be bound."""
         self.detach(container_id)
         udp, tcp = netns.open_listeners(netns_path)
-        att = _Attachment(container_id, udp, tcp, forward.servers(upstream) if upstream else None)
+        servers = forward.servers(upstream) if upstream is not None else None
+        att = _Attachment(container_id, udp, tcp, servers)
         try:
             self._in_loop(self._add, att)
         except BaseException:
@@ -244,24 +246,21 @@ class EmbeddedDNS:
             reply(wire.response(q, wire.NOTIMP))
             return
         try:
-            resp = local.answer(q, att.container_id, self._lookup, self._reverse, self._rr)
+            resp = local.answer(q, att.container_id, self._lookup, self._reverse, self._rr,
+                                wire.MAX_SIZE if tcp else q.udp_size)
         except Exception:
             log.exception("embedded DNS: lookup of %r for %s failed", q.name, att.container_id)
             resp = wire.response(q, wire.SERVFAIL)
         if resp is None:
             self._forward(att, q, data, reply, conn)
         else:
-            reply(self._fit(q, resp, tcp))
-
-    @staticmethod
-    def _fit(q: wire.Query, resp: bytes, tcp: bool) -> bytes:
-        return resp if tcp or len(resp) <= q.udp_size else wire.truncated(q)
+            reply(resp)
 
     def _forward(self, att: _Attachment, q: wire.Query, data: bytes, reply: Reply,
                  conn: _Conn | None) -> None:
         if self._inflight >= MAX_INFLIGHT:
             log.warning("embedded DNS: more than %d concurrent queries", MAX_INFLIGHT)
-            reply(wire.response(q, wire.SERVFAIL))
+            reply(wire.response(q, wire.REFUSED))
             return
         self._inflight += 1
         if conn is not None:
@@ -271,7 +270,7 @@ class EmbeddedDNS:
 
     def _exchange(self, data: bytes, tcp: bool, upstream: list[forward.Server] | None) -> bytes | None:
         """On a pool thread: the upstream reply, the servers read now."""
-        servers = upstream or self._upstream
+        servers = upstream if upstream is not None else self._upstream
         if servers is None:
             servers = forward.host_servers(self._resolv_conf)
         return forward.forward(data, tcp, servers, self._timeout)
@@ -285,9 +284,8 @@ class EmbeddedDNS:
             resp = fut.result()
         except Exception:
             resp = None
-        if resp is None:
-            resp = wire.response(q, wire.SERVFAIL)
-        reply(self._fit(q, resp, conn is not None))
+        # an upstream reply goes to the client verbatim, as Docker's does
+        reply(resp if resp is not None else wire.response(q, wire.SERVFAIL))
 
     # ----------------------------------------------------------------- UDP
 

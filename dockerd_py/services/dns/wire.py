@@ -27,6 +27,7 @@ _OPCODE_MASK = 0x7800
 _NAME_POINTER = 0xC000
 
 UDP_DEFAULT_SIZE = 512
+MAX_SIZE = 65535
 _MAX_NAME = 255
 
 
@@ -139,16 +140,22 @@ def _reply_flags(flags: int, rcode: int) -> int:
     return QR | (flags & (_OPCODE_MASK | RD | CD)) | RA | rcode
 
 
-def response(query: Query, rcode: int = NOERROR,
-             answers: list[tuple[int, bytes]] | None = None, ttl: int = 0) -> bytes:
-    """A reply to `query` with answers [(type, rdata)] named like its question."""
-    answers = answers or []
-    out = bytearray(HEADER.pack(query.id, _reply_flags(query.flags, rcode), 1, len(answers), 0, 0))
-    out += query.question
-    for rtype, rdata in answers:
-        out += struct.pack("!H", _NAME_POINTER | HEADER.size)
-        out += _RRFIXED.pack(rtype, CLASS_IN, ttl, len(rdata)) + rdata
-    return bytes(out)
+def response(query: Query, rcode: int = NOERROR, answers: list[tuple[int, bytes]] | None = None,
+             ttl: int = 0, limit: int = MAX_SIZE) -> bytes:
+    """A reply to `query` with answers [(type, rdata)] named like its question.
+
+    Answers that do not fit in `limit` bytes are left out from the end and
+    the reply is marked truncated (TC), as miekg/dns's Msg.Truncate does.
+    """
+    records = [struct.pack("!H", _NAME_POINTER | HEADER.size)
+               + _RRFIXED.pack(rtype, CLASS_IN, ttl, len(rdata)) + rdata
+               for rtype, rdata in answers or []]
+    flags = _reply_flags(query.flags, rcode)
+    size = HEADER.size + len(query.question) + sum(map(len, records))
+    while records and size > limit:
+        size -= len(records.pop())
+        flags |= TC
+    return HEADER.pack(query.id, flags, 1, len(records), 0, 0) + query.question + b"".join(records)
 
 
 def error_from_header(msg: bytes, rcode: int) -> bytes | None:
@@ -160,13 +167,6 @@ def error_from_header(msg: bytes, rcode: int) -> bytes | None:
     if flags & QR:
         return None
     return HEADER.pack(qid, _reply_flags(flags, rcode), 0, 0, 0, 0)
-
-
-def truncated(query: Query) -> bytes:
-    """The TC reply for an answer too large for the client's UDP size."""
-    out = bytearray(response(query))
-    struct.pack_into("!H", out, 2, struct.unpack_from("!H", out, 2)[0] | TC)
-    return bytes(out)
 
 
 def rcode_of(msg: bytes) -> int:
