@@ -32,6 +32,8 @@ BIG = [f"198.51.100.{i}" for i in range(1, 61)]  # 60 A records: more than 512 b
 
 
 def lookup(asker: str, name: str):
+    if name == "boom":
+        raise KeyError(name)
     return NAMES.get(asker, {}).get(name)
 
 
@@ -303,6 +305,12 @@ def test_malformed_query_gets_formerr_and_the_server_keeps_serving(ns):
     bad = struct.pack("!HHHHHH", 0x7777, 0x0100, 1, 0, 0, 0) + b"\x3fab"
     resp = udp_query(ns[1], bad)
     assert resp[:2] == b"\x77\x77" and resp[3] & 0xF == wire.FORMERR
+    assert addresses(udp_query(ns[1], build("web", wire.A))) == ["172.30.0.2"]
+
+
+def test_failing_lookup_gives_servfail_and_the_server_keeps_serving(ns):
+    _, rcode, _ = parse(udp_query(ns[1], build("boom", wire.A)))
+    assert rcode == wire.SERVFAIL
     assert addresses(udp_query(ns[1], build("web", wire.A))) == ["172.30.0.2"]
 
 

@@ -84,6 +84,7 @@ class EmbeddedDNS:
         self._rr = local.RoundRobin()
         self._attached: dict[str, _Attachment] = {}
         self._inflight = 0
+        self._nconns = 0
         self._running = True
         self._closed = False
         self._lock = threading.Lock()
@@ -170,7 +171,7 @@ class EmbeddedDNS:
     def _serve(self) -> None:
         try:
             while self._running:
-                idle_check = any(a.conns for a in self._attached.values())
+                idle_check = self._nconns > 0
                 for key, mask in self._sel.select(1.0 if idle_check else None):
                     try:
                         self._dispatch(key.data, mask)
@@ -322,6 +323,7 @@ class EmbeddedDNS:
             sock.setblocking(False)
             conn = _Conn(sock, att)
             att.conns.add(conn)
+            self._nconns += 1
             self._sel.register(sock, selectors.EVENT_READ, conn)
 
     def _on_conn(self, conn: _Conn, mask: int) -> None:
@@ -377,6 +379,7 @@ class EmbeddedDNS:
             return
         conn.closed = True
         conn.att.conns.discard(conn)
+        self._nconns -= 1
         self._sel.unregister(conn.sock)
         conn.sock.close()
 
