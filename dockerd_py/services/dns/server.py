@@ -109,6 +109,8 @@ class EmbeddedDNS:
         (an empty list: nothing is forwarded, foreign names get SERVFAIL).
         Attaching an attached container replaces its sockets. Raises OSError
         when the namespace does not exist or the address cannot be bound."""
+        if self._closed:
+            raise RuntimeError("the embedded DNS server is closed")
         self.detach(container_id)
         udp, tcp = netns.open_listeners(netns_path)
         servers = forward.servers(upstream) if upstream is not None else None
