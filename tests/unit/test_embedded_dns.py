@@ -157,20 +157,17 @@ class Stub:
 # ----------------------------------------------------------------- fixtures
 
 
-def _make_netns() -> str:
-    name = f"dpydns-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-    return name
-
-
 @pytest.fixture
 def netns_names():
+    """make() -> the name of a new netns with lo up; all removed at the end."""
     made: list[str] = []
 
     def make() -> str:
-        made.append(_make_netns())
-        return made[-1]
+        name = f"dpydns-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        made.append(name)
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        return name
 
     yield make
     for name in made:
