@@ -341,3 +341,14 @@ def test_close_ends_the_thread_and_every_socket(netns_names, stub):
     with pytest.raises(RuntimeError):
         server.attach("c1", f"/run/netns/{name}")
     server.close()
+
+
+def test_with_ndots_set_a_foreign_single_label_name_is_not_forwarded(netns_names, dns, stub):
+    name = netns_names()
+    dns.attach("c1", f"/run/netns/{name}", ndots_set=True)
+    _, rcode, recs = parse(udp_query(f"/run/netns/{name}", build("nowhere", wire.A)))
+    assert (rcode, recs) == (wire.NOERROR, [])
+    assert addresses(udp_query(f"/run/netns/{name}", build("web", wire.A))) == ["172.30.0.2"]
+    assert addresses(udp_query(f"/run/netns/{name}", build("upstream.test", wire.A))) == ["192.0.2.1"]
+    parse(udp_query(f"/run/netns/{name}", build("nowhere", wire.MX)))  # other types: forwarded
+    assert [n for _, n in stub.seen] == ["upstream.test", "nowhere"]

@@ -47,6 +47,7 @@ class _Attachment:
     udp: socket.socket
     tcp: socket.socket
     upstream: list[forward.Server] | None
+    ndots_set: bool
     conns: set[_Conn] = field(default_factory=set)
 
 
@@ -103,10 +104,14 @@ class EmbeddedDNS:
     # ------------------------------------------------------------------ API
 
     def attach(self, container_id: str, netns_path: str, *,
-               upstream: Sequence[str | tuple[str, int]] | None = None) -> None:
+               upstream: Sequence[str | tuple[str, int]] | None = None,
+               ndots_set: bool = False) -> None:
         """Answer at 127.0.0.11:53 (UDP and TCP) inside `netns_path` for the
         container; `upstream`: its own --dns servers instead of the host's
-        (an empty list: nothing is forwarded, foreign names get SERVFAIL).
+        (an empty list: nothing is forwarded, foreign names get SERVFAIL);
+        `ndots_set`: its --dns-option sets ndots, so a foreign single-label
+        A/AAAA name gets an empty answer, not forwarded (Docker's rule: the
+        client retries with its search domains).
         Attaching an attached container replaces its sockets. Raises OSError
         when the namespace does not exist or the address cannot be bound."""
         if self._closed:
@@ -114,7 +119,7 @@ class EmbeddedDNS:
         self.detach(container_id)
         udp, tcp = netns.open_listeners(netns_path)
         servers = forward.servers(upstream) if upstream is not None else None
-        att = _Attachment(container_id, udp, tcp, servers)
+        att = _Attachment(container_id, udp, tcp, servers, ndots_set)
         try:
             self._in_loop(self._add, att)
         except BaseException:
@@ -254,6 +259,9 @@ class EmbeddedDNS:
         except Exception:
             log.exception("embedded DNS: lookup of %r for %s failed", q.name, att.container_id)
             resp = wire.response(q, wire.SERVFAIL)
+        if resp is None and att.ndots_set and q.qtype in (wire.A, wire.AAAA) \
+                and "." not in q.name:
+            resp = wire.response(q)
         if resp is None:
             self._forward(att, q, data, reply, conn)
         else:
