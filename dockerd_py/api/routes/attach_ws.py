@@ -58,7 +58,7 @@ def _pump(ws: WebSocket, backend: socket.socket, req: AttachRequest, opcode: int
 def blueprint(engine) -> Blueprint:
     bp = Blueprint("attach_ws", __name__)
 
-    @bp.get("/containers/<ref>/attach/ws")
+    @bp.route("/containers/<ref>/attach/ws", websocket=True)
     def attach_ws(ref):
         c = engine.containers.get(ref)
         key = WebSocket.handshake_key()
