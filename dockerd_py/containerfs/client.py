@@ -31,7 +31,7 @@ class Session:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from dockerd_py.containerfs.child import main; main()",
+                [sys.executable, "-S", "-c", "from dockerd_py.containerfs.child import main; main()",
                  json.dumps({**request, "status_fd": status_w})],
                 stdin=subprocess.PIPE if data_in else subprocess.DEVNULL,
                 stdout=subprocess.PIPE if data_out else subprocess.DEVNULL,

@@ -8,21 +8,16 @@ hard links whose target does.
 
 from __future__ import annotations
 
-import bz2  # noqa: F401  (tarfile imports these lazily: load them before the chroot)
 import errno
-import gzip  # noqa: F401
-import lzma  # noqa: F401
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
-import zlib  # noqa: F401
 from typing import BinaryIO
 
 from .paths import go_quote, within
-
-_CHUNK = 1 << 20
+from .tarin import TarReader
 
 
 class ExtractError(Exception):
@@ -43,15 +38,10 @@ def _remove_all(path: str) -> None:
 
 
 def untar(stream: BinaryIO, dest: str, no_overwrite_dir_non_dir: bool, chown: tuple[int, int] | None) -> None:
-    try:
-        tar = tarfile.open(fileobj=stream, mode="r|*", bufsize=_CHUNK)
-    except tarfile.ReadError as e:
-        if "empty" in str(e):
-            return
-        raise ExtractError(f"unexpected EOF: {e}") from None
+    tar = TarReader(stream)
     dirs: list[tuple[str, tarfile.TarInfo]] = []
-    with tar:
-        for hdr in tar:
+    try:
+        for hdr in tar.members():
             name = posixpath.normpath(hdr.name) if hdr.name else "."
             if not hdr.name.endswith("/"):
                 parent = _join(dest, posixpath.dirname(name))
@@ -78,11 +68,15 @@ def untar(stream: BinaryIO, dest: str, no_overwrite_dir_non_dir: bool, chown: tu
             _metadata(path, hdr, chown)
             if hdr.isdir():
                 dirs.append((path, hdr))
+    except (tarfile.TarError, ValueError, EOFError, OSError) as e:
+        if isinstance(e, OSError) and e.errno is not None:
+            raise
+        raise ExtractError("unexpected EOF" if isinstance(e, EOFError) else str(e)) from None
     for path, hdr in reversed(dirs):
         os.utime(path, ns=_times(hdr), follow_symlinks=False)
 
 
-def _create(tar: tarfile.TarFile, hdr: tarfile.TarInfo, path: str, dest: str) -> None:
+def _create(tar: TarReader, hdr: tarfile.TarInfo, path: str, dest: str) -> None:
     mode = hdr.mode & 0o7777
     if hdr.isdir():
         if not os.path.isdir(path) or os.path.islink(path):
@@ -92,14 +86,7 @@ def _create(tar: tarfile.TarFile, hdr: tarfile.TarInfo, path: str, dest: str) ->
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise ExtractError(f"{go_quote(path)} is not a regular file")
-            src = tar.extractfile(hdr)
-            while src is not None:
-                chunk = src.read(_CHUNK)
-                if not chunk:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
+            tar.copy_to(fd, hdr.size)
         finally:
             os.close(fd)
     elif hdr.ischr() or hdr.isblk():
