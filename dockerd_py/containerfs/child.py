@@ -19,8 +19,6 @@ import sys
 
 from . import kernel, paths
 from .paths import FileNotFound, PathError
-from .tarout import TarWriter
-from .untar import ExtractError, untar
 
 ROOTFS_READONLY = "container rootfs is marked read-only"
 VOLUME_READONLY = "mounted volume is marked read-only"
@@ -63,6 +61,8 @@ def _owning_mount(path: str, mounts: list[dict]) -> dict | None:
 
 
 def _get(req: dict, report) -> None:
+    from .tarout import TarWriter  # noqa: PLC0415  (imported by main before the chroot)
+
     resolved, abs_path = paths.resolve(req["path"])
     info = paths.stat_path(resolved, abs_path)
     report({"stat": info})
@@ -77,6 +77,8 @@ def _get(req: dict, report) -> None:
 
 
 def _put(req: dict, report) -> None:
+    from .untar import ExtractError, untar  # noqa: PLC0415  (imported by main before the chroot)
+
     abs_path = paths.absolute(req["path"])
     resolved = os.path.realpath(abs_path)
     if not stat.S_ISDIR(paths.lstat(resolved).st_mode):
@@ -95,6 +97,8 @@ def _put(req: dict, report) -> None:
 
 
 def _export(req: dict, report) -> None:
+    from .tarout import TarWriter  # noqa: PLC0415  (imported by main before the chroot)
+
     report({"ok": True})
     writer = TarWriter(1)
     writer.add_tree("/", ".", None, include_source_dir=False)
@@ -114,6 +118,10 @@ def main() -> None:
         status.write(json.dumps(msg) + "\n")
 
     try:
+        if req["op"] in ("get", "export"):  # every import happens before the chroot: none is possible after
+            from . import tarout  # noqa: F401, PLC0415
+        elif req["op"] == "put":
+            from . import untar  # noqa: F401, PLC0415
         enter(req["root"], req["mounts"])
         if req["op"] == "stat":
             resolved, abs_path = paths.resolve(req["path"])
