@@ -277,3 +277,17 @@ def test_tar_members_cannot_climb_out(daemon, client, cli, container_cleanup, ho
     container.put_archive("/", _tar([(str(host_marker)[1:], "d", b"")]))  # the same path, inside the container
     container.put_archive("/tmp", _tar([("h", "l", str(host_marker)), ("h/evil.txt", "f", b"evil\n")]))
     assert open(os.path.join(upper, host_marker.relative_to("/"), "evil.txt"), "rb").read() == b"evil\n"
+
+
+def test_cp_after_a_daemon_restart_keeps_the_running_rootfs_mounted(daemon, cli, container_cleanup, tmp_path):
+    c = _running(cli, container_cleanup)
+    merged = inspect(daemon, c)["GraphDriver"]["Data"]["MergedDir"]
+    daemon.kill_hard()
+    daemon.start()
+    (tmp_path / "f").write_bytes(b"after restart\n")
+    cli("cp", str(tmp_path / "f"), f"{c}:/tmp/f")
+    assert _cp_out(daemon, c, "/tmp/f")["f"][1] == b"after restart\n"
+    with open("/proc/self/mountinfo") as f:
+        assert any(line.split()[4] == merged for line in f), "a cp must not unmount a running container's rootfs"
+    cli("stop", "-t", "0", c)
+    assert not _mounted(merged)
