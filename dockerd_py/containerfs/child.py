@@ -1,8 +1,9 @@
 """The child process: enter the container's filesystem, do one operation, report on the status fd.
 
-Started by `client.run` as `python -c "...child import main; main()" REQUEST_JSON`.
-Request: {"op": "stat"|"get"|"put"|"export", "root": merged rootfs,
-"mounts": [{"source", "destination", "rw"}], "status_fd": N, and per op
+Started by `client` as `python -S -c "...child import main; main()" REQUEST_FD STATUS_FD`
+ahead of need: every module is imported first (none can be after the chroot), then
+one request line is read. Request: {"op": "stat"|"get"|"put"|"export", "root": merged
+rootfs, "mounts": [{"source", "destination", "rw"}], and per op
 "path", "no_overwrite_dir_non_dir", "chown": [uid, gid] | null, "readonly_rootfs"}.
 Status lines (JSON) on the status fd: first {"stat": {...}} or {"ok": true}, or
 {"error": text, "kind": "notfound"|"system"}; after a get/put/export's data, a
@@ -19,6 +20,8 @@ import sys
 
 from . import kernel, paths
 from .paths import FileNotFound, PathError
+from .tarout import TarWriter
+from .untar import ExtractError, untar
 
 ROOTFS_READONLY = "container rootfs is marked read-only"
 VOLUME_READONLY = "mounted volume is marked read-only"
@@ -61,8 +64,6 @@ def _owning_mount(path: str, mounts: list[dict]) -> dict | None:
 
 
 def _get(req: dict, report) -> None:
-    from .tarout import TarWriter  # noqa: PLC0415  (imported by main before the chroot)
-
     resolved, abs_path = paths.resolve(req["path"])
     info = paths.stat_path(resolved, abs_path)
     report({"stat": info})
@@ -77,8 +78,6 @@ def _get(req: dict, report) -> None:
 
 
 def _put(req: dict, report) -> None:
-    from .untar import ExtractError, untar  # noqa: PLC0415  (imported by main before the chroot)
-
     abs_path = paths.absolute(req["path"])
     resolved = os.path.realpath(abs_path)
     if not stat.S_ISDIR(paths.lstat(resolved).st_mode):
@@ -97,8 +96,6 @@ def _put(req: dict, report) -> None:
 
 
 def _export(req: dict, report) -> None:
-    from .tarout import TarWriter  # noqa: PLC0415  (imported by main before the chroot)
-
     report({"ok": True})
     writer = TarWriter(1)
     writer.add_tree("/", ".", None, include_source_dir=False)
@@ -111,17 +108,17 @@ def _go_error(e: OSError) -> str:
 
 
 def main() -> None:
-    req = json.loads(sys.argv[1])
-    status = os.fdopen(req["status_fd"], "w", buffering=1)
+    with os.fdopen(int(sys.argv[1]), "r") as requests:
+        line = requests.readline()
+    status = os.fdopen(int(sys.argv[2]), "w", buffering=1)
+    if not line:
+        return  # a spare that was not needed
+    req = json.loads(line)
 
     def report(msg: dict) -> None:
         status.write(json.dumps(msg) + "\n")
 
     try:
-        if req["op"] in ("get", "export"):  # every import happens before the chroot: none is possible after
-            from . import tarout  # noqa: F401, PLC0415
-        elif req["op"] == "put":
-            from . import untar  # noqa: F401, PLC0415
         enter(req["root"], req["mounts"])
         if req["op"] == "stat":
             resolved, abs_path = paths.resolve(req["path"])
