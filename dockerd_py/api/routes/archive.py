@@ -56,7 +56,7 @@ def blueprint(engine) -> Blueprint:
 
     @bp.get("/containers/<ref>/export")
     def export(ref):
-        return Response(files.export(ref), content_type=TAR, direct_passthrough=True)
+        return Response(files.export(ref), content_type="application/octet-stream", direct_passthrough=True)
 
     @bp.get("/containers/<ref>/changes")
     def changes(ref):
