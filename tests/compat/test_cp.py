@@ -5,13 +5,14 @@ and every way a symlink or a tar member could try to reach outside the container
 import io
 import json
 import os
+import subprocess
 import tarfile
 import time
 import uuid
 
 import pytest
 
-from .conftest import inspect
+from .conftest import DOCKER, inspect
 
 
 def _name(prefix: str = "cp") -> str:
@@ -53,10 +54,6 @@ def _members(data: bytes) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
 
 
 def _cp_out(daemon, container: str, path: str, *flags: str) -> dict[str, tuple[tarfile.TarInfo, bytes | None]]:
-    import subprocess
-
-    from .conftest import DOCKER
-
     proc = subprocess.run([DOCKER, "cp", *flags, f"{container}:{path}", "-"], capture_output=True, env=daemon.env,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
