@@ -53,3 +53,21 @@ class DetachWatcher:
                 out += candidate
                 self._held = b""
         return bytes(out)
+
+
+class Demuxer:
+    """Undoes `frame`: feed bytes as they come, get the payloads of the complete frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= _HEADER.size:
+            _, size = _HEADER.unpack_from(self._buf)
+            if len(self._buf) < _HEADER.size + size:
+                break
+            out.append(bytes(self._buf[_HEADER.size:_HEADER.size + size]))
+            del self._buf[:_HEADER.size + size]
+        return out

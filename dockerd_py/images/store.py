@@ -8,6 +8,7 @@ released, in the order Docker emits them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator
@@ -37,6 +38,8 @@ class ImageStore:
         self._on_event = on_event
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._rw_running: set[str] = set()    # containers whose task holds the rootfs mount
+        self._rw_leases: dict[str, int] = {}  # short users of a container's rootfs (cp, export)
         base = os.path.join(root, "image", "overlay2")
         self._tmp = os.path.join(root, "tmp")
         os.makedirs(base, mode=0o700, exist_ok=True)
@@ -292,7 +295,25 @@ class ImageStore:
     def mount_rw_layer(self, container_id: str) -> str:
         with self._lock:
             rw = self.layers.get_rw(container_id)
-            return self.driver.mount(rw.mount_id)
+            merged = self.driver.mount(rw.mount_id)
+            self._rw_running.add(container_id)
+            return merged
+
+    @contextlib.contextmanager
+    def rw_layer_lease(self, container_id: str) -> Iterator[str]:
+        """The merged rootfs for the duration, shared with the task's mount (refcounted like Docker's Get/Put)."""
+        with self._lock:
+            merged = self.driver.mount(self.layers.get_rw(container_id).mount_id)
+            self._rw_leases[container_id] = self._rw_leases.get(container_id, 0) + 1
+        try:
+            yield merged
+        finally:
+            with self._lock:
+                left = self._rw_leases.pop(container_id) - 1
+                if left:
+                    self._rw_leases[container_id] = left
+                elif container_id not in self._rw_running:
+                    self._unmount_rw(container_id)
 
     def rw_layer_path(self, container_id: str) -> str:
         """The container's upper (diff) dir: its changes to the image."""
@@ -306,9 +327,14 @@ class ImageStore:
 
     def unmount_rw_layer(self, container_id: str) -> None:
         with self._lock:
-            rw = self.layers.mounts.get(container_id)
-            if rw is not None:
-                self.driver.unmount(rw.mount_id)
+            self._rw_running.discard(container_id)
+            if not self._rw_leases.get(container_id):
+                self._unmount_rw(container_id)
+
+    def _unmount_rw(self, container_id: str) -> None:
+        rw = self.layers.mounts.get(container_id)
+        if rw is not None:
+            self.driver.unmount(rw.mount_id)
 
     def remove_rw_layer(self, container_id: str) -> None:
         with self._lock:

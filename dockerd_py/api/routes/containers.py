@@ -1,11 +1,15 @@
 """Container routes (swagger tag Container): parse → one service call → view."""
 
 import signal as signal_mod
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flask import Blueprint, Response
 
 from ...errors import DockerError, InvalidParameter, NotImplementedErr
 from ...services.containers import logs as logs_mod
+from ...services.containers.runner import Attachment
 from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS
 from ...timeutil import parse_timestamp
 from ...services.containers.signals import parse as parse_signal
@@ -149,9 +153,7 @@ def blueprint(engine) -> Blueprint:
     def attach(ref):
         return _attach(engine, svc.get(ref))
 
-    for rule, what in (("/containers/<ref>/changes", "container diff"), ("/containers/<ref>/export", "container export"),
-                       ("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
-                       ("/containers/<ref>/archive", "docker cp"), ("/containers/<ref>/attach/ws", "websocket attach"),
+    for rule, what in (("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
                        ("/containers/<ref>/exec", "exec"), ("/exec/<ref>/start", "exec"), ("/exec/<ref>/resize", "exec"),
                        ("/exec/<ref>/json", "exec")):
         bp.add_url_rule(rule, f"unsupported {rule}", _unsupported(what), methods=["GET", "POST", "PUT", "HEAD"])
@@ -182,36 +184,66 @@ def _stream_type(tty: bool) -> str:
     return hijack.MULTIPLEXED
 
 
-def _attach(engine, c):
-    svc = engine.containers
+@dataclass
+class AttachRequest:
+    """An attach's parameters and its reserved stream (reserved before the client hears it is attached)."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    with_logs: bool
+    tty: bool
+    detach_keys: bytes
+    attachment: Attachment | None
+
+
+def attach_request(engine, c) -> AttachRequest:
     stdin, stdout, stderr = params.boolean("stdin"), params.boolean("stdout"), params.boolean("stderr")
     stream, with_logs = params.boolean("stream"), params.boolean("logs")
     if not (stream or with_logs):
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
-    tty = bool(c.config.get("Tty"))
     try:
         detach_keys = parse_detach_keys(params.string("detachKeys") or DEFAULT_DETACH_KEYS)
     except ValueError as e:
         raise InvalidParameter(str(e)) from None
-    attachment = svc.attach(c, stdin, stdout, stderr) if stream else None
+    attachment = engine.containers.attach(c, stdin, stdout, stderr) if stream else None
+    return AttachRequest(stdin, stdout, stderr, with_logs, bool(c.config.get("Tty")), detach_keys, attachment)
+
+
+def attach_logs(engine, c, req: AttachRequest) -> Iterator[logs_mod.LogLine]:
+    """The past output an attach with logs=1 replays first."""
+    for line in engine.containers.logs(c, logs_mod.LogQuery(stdout=req.stdout, stderr=req.stderr)):
+        if line is not None:
+            yield line
+
+
+def attach_backend(req: AttachRequest, client_gone) -> socket.socket | None:
+    """The shim's stream once connected; None when the client or the container went first."""
+    if req.attachment is None:
+        return None
+    try:
+        return req.attachment.wait(client_gone)
+    except (DockerError, OSError):  # the start failed (the client learns why from it) or the shim went
+        return None
+
+
+def _attach(engine, c):
+    svc = engine.containers
+    req = attach_request(engine, c)
+    tty = req.tty
     client = hijack.upgrade(_stream_type(tty))
-    if with_logs:
-        for line in svc.logs(c, logs_mod.LogQuery(stdout=stdout, stderr=stderr)):
-            if line is not None:
-                client.sendall(line.data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, line.data))
-    if attachment is not None:
+    if req.with_logs:
+        for line in attach_logs(engine, c, req):
+            client.sendall(line.data if tty else frame(STDERR if line.stream == "stderr" else STDOUT, line.data))
+    backend = attach_backend(req, hijack.client_gone_check(client))
+    if backend is not None:
+        watcher = DetachWatcher(req.detach_keys) if tty and req.stdin else None
         try:
-            backend = attachment.wait(hijack.client_gone_check(client))
-        except (DockerError, OSError):  # the start failed (the client learns why from it) or the shim went
-            backend = None
-        if backend is not None:
-            watcher = DetachWatcher(detach_keys) if tty and stdin else None
-            try:
-                hijack.pump(client, backend, watcher.feed if watcher else None)
-            finally:
-                backend.close()
-            if watcher is not None and watcher.detached:
-                svc.publish_detach(c)
+            hijack.pump(client, backend, watcher.feed if watcher else None)
+        finally:
+            backend.close()
+        if watcher is not None and watcher.detached:
+            svc.publish_detach(c)
     try:
         client.shutdown(2)
     except OSError:

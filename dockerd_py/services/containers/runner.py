@@ -329,6 +329,7 @@ class Runner:
             return
         shim = ShimClient(c.runtime_dir)
         if shim.alive():
+            self.images.mount_rw_layer(c.id)  # already mounted: records that the task holds it
             self._shims[c.id] = shim
             threading.Thread(target=self._monitor, args=(c, shim), daemon=True,
                              name=f"monitor-{c.short_id}").start()

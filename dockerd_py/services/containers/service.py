@@ -365,6 +365,10 @@ class ContainerService:
     def publish_detach(self, c: Container) -> None:
         self._publish(c, "detach")
 
+    def publish(self, c: Container, action: str) -> None:
+        """A container event for work done outside this service (cp's archive-path, export)."""
+        self._publish(c, action)
+
     def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         c.ensure_running()
