@@ -245,3 +245,14 @@ def volume_list(driver: str) -> list[dict[str, Any]]:
 
     Routed, firstresult. Added in 0.1.
     """
+
+
+@hookspec(firstresult=True)
+def volume_get(driver: str, name: str) -> dict[str, Any]:
+    """What the driver knows of one volume: ``{"name", "mountpoint", "created_at", "status"}``.
+
+    ``status`` (a dict or None) is shown as the volume's ``Status`` in inspect.
+
+    Routed, firstresult, *optional* (the local driver has no such hook: the
+    daemon's metadata and ``volume_path`` answer). Added in 0.2.
+    """
