@@ -55,7 +55,7 @@ class Registry:
     def all(self, implements: str) -> list[Plugin]:
         """Every plugin found on disk (activated if needed) that implements `implements`."""
         out = []
-        for name in sorted(set(self.dirs.scan()) | set(self._plugins)):
+        for name in self.dirs.scan():  # only plugins still there: a vanished one would stall on retries
             try:
                 out.append(self.get(name, implements, retry=False))
             except (PluginNotFound, PluginError, NotImplementing) as e:
