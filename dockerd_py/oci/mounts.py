@@ -164,7 +164,8 @@ def build(*, host_config: dict, etc_files: dict[str, str], rro: bool) -> tuple[l
     readonly = bool(hc.get("ReadonlyRootfs"))
     user: list[UserMount] = [parse_bind(b) for b in hc.get("Binds") or []]
     user += [from_api_mount(m) for m in hc.get("Mounts") or [] if m.get("Type") == "bind"]
-    tmpfs = tmpfs_mounts(hc.get("Tmpfs")) + [from_api_mount(m) for m in hc.get("Mounts") or [] if m.get("Type") == "tmpfs"]
+    tmpfs = tmpfs_mounts(hc.get("Tmpfs"))
+    tmpfs += [from_api_mount(m) for m in hc.get("Mounts") or [] if m.get("Type") == "tmpfs"]
     tmpfs_dests = {m.destination for m in tmpfs}
     user = [m for m in user if m.destination not in tmpfs_dests] + tmpfs
     # Docker's order for the network files; a user mount on the same path wins.

@@ -48,7 +48,8 @@ def test_local_create_uses_dockers_layout(local, tmp_path):
 
 
 def test_local_refuses_bad_options_and_names_with_dockers_texts(local):
-    for opts, text in (({"foo": "bar"}, 'invalid option: "foo"'), ({"type": "tmpfs"}, 'missing required option: "device"'),
+    for opts, text in (({"foo": "bar"}, 'invalid option: "foo"'),
+                       ({"type": "tmpfs"}, 'missing required option: "device"'),
                        ({"device": "tmpfs"}, 'missing required option: "type"'),
                        ({"o": "size=1m"}, 'missing required option: "device"'),
                        ({"type": "none", "device": "/x", "size": "1g"}, "quota size requested but no quota support")):
@@ -224,7 +225,8 @@ def test_unsupported_options_for_volumes():
 
     assert unsupported_options({"Binds": ["vol:/c:ro"], "VolumeDriver": "flocker", "VolumesFrom": ["x"],
                                 "Mounts": [{"Type": "volume", "Target": "/v", "VolumeOptions": {
-                                    "Subpath": "a", "DriverConfig": {"Name": "nfs"}}}, {"Type": "tmpfs", "Target": "/t"},
+                                    "Subpath": "a", "DriverConfig": {"Name": "nfs"}}},
+                                           {"Type": "tmpfs", "Target": "/t"},
                                            {"Type": "bind", "Source": "/", "Target": "/b"}]},
                                {"Volumes": {"/data": {}}}) == []
     got = unsupported_options({"Mounts": [{"Type": "npipe", "Target": "/p"}, {"Type": "image", "Target": "/i"}]})
@@ -240,9 +242,9 @@ def test_prepare_refuses_bad_mounts_and_keeps_nothing(host, tmp_path):
     with pytest.raises(errors.InvalidParameter, match="includes invalid characters"):
         svc.prepare("c" * 64, {"Volumes": {"/x": {}}}, {"Binds": ["a:/d"]})
     assert svc.list({})["Volumes"] == [] and svc.users("v1") == []
-    hc = {"Binds": [f"{tmp_path}/made:/h"], "Mounts": [{"Type": "volume", "Source": "v2", "Target": "/v", "ReadOnly": True},
-                                         {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 4096,
-                                                                                           "Mode": 0o700}}]}
+    hc = {"Binds": [f"{tmp_path}/made:/h"],
+          "Mounts": [{"Type": "volume", "Source": "v2", "Target": "/v", "ReadOnly": True},
+                     {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 4096, "Mode": 0o700}}]}
     svc.prepare("c" * 64, {}, hc)
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()
