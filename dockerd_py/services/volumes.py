@@ -269,6 +269,12 @@ class VolumeService:
         points = mountspecs.mount_points(config, host_config, self._inherited, check_name)
         if not points:
             return
+        for driver in {p["Driver"] for p in points if p["Type"] == "volume" and p["Driver"] not in ("", "local")}:
+            try:  # find and activate remote plugins before taking the lock (Docker retries a lookup for 15 s)
+                self._driver(driver)
+            except DockerError as e:
+                name = next(p["Name"] for p in points if p.get("Driver") == driver)
+                raise type(e)(f"create {name}: {e.message}") from None
         made: list[str] = []
         with self._lock:
             try:
@@ -334,6 +340,7 @@ class VolumeService:
                     path = driver.call("volume_mount", name=m["Name"], mount_id=m.get("ID") or container_id)
                 except DockerError as e:
                     raise MountFailed(f"error while mounting volume '{source}': {e.message}") from None
+                m["Source"] = path
                 mounted.append(m)
                 if m.get("Subpath"):
                     path = _subpath(path, m["Subpath"])
@@ -344,6 +351,13 @@ class VolumeService:
             for m in mounted:
                 self._unmount_one(container_id, m)
             raise
+        remote = {m["ID"]: m["Source"] for m in mounted if m["Driver"] != "local" and m.get("ID")}
+        if remote:
+            with self._lock:
+                for p in self._mounts.get(container_id, []):
+                    if p.get("ID") in remote:
+                        p["Source"] = remote[p["ID"]]
+                self._save()
         for m in points:
             if m["Type"] == "volume":
                 self._event("mount", m["Name"], {"container": container_id, "destination": m["Destination"],
@@ -393,10 +407,12 @@ class VolumeService:
                 out.append({"Type": "bind", "Source": m["Source"], "Destination": m["Destination"], "Mode": "",
                             "RW": m["RW"], "Propagation": m["Propagation"]})
                 continue
-            try:
-                source = self._driver(m["Driver"]).call("volume_path", name=m["Name"], default="")
-            except DockerError:
-                source = ""
+            source = m.get("Source", "")
+            if m["Driver"] == "local":  # a remote plugin is not asked on every ps/inspect: its last Mountpoint
+                try:
+                    source = self._driver("local").call("volume_path", name=m["Name"], default="")
+                except DockerError:
+                    source = ""
             out.append({"Type": "volume", "Name": m["Name"], "Source": source, "Destination": m["Destination"],
                         "Driver": m["Driver"], "Mode": m["Mode"], "RW": m["RW"], "Propagation": m["Propagation"]})
         return out

@@ -273,3 +273,34 @@ def test_bad_mounts_through_the_api(daemon, client, volumes, tmp_path):
         low.close()
     out = client.containers.run("busybox", ["cat", "/d/f"], remove=True, volumes={name: {"bind": "/d", "mode": "ro"}})
     assert out == b"precious\n"  # nothing lost
+
+
+def test_tmpfs_mount_options_api_1_46(daemon):
+    import docker
+
+    api = docker.APIClient(base_url=daemon.host, version="1.47")
+    try:
+        mount = {"Type": "tmpfs", "Target": "/t",
+                 "TmpfsOptions": {"SizeBytes": 2 * 1024 * 1024, "Mode": 0o1777, "Options": [["nr_inodes", "1k"],
+                                                                                              ["exec"]]}}
+        c = api.create_container("busybox", ["sh", "-c", "df -k /t | tail -1; df -i /t | tail -1; stat -c %a /t; "
+                                            "printf '#!/bin/sh\\necho ran\\n' > /t/x; chmod +x /t/x; /t/x"],
+                                 host_config=api.create_host_config(mounts=[mount]))
+        api.start(c)
+        assert api.wait(c)["StatusCode"] == 0
+        df, dfi, mode, ran = api.logs(c).decode().splitlines()
+        assert df.split()[1] == "2048" and dfi.split()[1] == "1024" and mode == "1777" and ran == "ran"
+        api.remove_container(c)
+        bad = dict(mount, TmpfsOptions={"Options": [["bogus"]]})
+        with pytest.raises(docker.errors.APIError) as e:
+            api.create_container("busybox", host_config=api.create_host_config(mounts=[bad]))
+        assert e.value.status_code == 400 and "invalid tmpfs option" in str(e.value)
+    finally:
+        api.close()
+    old = docker.APIClient(base_url=daemon.host, version="1.45")
+    try:
+        with pytest.raises(docker.errors.APIError) as e:
+            old.create_container("busybox", host_config=old.create_host_config(mounts=[mount]))
+        assert e.value.status_code == 400 and "TmpfsOptions.Options needs API v1.46 or newer" in str(e.value)
+    finally:
+        old.close()

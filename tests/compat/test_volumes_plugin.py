@@ -198,3 +198,17 @@ def test_missing_silent_and_refusing_plugins_give_dockers_errors(pdaemon, pcli, 
     bad = pcli("volume", "create", "-d", plugin.name, "-o", "fail=boom", "w" + name, check=False)
     assert bad.returncode != 0 and f"create w{name}: VolumeDriver.Create: refused by the plugin: boom" in bad.stderr
     assert "w" + name not in pcli("volume", "ls", "-q").stdout.split()
+
+
+def test_mount_flag_volume_driver_and_opts(pcli, plugin):
+    vol = "mv" + uuid.uuid4().hex[:8]
+    out = pcli("run", "--rm", "--mount",
+               f"type=volume,src={vol},dst=/m,volume-driver={plugin.name},volume-opt=size=1g,volume-opt=tier=gold",
+               "busybox", "sh", "-c", "echo m > /m/f && cat /m/f").stdout
+    assert out == "m\n"
+    creates = [body for path, body in plugin.calls if path == "/VolumeDriver.Create"]
+    assert creates == [{"Name": vol, "Opts": {"size": "1g", "tier": "gold"}}]
+    assert [p for p, _ in plugin.calls].count("/VolumeDriver.Mount") == 1
+    assert [p for p, _ in plugin.calls][-1] == "/VolumeDriver.Unmount"
+    info = json.loads(pcli("volume", "inspect", vol).stdout)[0]
+    assert info["Driver"] == plugin.name and info["Options"] == {"size": "1g", "tier": "gold"}
