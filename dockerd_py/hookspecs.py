@@ -175,8 +175,11 @@ def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> b
 #
 # Call order for a container: ``volume_mount`` at start (its result is the
 # host path bound into the container), ``volume_unmount`` at exit; one
-# mount/unmount pair per container ``mount_id``. The daemon keeps the
-# volumes' metadata (labels, creation time, options); a driver keeps data.
+# mount/unmount pair per ``mount_id`` (a random id per mount point of a
+# container, as Docker's), so a driver counts its users by mount id and
+# releases what it mounted with the last one. The daemon keeps the volumes'
+# metadata (labels, creation time, options); a driver keeps data. A remote
+# VolumeDriver plugin is adapted into these hooks (dockerd_py/remoteplugins).
 # ---------------------------------------------------------------------------
 
 

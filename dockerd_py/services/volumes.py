@@ -94,14 +94,16 @@ class VolumeService:
         atomic.write_json(self._path, {"volumes": self._volumes, "mounts": self._mounts})
 
     def restore(self, container_ids: Iterable[str]) -> None:
-        """After a restart: forget references of containers that no longer exist."""
+        """After a restart: forget references of containers that no longer exist (and their local mounts)."""
         keep = set(container_ids)
         with self._lock:
-            gone = [cid for cid in self._mounts if cid not in keep]
-            for cid in gone:
-                del self._mounts[cid]
+            gone = {cid: self._mounts.pop(cid) for cid in list(self._mounts) if cid not in keep}
             if gone:
                 self._save()
+        for cid, points in gone.items():
+            for m in points:
+                if m.get("Type") == "volume" and m.get("Driver") == "local":
+                    self._unmount_one(cid, m)
 
     def _event(self, action: str, name: str, attrs: dict[str, str]) -> None:
         if self._on_event is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socketserver
 import sys
 import threading
@@ -112,7 +113,7 @@ class VolumePlugin:
                 if vol["mounts"]:
                     return 500, {"Err": "volume is mounted"}
                 del self.volumes[name]
-                os.rmdir(self._mountpoint(name)) if not os.listdir(self._mountpoint(name)) else None
+                shutil.rmtree(self._mountpoint(name), ignore_errors=True)
                 return 200, {"Err": ""}
             if path == "/VolumeDriver.Mount":
                 vol["mounts"].add(body.get("ID", ""))

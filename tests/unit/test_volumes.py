@@ -255,3 +255,24 @@ def test_prepare_refuses_bad_mounts_and_keeps_nothing(host, tmp_path):
     svc.unmount("c" * 64)
     svc.release("c" * 64, remove_anonymous=True)
     assert [v["Name"] for v in svc.list({})["Volumes"]] == ["v2"]  # named: kept
+
+
+def test_restore_releases_local_mounts_of_vanished_containers(host, tmp_path):
+    svc = VolumeService(str(tmp_path), host)
+    svc.create("tv", "local", {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"})
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    data = tmp_path / "volumes" / "tv" / "_data"
+    try:
+        svc.prepare("c" * 64, {}, {"Binds": ["tv:/d"]})
+        svc.prepare("d" * 64, {}, {"Binds": ["tv:/d"]})
+        svc.resolve("c" * 64, {"Binds": ["tv:/d"]}, str(rootfs), first_start=True)
+        svc.resolve("d" * 64, {"Binds": ["tv:/d"]}, str(rootfs), first_start=True)
+        assert _mounted(data)
+        again = VolumeService(str(tmp_path), PluginHost())  # a restarted daemon: c is gone, d still runs
+        again.restore(["d" * 64])
+        assert _mounted(data) and again.users("tv") == ["d" * 64]
+        again.unmount("d" * 64)
+        assert not _mounted(data)
+    finally:
+        os.system(f"umount -l {data} 2>/dev/null")
