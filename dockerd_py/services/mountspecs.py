@@ -19,7 +19,7 @@ from ..errors import InvalidParameter, NotFound
 from ..oci import mounts as oci_mounts
 from ..oci.host import detect
 
-_MODES = {"ro", "rw", "z", "Z", "nocopy", *oci_mounts.PROPAGATIONS}
+_VOLUMES_FROM_MODES = {"ro", "rw", "z", "Z"}  # no propagation, no copy mode: inherited as they are
 
 
 def _mount_error(kind: str, text: str) -> InvalidParameter:
@@ -42,12 +42,8 @@ def parse_volumes_from(spec: str) -> tuple[str, str]:
     if not mode:
         return ref, "rw"
     opts = mode.split(",")
-    if any(o not in _MODES for o in opts) or sum(o in ("ro", "rw") for o in opts) > 1:
+    if any(o not in _VOLUMES_FROM_MODES for o in opts) or sum(o in ("ro", "rw") for o in opts) > 1:
         raise InvalidParameter(f"invalid mode: {mode}")
-    if any(o in oci_mounts.PROPAGATIONS for o in opts):
-        raise InvalidParameter(f"invalid mode: {mode}")
-    if "nocopy" in opts:
-        raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
     return ref, mode
 
 

@@ -178,7 +178,8 @@ def test_mount_points_in_dockers_order_and_texts(tmp_path):
     assert by_dest["/s"]["Subpath"] == "a/b" and by_dest["/img"]["Anonymous"]
     assert len({p["ID"] for p in pts}) == 4
     for spec, text in (("", "volumes-from specification cannot be an empty string"), ("c:xx", "invalid mode: xx"),
-                       ("c:nocopy", "invalid mode for volumes-from: nocopy")):
+                       ("c:nocopy", "invalid mode: nocopy"), ("c:rslave", "invalid mode: rslave"),
+                       ("c:rw,ro", "invalid mode: rw,ro")):
         with pytest.raises(errors.InvalidParameter, match=text):
             mountspecs.parse_volumes_from(spec)
     bad = [({"Type": "volume", "Target": "/"}, "invalid mount config for type \"volume\": invalid specification: "
