@@ -120,7 +120,7 @@ def mount_points(config: dict, host_config: dict, inherited: Callable[[str], lis
             raise InvalidParameter(e.message) from None
         writable = "ro" not in mode.split(",")
         for p in source:
-            cp = {**p, "RW": p["RW"] and writable, "NoCopy": True, "Subpath": p.get("Subpath", ""),
+            cp = {**p, "RW": p["RW"] and writable, "Mode": "", "NoCopy": True, "Subpath": p.get("Subpath", ""),
                   "ID": secrets.token_hex(32), "Inherited": True}
             points[cp["Destination"]] = cp
     bind_dests: set[str] = set()

@@ -125,6 +125,7 @@ def test_volumes_from_shares_volumes_and_binds(daemon, cli, volumes, container_c
     mine = {m["Destination"]: m for m in inspect(daemon, c)["Mounts"]}
     assert set(mine) == {"/named", "/anon", "/bound"}
     assert mine["/anon"]["Name"] == theirs["/anon"]["Name"] and not mine["/named"]["RW"]
+    assert mine["/named"]["Mode"] == "" and mine["/bound"]["Propagation"] == "rprivate"  # as Docker shows them
     assert mine["/bound"]["Type"] == "bind" and mine["/bound"]["Source"] == str(tmp_path)
     cli("rm", "-v", c)  # the other container still uses the anonymous volume: it stays
     container_cleanup.remove(c)
