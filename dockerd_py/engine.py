@@ -37,6 +37,7 @@ class Engine:
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
                                            volumes=self.volumes)
+        self.volumes.find_container = self.containers.get  # --volumes-from
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:

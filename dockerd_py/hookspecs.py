@@ -175,8 +175,11 @@ def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> b
 #
 # Call order for a container: ``volume_mount`` at start (its result is the
 # host path bound into the container), ``volume_unmount`` at exit; one
-# mount/unmount pair per container ``mount_id``. The daemon keeps the
-# volumes' metadata (labels, creation time, options); a driver keeps data.
+# mount/unmount pair per ``mount_id`` (a random id per mount point of a
+# container, as Docker's), so a driver counts its users by mount id and
+# releases what it mounted with the last one. The daemon keeps the volumes'
+# metadata (labels, creation time, options); a driver keeps data. A remote
+# VolumeDriver plugin is adapted into these hooks (dockerd_py/remoteplugins).
 # ---------------------------------------------------------------------------
 
 
@@ -244,4 +247,15 @@ def volume_list(driver: str) -> list[dict[str, Any]]:
     """Every volume the driver holds: ``[{"name": ..., "mountpoint": ...}]``.
 
     Routed, firstresult. Added in 0.1.
+    """
+
+
+@hookspec(firstresult=True)
+def volume_get(driver: str, name: str) -> dict[str, Any]:
+    """What the driver knows of one volume: ``{"name", "mountpoint", "created_at", "status"}``.
+
+    ``status`` (a dict or None) is shown as the volume's ``Status`` in inspect.
+
+    Routed, firstresult, *optional* (the local driver has no such hook: the
+    daemon's metadata and ``volume_path`` answer). Added in 0.2.
     """

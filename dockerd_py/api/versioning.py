@@ -80,5 +80,24 @@ def request_version() -> str:
     return request.environ.get(ENVIRON_KEY, MAX_API_VERSION)
 
 
+def gate_mounts(host_config: dict | None, version: str) -> None:
+    """HostConfig.Mounts options newer than the request's API version: Docker's 400s and defaults."""
+    from ..errors import InvalidParameter
+
+    for m in (host_config or {}).get("Mounts") or []:
+        if not isinstance(m, dict):
+            continue
+        bind = m.get("BindOptions") if isinstance(m.get("BindOptions"), dict) else None
+        if not at_least(version, "1.44"):
+            if bind and bind.get("ReadOnlyForceRecursive"):
+                raise InvalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
+            if m.get("Type") == "bind" and m.get("ReadOnly"):  # before 1.44 read-only binds were not recursive
+                m["BindOptions"] = {**(bind or {}), "ReadOnlyNonRecursive": True}
+        if not at_least(version, "1.45") and ((m.get("VolumeOptions") or {}).get("Subpath")):
+            raise InvalidParameter("VolumeOptions.Subpath needs API v1.45 or newer")
+        if not at_least(version, "1.46") and ((m.get("TmpfsOptions") or {}).get("Options")):
+            raise InvalidParameter("TmpfsOptions.Options needs API v1.46 or newer")
+
+
 __all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
-           "at_least", "__version__"]
+           "at_least", "gate_mounts", "__version__"]

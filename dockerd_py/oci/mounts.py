@@ -1,4 +1,5 @@
-"""Mounts: Docker's defaults, the network files, HostConfig.Binds (host paths) and HostConfig.Tmpfs.
+"""Mounts: Docker's defaults, the network files, HostConfig.Binds (host paths), HostConfig.Tmpfs and
+the bind and tmpfs entries of HostConfig.Mounts (volume entries arrive as Binds, resolved by services.volumes).
 
 Assembly follows daemon/oci_linux.go withMounts: user mounts are sorted by
 depth, replace a default mount at the same destination (a user /dev removes
@@ -41,6 +42,8 @@ class UserMount:
     writable: bool = True
     propagation: str = "rprivate"
     data: str = ""           # tmpfs options as given
+    recursive: bool = True   # rbind (BindOptions.NonRecursive: bind)
+    ro_recursive: str = ""   # "" (rro where the kernel has it), "non-recursive" or "force" (BindOptions)
 
 
 def _check_destination(dest: str, kind: str) -> str:
@@ -49,19 +52,23 @@ def _check_destination(dest: str, kind: str) -> str:
                                f"'{dest}' mount path must be absolute")
     clean = posixpath.normpath(dest)
     if clean == "/":
-        raise InvalidParameter("invalid specification: destination can't be '/'")
+        raise InvalidParameter(f'invalid mount config for type "{kind}": invalid specification: '
+                               "destination can't be '/'")
     return clean
 
 
 def parse_bind(spec: str) -> UserMount:
-    """One HostConfig.Binds entry "/host:/ctr[:opts]". Named volumes are not handled here."""
+    """One HostConfig.Binds entry "/host:/ctr[:opts]" or "name:/ctr[:opts]" (the source is then the name)."""
     parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+    if len(parts) not in (2, 3) or not parts[0] or not parts[1] or (len(parts) == 2 and parts[1] in _BIND_MODES):
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     src, dest = parts[0], parts[1]
-    if not src.startswith("/"):
-        raise InvalidParameter(f"invalid volume specification: '{spec}': named volumes are not supported yet")
-    mount = UserMount(destination=_check_destination(dest, "bind"), source=posixpath.normpath(src), kind="bind")
+    kind = "bind" if src.startswith("/") else "volume"
+    try:
+        destination = _check_destination(dest, kind)
+    except InvalidParameter as e:
+        raise InvalidParameter(f"invalid volume specification: '{spec}': {e.message}") from None
+    mount = UserMount(destination=destination, source=posixpath.normpath(src) if kind == "bind" else src, kind="bind")
     opts = parts[2].split(",") if len(parts) == 3 else []
     seen_mode = seen_prop = False
     for o in opts:
@@ -72,6 +79,31 @@ def parse_bind(spec: str) -> UserMount:
         elif o in PROPAGATIONS:
             mount.propagation, seen_prop = o, True
     return mount
+
+
+def tmpfs_data(m: dict) -> str:
+    """A --mount type=tmpfs entry's mount data, as Docker's ConvertTmpfsOptions."""
+    o = m.get("TmpfsOptions") or {}
+    data = (["ro"] if m.get("ReadOnly") else []) + ([f"mode={o['Mode']:o}"] if o.get("Mode") else []) + \
+        ([f"size={o['SizeBytes'] // 1024}k"] if o.get("SizeBytes") else [])
+    for opt in o.get("Options") or []:
+        if not isinstance(opt, list) or len(opt) not in (1, 2) or not all(isinstance(x, str) for x in opt):
+            raise InvalidParameter(f'invalid mount config for type "tmpfs": invalid tmpfs option {opt!r}')
+        data.append("=".join(opt))
+    merge_tmpfs_options(data)  # Docker's 400 for an option it does not know
+    return ",".join(data)
+
+
+def from_api_mount(m: dict) -> UserMount:
+    """A HostConfig.Mounts entry of type bind (host source) or tmpfs."""
+    dest = _check_destination(m.get("Target") or "", m.get("Type") or "")
+    if m.get("Type") == "tmpfs":
+        return UserMount(destination=dest, source="tmpfs", kind="tmpfs", data=tmpfs_data(m))
+    b = m.get("BindOptions") or {}
+    ro_mode = "force" if b.get("ReadOnlyForceRecursive") else "non-recursive" if b.get("ReadOnlyNonRecursive") else ""
+    return UserMount(destination=dest, source=posixpath.normpath(m.get("Source") or ""), kind="bind",
+                     writable=not m.get("ReadOnly"), propagation=b.get("Propagation") or "rprivate",
+                     recursive=not b.get("NonRecursive"), ro_recursive=ro_mode)
 
 
 def is_host_bind(spec: str) -> bool:
@@ -118,9 +150,10 @@ def _oci(m: UserMount, rro: bool) -> dict:
             options += m.data.split(",")
         return {"destination": m.destination, "type": "tmpfs", "source": "tmpfs",
                 "options": merge_tmpfs_options(options)}
-    options = ["rbind"]
+    options = ["rbind" if m.recursive else "bind"]
     if not m.writable:
-        options.append("rro" if rro else "ro")
+        options.append("rro" if m.recursive and (rro or m.ro_recursive == "force") and m.ro_recursive != "non-recursive"
+                       else "ro")
     options.append(m.propagation)
     return {"destination": m.destination, "type": "bind", "source": m.source, "options": options}
 
@@ -130,7 +163,9 @@ def build(*, host_config: dict, etc_files: dict[str, str], rro: bool) -> tuple[l
     hc = host_config
     readonly = bool(hc.get("ReadonlyRootfs"))
     user: list[UserMount] = [parse_bind(b) for b in hc.get("Binds") or []]
+    user += [from_api_mount(m) for m in hc.get("Mounts") or [] if m.get("Type") == "bind"]
     tmpfs = tmpfs_mounts(hc.get("Tmpfs"))
+    tmpfs += [from_api_mount(m) for m in hc.get("Mounts") or [] if m.get("Type") == "tmpfs"]
     tmpfs_dests = {m.destination for m in tmpfs}
     user = [m for m in user if m.destination not in tmpfs_dests] + tmpfs
     # Docker's order for the network files; a user mount on the same path wins.

@@ -48,20 +48,8 @@ def _refuse_security_opt(opts: list[str]) -> list[str]:
 
 
 def _refuse_mounts(ms: list[dict]) -> list[str]:
-    """--mount: bind, volume (local driver) and tmpfs with their common options."""
-    out = []
-    for m in ms or []:
-        kind = m.get("Type")
-        if kind not in ("bind", "volume", "tmpfs"):
-            out.append(f"Type={kind}")
-        for section, keys in (("BindOptions", ("NonRecursive", "CreateMountpoint", "ReadOnlyNonRecursive",
-                                               "ReadOnlyForceRecursive")),
-                              ("VolumeOptions", ("Subpath",)), ("TmpfsOptions", ("Options",))):
-            out += [f"{section}.{k}" for k in keys if (m.get(section) or {}).get(k)]
-        driver = ((m.get("VolumeOptions") or {}).get("DriverConfig") or {}).get("Name")
-        if driver not in (None, "", "local"):
-            out.append(f"VolumeOptions.DriverConfig.Name={driver}")
-    return out
+    """--mount: bind, volume (any driver) and tmpfs with all their options; not image, npipe, cluster."""
+    return [f"Type={m.get('Type')}" for m in ms or [] if m.get("Type") not in ("bind", "volume", "tmpfs")]
 
 
 def _refuse_true(v: Any) -> list[str]:
@@ -78,10 +66,9 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.PortBindings": Option(ELSEWHERE, "network service; syntax validated here"),
     "HostConfig.RestartPolicy": Option(ELSEWHERE, "services; validated here"),
     "HostConfig.AutoRemove": Option(ELSEWHERE, "services"),
-    "HostConfig.VolumeDriver": Option(ELSEWHERE, "services.volumes; only the local driver so far",
-                                      lambda v: [v] if v not in (None, "", "local") else []),
-    "HostConfig.VolumesFrom": Option(UNSUPPORTED, "volumes"),
-    "HostConfig.Mounts": Option(ELSEWHERE, "services.volumes: bind, volume (local), tmpfs", _refuse_mounts),
+    "HostConfig.VolumeDriver": Option(ELSEWHERE, "services.volumes: local or a remote plugin"),
+    "HostConfig.VolumesFrom": Option(ELSEWHERE, "services.volumes"),
+    "HostConfig.Mounts": Option(ELSEWHERE, "services.volumes: bind, volume (any driver), tmpfs", _refuse_mounts),
     "HostConfig.ConsoleSize": Option(SUPPORTED),
     "HostConfig.Annotations": Option(SUPPORTED),
     "HostConfig.CapAdd": Option(SUPPORTED),
@@ -375,7 +362,7 @@ def _validate_sysctls(hc: dict) -> None:
 
 def _validate_mounts(hc: dict) -> None:
     for bind in hc.get("Binds") or []:
-        mounts.parse_bind(bind if mounts.is_host_bind(bind) else "/" + bind)  # a volume name in the source's place
+        mounts.parse_bind(bind)
     for m in mounts.tmpfs_mounts(hc.get("Tmpfs")):
         mounts.merge_tmpfs_options(["noexec", "nosuid", "nodev", "rprivate"] + (m.data.split(",") if m.data else []))
     for key in ("MaskedPaths", "ReadonlyPaths"):

@@ -24,10 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from ..errors import Conflict, DockerError, InvalidParameter, NotFound, SystemErr
+from ..errors import Conflict, DockerError, InvalidParameter, NotFound
 from ..filters import labels_match, tree_size
 from ..oci import mounts as oci_mounts
+from ..remoteplugins.volume import RemoteVolumeDrivers
 from ..state import atomic
+from . import mountspecs
 
 log = logging.getLogger("dockerd_py.volumes")
 
@@ -39,18 +41,6 @@ PRUNE_FILTERS = {"label", "label!", "all"}
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def split_volume_bind(spec: str) -> tuple[str, oci_mounts.UserMount, list[str]] | None:
-    """A Binds entry naming a volume → (name, mount, options); None for a host-path bind."""
-    if oci_mounts.is_host_bind(spec):
-        return None
-    name, sep, rest = spec.partition(":")
-    if not sep:
-        raise InvalidParameter(f"invalid volume specification: '{spec}'")
-    mount = oci_mounts.parse_bind("/" + spec)  # Docker's syntax checks, with the name in the source's place
-    opts = rest.split(":", 1)[1].split(",") if ":" in rest else []
-    return name, mount, opts
 
 
 def check_name(name: str, action: str = "create") -> None:
@@ -69,7 +59,10 @@ class VolumeService:
         self._lock = threading.RLock()
         self._path = os.path.join(self.root, "metadata.json")
         self._volumes: dict[str, dict] = {}
-        self._mounts: dict[str, list[dict]] = {}  # container id -> its volume mounts
+        self._mounts: dict[str, list[dict]] = {}  # container id -> its mount points (mountspecs)
+        self.remote = RemoteVolumeDrivers(pluginhost)
+        # set by the engine: container ref -> container (with .id, .host_config); for --volumes-from
+        self.find_container: Callable[[str], object] | None = None
         for driver in pluginhost.drivers("volume"):
             try:
                 pluginhost.driver("volume", driver).call("volume_driver_capabilities", root=self.root)
@@ -87,7 +80,7 @@ class VolumeService:
             log.exception("unreadable %s: starting with no volume metadata", self._path)
             data = {}
         self._volumes = dict(data.get("volumes") or {})
-        self._mounts = dict(data.get("mounts") or {})
+        self._mounts = {cid: [{"Type": "volume", **m} for m in ms] for cid, ms in (data.get("mounts") or {}).items()}
         try:  # local volumes whose metadata was lost are adopted, as Docker does
             for v in self.plugins.driver("volume", "local").call("volume_list", default=[]):
                 if v["name"] not in self._volumes and NAME_RE.match(v["name"]):
@@ -101,14 +94,16 @@ class VolumeService:
         atomic.write_json(self._path, {"volumes": self._volumes, "mounts": self._mounts})
 
     def restore(self, container_ids: Iterable[str]) -> None:
-        """After a restart: forget references of containers that no longer exist."""
+        """After a restart: forget references of containers that no longer exist (and their local mounts)."""
         keep = set(container_ids)
         with self._lock:
-            gone = [cid for cid in self._mounts if cid not in keep]
-            for cid in gone:
-                del self._mounts[cid]
+            gone = {cid: self._mounts.pop(cid) for cid in list(self._mounts) if cid not in keep}
             if gone:
                 self._save()
+        for cid, points in gone.items():
+            for m in points:
+                if m.get("Type") == "volume" and m.get("Driver") == "local":
+                    self._unmount_one(cid, m)
 
     def _event(self, action: str, name: str, attrs: dict[str, str]) -> None:
         if self._on_event is not None:
@@ -122,14 +117,19 @@ class VolumeService:
         return v
 
     def _driver(self, name: str):
+        """The driver `name`: built in, or a remote plugin found, activated and registered now."""
         try:
             return self.plugins.driver("volume", name)
         except NotFound:
-            raise NotFound(f'error looking up volume plugin {name}: plugin "{name}" not found') from None
+            if name == "local":
+                raise
+        self.remote.lookup(name)
+        return self.plugins.driver("volume", name)
 
     def users(self, name: str) -> list[str]:
         with self._lock:
-            return [cid for cid, ms in self._mounts.items() if any(m["Name"] == name for m in ms)]
+            return [cid for cid, ms in self._mounts.items()
+                    if any(m["Type"] == "volume" and m["Name"] == name for m in ms)]
 
     def create(self, name: str = "", driver: str = "", options: dict | None = None, labels: dict | None = None,
                anonymous: bool = False) -> dict:
@@ -147,7 +147,10 @@ class VolumeService:
             labels = dict(labels or {})
             if anonymous:
                 labels.setdefault(ANONYMOUS_LABEL, "")
-            self._driver(driver).call("volume_create", name=name, options=dict(options or {}))
+            try:
+                self._driver(driver).call("volume_create", name=name, options=dict(options or {}))
+            except DockerError as e:
+                raise type(e)(f"create {name}: {e.message}") from None
             self._volumes[name] = {"Name": name, "Driver": driver, "CreatedAt": _now(), "Labels": labels,
                                    "Options": dict(options or {})}
             self._save()
@@ -157,18 +160,57 @@ class VolumeService:
     def inspect(self, name: str) -> dict:
         with self._lock:
             v = self._get(name)
-            mountpoint = self._driver(v["Driver"]).call("volume_path", name=name, default="")
+        driver = self._driver(v["Driver"])
+        remote = driver.call("volume_get", name=name, default=None)
+        if remote is None:
             return {"CreatedAt": v["CreatedAt"], "Driver": v["Driver"], "Labels": v["Labels"] or None,
-                    "Mountpoint": mountpoint, "Name": name, "Options": v["Options"] or None, "Scope": "local"}
+                    "Mountpoint": driver.call("volume_path", name=name, default=""), "Name": name,
+                    "Options": v["Options"] or None, "Scope": "local"}
+        out = {"CreatedAt": remote["created_at"] or "0001-01-01T00:00:00Z", "Driver": v["Driver"],
+               "Labels": v["Labels"] or None, "Mountpoint": remote["mountpoint"], "Name": name,
+               "Options": v["Options"] or None, "Scope": self.remote.scope(v["Driver"])}
+        if remote.get("status"):
+            out["Status"] = remote["status"]
+        return out
 
     def list(self, filters: dict[str, list[str]]) -> dict:
         for value in filters.get("dangling", []):
             if value.lower() not in ("true", "false", "1", "0"):
                 raise InvalidParameter(f"invalid filter 'dangling={value}'")
+        warnings = self._adopt_remote()
         with self._lock:
             names = sorted(self._volumes)
-            out = [self.inspect(n) for n in names if self._matches(n, filters)]
-        return {"Volumes": out, "Warnings": None}
+        out = []
+        for n in names:
+            if self._matches(n, filters):
+                try:
+                    out.append(self.inspect(n))
+                except DockerError as e:  # a plugin gone away: listed from the metadata, with a warning
+                    v = self._volumes.get(n)
+                    if v is None:
+                        continue
+                    warnings.append(e.message)
+                    out.append({"CreatedAt": v["CreatedAt"], "Driver": v["Driver"], "Labels": v["Labels"] or None,
+                                "Mountpoint": "", "Name": n, "Options": v["Options"] or None, "Scope": "local"})
+        return {"Volumes": out, "Warnings": warnings or None}
+
+    def _adopt_remote(self) -> list[str]:
+        """Volumes that remote plugins hold but the daemon did not create are listed too (Docker's List)."""
+        warnings: list[str] = []
+        for driver in self.remote.discover():
+            try:
+                held = self.plugins.driver("volume", driver).call("volume_list", default=[])
+            except DockerError as e:
+                warnings.append(e.message)
+                continue
+            with self._lock:
+                new = [v["name"] for v in held if v["name"] not in self._volumes]
+                for name in new:
+                    self._volumes[name] = {"Name": name, "Driver": driver, "CreatedAt": _now(), "Labels": {},
+                                           "Options": {}}
+                if new:
+                    self._save()
+        return warnings
 
     def _matches(self, name: str, filters: dict[str, list[str]]) -> bool:
         v = self._volumes[name]
@@ -226,107 +268,108 @@ class VolumeService:
     # --- containers --------------------------------------------------------------
     def prepare(self, container_id: str, config: dict, host_config: dict) -> None:
         """At create: find or create the container's volumes and take a reference on each."""
-        driver = host_config.get("VolumeDriver") or "local"
-        taken: list[dict] = []
-        dests: set[str] = set()
-        specs = []
-        for bind in host_config.get("Binds") or []:
-            parsed = split_volume_bind(bind)
-            if parsed is None:
-                dests.add(oci_mounts.parse_bind(bind).destination)
-                continue
-            name, mount, opts = parsed
-            check_name(name)
-            specs.append((name, mount, opts, False, {}, {}))
-            dests.add(mount.destination)
-        dests.update(oci_mounts._check_destination(d, "tmpfs") for d in host_config.get("Tmpfs") or {})
-        for m in host_config.get("Mounts") or []:  # --mount
-            kind, target = m.get("Type") or "", m.get("Target") or ""
-            if not target:
-                raise InvalidParameter(f'invalid mount config for type "{kind}": field Target must not be empty')
-            dest = oci_mounts._check_destination(target, kind)
-            if dest in dests:
-                raise InvalidParameter(f"Duplicate mount point: {dest}")
-            dests.add(dest)
-            if kind == "bind":
-                _bind_from_mount(m)  # its checks
-            elif kind == "tmpfs":
-                if m.get("Source"):
-                    raise InvalidParameter('invalid mount config for type "tmpfs": field Source must not be specified')
-            elif kind == "volume":
-                opts = m.get("VolumeOptions") or {}
-                source = m.get("Source") or ""
-                if source:
-                    check_name(source)
-                mount = oci_mounts.UserMount(destination=dest, source="", kind="bind", writable=not m.get("ReadOnly"))
-                flags = (["ro"] if m.get("ReadOnly") else []) + (["nocopy"] if opts.get("NoCopy") else [])
-                specs.append((source or secrets.token_hex(32), mount, flags, not source,
-                              (opts.get("DriverConfig") or {}).get("Options") or {}, opts.get("Labels") or {}))
-        for dest in config.get("Volumes") or {}:
-            clean = oci_mounts._check_destination(dest, "volume")
-            if clean in dests:
-                continue
-            dests.add(clean)
-            specs.append((secrets.token_hex(32), oci_mounts.UserMount(destination=clean, source="", kind="bind"),
-                          [], True, {}, {}))
-        if not specs:
+        points = mountspecs.mount_points(config, host_config, self._inherited, check_name)
+        if not points:
             return
+        for driver in {p["Driver"] for p in points if p["Type"] == "volume" and p["Driver"] not in ("", "local")}:
+            try:  # find and activate remote plugins before taking the lock (Docker retries a lookup for 15 s)
+                self._driver(driver)
+            except DockerError as e:
+                name = next(p["Name"] for p in points if p.get("Driver") == driver)
+                raise type(e)(f"create {name}: {e.message}") from None
+        made: list[str] = []
         with self._lock:
             try:
-                for name, mount, opts, anonymous, driver_opts, labels in specs:
-                    v = self.create(name, driver if name not in self._volumes else self._volumes[name]["Driver"],
-                                    options=driver_opts, labels=labels, anonymous=anonymous)
-                    mode = ",".join(opts)
-                    taken.append({"Name": name, "Destination": mount.destination, "Driver": v["Driver"],
-                                  "RW": mount.writable, "Mode": "z" if not mode and not anonymous else mode,
-                                  "Propagation": "", "NoCopy": "nocopy" in opts, "Anonymous": anonymous,
-                                  "Options": opts})
+                for p in points:
+                    if p["Type"] != "volume":
+                        continue
+                    known = self._volumes.get(p["Name"])
+                    if known is None:
+                        self.create(p["Name"], p["Driver"], options=p["DriverOpts"], labels=p["Labels"],
+                                    anonymous=p["Anonymous"])
+                        made.append(p["Name"])
+                    elif p["Driver"] and p["Driver"] != known["Driver"] and not p.get("Inherited"):
+                        raise Conflict(f"create {p['Name']}: a volume with the name {p['Name']} already exists "
+                                       f'with driver "{known["Driver"]}"')
+                    p["Driver"] = self._volumes[p["Name"]]["Driver"]
             except BaseException:
-                for m in taken:
-                    if m["Anonymous"]:
-                        self.remove(m["Name"], force=True)
+                for name in made:
+                    if ANONYMOUS_LABEL in (self._volumes.get(name, {}).get("Labels") or {}):
+                        self.remove(name, force=True)
                 raise
-            self._mounts[container_id] = taken
+            self._mounts[container_id] = points
             self._save()
+
+    def _inherited(self, ref: str) -> list[dict]:
+        """--volumes-from: the mount points of another container (volumes, and binds of any kind)."""
+        if self.find_container is None:
+            raise NotFound(f"No such container: {ref}")
+        c = self.find_container(ref)
+        with self._lock:
+            points = [dict(p) for p in self._mounts.get(c.id, [])]
+        hc = c.host_config or {}
+        for bind in hc.get("Binds") or []:
+            if oci_mounts.is_host_bind(bind):
+                b = oci_mounts.parse_bind(bind)
+                points.append(_bind_point(b.source, b.destination, b.writable, b.propagation))
+        for m in hc.get("Mounts") or []:
+            if m.get("Type") == "bind":
+                points.append(_bind_point(m.get("Source") or "", oci_mounts._check_destination(m["Target"], "bind"),
+                                          not m.get("ReadOnly"),
+                                          (m.get("BindOptions") or {}).get("Propagation") or "rprivate"))
+        return points
 
     def resolve(self, container_id: str, host_config: dict, rootfs: str, first_start: bool) -> dict:
         """At start: mount the volumes; the HostConfig the spec builder gets, volume binds made host paths."""
         with self._lock:
-            ms = [dict(m) for m in self._mounts.get(container_id, [])]
-        if not ms and not host_config.get("Mounts"):
-            return host_config
+            points = [dict(m) for m in self._mounts.get(container_id, [])]
         binds = [b for b in host_config.get("Binds") or [] if oci_mounts.is_host_bind(b)]
-        tmpfs = dict(host_config.get("Tmpfs") or {})
-        for m in host_config.get("Mounts") or []:  # --mount bind and tmpfs, in the Binds/Tmpfs the spec knows
-            if m.get("Type") == "bind":
-                binds.append(_bind_from_mount(m))
-            elif m.get("Type") == "tmpfs":
-                o = m.get("TmpfsOptions") or {}
-                data = ([f"size={o['SizeBytes']}"] if o.get("SizeBytes") else []) + \
-                    ([f"mode={o['Mode']:o}"] if o.get("Mode") else []) + (["ro"] if m.get("ReadOnly") else [])
-                tmpfs[oci_mounts._check_destination(m["Target"], "tmpfs")] = ",".join(data)
+        for b in binds:  # -v /host/missing:/p: Docker creates the host directory
+            _make_source(oci_mounts.parse_bind(b).source)
+        api_mounts = [m for m in host_config.get("Mounts") or [] if m.get("Type") in ("bind", "tmpfs")]
+        for m in api_mounts:
+            if m.get("Type") == "bind" and (m.get("BindOptions") or {}).get("CreateMountpoint"):
+                _make_source(m["Source"])
         mounted = []
         try:
-            for m in ms:
-                path = self._driver(m["Driver"]).call("volume_mount", name=m["Name"], mount_id=container_id)
+            for m in points:
+                if m["Type"] == "bind":
+                    binds.append(f"{m['Source']}:{m['Destination']}:{'rw' if m['RW'] else 'ro'},{m['Propagation']}")
+                    continue
+                driver = self._driver(m["Driver"])
+                source = driver.call("volume_path", name=m["Name"], default="") if m["Driver"] == "local" else ""
+                try:
+                    path = driver.call("volume_mount", name=m["Name"], mount_id=m.get("ID") or container_id)
+                except DockerError as e:
+                    raise MountFailed(f"error while mounting volume '{source}': {e.message}") from None
+                m["Source"] = path
                 mounted.append(m)
-                if first_start and not m["NoCopy"]:
+                if m.get("Subpath"):
+                    path = _subpath(path, m["Subpath"])
+                elif first_start and not m["NoCopy"]:
                     copy_up(os.path.join(rootfs, m["Destination"].lstrip("/")), path)
-                opts = [o for o in m["Options"] if o != "nocopy"]
-                binds.append(f"{path}:{m['Destination']}" + (f":{','.join(opts)}" if opts else ""))
+                binds.append(f"{path}:{m['Destination']}:{'rw' if m['RW'] else 'ro'}")
         except BaseException:
             for m in mounted:
                 self._unmount_one(container_id, m)
             raise
-        for m in ms:
-            self._event("mount", m["Name"], {"container": container_id, "destination": m["Destination"],
-                                             "driver": m["Driver"], "propagation": m["Propagation"],
-                                             "read/write": str(m["RW"]).lower()})
-        return {**host_config, "Binds": binds, "Tmpfs": tmpfs}
+        remote = {m["ID"]: m["Source"] for m in mounted if m["Driver"] != "local" and m.get("ID")}
+        if remote:
+            with self._lock:
+                for p in self._mounts.get(container_id, []):
+                    if p.get("ID") in remote:
+                        p["Source"] = remote[p["ID"]]
+                self._save()
+        for m in points:
+            if m["Type"] == "volume":
+                self._event("mount", m["Name"], {"container": container_id, "destination": m["Destination"],
+                                                 "driver": m["Driver"], "propagation": m["Propagation"],
+                                                 "read/write": str(m["RW"]).lower()})
+        return {**host_config, "Binds": binds, "Mounts": api_mounts}
 
     def _unmount_one(self, container_id: str, m: dict) -> None:
         try:
-            self._driver(m["Driver"]).call("volume_unmount", name=m["Name"], mount_id=container_id)
+            self._driver(m["Driver"]).call("volume_unmount", name=m["Name"], mount_id=m.get("ID") or container_id)
         except DockerError:
             log.exception("volume %s: unmount for %s failed", m["Name"], container_id[:12])
 
@@ -335,8 +378,9 @@ class VolumeService:
         with self._lock:
             ms = list(self._mounts.get(container_id, []))
         for m in ms:
-            self._unmount_one(container_id, m)
-            self._event("unmount", m["Name"], {"container": container_id, "driver": m["Driver"]})
+            if m["Type"] == "volume":
+                self._unmount_one(container_id, m)
+                self._event("unmount", m["Name"], {"container": container_id, "driver": m["Driver"]})
 
     def release(self, container_id: str, remove_anonymous: bool) -> None:
         """At container removal: drop its references; with `remove_anonymous` (rm -v), its anonymous volumes."""
@@ -347,7 +391,7 @@ class VolumeService:
             self._save()
         if remove_anonymous:
             for m in ms:
-                if m["Anonymous"]:
+                if m["Type"] == "volume" and m["Anonymous"]:
                     try:
                         self.remove(m["Name"])
                     except (Conflict, NotFound):
@@ -361,10 +405,16 @@ class VolumeService:
             ms = list(self._mounts.get(container_id, []))
         out = []
         for m in ms:
-            try:
-                source = self._driver(m["Driver"]).call("volume_path", name=m["Name"], default="")
-            except DockerError:
-                source = ""
+            if m["Type"] == "bind":
+                out.append({"Type": "bind", "Source": m["Source"], "Destination": m["Destination"], "Mode": "",
+                            "RW": m["RW"], "Propagation": m["Propagation"]})
+                continue
+            source = m.get("Source", "")
+            if m["Driver"] == "local":  # a remote plugin is not asked on every ps/inspect: its last Mountpoint
+                try:
+                    source = self._driver("local").call("volume_path", name=m["Name"], default="")
+                except DockerError:
+                    source = ""
             out.append({"Type": "volume", "Name": m["Name"], "Source": source, "Destination": m["Destination"],
                         "Driver": m["Driver"], "Mode": m["Mode"], "RW": m["RW"], "Propagation": m["Propagation"]})
         return out
@@ -382,20 +432,35 @@ class VolumeService:
         return out
 
 
-def _bind_from_mount(m: dict) -> str:
-    """A --mount type=bind entry as a Binds string; Docker's 400s (the source must exist)."""
-    source = m.get("Source") or ""
-    if not source:
-        raise InvalidParameter('invalid mount config for type "bind": field Source must not be empty')
-    if not source.startswith("/"):
-        raise InvalidParameter(f'invalid mount config for type "bind": invalid mount path: \'{source}\' '
-                               "mount path must be absolute")
-    if not os.path.exists(source):
-        raise InvalidParameter(f'invalid mount config for type "bind": bind source path does not exist: {source}')
-    propagation = (m.get("BindOptions") or {}).get("Propagation") or "rprivate"
-    if propagation not in oci_mounts.PROPAGATIONS:
-        raise InvalidParameter(f"invalid propagation mode: {propagation}")
-    return f"{source}:{m['Target']}:{'ro' if m.get('ReadOnly') else 'rw'},{propagation}"
+class MountFailed(DockerError):
+    """A volume that could not be mounted at start (500, Docker's text; not a runtime error)."""
+
+    status = 500
+
+
+def _bind_point(source: str, dest: str, rw: bool, propagation: str) -> dict:
+    return {"Type": "bind", "Source": source, "Destination": dest, "RW": rw, "Propagation": propagation}
+
+
+def _make_source(path: str) -> None:
+    """A missing bind source becomes a directory (Docker's -v, and --mount with bind-create-mountpoint)."""
+    if not os.path.lexists(path):
+        try:
+            os.makedirs(path, 0o755, exist_ok=True)
+        except OSError as e:
+            raise MountFailed(f"error while creating mount source path '{path}': mkdir {path}: "
+                              f"{os.strerror(e.errno).lower()}") from None
+
+
+def _subpath(volume_path: str, subpath: str) -> str:
+    """VolumeOptions.Subpath: an existing path inside the volume (symlinks may not leave it)."""
+    root = os.path.realpath(volume_path)
+    path = os.path.realpath(os.path.join(root, subpath))
+    if path != root and not path.startswith(root + "/"):
+        raise InvalidParameter(f"subpath {subpath!r} escapes the volume")
+    if not os.path.exists(path):
+        raise MountFailed(f"cannot access path {path}: lstat {path}: no such file or directory")
+    return path
 
 
 def copy_up(source: str, volume_path: str) -> None:
@@ -410,7 +475,7 @@ def copy_up(source: str, volume_path: str) -> None:
         proc = subprocess.run(["cp", "-a", "--", *[os.path.join(source, e) for e in entries], volume_path + "/"],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemErr(f"copying image content into volume: {proc.stderr.strip()}")
+            raise MountFailed(f"copying image content into volume: {proc.stderr.strip()}")
     st = os.stat(source)
     os.chown(volume_path, st.st_uid, st.st_gid)
     os.chmod(volume_path, st.st_mode & 0o7777)

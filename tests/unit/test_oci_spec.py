@@ -500,7 +500,8 @@ def test_tmpfs_option_merge():
      "ulimit soft limit must be less than or equal to hard limit: 10 > 5"),
     ({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}, "invalid ulimit type: bogus"),
     ({"Binds": ["/a:relative"]},
-     "invalid mount config for type \"bind\": invalid mount path: 'relative' mount path must be absolute"),
+     "invalid volume specification: '/a:relative': invalid mount config for type \"bind\": invalid mount path: "
+     "'relative' mount path must be absolute"),
     ({"Tmpfs": {"/run": "bogus"}}, 'invalid tmpfs option ["bogus"]'),
     ({"DeviceCgroupRules": ["x 1:2 r"]}, "invalid device cgroup format 'x 1:2 r'"),
     ({"IOMaximumIOps": 5}, "Invalid QoS settings: linux does not support Maximum IO Bandwidth or Maximum IO IOps"),
@@ -531,7 +532,7 @@ def test_unsupported_options():
                                "Devices": [{"PathOnHost": "/dev/fuse"}], "StorageOpt": {"size": "1G"}, "SomethingNew": 1,
                                "SecurityOpt": ["apparmor=docker-default", "no-new-privileges", "label=disable"]},
                               {"Volumes": {"/data": {}}})
-    assert got == ["HostConfig.VolumesFrom", "HostConfig.Init=True",
+    assert got == ["HostConfig.Init=True",
                    "HostConfig.IpcMode=shareable", "HostConfig.NetworkMode=container:x", "HostConfig.StorageOpt",
                    "HostConfig.SomethingNew", "HostConfig.SecurityOpt=apparmor=docker-default"]
 

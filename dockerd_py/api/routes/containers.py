@@ -16,7 +16,7 @@ from ...services.containers.signals import parse as parse_signal
 from ...streams import STDERR, STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response, no_content
-from ..versioning import at_least, request_version
+from ..versioning import at_least, gate_mounts, request_version
 from ..views import containers as views
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -40,6 +40,7 @@ def blueprint(engine) -> Blueprint:
         platform = params.string("platform")
         if platform and platform.split("/")[0] != "linux":
             raise InvalidParameter(f"invalid platform: {platform}")
+        gate_mounts(body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else None, request_version())
         container_id, warnings = svc.create(body, params.string("name") or None)
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 

@@ -100,6 +100,7 @@ class Runner:
                 raise error from None
             except DockerError as e:
                 self._fail_pending(c, e)
+                self.on_start_failed(c)  # e.g. a volume that cannot be mounted: --rm still removes it
                 raise
             c.save()
         self.publish(c, "start")
