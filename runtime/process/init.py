@@ -280,6 +280,10 @@ def _lookup(arg0: str, env: dict[str, str]) -> str:
     if "/" in arg0:
         if not os.path.exists(arg0):
             raise _exec_error(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        if os.path.isdir(arg0):  # Go's findExecutable: EISDIR, else EACCES unless executable
+            raise _exec_error(f'exec: "{arg0}": is a directory')
+        if not os.access(arg0, os.X_OK):
+            raise _exec_error(f'exec: "{arg0}": permission denied')
         return arg0
     for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
         candidate = os.path.join(d or ".", arg0)
