@@ -47,12 +47,14 @@ def finish() -> Response:
     return _Hijacked()
 
 
-def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[bytes], bytes | None] | None = None) -> None:
+def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[bytes], bytes | None] | None = None,
+         before_eof: Callable[[], None] | None = None) -> None:
     """Copy client→backend (stdin) and backend→client (output) until the output ends.
 
     A half-close of the client's write side ends stdin only (shutdown SHUT_WR on
     the backend); the output keeps flowing until the backend closes. `on_stdin`
     may rewrite stdin chunks, and returns None to end the session (detach keys).
+    `before_eof` runs once the output ended, before the client is told so.
     """
     detached = threading.Event()
 
@@ -90,6 +92,8 @@ def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[byte
             client.sendall(data)
     except OSError:
         pass
+    if before_eof is not None:
+        before_eof()
     try:
         client.shutdown(socket.SHUT_WR)
     except OSError:

@@ -44,7 +44,8 @@ def blueprint(engine) -> Blueprint:
         c = svc.get(ref)
         graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
         return json_response(views.inspect(c, graph, engine.volumes.container_mounts(c.id),
-                                           svc.sizes(c) if params.boolean("size") else None))
+                                           svc.sizes(c) if params.boolean("size") else None,
+                                           exec_ids=engine.execs.container_exec_ids(c.id)))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):
@@ -151,9 +152,7 @@ def blueprint(engine) -> Blueprint:
 
     for rule, what in (("/containers/<ref>/changes", "container diff"), ("/containers/<ref>/export", "container export"),
                        ("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
-                       ("/containers/<ref>/archive", "docker cp"), ("/containers/<ref>/attach/ws", "websocket attach"),
-                       ("/containers/<ref>/exec", "exec"), ("/exec/<ref>/start", "exec"), ("/exec/<ref>/resize", "exec"),
-                       ("/exec/<ref>/json", "exec")):
+                       ("/containers/<ref>/archive", "docker cp"), ("/containers/<ref>/attach/ws", "websocket attach")):
         bp.add_url_rule(rule, f"unsupported {rule}", _unsupported(what), methods=["GET", "POST", "PUT", "HEAD"])
 
     return bp
