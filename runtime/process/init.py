@@ -147,7 +147,7 @@ def _init(cfg: InitConfig) -> None:
         from ..linux import tty
         tty.make_controlling(slave)
     _switch_user(sys_, proc.get("capabilities"), user, env)
-    os.chdir(proc.get("cwd") or "/")
+    _chdir(proc.get("cwd") or "/")
     path = _lookup(proc["args"][0], env)
     _reset_signals()
     # Tell create we are ready, and only go on once it saved the state: our
@@ -273,6 +273,14 @@ def _fix_stdio_owner(uid: int, gid: int) -> None:
                 os.fchown(fd, uid, gid)
         except OSError:
             pass
+
+
+def _chdir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise _exec_error(f'chdir to cwd ("{cwd}") set in config.json failed: '
+                          f'{(e.strerror or str(e)).lower()}') from None
 
 
 def _lookup(arg0: str, env: dict[str, str]) -> str:

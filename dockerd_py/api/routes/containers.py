@@ -36,6 +36,8 @@ def blueprint(engine) -> Blueprint:
         platform = params.string("platform")
         if platform and platform.split("/")[0] != "linux":
             raise InvalidParameter(f"invalid platform: {platform}")
+        if not at_least(request_version(), "1.44") and isinstance(body.get("Healthcheck"), dict):
+            body["Healthcheck"].pop("StartInterval", None)  # added in API 1.44
         container_id, warnings = svc.create(body, params.string("name") or None)
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 
