@@ -33,6 +33,8 @@ def upgrade(content_type: str, with_common_headers: bool = False) -> socket.sock
     """Send the 101 (or 200 when the client did not ask to upgrade) and return the socket."""
     sock = client_socket()
     upgrading = "upgrade" in request.headers.get("Connection", "").lower()
+    if not upgrading:  # moby: a plain 200 is always a raw stream
+        content_type = RAW
     lines = ["HTTP/1.1 101 UPGRADED" if upgrading else "HTTP/1.1 200 OK", f"Content-Type: {content_type}"]
     if upgrading:
         lines += ["Connection: Upgrade", "Upgrade: tcp"]
