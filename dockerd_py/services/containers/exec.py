@@ -326,12 +326,16 @@ class ExecService:
         return os.path.join(c.runtime_dir, "execs")
 
     def _save(self, c: Container, rec: ExecRecord) -> None:
-        if not os.path.isdir(c.runtime_dir):
-            return  # a created container: nothing of it runs yet
-        os.makedirs(self._dir(c), mode=0o700, exist_ok=True)
         with rec.cond:
             data = rec.to_file()
-        atomic.write_json(os.path.join(self._dir(c), f"{rec.id}.json"), data)
+        try:
+            try:
+                os.mkdir(self._dir(c), 0o700)  # not makedirs: a vanished state dir stays gone
+            except FileExistsError:
+                pass
+            atomic.write_json(os.path.join(self._dir(c), f"{rec.id}.json"), data)
+        except OSError as e:  # the container went meanwhile, and its state dir with it
+            log.debug("exec %s: not saved: %s", rec.id[:12], e)
 
     def _unsave(self, c: Container, rec: ExecRecord) -> None:
         try:

@@ -108,10 +108,13 @@ class HealthMonitor:
 
     def on_lifecycle(self, c: Container, action: str) -> None:
         """ContainerService lifecycle listener: "start" starts the monitor, "die" stops it."""
-        if action == "start":
-            self.start(c)
-        elif action == "die":
-            self.stop(c)
+        try:
+            if action == "start":
+                self.start(c)
+            elif action == "die":
+                self.stop(c)
+        except Exception:  # the container's own start or exit must go on
+            log.exception("container %s: healthcheck monitor (%s)", c.short_id, action)
 
     def restore(self) -> None:
         """After a daemon restart: monitors for the running containers."""
@@ -141,10 +144,10 @@ class HealthMonitor:
             return
         stop.set()
         if mark_unhealthy:  # moby: "unhealthy when the monitor has stopped for compatibility reasons"
-            with c.lock:
+            with c.lock:  # a removal marks the container "removing" under this lock first
                 if c.state.health is not None:
                     c.state.health["Status"] = UNHEALTHY
-                    if not c.removed:
+                    if not c.removed and c.state.status != "removing":
                         c.save()
 
     def _run(self, c: Container, argv: list[str], stop: threading.Event) -> None:
@@ -206,7 +209,7 @@ class HealthMonitor:
                     if h["FailingStreak"] >= retries:
                         h["Status"] = UNHEALTHY
             changed = h["Status"] != old
-            if changed:
+            if changed and c.state.status != "removing":
                 c.save()
         if changed:
             self.containers.publish(c, f"health_status: {h['Status']}")
