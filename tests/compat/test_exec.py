@@ -297,3 +297,26 @@ def test_exec_latency(cli, container_cleanup, record_property):
     record_property("exec_true_median_ms", round(median * 1000))
     print(f"docker exec c true: median {median * 1000:.0f} ms")
     assert median < 1.0
+
+
+def test_exec_detach_keys_seen_by_the_daemon(client, cli, container_cleanup):
+    """An API client (no escape handling of its own): the daemon ends the stream on the exec's
+    detach keys, the process goes on, and an exec_detach event says so."""
+    n = _running(cli, container_cleanup)
+    since = time.time()
+    exec_id = client.api.exec_create(n, ["sh"], stdin=True, tty=True, detach_keys="ctrl-x")["Id"]
+    raw = client.api.exec_start(exec_id, tty=True, socket=True)._sock
+    raw.settimeout(10)
+    raw.sendall(b"echo marker-$((40+2))\r")
+    seen = b""
+    while b"marker-42" not in seen:
+        seen += raw.recv(4096)
+    raw.sendall(b"\x18")  # ctrl-x
+    while raw.recv(4096):
+        pass  # the daemon ends the stream
+    raw.close()
+    state = client.api.exec_inspect(exec_id)
+    assert state["Running"] is True and state["ExitCode"] is None and state["DetachKeys"] == "GA=="
+    events = client.api.events(since=since, until=time.time() + 0.5, decode=True,
+                               filters={"container": n, "event": "exec_detach"})
+    assert [e["Actor"]["Attributes"]["execID"] for e in events] == [exec_id]

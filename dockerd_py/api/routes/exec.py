@@ -3,7 +3,7 @@
 from flask import Blueprint, Response
 
 from ...errors import DockerError, InvalidParameter
-from ...services.containers.exec import EXIT_WAIT
+from ...services.containers.exec import EXIT_WAIT, canonical_keys
 from ...streams import STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response
@@ -20,12 +20,12 @@ def blueprint(engine) -> Blueprint:
     def create(ref):
         options = params.json_object(required=True)
         if not at_least(request_version(), "1.42"):
-            options.pop("ConsoleSize", None)
+            options = {k: v for k, v in options.items() if k.lower() != "consolesize"}
         return json_response({"Id": svc.create(ref, options)}, 201)
 
     @bp.post("/exec/<exec_id>/start")
     def start(exec_id):
-        body = params.json_object()
+        body = canonical_keys(params.json_object(), ("Detach", "Tty", "ConsoleSize"))
         detach, tty = bool(body.get("Detach")), bool(body.get("Tty"))
         size = body.get("ConsoleSize")
         if not tty or not at_least(request_version(), "1.42") or not isinstance(size, list):

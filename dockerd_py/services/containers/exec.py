@@ -105,10 +105,20 @@ class ExecStream:
     sock: socket.socket
 
 
+_OPTION_TYPES = {"User": str, "WorkingDir": str, "DetachKeys": str, "Tty": bool, "Privileged": bool,
+                 "AttachStdin": bool, "AttachStdout": bool, "AttachStderr": bool, "Env": list, "Cmd": list,
+                 "ConsoleSize": list}
+
+
+def canonical_keys(body: dict[str, Any], names) -> dict[str, Any]:
+    """Go's encoding/json matches field names case-insensitively (docker-py sends
+    "detachKeys"): the body with the known names spelled as the API spells them."""
+    by_lower = {name.lower(): name for name in names}
+    return {by_lower.get(key.lower(), key): value for key, value in body.items()}
+
+
 def _type_check(options: dict[str, Any]) -> None:
-    for key, kinds in (("User", str), ("WorkingDir", str), ("DetachKeys", str), ("Tty", bool),
-                       ("Privileged", bool), ("AttachStdin", bool), ("AttachStdout", bool),
-                       ("AttachStderr", bool), ("Env", list), ("Cmd", list), ("ConsoleSize", list)):
+    for key, kinds in _OPTION_TYPES.items():
         value = options.get(key)
         if value is not None and not isinstance(value, kinds):
             raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
@@ -169,6 +179,7 @@ class ExecService:
 
     def create(self, ref: str, options: dict[str, Any]) -> str:
         """POST /containers/{id}/exec; publishes exec_create."""
+        options = canonical_keys(options, _OPTION_TYPES)
         _type_check(options)
         cmd = list(options.get("Cmd") or [])
         if not cmd:
