@@ -206,6 +206,10 @@ def test_exec_bad_input(client, cli, container_cleanup):
         assert r.status_code == 404 and r.json()["message"] == "No such exec instance: abc", path
     r = post(f"{base}/containers/{n}/exec", data={"Cmd": ["true"], "DetachKeys": "ctrl-"})
     assert r.status_code == 400 and r.json()["message"] == "Invalid escape keys (ctrl-) provided"
+    r = post(f"{base}/containers/{n}/exec", data={"Cmd": ["true"], "Tty": True, "ConsoleSize": ["tall", 80]})
+    assert r.status_code == 400 and "ConsoleSize" in r.json()["message"]
+    r = post(f"{base}/containers/{n}/exec", data={"Cmd": "true"})
+    assert r.status_code == 400 and "Cmd" in r.json()["message"]
 
 
 def test_exec_on_stopped_and_paused_containers(daemon, cli, container_cleanup, client):

@@ -3,7 +3,7 @@
 from flask import Blueprint, Response
 
 from ...errors import DockerError, InvalidParameter
-from ...services.containers.exec import EXIT_WAIT, canonical_keys
+from ...services.containers.exec import EXIT_WAIT, canonical_keys, console_size
 from ...streams import STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response
@@ -27,8 +27,8 @@ def blueprint(engine) -> Blueprint:
     def start(exec_id):
         body = canonical_keys(params.json_object(), ("Detach", "Tty", "ConsoleSize"))
         detach, tty = bool(body.get("Detach")), bool(body.get("Tty"))
-        size = body.get("ConsoleSize")
-        if not tty or not at_least(request_version(), "1.42") or not isinstance(size, list):
+        size = console_size(body.get("ConsoleSize"), "ExecStartOptions")
+        if not tty or not at_least(request_version(), "1.42"):
             size = None
         rec, _ = svc.startable(exec_id)  # 404/409 as JSON, before the connection is hijacked
         if detach:

@@ -117,6 +117,17 @@ def canonical_keys(body: dict[str, Any], names) -> dict[str, Any]:
     return {by_lower.get(key.lower(), key): value for key, value in body.items()}
 
 
+def console_size(value: Any, struct_name: str) -> list[int] | None:
+    """A ConsoleSize [height, width] (Go's *[2]uint: missing entries are 0, extra ones ignored)."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                              for v in value):
+        raise InvalidParameter(f"json: cannot unmarshal into Go struct field {struct_name}.ConsoleSize "
+                               "of type [2]uint")
+    return (list(value) + [0, 0])[:2]
+
+
 def _type_check(options: dict[str, Any]) -> None:
     for key, kinds in _OPTION_TYPES.items():
         value = options.get(key)
@@ -198,7 +209,7 @@ class ExecService:
         tty = bool(options.get("Tty"))
         env = replace_or_append_env(process_env({"Tty": tty, "Env": c.config.get("Env") or []},
                                                 c.config.get("Hostname", "")), options.get("Env") or [])
-        size = options.get("ConsoleSize")
+        size = console_size(options.get("ConsoleSize"), "ExecOptions")
         rec = ExecRecord(id=secrets.token_hex(32), container_id=c.id, entrypoint=cmd[0], args=cmd[1:],
                          env=env, user=user or c.config.get("User") or "",
                          working_dir=options.get("WorkingDir") or c.config.get("WorkingDir") or "",
@@ -206,7 +217,7 @@ class ExecService:
                          open_stdin=bool(options.get("AttachStdin")),
                          open_stdout=bool(options.get("AttachStdout")),
                          open_stderr=bool(options.get("AttachStderr")), detach_keys=detach_keys,
-                         console_size=[int(x) for x in size[:2]] if size and len(size) >= 2 else None)
+                         console_size=size)
         self._gc()
         with self._lock:
             self._records[rec.id] = rec
