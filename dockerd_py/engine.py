@@ -18,6 +18,8 @@ class Engine:
     def __init__(self, config: DaemonConfig) -> None:
         from .images import ImageStore
         from .pluginhost import PluginHost
+        from .services.containers.exec import ExecService
+        from .services.containers.health import HealthMonitor
         from .services.containers.service import ContainerService
         from .services.networks import NetworkService
         from .services.system import SystemService
@@ -38,11 +40,16 @@ class Engine:
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
                                            volumes=self.volumes)
         self.volumes.find_container = self.containers.get  # --volumes-from
+        self.execs = ExecService(self.containers)
+        self.health = HealthMonitor(self.execs, self.containers)
+        self.containers.lifecycle_listeners.append(self.health.on_lifecycle)
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:
         Engine.current = self
         self.containers.restore()
+        self.execs.restore()
+        self.health.restore()
         self.volumes.restore(c.id for c in self.containers.all())
         log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
 

@@ -48,3 +48,24 @@ def parse_timestamp(value: str) -> int:
         return rfc3339_to_nano(value if "T" in value else value + "T00:00:00Z")
     except ValueError:
         raise InvalidParameter(f"failed to parse value {value!r} as a time") from None
+
+
+def format_go_duration(ns: int) -> str:
+    """Go's time.Duration.String(): 1ms, 1.5s, 1m30s, 2h0m0s."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+
+    def fixed(value: int, unit: int) -> str:
+        whole, frac = divmod(value, unit)
+        digits = f"{frac:0{len(str(unit)) - 1}d}".rstrip("0") if unit > 1 else ""
+        return f"{whole}.{digits}" if digits else str(whole)
+
+    if ns < 10**9:
+        for name, unit in (("ns", 1), ("µs", 10**3), ("ms", 10**6)):
+            if ns < unit * 1000:
+                return sign + fixed(ns, unit) + name
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    prefix = f"{hours}h{minutes}m" if hours else (f"{minutes}m" if minutes else "")
+    return sign + prefix + fixed(rest, 10**9) + "s"

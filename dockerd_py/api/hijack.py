@@ -33,6 +33,8 @@ def upgrade(content_type: str, with_common_headers: bool = False) -> socket.sock
     """Send the 101 (or 200 when the client did not ask to upgrade) and return the socket."""
     sock = client_socket()
     upgrading = "upgrade" in request.headers.get("Connection", "").lower()
+    if not upgrading:  # moby: a plain 200 is always a raw stream
+        content_type = RAW
     lines = ["HTTP/1.1 101 UPGRADED" if upgrading else "HTTP/1.1 200 OK", f"Content-Type: {content_type}"]
     if upgrading:
         lines += ["Connection: Upgrade", "Upgrade: tcp"]
@@ -47,12 +49,14 @@ def finish() -> Response:
     return _Hijacked()
 
 
-def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[bytes], bytes | None] | None = None) -> None:
+def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[bytes], bytes | None] | None = None,
+         before_eof: Callable[[], None] | None = None) -> None:
     """Copy client→backend (stdin) and backend→client (output) until the output ends.
 
     A half-close of the client's write side ends stdin only (shutdown SHUT_WR on
     the backend); the output keeps flowing until the backend closes. `on_stdin`
     may rewrite stdin chunks, and returns None to end the session (detach keys).
+    `before_eof` runs once the output ended, before the client is told so.
     """
     detached = threading.Event()
 
@@ -90,6 +94,8 @@ def pump(client: socket.socket, backend: socket.socket, on_stdin: Callable[[byte
             client.sendall(data)
     except OSError:
         pass
+    if before_eof is not None:
+        before_eof()
     try:
         client.shutdown(socket.SHUT_WR)
     except OSError:

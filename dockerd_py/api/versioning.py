@@ -80,7 +80,16 @@ def request_version() -> str:
     return request.environ.get(ENVIRON_KEY, MAX_API_VERSION)
 
 
-def gate_mounts(host_config: dict | None, version: str) -> None:
+def gate_container_create(body: dict, version: str) -> None:
+    """A create body's fields newer than the request's API version: Docker's 400s, or dropped as Docker does."""
+    health = body.get("Healthcheck")
+    if isinstance(health, dict) and not at_least(version, "1.44"):
+        health.pop("StartInterval", None)  # added in API 1.44
+    host_config = body.get("HostConfig")
+    _gate_mounts(host_config if isinstance(host_config, dict) else None, version)
+
+
+def _gate_mounts(host_config: dict | None, version: str) -> None:
     """HostConfig.Mounts options newer than the request's API version: Docker's 400s and defaults."""
     from ..errors import InvalidParameter
 
@@ -100,4 +109,4 @@ def gate_mounts(host_config: dict | None, version: str) -> None:
 
 
 __all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
-           "at_least", "gate_mounts", "__version__"]
+           "at_least", "gate_container_create", "__version__"]

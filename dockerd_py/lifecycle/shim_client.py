@@ -280,9 +280,22 @@ class ShimClient:
         return int(res["pid"]), s
 
     def exec_wait(self, exec_id: str) -> ExitStatus:
-        """Block until the exec has exited and its output is drained."""
-        res = self._call("exec_wait", timeout=None, exec_id=exec_id)
-        return ExitStatus(int(res["exit_code"]), str(res["exited_at"]), False)
+        """Block until the exec has exited and its output is drained. Once the shim is gone:
+        the exit exit.json recorded for it, else 255 (it died with the host)."""
+        try:
+            res = self._call("exec_wait", timeout=None, exec_id=exec_id)
+            return ExitStatus(int(res["exit_code"]), str(res["exited_at"]), False)
+        except ShimGone:
+            pass
+        try:
+            d = atomic.read_json(os.path.join(self.state_dir, "exit.json"))
+            return ExitStatus(int(d["execs"][exec_id]), str(d["exited_at"]), False)
+        except (OSError, ValueError, KeyError, TypeError):
+            return ExitStatus(255, _now(), False)
+
+    def exec_delete(self, exec_id: str) -> None:
+        """Forget a finished exec (its exit is recorded); ShimError while it runs."""
+        self._call("exec_delete", exec_id=exec_id)
 
     def exec_state(self, exec_id: str) -> dict[str, Any]:
         """{"status": running|stopped, "pid": N[, "exit_code": N]}."""

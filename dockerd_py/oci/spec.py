@@ -54,9 +54,15 @@ def merge_image_config(config: dict | None, image_config: dict | None) -> dict:
         merged = {**(img.get(field) or {}), **(cfg.get(field) or {})}
         if merged or field == "Labels":
             cfg[field] = merged
-    for field in ("StopSignal", "Healthcheck", "Shell"):
+    for field in ("StopSignal", "Shell"):
         if not cfg.get(field) and img.get(field):
             cfg[field] = img[field]
+    if img.get("Healthcheck"):  # field by field: the container's non-zero values win
+        hc = dict(cfg.get("Healthcheck") or {})
+        for key, value in img["Healthcheck"].items():
+            if not hc.get(key):
+                hc[key] = value
+        cfg["Healthcheck"] = hc
     return cfg
 
 
@@ -73,8 +79,15 @@ def process_env(cfg: dict, hostname: str) -> list[str]:
     env = [f"PATH={DEFAULT_PATH_ENV}", f"HOSTNAME={hostname}"]
     if cfg.get("Tty"):
         env.append("TERM=xterm")
+    return replace_or_append_env(env, cfg.get("Env") or [])
+
+
+def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
+    """moby's ReplaceOrAppendEnvValues: an override replaces the default of its key or is
+    appended; "KEY" alone unsets a default KEY."""
+    env = list(defaults)
     index = {_env_key(e): i for i, e in enumerate(env)}
-    for value in cfg.get("Env") or []:
+    for value in overrides:
         if "=" not in value:
             if value in index:
                 env[index[value]] = ""

@@ -147,7 +147,7 @@ OPTIONS: dict[str, Option] = {
     "Config.StdinOnce": Option(ELSEWHERE, "shim"),
     "Config.Env": Option(SUPPORTED),
     "Config.Cmd": Option(SUPPORTED),
-    "Config.Healthcheck": Option(ELSEWHERE, "services"),
+    "Config.Healthcheck": Option(ELSEWHERE, "services.containers.health: validated at create, probes run as execs"),
     "Config.ArgsEscaped": Option(IGNORED, "Windows only"),
     "Config.Image": Option(ELSEWHERE, "services"),
     "Config.Volumes": Option(ELSEWHERE, "services.volumes: an anonymous volume each"),

@@ -40,5 +40,7 @@ Additions to §2 (all optional for the caller):
   drained; exec output is not logged). {"op":"exec_wait","exec_id":X} replies
   {"ok":true,"exit_code":N,"exited_at":...} once that is so. "exec_id" may
   also be given to state, kill (kill(2) of that pid), resize, close_stdin and
-  attach.
+  attach. {"op":"exec_delete","exec_id":X} forgets an exec that has finished
+  (the daemon recorded its exit); until then exit.json carries its exit code in
+  "execs": {exec_id: exit_code}, for a daemon that was down when it ended.
 """

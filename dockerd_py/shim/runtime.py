@@ -159,13 +159,16 @@ class Runtime:
             raise RuntimeCallError(msg)
         return out
 
-    def run_with_stdio(self, args: list[str], tty: bool, stdin: bool, console: str) -> Stdio:
+    def run_with_stdio(self, args: list[str], tty: bool, stdin: bool, console: str,
+                       running: bool = False) -> Stdio:
         """`RUNTIME args [--console-socket console] ID` giving the process new stdio: a pty
         whose master the runtime sends over `console` (tty), else pipes (stdin only if
-        `stdin`). Returns our ends, or raises RuntimeCallError."""
+        `stdin`). `running`: the process runs before the runtime exits (exec), so what is
+        in the pipes then is its output, not the runtime's. Returns our ends, or raises
+        RuntimeCallError."""
         if tty:
             return self._with_console(args, console)
-        return self._with_pipes(args, stdin)
+        return self._with_pipes(args, stdin, running)
 
     def _with_console(self, args: list[str], console: str) -> Stdio:
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -212,7 +215,7 @@ class Runtime:
         os.set_blocking(stdin_fd, False)
         return Stdio({master: "stdout"}, master, stdin_fd)
 
-    def _with_pipes(self, args: list[str], stdin: bool) -> Stdio:
+    def _with_pipes(self, args: list[str], stdin: bool, running: bool) -> Stdio:
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -233,7 +236,8 @@ class Runtime:
                 os.close(in_r)
             os.close(devnull)
         # The runtime's own messages go to the process's stdout/stderr pipes.
-        status, (out, err) = collect(pid, [out_r, err_r])
+        status, read = collect(pid, [] if running else [out_r, err_r])
+        out, err = read or (b"", b"")
         if status != 0:
             if in_w >= 0:
                 os.close(in_w)
@@ -244,6 +248,6 @@ class Runtime:
             raise RuntimeCallError(msg or f"{args[0]}: exit status {status_to_code(status)}")
         if out or err:
             log(f"runtime {args[0]} said: {(err + out).decode('utf-8', 'replace').strip()}")
-        if in_w >= 0:
-            os.set_blocking(in_w, False)
+        for fd in (out_r, err_r) + ((in_w,) if in_w >= 0 else ()):
+            os.set_blocking(fd, False)
         return Stdio({out_r: "stdout", err_r: "stderr"}, None, in_w if in_w >= 0 else None)

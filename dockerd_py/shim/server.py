@@ -49,7 +49,8 @@ class Shim:
 
     def run_with_stdio(self, p: Proc, args: list[str], pid_file: str, console: str) -> None:
         """`RUNTIME args [--console-socket console] ID` with new stdio for p; sets p.pid."""
-        p.set_stdio(self.runtime.run_with_stdio(args, p.tty, p.stdin_open, console))
+        p.set_stdio(self.runtime.run_with_stdio(args, p.tty, p.stdin_open, console,
+                                                running=p is not self.init))
         with open(pid_file) as f:
             p.pid = int(f.read().strip())
 
@@ -125,6 +126,13 @@ class Shim:
                 return
             if op == "exec":
                 self.exec(sock, req, rest)
+                return
+            if op == "exec_delete":
+                p = self.proc(req)
+                if p is self.init or not p.done:
+                    raise RuntimeCallError("exec is still running")
+                del self.execs[p.exec_id]
+                reply(sock, {"ok": True})
                 return
             if op == "start":
                 if self.init.exit is not None:
@@ -235,8 +243,6 @@ class Shim:
         if p.log is not None:
             p.log.close()
         p.exit["oom_killed"] = oom_killed(self.oom_files)
-        write_exit(self.dir, p.exit)
-        p.done = True
         try:
             self.runtime.run("delete", self.id)
         except RuntimeCallError as e:
@@ -249,6 +255,10 @@ class Shim:
         for x in self.execs.values():
             if not x.done:
                 self.finish_exec(x)
+        # Exits of execs the daemon has not deleted yet (it may be down): for after we are gone.
+        write_exit(self.dir, dict(p.exit, execs={x.exec_id: x.exit["exit_code"]
+                                                 for x in self.execs.values() if x.exit}))
+        p.done = True
         # Leave DIR before anyone learns of the exit: a waiter may at once spawn the next
         # shim (a restart) in the same DIR, and nothing of ours may touch its files.
         for name in ("shim.sock", "shim.pid"):

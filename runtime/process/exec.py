@@ -120,7 +120,7 @@ def _child(channel: Channel, ns_fds: list[tuple[int, int]], cgroup_procs: list[s
             from ..linux import tty
             tty.make_controlling(slave)
         ini._switch_user(sys_, proc.get("capabilities"), proc.get("user") or {}, env)
-        os.chdir(proc.get("cwd") or "/")
+        ini._chdir(proc.get("cwd") or "/")
         path = ini._lookup(proc["args"][0], env)
         ini._reset_signals()
         channel.send("ready")

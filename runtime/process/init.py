@@ -147,7 +147,7 @@ def _init(cfg: InitConfig) -> None:
         from ..linux import tty
         tty.make_controlling(slave)
     _switch_user(sys_, proc.get("capabilities"), user, env)
-    os.chdir(proc.get("cwd") or "/")
+    _chdir(proc.get("cwd") or "/")
     path = _lookup(proc["args"][0], env)
     _reset_signals()
     # Tell create we are ready, and only go on once it saved the state: our
@@ -275,11 +275,23 @@ def _fix_stdio_owner(uid: int, gid: int) -> None:
             pass
 
 
+def _chdir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise _exec_error(f'chdir to cwd ("{cwd}") set in config.json failed: '
+                          f'{(e.strerror or str(e)).lower()}') from None
+
+
 def _lookup(arg0: str, env: dict[str, str]) -> str:
     """exec.LookPath inside the container, with the container's PATH."""
     if "/" in arg0:
         if not os.path.exists(arg0):
             raise _exec_error(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        if os.path.isdir(arg0):  # Go's findExecutable: EISDIR, else EACCES unless executable
+            raise _exec_error(f'exec: "{arg0}": is a directory')
+        if not os.access(arg0, os.X_OK):
+            raise _exec_error(f'exec: "{arg0}": permission denied')
         return arg0
     for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
         candidate = os.path.join(d or ".", arg0)

@@ -650,6 +650,32 @@ def test_exec_dies_with_the_container(exec_tasks, base_spec):
     assert read_all(s) == b""  # stream closed
 
 
+def test_exec_fast_output_delete_and_exit_json(exec_tasks, base_spec):
+    """Output a process writes before the runtime's `exec --detach` returns is the process's;
+    exec_delete forgets a finished exec; exit.json keeps the exits not deleted."""
+    cfg, c = exec_tasks.spawn(["sleep", "1000"])
+    c.start()
+    for i in range(5):
+        _, s = c.exec(f"fast{i}", _exec_process(base_spec, ["echo", f"quick{i}"]))
+        assert demux(read_all(s)) == {1: f"quick{i}\n".encode(), 2: b""}
+        assert c.exec_wait(f"fast{i}").exit_code == 0
+    with pytest.raises(SystemErr):  # not while it runs
+        _, s = c.exec("slow", _exec_process(base_spec, ["sleep", "1000"]))
+        c.exec_delete("slow")
+    c.exec_delete("fast0")
+    with pytest.raises(SystemErr):
+        c.exec_state("fast0")
+    c.exec("two", _exec_process(base_spec, ["sh", "-c", "exit 2"]), detach=True)
+    assert c.exec_wait("two").exit_code == 2
+    c.kill(signal.SIGKILL)
+    assert c.wait().exit_code == 137
+    with open(os.path.join(cfg.state_dir, "exit.json")) as f:
+        execs = json.load(f)["execs"]
+    assert "fast0" not in execs and execs["two"] == 2 and execs["fast1"] == 0 and execs["slow"] == 137
+    assert c.exec_wait("two").exit_code == 2  # from exit.json, the shim being gone
+    assert c.exec_wait("fast0").exit_code == 255
+
+
 def test_long_state_dir(tasks):
     cfg, c = tasks.spawn(["sh", "-c", "read x; stty size"], tty=True, stdin=True, long_dir=True)
     assert len(os.path.join(cfg.state_dir, "console.sock")) > 108

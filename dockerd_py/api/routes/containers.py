@@ -16,7 +16,7 @@ from ...services.containers.signals import parse as parse_signal
 from ...streams import STDERR, STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response, no_content
-from ..versioning import at_least, gate_mounts, request_version
+from ..versioning import at_least, gate_container_create, request_version
 from ..views import containers as views
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -40,7 +40,7 @@ def blueprint(engine) -> Blueprint:
         platform = params.string("platform")
         if platform and platform.split("/")[0] != "linux":
             raise InvalidParameter(f"invalid platform: {platform}")
-        gate_mounts(body.get("HostConfig") if isinstance(body.get("HostConfig"), dict) else None, request_version())
+        gate_container_create(body, request_version())
         container_id, warnings = svc.create(body, params.string("name") or None)
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 
@@ -49,7 +49,8 @@ def blueprint(engine) -> Blueprint:
         c = svc.get(ref)
         graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
         return json_response(views.inspect(c, graph, engine.volumes.container_mounts(c.id),
-                                           svc.sizes(c) if params.boolean("size") else None))
+                                           svc.sizes(c) if params.boolean("size") else None,
+                                           exec_ids=engine.execs.container_exec_ids(c.id)))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):
@@ -154,9 +155,7 @@ def blueprint(engine) -> Blueprint:
     def attach(ref):
         return _attach(engine, svc.get(ref))
 
-    for rule, what in (("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
-                       ("/containers/<ref>/exec", "exec"), ("/exec/<ref>/start", "exec"), ("/exec/<ref>/resize", "exec"),
-                       ("/exec/<ref>/json", "exec")):
+    for rule, what in (("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update")):
         bp.add_url_rule(rule, f"unsupported {rule}", _unsupported(what), methods=["GET", "POST", "PUT", "HEAD"])
 
     return bp

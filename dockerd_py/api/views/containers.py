@@ -5,16 +5,18 @@ import time
 
 from ...oci.mounts import is_host_bind, parse_bind
 from ...timeutil import rfc3339_to_nano
+from ...services.containers.health import health_text
 from ...services.containers.record import Container
 
 
-def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: tuple[int, int] | None = None) -> dict:
+def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: tuple[int, int] | None = None,
+            exec_ids: list[str] | None = None) -> dict:
     out = {
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args, "State": c.state.to_json(),
         "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
         "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": None, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
+        "ExecIDs": exec_ids, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
         "Config": c.config, "NetworkSettings": network_settings(c),
     }
     if sizes is not None:
@@ -127,6 +129,8 @@ def status_text(c: Container) -> str:
         return f"Up {_ago(st.started_at)} (Paused)"
     if st.status == "restarting":
         return f"Restarting ({st.exit_code}) {_ago(st.finished_at)} ago"
+    if st.status == "running" and st.health is not None:
+        return f"Up {_ago(st.started_at)} ({health_text(st.health)})"
     if st.status == "running":
         return f"Up {_ago(st.started_at)}"
     if st.status == "removing":

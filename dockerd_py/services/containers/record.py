@@ -25,23 +25,28 @@ class State:
     oom_killed: bool = False
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
+    health: dict | None = None  # {"Status", "FailingStreak", "Log"} once started with a healthcheck
 
     @property
     def running(self) -> bool:
         return self.status in ("running", "paused", "restarting")
 
     def to_json(self) -> dict:
-        return {"Status": self.status, "Running": self.running, "Paused": self.status == "paused",
-                "Restarting": self.status == "restarting", "OOMKilled": self.oom_killed,
-                "Dead": self.status == "dead", "Pid": self.pid, "ExitCode": self.exit_code,
-                "Error": self.error, "StartedAt": self.started_at, "FinishedAt": self.finished_at}
+        out = {"Status": self.status, "Running": self.running, "Paused": self.status == "paused",
+               "Restarting": self.status == "restarting", "OOMKilled": self.oom_killed,
+               "Dead": self.status == "dead", "Pid": self.pid, "ExitCode": self.exit_code,
+               "Error": self.error, "StartedAt": self.started_at, "FinishedAt": self.finished_at}
+        if self.health is not None:
+            out["Health"] = {**self.health, "Log": list(self.health.get("Log") or [])}
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "State":
         status = data.get("Status", "created")
         return cls(status=status, pid=data.get("Pid", 0), exit_code=data.get("ExitCode", 0),
                    error=data.get("Error", ""), oom_killed=data.get("OOMKilled", False),
-                   started_at=data.get("StartedAt", ZERO_TIME), finished_at=data.get("FinishedAt", ZERO_TIME))
+                   started_at=data.get("StartedAt", ZERO_TIME), finished_at=data.get("FinishedAt", ZERO_TIME),
+                   health=data.get("Health"))
 
 
 @dataclass

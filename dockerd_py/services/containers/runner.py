@@ -368,12 +368,18 @@ def start_error(runtime_message: str) -> tuple[DockerError, int]:
     permission problem too (126); anything else is the daemon's (500, 128).
     """
     message = f"failed to create task for container: OCI runtime create failed: {runtime_message}"
+    code = failure_exit_code(runtime_message)
+    return (SystemErr(message) if code == 128 else InvalidParameter(message)), code
+
+
+def failure_exit_code(runtime_message: str) -> int:
+    """The exit code Docker records when a process could not be started (create or exec)."""
     lowered = runtime_message.lower()
     if "executable file not found" in lowered or "no such file or directory" in lowered:
-        return InvalidParameter(message), 127
-    if "permission denied" in lowered:
-        return InvalidParameter(message), 126
-    return SystemErr(message), 128
+        return 127
+    if "permission denied" in lowered or "is a directory" in lowered:
+        return 126
+    return 128
 
 
 def stop_timeout(c: Container, requested: int | None) -> int:

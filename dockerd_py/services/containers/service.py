@@ -19,6 +19,7 @@ from ...oci import host_config_warnings, merge_image_config, unsupported_options
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from . import create as create_mod
+from . import health
 from . import logs as logs_mod
 from . import restart, signals
 from .names import NameRegistry, normalize
@@ -29,7 +30,7 @@ log = logging.getLogger("dockerd_py.containers")
 
 KILL_WAIT_SECONDS = 10
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network"}
+LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "health"}
 PRUNE_FILTERS = {"until", "label", "label!"}
 
 
@@ -49,6 +50,8 @@ class ContainerService:
         self.names = NameRegistry()
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
+        # called with (container, action) before each container event; the healthchecks use it
+        self.lifecycle_listeners: list[Callable[[Container, str], None]] = []
         self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit)
@@ -90,6 +93,7 @@ class ContainerService:
             raise InvalidParameter("config cannot be empty in order to create a container")
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
+        health.validate(config.get("Healthcheck"))
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
@@ -291,6 +295,9 @@ class ContainerService:
         for status in filters.get("status", []):
             if status not in STATUSES:
                 raise InvalidParameter(f"invalid filter 'status={status}'")
+        for value in filters.get("health", []):
+            if value not in health.FILTER_VALUES:
+                raise InvalidParameter(f"Unrecognised filter value for health: {value}")
         result = self.all()
         before = self._boundary(filters.get("before"))
         since = self._boundary(filters.get("since"))
@@ -319,6 +326,8 @@ class ContainerService:
         if "name" in filters and not any_regex(filters["name"], c.name):
             return False
         if "status" in filters and c.state.status not in filters["status"]:
+            return False
+        if "health" in filters and health.status(c) not in filters["health"]:
             return False
         if "exited" in filters:
             try:
@@ -399,10 +408,14 @@ class ContainerService:
 
     # --- events & restart ---------------------------------------------------------
     def _publish(self, c: Container, action: str, **extra: str) -> None:
+        for listener in self.lifecycle_listeners:
+            listener(c, action)
         attributes = dict(c.config.get("Labels") or {})
         attributes.update({"image": c.config.get("Image", ""), "name": c.name.lstrip("/")})
         attributes.update(extra)
         self.events.publish("container", action, c.id, attributes)
+
+    publish = _publish  # for the exec service and the healthchecks
 
     def _discard_incomplete_create(self, container_id: str, directory: str) -> None:
         """A create the daemon died in the middle of: nothing was reported to a client, so undo it."""
