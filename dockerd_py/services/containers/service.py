@@ -52,7 +52,7 @@ class ContainerService:
         self._lock = threading.Lock()
         # called with (container, action) before each container event; the healthchecks use it
         self.lifecycle_listeners: list[Callable[[Container, str], None]] = []
-        self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
+        self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit)
 
@@ -128,7 +128,7 @@ class ContainerService:
             raise
         with self._lock:
             self._containers[c.id] = c
-        self._publish(c, "create")
+        self.publish(c, "create")
         return c.id, host_config_warnings(host_config)
 
     # --- lifecycle ------------------------------------------------------------
@@ -144,7 +144,7 @@ class ContainerService:
         if c.state.running:
             self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
         self.runner.start(c)
-        self._publish(c, "restart")
+        self.publish(c, "restart")
 
     def kill(self, ref: str, signal: int) -> None:
         """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone."""
@@ -255,7 +255,7 @@ class ContainerService:
                 self._containers.pop(c.id, None)
             c.removed = True
             c.changed.notify_all()
-        self._publish(c, "destroy")
+        self.publish(c, "destroy")
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
@@ -270,7 +270,7 @@ class ContainerService:
             self.names.release(old)
             c.name = new
             c.save()
-        self._publish(c, "rename", oldName=old)
+        self.publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
         until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
@@ -363,7 +363,7 @@ class ContainerService:
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
         """Reserve the stream before the client is told it is attached (see Runner.attach)."""
         attachment = self.runner.attach(c, stdin, stdout, stderr)
-        self._publish(c, "attach")
+        self.publish(c, "attach")
         return attachment
 
     def sizes(self, c: Container) -> tuple[int, int]:
@@ -372,17 +372,13 @@ class ContainerService:
         return rw, rw + self.images.size(self.images.get(c.image_id))
 
     def publish_detach(self, c: Container) -> None:
-        self._publish(c, "detach")
-
-    def publish(self, c: Container, action: str) -> None:
-        """A container event for work done outside this service (cp's archive-path, export)."""
-        self._publish(c, action)
+        self.publish(c, "detach")
 
     def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         c.ensure_running()
         self.runner.resize(c, height, width)
-        self._publish(c, "resize", height=str(height), width=str(width))
+        self.publish(c, "resize", height=str(height), width=str(width))
 
     def top(self, ref: str, ps_args: str) -> dict:
         c = self.get(ref)
@@ -407,15 +403,14 @@ class ContainerService:
         return {"Titles": titles, "Processes": processes}
 
     # --- events & restart ---------------------------------------------------------
-    def _publish(self, c: Container, action: str, **extra: str) -> None:
+    def publish(self, c: Container, action: str, **extra: str) -> None:
+        """A container event; also for work done outside this service (cp, export, exec, healthchecks)."""
         for listener in self.lifecycle_listeners:
             listener(c, action)
         attributes = dict(c.config.get("Labels") or {})
         attributes.update({"image": c.config.get("Image", ""), "name": c.name.lstrip("/")})
         attributes.update(extra)
         self.events.publish("container", action, c.id, attributes)
-
-    publish = _publish  # for the exec service and the healthchecks
 
     def _discard_incomplete_create(self, container_id: str, directory: str) -> None:
         """A create the daemon died in the middle of: nothing was reported to a client, so undo it."""
