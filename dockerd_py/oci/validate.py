@@ -276,6 +276,17 @@ def _parse_cpuset(text: str) -> set[int]:
     return out
 
 
+def _format_cpuset(ids: frozenset[int] | set[int]) -> str:
+    """{0, 1, 2, 5} -> "0-2,5", as the kernel's cpuset.cpus reads (Docker quotes that file)."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+
+
 def _validate_resources(hc: dict, host: HostInfo) -> None:
     g = lambda k: hc.get(k) or 0  # noqa: E731  (absent and null mean 0)
     memory, swap, reservation = g("Memory"), g("MemorySwap"), g("MemoryReservation")
@@ -316,7 +327,7 @@ def _validate_resources(hc: dict, host: HostInfo) -> None:
         except ValueError as e:
             raise InvalidParameter(f"Invalid value {value} for cpuset {kind}: {e}") from None
         if not wanted <= avail:
-            have = ",".join(str(c) for c in sorted(avail))
+            have = _format_cpuset(avail)
             raise InvalidParameter(f"Requested {label} are not available - requested {value}, available: {have}")
     weight = g("BlkioWeight")
     if weight > 0 and not 10 <= weight <= 1000:

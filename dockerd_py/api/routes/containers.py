@@ -150,7 +150,6 @@ def blueprint(engine) -> Blueprint:
         return _attach(engine, svc.get(ref))
 
     for rule, what in (("/containers/<ref>/changes", "container diff"), ("/containers/<ref>/export", "container export"),
-                       ("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update"),
                        ("/containers/<ref>/archive", "docker cp"), ("/containers/<ref>/attach/ws", "websocket attach"),
                        ("/containers/<ref>/exec", "exec"), ("/exec/<ref>/start", "exec"), ("/exec/<ref>/resize", "exec"),
                        ("/exec/<ref>/json", "exec")):

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
-from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
+from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr, SystemErr
 from ...filters import labels_match, tree_size
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
@@ -21,6 +21,8 @@ from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from . import create as create_mod
 from . import logs as logs_mod
 from . import restart, signals
+from . import stats as stats_mod
+from . import update as update_mod
 from .names import NameRegistry, normalize
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
@@ -392,6 +394,33 @@ class ContainerService:
             if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
                 processes.append(fields)
         return {"Titles": titles, "Processes": processes}
+
+    # --- resources: stats and update ------------------------------------------------
+    def stats(self, ref: str, follow: bool, one_shot: bool) -> Iterator[dict]:
+        return stats_mod.stream(self.get(ref), follow=follow, one_shot=one_shot)
+
+    def update(self, ref: str, body: dict) -> list[str]:
+        """Store the new resources; a live container gets them through the runtime's `update`."""
+        changes = update_mod.parse(body)
+        warnings = update_mod.validate(changes)
+        c = self.get(ref)
+        with c.lock:
+            if c.removed or c.state.status in ("removing", "dead"):
+                raise Conflict(f'Cannot update container {c.id}: container is marked for removal and cannot be "update"')
+            before = c.host_config
+            c.host_config = update_mod.merge(c.id, before, changes)
+            c.save()
+            if c.state.running and c.state.status != "restarting" and self.runner.has_task(c):
+                runtime = c.host_config.get("Runtime")
+                try:
+                    update_mod.apply_live(self.runtimes[runtime], os.path.join(self.runner.exec_root, f"runtime-{runtime}"),
+                                          c.id, update_mod.runtime_resources(changes))
+                except SystemErr:
+                    c.host_config = before
+                    c.save()
+                    raise
+        self._publish(c, "update")
+        return warnings
 
     # --- events & restart ---------------------------------------------------------
     def _publish(self, c: Container, action: str, **extra: str) -> None:
