@@ -36,7 +36,7 @@ class Engine:
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
-                                           volumes=self.volumes)
+                                           volumes=self.volumes, init=(config.init, config.init_path))
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:

@@ -64,10 +64,6 @@ def _refuse_mounts(ms: list[dict]) -> list[str]:
     return out
 
 
-def _refuse_true(v: Any) -> list[str]:
-    return [str(v)] if v else []
-
-
 OPTIONS: dict[str, Option] = {
     # HostConfig
     "HostConfig.Binds": Option(SUPPORTED, "host paths here; named volumes resolved to host paths by services.volumes"),
@@ -140,7 +136,7 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.MemorySwappiness": Option(SUPPORTED),
     "HostConfig.NanoCpus": Option(SUPPORTED),
     "HostConfig.OomKillDisable": Option(SUPPORTED),
-    "HostConfig.Init": Option(UNSUPPORTED, "docker-init (tini) is not shipped", _refuse_true),
+    "HostConfig.Init": Option(SUPPORTED, "docker-init (tini) bound at /sbin/docker-init by the runner"),
     "HostConfig.PidsLimit": Option(SUPPORTED),
     "HostConfig.Ulimits": Option(SUPPORTED),
     "HostConfig.CpuCount": Option(IGNORED, "Windows only"),

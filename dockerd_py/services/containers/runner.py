@@ -19,6 +19,7 @@ from collections.abc import Callable
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec
+from ...oci import init as init_mod
 from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import write_etc_files
@@ -66,7 +67,8 @@ class Attachment:
 class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
-                 on_start_failed: Callable[[Container], None], volumes=None) -> None:
+                 on_start_failed: Callable[[Container], None], volumes=None,
+                 init: tuple[bool, str] = (False, "")) -> None:
         self.images = images
         self.networks = networks
         self.volumes = volumes
@@ -77,6 +79,7 @@ class Runner:
         self.shim_launcher = shim_launcher
         self.on_exit = on_exit
         self.on_start_failed = on_start_failed
+        self.default_init, self.init_path = init  # daemon's `init` and `init-path`
         self._shims: dict[str, ShimClient] = {}
         self._pending: dict[str, list[Attachment]] = {}
 
@@ -133,6 +136,8 @@ class Runner:
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")
+            if init_mod.wanted(hc, self.default_init):
+                init_mod.apply(spec, init_mod.lookup(self.init_path))
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),

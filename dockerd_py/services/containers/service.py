@@ -37,7 +37,8 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
-                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None) -> None:
+                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None,
+                 init: tuple[bool, str] = (False, "")) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -53,7 +54,7 @@ class ContainerService:
         self._lock = threading.Lock()
         self.runner = Runner(images=images, networks=networks, publish=self._publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
-                             on_exit=self._after_exit, on_start_failed=self._after_exit)
+                             on_exit=self._after_exit, on_start_failed=self._after_exit, init=init)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
