@@ -103,6 +103,7 @@ class Runner:
                 raise error from None
             except DockerError as e:
                 self._fail_pending(c, e)
+                self.on_start_failed(c)  # --rm: removed as after any failed start
                 raise
             c.save()
         self.publish(c, "start")
