@@ -414,8 +414,11 @@ def validate_host_config(host_config: dict | None, config: dict | None = None, *
     _validate_modes(hc)
     _validate_mounts(hc)
     _validate_sysctls(hc)
-    capabilities.normalize(hc.get("CapAdd"), host)
-    capabilities.normalize(hc.get("CapDrop"), host)
+    for key in ("CapAdd", "CapDrop"):
+        try:
+            capabilities.normalize(hc.get(key), host)
+        except InvalidParameter as e:
+            raise InvalidParameter(f"invalid {key}: {e.message}") from None
     _validate_security(hc)
 
 

@@ -213,8 +213,8 @@ def test_privileged_gets_every_capability_and_no_confinement():
 
 
 def test_unknown_capability():
-    bad('unknown capability: "CAP_FOO"', {"CapAdd": ["foo"]})
-    bad('unknown capability: "CAP_BAR"', {"CapDrop": ["CAP_BAR"]})
+    bad('invalid CapAdd: unknown capability: "CAP_FOO"', {"CapAdd": ["foo"]})
+    bad('invalid CapDrop: unknown capability: "CAP_BAR"', {"CapDrop": ["CAP_BAR"]})
 
 
 def test_capability_not_in_kernel_or_not_held():

@@ -93,6 +93,8 @@ class ContainerService:
             raise InvalidParameter("config cannot be empty in order to create a container")
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
+        if config.get("StopSignal"):
+            signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
