@@ -1,7 +1,6 @@
 """Resource and security flags of `docker run`, each observed from inside the container;
 OOM kills; `--init`. Bad values get Docker's texts."""
 
-import os
 import subprocess
 import threading
 import time
