@@ -11,7 +11,7 @@ import subprocess
 from typing import Any
 
 from ...errors import Conflict, InvalidParameter, SystemErr
-from ...oci import host_config_warnings, validate_host_config
+from ...oci import host_config_warnings, unsupported_options, validate_host_config
 from ...oci.defaults import NANO_CPU_PERIOD
 
 # UpdateConfig: the Resources fields plus RestartPolicy, with their Go types.
@@ -21,8 +21,9 @@ _STR_FIELDS = ("CpusetCpus", "CpusetMems")
 _GO_TYPE = {"BlkioWeight": "uint16", "PidsLimit": "int64", "CpuShares": "int64"}
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 # Fields copied when set to a non-zero value (PidsLimit: whenever present).
+# (KernelMemory is type-checked but dropped: API 1.42+ ignores it, as at create.)
 _COPIED = ("BlkioWeight", "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems",
-           "MemorySwap", "MemoryReservation", "KernelMemory", "CpuRealtimePeriod", "CpuRealtimeRuntime")
+           "MemorySwap", "MemoryReservation", "CpuRealtimePeriod", "CpuRealtimeRuntime")
 
 
 def parse(body: dict) -> dict:
@@ -79,6 +80,9 @@ def merge(container_id: str, current: dict, update: dict) -> dict:
 def validate(update: dict) -> list[str]:
     """Docker's 400s for the values themselves (as at create); the warnings to return."""
     validate_host_config(update)
+    unsupported = unsupported_options(update)
+    if unsupported:   # as at create: e.g. the realtime CPU fields
+        raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
     return host_config_warnings(update)
 
 
