@@ -103,7 +103,8 @@ class Runner:
                 raise error from None
             except DockerError as e:
                 self._fail_pending(c, e)
-                self.on_start_failed(c)  # --rm: removed as after any failed start
+                if c.host_config.get("AutoRemove"):
+                    self.on_start_failed(c)  # --rm: removed after a failed start, as Docker does
                 raise
             c.save()
         self.publish(c, "start")
