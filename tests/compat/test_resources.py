@@ -221,3 +221,28 @@ def test_daemon_init_default_and_init_path():
         d.stop()
         cleanup(d)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_oom_of_a_child_is_reported_while_the_container_lives(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    events = subprocess.Popen([DOCKER, "events", "--filter", f"container={n}", "--filter", "event=oom",
+                               "--format", "{{.Action}}"], stdout=subprocess.PIPE, text=True, env=daemon.env)
+    try:
+        time.sleep(0.3)
+        cli("run", "-d", "--name", n, "-m", "8m", "--memory-swap", "8m", "busybox", "sh", "-c",
+            "sh -c 'x=0123456789abcdef; while :; do x=$x$x; done'; echo child-killed; sleep 100")
+        threading.Timer(10, events.terminate).start()
+        assert events.stdout.readline().strip() == "oom"
+        state = inspect(daemon, n)["State"]
+        assert state["Running"] is True and state["OOMKilled"] is True
+        cli("kill", n)
+        assert inspect(daemon, n)["State"]["OOMKilled"] is True
+        assert "child-killed" in cli("logs", n).stdout
+    finally:
+        events.terminate()
+        events.wait()
+    # one oom event for one kill, none added at exit
+    out = cli("events", "--since", "60s", "--until", str(int(time.time()) + 1), "--filter", f"container={n}",
+              "--format", "{{.Action}}").stdout.split()
+    assert out.count("oom") == 1 and out.index("oom") < out.index("die"), out

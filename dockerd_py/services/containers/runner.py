@@ -23,6 +23,7 @@ from ...oci import init as init_mod
 from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import write_etc_files
+from .oom import OomWatcher
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -81,6 +82,7 @@ class Runner:
         self.on_start_failed = on_start_failed
         self.default_init, self.init_path = init  # daemon's `init` and `init-path`
         self._shims: dict[str, ShimClient] = {}
+        self.oom = OomWatcher(self._on_oom)
         self._pending: dict[str, list[Attachment]] = {}
 
     # --- start ------------------------------------------------------------
@@ -108,6 +110,7 @@ class Runner:
                 raise
             c.save()
         self.publish(c, "start")
+        self.oom.watch(c, c.state.pid)
         threading.Thread(target=self._monitor, args=(c, self._shims[c.id]), daemon=True,
                          name=f"monitor-{c.short_id}").start()
 
@@ -175,7 +178,16 @@ class Runner:
             status = ExitStatus(255, now_rfc3339(), False)
         self._record_exit(c, status.exit_code, status.exited_at, status.oom_killed)
 
+    def _on_oom(self, c: Container) -> None:
+        """The kernel killed a process of `c` for its memory limit (it may live on)."""
+        with c.lock:
+            c.state.oom_killed = True
+            c.save()
+        self.publish(c, "oom")
+
     def _record_exit(self, c: Container, exit_code: int, exited_at: str, oom_killed: bool) -> None:
+        oom_seen = self.oom.forget(c)
+        oom_killed = oom_killed or oom_seen > 0
         with c.lock:
             self._shims.pop(c.id, None)
             try:
@@ -197,7 +209,7 @@ class Runner:
             c.exits += 1
             c.save()
             c.changed.notify_all()
-        if oom_killed:
+        if oom_killed and not oom_seen:
             self.publish(c, "oom")
         self.publish(c, "die", exitCode=str(exit_code))
         self.on_exit(c)
@@ -337,6 +349,7 @@ class Runner:
         shim = ShimClient(c.runtime_dir)
         if shim.alive():
             self._shims[c.id] = shim
+            self.oom.watch(c, c.state.pid)
             threading.Thread(target=self._monitor, args=(c, shim), daemon=True,
                              name=f"monitor-{c.short_id}").start()
             return
