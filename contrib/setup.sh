@@ -15,6 +15,7 @@ for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docke
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+dpkg -s tini >/dev/null 2>&1 || need_apt+=(tini)   # tini-static: docker-init for `docker run --init`
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -32,6 +32,8 @@ class DaemonConfig:
     cgroup_parent: str = "/docker"
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
+    init: bool = False  # run docker-init in every container whose HostConfig.Init is null
+    init_path: str = ""  # the docker-init binary; "" looks it up as Docker does
 
     @property
     def level_name(self) -> str:
@@ -53,6 +55,8 @@ _FILE_KEYS = {
     "bip": "bip",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
+    "init": "init",
+    "init_path": "init-path",
 }
 
 
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", dest="bip")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("-G", "--group", dest="group")
+    p.add_argument("--init", dest="init", action="store_const", const=True)
+    p.add_argument("--init-path", dest="init_path")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")

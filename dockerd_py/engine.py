@@ -38,7 +38,7 @@ class Engine:
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
-                                           volumes=self.volumes)
+                                           volumes=self.volumes, init=(config.init, config.init_path))
         self.volumes.find_container = self.containers.get  # --volumes-from
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)

@@ -59,11 +59,17 @@ VERBS: dict[str, tuple[str, str, list[Flag], list[tuple[str, bool]], str]] = {
         (("--preserve-fds",), "preserve_fds", "int"),
     ], [("id", True), ("command", False)], "run a new process inside a running container"),
     "features": ("features", "run", [], [], "show the enabled features (JSON)"),
+    "update": ("update", "run", [(("--resources", "-r"), "resources", "str"), *[
+        ((f"--{dest.replace('_', '-')}",), dest, "str") for dest in (
+            "blkio_weight", "cpu_period", "cpu_quota", "cpu_share", "cpu_rt_period", "cpu_rt_runtime",
+            "cpuset_cpus", "cpuset_mems", "memory", "memory_reservation", "memory_swap", "pids_limit",
+            "l3_cache_schema", "mem_bw_schema")]], [("id", True)], "update container resource constraints"),
 }
 _DEFAULTS: dict[str, Any] = {
     "root": DEFAULT_ROOT, "log": "", "log_format": "text", "rootless": "auto", "criu": "", "bundle": "",
     "pid_file": None, "console_socket": None, "preserve_fds": 0, "format": "table", "signal": "SIGTERM",
     "ps_args": [], "command": [], "env": [], "process": None, "cwd": None, "user": None,
+    "resources": None,
 }
 
 

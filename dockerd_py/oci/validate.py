@@ -52,10 +52,6 @@ def _refuse_mounts(ms: list[dict]) -> list[str]:
     return [f"Type={m.get('Type')}" for m in ms or [] if m.get("Type") not in ("bind", "volume", "tmpfs")]
 
 
-def _refuse_true(v: Any) -> list[str]:
-    return [str(v)] if v else []
-
-
 OPTIONS: dict[str, Option] = {
     # HostConfig
     "HostConfig.Binds": Option(SUPPORTED, "host paths here; named volumes resolved to host paths by services.volumes"),
@@ -127,7 +123,7 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.MemorySwappiness": Option(SUPPORTED),
     "HostConfig.NanoCpus": Option(SUPPORTED),
     "HostConfig.OomKillDisable": Option(SUPPORTED),
-    "HostConfig.Init": Option(UNSUPPORTED, "docker-init (tini) is not shipped", _refuse_true),
+    "HostConfig.Init": Option(SUPPORTED, "docker-init (tini) bound at /sbin/docker-init by the runner"),
     "HostConfig.PidsLimit": Option(SUPPORTED),
     "HostConfig.Ulimits": Option(SUPPORTED),
     "HostConfig.CpuCount": Option(IGNORED, "Windows only"),
@@ -263,6 +259,17 @@ def _parse_cpuset(text: str) -> set[int]:
     return out
 
 
+def _format_cpuset(ids: frozenset[int] | set[int]) -> str:
+    """{0, 1, 2, 5} -> "0-2,5", as the kernel's cpuset.cpus reads (Docker quotes that file)."""
+    runs: list[list[int]] = []
+    for i in sorted(ids):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+
+
 def _validate_resources(hc: dict, host: HostInfo) -> None:
     g = lambda k: hc.get(k) or 0  # noqa: E731  (absent and null mean 0)
     memory, swap, reservation = g("Memory"), g("MemorySwap"), g("MemoryReservation")
@@ -303,7 +310,7 @@ def _validate_resources(hc: dict, host: HostInfo) -> None:
         except ValueError as e:
             raise InvalidParameter(f"Invalid value {value} for cpuset {kind}: {e}") from None
         if not wanted <= avail:
-            have = ",".join(str(c) for c in sorted(avail))
+            have = _format_cpuset(avail)
             raise InvalidParameter(f"Requested {label} are not available - requested {value}, available: {have}")
     weight = g("BlkioWeight")
     if weight > 0 and not 10 <= weight <= 1000:
@@ -394,8 +401,11 @@ def validate_host_config(host_config: dict | None, config: dict | None = None, *
     _validate_modes(hc)
     _validate_mounts(hc)
     _validate_sysctls(hc)
-    capabilities.normalize(hc.get("CapAdd"), host)
-    capabilities.normalize(hc.get("CapDrop"), host)
+    for key in ("CapAdd", "CapDrop"):
+        try:
+            capabilities.normalize(hc.get(key), host)
+        except InvalidParameter as e:
+            raise InvalidParameter(f"invalid {key}: {e.message}") from None
     _validate_security(hc)
 
 

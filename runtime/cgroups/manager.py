@@ -29,6 +29,10 @@ class Manager:
         """Create the directories and write the resource limits."""
         raise NotImplementedError
 
+    def update(self, resources: dict[str, Any]) -> None:
+        """Write new limits into the existing cgroup (`runtime update`): never the device rules."""
+        self.apply({k: v for k, v in resources.items() if k != "devices"})
+
     def procs_files(self) -> list[str]:
         """cgroup.procs files the init writes "0" into to join itself."""
         raise NotImplementedError

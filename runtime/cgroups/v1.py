@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -84,10 +85,7 @@ class V1Manager(Manager):
         mem = res.get("memory") or {}
         if "memory" in self.paths and mem:
             d = self.paths["memory"]
-            if mem.get("limit") is not None:
-                write(f"{d}/memory.limit_in_bytes", mem["limit"])
-            if mem.get("swap") is not None and os.path.exists(f"{d}/memory.memsw.limit_in_bytes"):
-                write(f"{d}/memory.memsw.limit_in_bytes", mem["swap"])
+            self._set_memory_and_swap(d, mem.get("limit"), mem.get("swap"))
             if mem.get("reservation") is not None:
                 write(f"{d}/memory.soft_limit_in_bytes", mem["reservation"])
             if mem.get("swappiness") is not None and os.path.exists(f"{d}/memory.swappiness"):
@@ -118,6 +116,27 @@ class V1Manager(Manager):
             write(f"{d}/{name}", blkio["weight"])
         if "devices" in self.paths and res.get("devices") is not None:
             self._devices(res["devices"])
+
+    @staticmethod
+    def _set_memory_and_swap(d: str, limit: int | None, swap: int | None) -> None:
+        """The kernel wants limit <= memsw at every moment: raising both writes swap first (runc's order)."""
+        has_swap = swap is not None and os.path.exists(f"{d}/memory.memsw.limit_in_bytes")
+        if limit is not None and has_swap:
+            current = int(read(f"{d}/memory.limit_in_bytes"))
+            if swap == -1 or current < swap:
+                write(f"{d}/memory.memsw.limit_in_bytes", swap)
+                has_swap = False
+        if limit is not None:
+            try:
+                write(f"{d}/memory.limit_in_bytes", limit)
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+                raise OSError(e.errno, f"unable to set memory limit to {limit} (current usage: "
+                              f"{read(f'{d}/memory.usage_in_bytes')}, peak usage: "
+                              f"{read(f'{d}/memory.max_usage_in_bytes')})") from None
+        if has_swap:
+            write(f"{d}/memory.memsw.limit_in_bytes", swap)
 
     def _devices(self, rules: list[dict[str, Any]]) -> None:
         d = self.paths["devices"]

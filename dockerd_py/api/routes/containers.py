@@ -155,17 +155,7 @@ def blueprint(engine) -> Blueprint:
     def attach(ref):
         return _attach(engine, svc.get(ref))
 
-    for rule, what in (("/containers/<ref>/stats", "container stats"), ("/containers/<ref>/update", "container update")):
-        bp.add_url_rule(rule, f"unsupported {rule}", _unsupported(what), methods=["GET", "POST", "PUT", "HEAD"])
-
     return bp
-
-
-def _unsupported(what: str):
-    def handler(ref):
-        raise NotImplementedErr(f"{what} is not implemented by this daemon yet")
-
-    return handler
 
 
 def _optional_signal() -> int | None:

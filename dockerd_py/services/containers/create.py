@@ -86,6 +86,8 @@ def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
     if not out.get("ShmSize"):
         out["ShmSize"] = 67108864
     out.setdefault("CgroupnsMode", "host")
+    if (out.get("Memory") or 0) > 0 and not out.get("MemorySwap"):
+        out["MemorySwap"] = 2 * out["Memory"]  # adaptContainerSettings; `docker update --memory` checks it
     out.setdefault("IpcMode", "private")
     return out
 

@@ -19,9 +19,11 @@ from collections.abc import Callable
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec
+from ...oci import init as init_mod
 from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import write_etc_files
+from .oom import OomWatcher
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -66,7 +68,8 @@ class Attachment:
 class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
-                 on_start_failed: Callable[[Container], None], volumes=None) -> None:
+                 on_start_failed: Callable[[Container], None], volumes=None,
+                 init: tuple[bool, str] = (False, "")) -> None:
         self.images = images
         self.networks = networks
         self.volumes = volumes
@@ -77,7 +80,9 @@ class Runner:
         self.shim_launcher = shim_launcher
         self.on_exit = on_exit
         self.on_start_failed = on_start_failed
+        self.default_init, self.init_path = init  # daemon's `init` and `init-path`
         self._shims: dict[str, ShimClient] = {}
+        self.oom = OomWatcher(self._on_oom)
         self._pending: dict[str, list[Attachment]] = {}
 
     # --- start ------------------------------------------------------------
@@ -104,6 +109,7 @@ class Runner:
                 raise
             c.save()
         self.publish(c, "start")
+        self.oom.watch(c, c.state.pid)
         threading.Thread(target=self._monitor, args=(c, self._shims[c.id]), daemon=True,
                          name=f"monitor-{c.short_id}").start()
 
@@ -134,6 +140,8 @@ class Runner:
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")
+            if init_mod.wanted(hc, self.default_init):
+                init_mod.apply(spec, init_mod.lookup(self.init_path))
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
@@ -169,7 +177,16 @@ class Runner:
             status = ExitStatus(255, now_rfc3339(), False)
         self._record_exit(c, status.exit_code, status.exited_at, status.oom_killed)
 
+    def _on_oom(self, c: Container) -> None:
+        """The kernel killed a process of `c` for its memory limit (it may live on)."""
+        with c.lock:
+            c.state.oom_killed = True
+            c.save()
+        self.publish(c, "oom")
+
     def _record_exit(self, c: Container, exit_code: int, exited_at: str, oom_killed: bool) -> None:
+        oom_seen = self.oom.forget(c)
+        oom_killed = oom_killed or oom_seen > 0
         with c.lock:
             self._shims.pop(c.id, None)
             try:
@@ -191,7 +208,7 @@ class Runner:
             c.exits += 1
             c.save()
             c.changed.notify_all()
-        if oom_killed:
+        if oom_killed and not oom_seen:
             self.publish(c, "oom")
         self.publish(c, "die", exitCode=str(exit_code))
         self.on_exit(c)
@@ -332,6 +349,7 @@ class Runner:
         if shim.alive():
             self.images.mount_rw_layer(c.id)  # already mounted: records that the task holds it
             self._shims[c.id] = shim
+            self.oom.watch(c, c.state.pid)
             threading.Thread(target=self._monitor, args=(c, shim), daemon=True,
                              name=f"monitor-{c.short_id}").start()
             return

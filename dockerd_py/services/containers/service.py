@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
-from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr
+from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr, SystemErr
 from ...filters import labels_match, tree_size
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
@@ -22,6 +22,8 @@ from . import create as create_mod
 from . import health
 from . import logs as logs_mod
 from . import restart, signals
+from . import stats as stats_mod
+from . import update as update_mod
 from .names import NameRegistry, normalize
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
@@ -36,7 +38,8 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
-                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None) -> None:
+                 default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None,
+                 init: tuple[bool, str] = (False, "")) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -54,7 +57,7 @@ class ContainerService:
         self.lifecycle_listeners: list[Callable[[Container, str], None]] = []
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
-                             on_exit=self._after_exit, on_start_failed=self._after_exit)
+                             on_exit=self._after_exit, on_start_failed=self._after_exit, init=init)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -94,6 +97,8 @@ class ContainerService:
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
         health.validate(config.get("Healthcheck"))
+        if config.get("StopSignal"):
+            signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
@@ -401,6 +406,33 @@ class ContainerService:
             if len(fields) > pid_col and fields[pid_col].isdigit() and int(fields[pid_col]) in pids:
                 processes.append(fields)
         return {"Titles": titles, "Processes": processes}
+
+    # --- resources: stats and update ------------------------------------------------
+    def stats(self, ref: str, follow: bool, one_shot: bool) -> Iterator[dict]:
+        return stats_mod.stream(self.get(ref), follow=follow, one_shot=one_shot)
+
+    def update(self, ref: str, body: dict) -> list[str]:
+        """Store the new resources; a live container gets them through the runtime's `update`."""
+        changes = update_mod.parse(body)
+        warnings = update_mod.validate(changes)
+        c = self.get(ref)
+        with c.lock:
+            if c.removed or c.state.status in ("removing", "dead"):
+                raise Conflict(f'Cannot update container {c.id}: container is marked for removal and cannot be "update"')
+            before = c.host_config
+            c.host_config = update_mod.merge(c.id, before, changes)
+            c.save()
+            if c.state.running and c.state.status != "restarting" and self.runner.has_task(c):
+                runtime = c.host_config.get("Runtime")
+                try:
+                    update_mod.apply_live(self.runtimes[runtime], os.path.join(self.runner.exec_root, f"runtime-{runtime}"),
+                                          c.id, update_mod.runtime_resources(changes))
+                except SystemErr:
+                    c.host_config = before
+                    c.save()
+                    raise
+        self.publish(c, "update")
+        return warnings
 
     # --- events & restart ---------------------------------------------------------
     def publish(self, c: Container, action: str, **extra: str) -> None:
