@@ -40,26 +40,28 @@ class _Lowers:
     def lookup(self, rel: str) -> os.stat_result | None:
         parts = rel.split("/")
         for layer in self.layers:
-            hidden = False
-            for i in range(1, len(parts)):  # an ancestor whited out or opaque in this layer hides the rest
-                ancestor = os.path.join(layer, *parts[:i])
-                try:
-                    st = os.lstat(ancestor)
-                except FileNotFoundError:
-                    break
-                except NotADirectoryError:
-                    break
-                if _is_whiteout(st) or (stat.S_ISDIR(st.st_mode) and _is_opaque(ancestor)):
-                    hidden = True
-                    break
-            if hidden:
-                return None
             try:
                 st = os.lstat(os.path.join(layer, rel))
             except (FileNotFoundError, NotADirectoryError):
-                continue
-            return None if _is_whiteout(st) else st
+                st = None
+            if st is not None:
+                return None if _is_whiteout(st) else st
+            if self._hides_below(layer, parts):
+                return None
         return None
+
+    @staticmethod
+    def _hides_below(layer: str, parts: list[str]) -> bool:
+        """An ancestor of the path in this layer is a whiteout, an opaque dir or not a dir at all."""
+        for i in range(1, len(parts)):
+            ancestor = os.path.join(layer, *parts[:i])
+            try:
+                st = os.lstat(ancestor)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            if not stat.S_ISDIR(st.st_mode) or _is_opaque(ancestor):
+                return True
+        return False
 
     def names(self, rel: str) -> set[str]:
         """Entries the lower view has in directory `rel`."""

@@ -1,0 +1,164 @@
+"""Layer fidelity and extraction safety, through `docker load`, `docker run` and `docker save`.
+
+The layers are written by hand with tarfile, as an image builder would: a
+lower layer with files, an upper one with AUFS whiteouts, an opaque directory,
+hard links, xattrs, a file capability, a device node, a fifo, special modes,
+owners and times.
+"""
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tarfile
+import uuid
+
+import pytest
+
+from .conftest import inspect
+from .test_images import save_archive
+from ..rootfs import rootfs_tar_bytes
+
+MTIME = 1600000000
+# cap_net_raw+ep as the kernel stores it (vfs_cap_data, revision 2)
+CAP_NET_RAW = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+
+
+def layer(entries: list[tarfile.TarInfo | tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            info, data = entry if isinstance(entry, tuple) else (entry, b"")
+            if info.isreg():
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    return buf.getvalue()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, data: bytes = b"", **attrs):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = kind, mode, MTIME
+    for key, value in attrs.items():
+        setattr(info, key, value)
+    return (info, data) if kind == tarfile.REGTYPE else info
+
+
+def lower_layer() -> bytes:
+    return layer([
+        member("a", tarfile.DIRTYPE, 0o755), member("a/keep", data=b"keep\n"), member("a/gone", data=b"gone\n"),
+        member("opq", tarfile.DIRTYPE, 0o755), member("opq/old1", data=b"1"), member("opq/old2", data=b"2"),
+        member("del.txt", data=b"delete me\n"),
+    ])
+
+
+def upper_layer() -> bytes:
+    xattr = member("x", data=b"with xattr\n")
+    xattr[0].pax_headers = {"SCHILY.xattr.user.dpy": "hello"}
+    cap = member("capbin", mode=0o755, data=b"#!/bin/sh\n")
+    cap[0].pax_headers = {"SCHILY.xattr.security.capability": CAP_NET_RAW.decode("latin-1")}
+    return layer([
+        member(".wh.del.txt"), member("a/.wh.gone"),
+        member("opq", tarfile.DIRTYPE, 0o755), member("opq/.wh..wh..opq"), member("opq/new", data=b"new\n"),
+        member("hl", tarfile.DIRTYPE, 0o755), member("hl/orig", data=b"linked\n"),
+        member("hl/link", tarfile.LNKTYPE, linkname="hl/orig"),
+        xattr, cap,
+        member("devs", tarfile.DIRTYPE, 0o755),
+        member("devs/mynull", tarfile.CHRTYPE, 0o666, devmajor=1, devminor=3),
+        member("devs/fifo", tarfile.FIFOTYPE, 0o640),
+        member("suid", mode=0o4755, data=b"s"), member("sticky", tarfile.DIRTYPE, 0o1777),
+        member("own", mode=0o600, data=b"o", uid=1234, gid=5678, uname="", gname=""),
+        member("sym", tarfile.SYMTYPE, 0o777, linkname="a/keep"),
+    ])
+
+
+@pytest.fixture(scope="module")
+def fidelity_image(daemon):
+    from .conftest import docker
+
+    repo = "fid" + uuid.uuid4().hex[:8]
+    layers = [rootfs_tar_bytes(), lower_layer(), upper_layer()]
+    archive, image_id = save_archive(layers, f"{repo}:latest", {"Cmd": ["sh"]})
+    docker(daemon, "load", input=archive)
+    yield repo, image_id, layers
+    docker(daemon, "rmi", "-f", repo, check=False)
+
+
+def test_whiteouts_opaque_dirs_and_special_files_inside_a_container(cli, fidelity_image):
+    repo, image_id, _ = fidelity_image
+    script = ("ls /; echo --; ls /a; echo --; ls /opq; echo --; "
+              "stat -c '%n %i %h' /hl/orig /hl/link; "
+              "stat -c '%n %F %t %T %a' /devs/mynull /devs/fifo; "
+              "stat -c '%n %a %u %g %Y' /suid /sticky /own; readlink /sym; cat /sym")
+    out = cli("run", "--rm", repo, "sh", "-c", script).stdout
+    root, a, opq, rest = out.split("--\n")
+    assert "del.txt" not in root.split() and "x" in root.split()
+    assert a.split() == ["keep"]
+    assert opq.split() == ["new"]
+    lines = rest.splitlines()
+    orig, link = lines[0].split(), lines[1].split()
+    assert orig[1] == link[1] and orig[2] == link[2] == "2"
+    assert lines[2] == "/devs/mynull character special file 1 3 666"
+    assert lines[3] == "/devs/fifo fifo 0 0 640"
+    assert lines[4:7] == [f"/suid 4755 0 0 {MTIME}", f"/sticky 1777 0 0 {MTIME}", f"/own 600 1234 5678 {MTIME}"]
+    assert lines[7:] == ["a/keep", "keep"]
+
+
+def test_layer_dirs_hold_overlay_whiteouts_and_xattrs(daemon, fidelity_image):
+    repo, _, _ = fidelity_image
+    data = inspect(daemon, repo)["GraphDriver"]
+    assert data["Name"] == "overlay2"
+    upper = data["Data"]["UpperDir"]
+    st = os.lstat(os.path.join(upper, "del.txt"))
+    assert (st.st_mode & 0o170000, st.st_rdev) == (0o020000, 0)
+    assert not os.path.lexists(os.path.join(upper, ".wh.del.txt"))
+    assert os.getxattr(os.path.join(upper, "opq"), "trusted.overlay.opaque") == b"y"
+    assert not os.path.lexists(os.path.join(upper, "opq", ".wh..wh..opq"))
+    assert os.getxattr(os.path.join(upper, "x"), "user.dpy") == b"hello"
+    assert os.getxattr(os.path.join(upper, "capbin"), "security.capability") == CAP_NET_RAW
+
+
+def test_xattrs_and_capability_seen_through_a_running_containers_rootfs(cli, daemon, fidelity_image, container_cleanup):
+    repo, _, _ = fidelity_image
+    name = "fx" + uuid.uuid4().hex[:8]
+    cli("run", "-d", "--name", name, repo, "sleep", "60")
+    container_cleanup.append(name)
+    merged = inspect(daemon, name)["GraphDriver"]["Data"]["MergedDir"]
+    assert os.getxattr(os.path.join(merged, "capbin"), "security.capability") == CAP_NET_RAW
+    assert os.getxattr(os.path.join(merged, "x"), "user.dpy") == b"hello"
+    assert not os.path.lexists(os.path.join(merged, "del.txt"))
+
+
+def test_save_rebuilds_each_layer_byte_for_byte(cli, fidelity_image):
+    repo, image_id, layers = fidelity_image
+    saved = subprocess_bytes(cli, "save", repo)
+    with tarfile.open(fileobj=io.BytesIO(saved)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        assert manifest[0]["RepoTags"] == [f"{repo}:latest"]
+        assert manifest[0]["Config"] == f"blobs/sha256/{image_id[7:]}"
+        got = [tar.extractfile(p).read() for p in manifest[0]["Layers"]]
+        config = json.load(tar.extractfile(manifest[0]["Config"]))
+    assert got == layers
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(b).hexdigest() for b in got]
+    with tarfile.open(fileobj=io.BytesIO(got[2])) as upper:
+        names = upper.getnames()
+    assert ".wh.del.txt" in names and "opq/.wh..wh..opq" in names and "a/.wh.gone" in names
+
+
+def test_diff_of_a_container_reports_deletions(cli, fidelity_image, container_cleanup):
+    repo, _, _ = fidelity_image
+    name = "fd" + uuid.uuid4().hex[:8]
+    cli("run", "--name", name, repo, "sh", "-c", "rm /a/keep; rm -r /opq; mkdir /opq; echo n > /opq/n")
+    container_cleanup.append(name)
+    out = cli("diff", name).stdout.splitlines()
+    assert "D /a/keep" in out and "A /opq/n" in out and "D /opq/new" in out, out
+
+
+def subprocess_bytes(cli, *args: str) -> bytes:
+    """A CLI command's binary stdout (`docker save` to a file)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cli(*args, "-o", f"{tmp}/out.tar")
+        with open(f"{tmp}/out.tar", "rb") as f:
+            return f.read()
