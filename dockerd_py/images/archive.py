@@ -13,6 +13,7 @@ import bz2
 import errno
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -99,10 +100,6 @@ class HashingReader:
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
-
-
-def _breakout(name: str) -> errors.InvalidParameter:
-    return errors.InvalidParameter(f"invalid layer: {name!r} is outside of the layer root")
 
 
 def _resolve_dir(root: str, parts: list[str]) -> str:
@@ -246,6 +243,8 @@ def apply_layer(stream: BinaryIO, root: str,
                 os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
                 continue
             if base.startswith(WHITEOUT_PREFIX):
+                if base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
+                    raise errors.InvalidParameter(f"invalid layer: invalid whiteout {json.dumps(info.name)}")
                 hidden = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
                 _remove(hidden)
                 os.mknod(hidden, stat.S_IFCHR | 0o000, 0)

@@ -162,3 +162,144 @@ def subprocess_bytes(cli, *args: str) -> bytes:
         cli(*args, "-o", f"{tmp}/out.tar")
         with open(f"{tmp}/out.tar", "rb") as f:
             return f.read()
+
+
+# -- safety -------------------------------------------------------------------------------------
+
+def store_state(daemon, cli) -> dict:
+    data = os.path.join(daemon.root, "data")
+    with open(os.path.join(data, "image/overlay2/repositories.json")) as f:
+        repos = f.read()
+    return {"images": sorted(cli("images", "-a", "-q", "--no-trunc").stdout.split()), "repositories": repos,
+            "overlay2": sorted(os.listdir(os.path.join(data, "overlay2"))),
+            "layerdb": sorted(os.listdir(os.path.join(data, "image/overlay2/layerdb/sha256"))),
+            "imagedb": sorted(os.listdir(os.path.join(data, "image/overlay2/imagedb/content/sha256")))}
+
+
+@pytest.fixture
+def host_dir():
+    """A directory on the host that hostile layers aim at; it must stay as it is."""
+    path = f"/tmp/dpyesc-{uuid.uuid4().hex[:8]}"
+    os.makedirs(path)
+    with open(f"{path}/victim", "w") as f:
+        f.write("untouched\n")
+    yield path
+    import shutil
+    shutil.rmtree(path)
+
+
+def assert_untouched(path: str) -> None:
+    assert sorted(os.listdir(path)) == ["victim"]
+    st = os.stat(f"{path}/victim")
+    assert st.st_nlink == 1
+    with open(f"{path}/victim") as f:
+        assert f.read() == "untouched\n"
+
+
+def load_fails(cli, layers: list[bytes], repo: str) -> str:
+    archive, _ = save_archive(layers, f"{repo}:latest", {})
+    proc = cli("load", input=archive, check=False)
+    assert proc.returncode != 0, proc.stdout
+    return proc.stderr
+
+
+UP = "../" * 30
+
+
+@pytest.mark.parametrize("case", ["dotdot-hardlink", "relative-symlink", "whiteout-dotdot", "whiteout-empty"])
+def test_hostile_layers_are_refused_and_the_store_is_unchanged(daemon, cli, host_dir, case):
+    before = store_state(daemon, cli)
+    hostile = {
+        "dotdot-hardlink": [member("h", tarfile.LNKTYPE, linkname=f"{UP}{host_dir[1:]}/victim"),
+                            member("h", data=b"overwritten\n")],
+        "relative-symlink": [member("s", tarfile.SYMTYPE, 0o777, linkname=f"{UP}{host_dir[1:]}"),
+                             member("s/owned", data=b"x")],
+        "whiteout-dotdot": [member("d", tarfile.DIRTYPE, 0o755), member("d/.wh...")],
+        "whiteout-empty": [member(".wh.")],
+    }[case]
+    repo = "bad" + uuid.uuid4().hex[:8]
+    err = load_fails(cli, [rootfs_tar_bytes(), layer(hostile)], repo)
+    assert any(text in err for text in ("hardlink target", "invalid whiteout", "invalid symlink")), err
+    assert_untouched(host_dir)
+    assert store_state(daemon, cli) == before
+    assert cli("image", "inspect", repo, check=False).returncode == 1
+
+
+def test_absolute_names_and_symlinks_stay_inside_the_layer(daemon, cli, host_dir):
+    """As in Docker (which unpacks chrooted): `../`, absolute paths and absolute symlinks resolve inside the layer."""
+    repo = "abs" + uuid.uuid4().hex[:8]
+    hostile = layer([member(f"{UP}{host_dir[1:]}/up", data=b"up\n"),
+                     member(f"{host_dir}/abs", data=b"abs\n"),
+                     member("evil", tarfile.SYMTYPE, 0o777, linkname=host_dir),
+                     member("evil/owned", data=b"owned\n"),
+                     member("hl", tarfile.LNKTYPE, linkname=f"{host_dir}/abs")])
+    archive, _ = save_archive([rootfs_tar_bytes(), hostile], f"{repo}:latest", {})
+    cli("load", input=archive)
+    try:
+        assert_untouched(host_dir)
+        out = cli("run", "--rm", repo, "sh", "-c", f"cat {host_dir}/up {host_dir}/abs {host_dir}/owned /hl").stdout
+        assert out == "up\nabs\nowned\nabs\n"
+    finally:
+        cli("rmi", repo)
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    import gzip
+    return gzip.compress(data, mtime=0)
+
+
+@pytest.mark.parametrize("case", ["truncated-gzip", "truncated-tar", "garbage", "wrong-diff-id"])
+def test_corrupt_layers_are_rejected_and_nothing_is_kept(daemon, cli, case):
+    before = store_state(daemon, cli)
+    good = layer([member("f", data=os.urandom(200000))])
+    repo = "cor" + uuid.uuid4().hex[:8]
+    if case == "wrong-diff-id":
+        archive, _ = save_archive([rootfs_tar_bytes(), good], f"{repo}:latest", {})
+        blob = hashlib.sha256(good).hexdigest()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as src:
+            members = [(i, src.extractfile(i).read() if i.isreg() else None) for i in src.getmembers()]
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as dst:
+            for info, data in members:
+                if info.name == f"blobs/sha256/{blob}":
+                    data = layer([member("f", data=b"other")])
+                    info.size = len(data)
+                dst.addfile(info, io.BytesIO(data) if data is not None else None)
+        proc = cli("load", input=out.getvalue(), check=False)
+        err = proc.stderr
+        assert "invalid diffID for layer 1" in err, err
+    else:
+        bad = {"truncated-gzip": gzip_bytes(good)[:5000], "truncated-tar": good[:100000],
+               "garbage": b"\x1f\x8b" + os.urandom(5000)}[case]
+        err = load_fails(cli, [rootfs_tar_bytes(), bad], repo)
+        assert "invalid" in err.lower(), err
+    assert store_state(daemon, cli) == before
+
+
+def test_a_failed_load_of_several_images_keeps_none_of_them(daemon, cli):
+    """Two images, the second one's layer truncated: neither is stored, nor their tags or layers."""
+    before = store_state(daemon, cli)
+    repo = "two" + uuid.uuid4().hex[:8]
+    one, one_id = save_archive([rootfs_tar_bytes(), layer([member("one", data=b"1")])], f"{repo}:one", {})
+    two, _ = save_archive([rootfs_tar_bytes(), layer([member("two", data=os.urandom(100000))])[:60000]],
+                          f"{repo}:two", {})
+    files = {}
+    manifests = []
+    for arch in (one, two):
+        with tarfile.open(fileobj=io.BytesIO(arch)) as t:
+            for info in t.getmembers():
+                if info.name == "manifest.json":
+                    manifests += json.load(t.extractfile(info))
+                elif info.isreg():
+                    files[info.name] = t.extractfile(info).read()
+    files["manifest.json"] = json.dumps(manifests).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    proc = cli("load", input=buf.getvalue(), check=False)
+    assert proc.returncode != 0 and "invalid" in proc.stderr.lower(), proc.stderr
+    assert store_state(daemon, cli) == before
+    assert cli("image", "inspect", one_id, check=False).returncode == 1
