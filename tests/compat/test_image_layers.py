@@ -154,6 +154,15 @@ def test_diff_of_a_container_reports_deletions(cli, fidelity_image, container_cl
     assert "D /a/keep" in out and "A /opq/n" in out and "D /opq/new" in out, out
 
 
+def saved_layers(archive: bytes) -> list[str]:
+    """sha256 of each layer in a `docker save` archive, checked against the config's diff_ids."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        digests = ["sha256:" + hashlib.sha256(tar.extractfile(p).read()).hexdigest() for p in manifest[0]["Layers"]]
+        assert json.load(tar.extractfile(manifest[0]["Config"]))["rootfs"]["diff_ids"] == digests
+    return digests
+
+
 def subprocess_bytes(cli, *args: str) -> bytes:
     """A CLI command's binary stdout (`docker save` to a file)."""
     import tempfile
@@ -303,3 +312,94 @@ def test_a_failed_load_of_several_images_keeps_none_of_them(daemon, cli):
     assert proc.returncode != 0 and "invalid" in proc.stderr.lower(), proc.stderr
     assert store_state(daemon, cli) == before
     assert cli("image", "inspect", one_id, check=False).returncode == 1
+
+
+# -- a real distribution: Debian bookworm (debootstrap --variant=minbase), cached per machine ------
+
+DEBIAN_CACHE = os.environ.get("DPY_TEST_CACHE", "/var/cache/dockerd-py-tests")
+
+
+def apt_mirror(suite: str = "bookworm") -> str | None:
+    """The Debian mirror apt uses on this machine (deb822 `.sources` or one-line `sources.list`)."""
+    import glob
+
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        with open(path) as f:
+            for stanza in f.read().split("\n\n"):
+                fields = dict(line.split(":", 1) for line in stanza.splitlines()
+                              if ":" in line and not line.startswith(("#", " ")))
+                uris = fields.get("URIs", "").split()
+                if suite in fields.get("Suites", "").split() and uris and "security" not in uris[0]:
+                    return uris[0]
+    for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            words = [w for w in line.split() if not w.startswith("[")]
+            if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
+                return words[1]
+    return None
+
+
+def debian_rootfs_tar() -> str:
+    """A bookworm minbase rootfs as a tar, made once per machine (a lock keeps runs apart)."""
+    import fcntl
+    import shutil
+    import subprocess
+
+    tar_path = os.path.join(DEBIAN_CACHE, "bookworm-minbase.tar")
+    if os.path.exists(tar_path):
+        return tar_path
+    if not shutil.which("debootstrap"):
+        pytest.skip("debootstrap is not installed (contrib/setup.sh installs it)")
+    mirror = apt_mirror()
+    if mirror is None:
+        pytest.skip("apt has no bookworm mirror configured on this machine")
+    os.makedirs(DEBIAN_CACHE, exist_ok=True)
+    with open(os.path.join(DEBIAN_CACHE, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(tar_path):
+            return tar_path
+        work = os.path.join(DEBIAN_CACHE, f"bookworm-minbase.tmp-{os.getpid()}")
+        try:
+            proc = subprocess.run(["debootstrap", "--variant=minbase", "bookworm", work, mirror],
+                                  capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0:
+                pytest.skip(f"debootstrap from {mirror} failed: {proc.stdout[-500:]}{proc.stderr[-500:]}")
+            subprocess.run(["tar", "--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*",
+                            "-C", work, "-cf", tar_path + ".part", "."], check=True, capture_output=True)
+            os.rename(tar_path + ".part", tar_path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            if os.path.exists(tar_path + ".part"):
+                os.unlink(tar_path + ".part")
+    return tar_path
+
+
+def test_debian_minbase_image_runs_and_round_trips(daemon, cli):
+    import time
+
+    path = debian_rootfs_tar()
+    repo = "deb" + uuid.uuid4().hex[:8]
+    with open(path, "rb") as f:
+        rootfs = f.read()
+    t0 = time.monotonic()
+    image_id = cli("import", "--change", 'CMD ["bash"]', "-", f"{repo}:bookworm", input=rootfs, timeout=300).stdout.strip()
+    t1 = time.monotonic()
+    try:
+        out = cli("run", "--rm", f"{repo}:bookworm", "sh", "-c", "cat /etc/debian_version; apt-get --version").stdout
+        assert out.startswith("12.") and "apt 2.6" in out.splitlines()[1], out
+        archive = subprocess_bytes(cli, "save", f"{repo}:bookworm")
+        t2 = time.monotonic()
+        cli("rmi", f"{repo}:bookworm")
+        assert cli("load", input=archive, timeout=300).stdout == f"Loaded image: {repo}:bookworm\n"
+        t3 = time.monotonic()
+        assert inspect(daemon, f"{repo}:bookworm")["Id"] == image_id
+        assert saved_layers(subprocess_bytes(cli, "save", f"{repo}:bookworm")) == saved_layers(archive)
+        assert cli("run", "--rm", f"{repo}:bookworm", "dpkg-query", "-W", "-f", "${Package}\n", "apt").stdout == "apt\n"
+        print(f"debian rootfs {len(rootfs) >> 20} MiB: import {t1 - t0:.1f}s, save {t2 - t1:.1f}s, load {t3 - t2:.1f}s")
+    finally:
+        cli("rmi", "-f", f"{repo}:bookworm", check=False)
