@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 from .launchers import RUNTIME_NAME as BUILTIN_RUNTIME, runtime_launcher_path
+from .images.graphdriver import SUPPORTED as STORAGE_DRIVERS
 
 
 class ConfigError(Exception):
@@ -31,6 +32,7 @@ class DaemonConfig:
     bip: str = "172.17.0.1/16"
     cgroup_parent: str = "/docker"
     group: str = ""  # group owning the unix socket; "" keeps root's
+    storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
 
     @property
@@ -53,6 +55,7 @@ _FILE_KEYS = {
     "bip": "bip",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
+    "storage_driver": "storage-driver",
 }
 
 
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", dest="bip")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("-G", "--group", dest="group")
+    p.add_argument("-s", "--storage-driver", dest="storage_driver")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -98,6 +102,8 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     if cfg.debug:
         cfg.log_level = "debug"
     _check_exec_root(cfg.exec_root)
+    if cfg.storage_driver not in STORAGE_DRIVERS:
+        raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
