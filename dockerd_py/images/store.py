@@ -14,7 +14,7 @@ import threading
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator
 
 from .. import errors
-from . import archive, delete, exporter, importer, initlayer, loader, views
+from . import archive, delete, exporter, importer, initlayer, loader, upperview, views
 from .ids import ID_HEX_RE, hex_of, random_hex, rfc3339_nano
 from .extract import Extractor, ExtractorPool
 from .imagedb import Image, ImageDB
@@ -325,6 +325,22 @@ class ImageStore:
         """GraphDriver.Data of a container (`docker inspect`): Lower/Merged/Upper/WorkDir (vfs: None)."""
         with self._lock:
             return self.driver.metadata(self.layers.get_rw(container_id).mount_id)
+
+    @contextlib.contextmanager
+    def rw_layer_upper(self, container_id: str) -> Iterator[str]:
+        """The container's changes as an overlay upper dir (for commit): overlay2's own,
+        or on vfs one made for the duration from the naive diff (upperview.py)."""
+        with self._lock:
+            rw = self.layers.get_rw(container_id)
+        if self.driver.overlay_whiteouts:
+            yield self.driver.diff_dir(rw.mount_id)
+            return
+        tmp = self.temp_path("import-upper-")
+        try:
+            upperview.build(self.driver.dir(rw.mount_id), self.driver.changes(rw.mount_id, rw.init_id), tmp)
+            yield tmp
+        finally:
+            archive.remove_tree(tmp)
 
     def rw_layer_changes(self, container_id: str) -> list[dict]:
         """`docker diff`: the container's changes over its image (and init layer)."""

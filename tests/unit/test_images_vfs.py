@@ -98,3 +98,27 @@ def test_storage_driver_from_flag_or_daemon_json(tmp_path):
 
 def test_vfs_home_is_dockers_layout(tmp_path):
     assert Vfs(str(tmp_path / "vfs")).dir("abc") == str(tmp_path / "vfs" / "dir" / "abc")
+
+
+def test_container_changes_as_an_overlay_upper_dir_for_commit(tmp_path, store):
+    from dockerd_py.images.layerdiff import changes as overlay_changes
+
+    store.import_tar(io.BytesIO(BUSYBOX_TAR), "bb", [], "")
+    store.create_rw_layer("c3", store.get("bb").id)
+    root = store.mount_rw_layer("c3")
+    os.unlink(os.path.join(root, "etc/passwd"))
+    os.makedirs(os.path.join(root, "a/b"))
+    with open(os.path.join(root, "a/b/f"), "w") as f:
+        f.write("x")
+    os.setxattr(os.path.join(root, "a/b/f"), "user.k", b"v")
+    os.chmod(os.path.join(root, "a"), 0o710)
+    with store.rw_layer_upper("c3") as upper:
+        assert sorted(os.listdir(upper)) == ["a", "etc"]
+        st = os.lstat(os.path.join(upper, "etc/passwd"))
+        assert st.st_mode & 0o170000 == 0o020000 and st.st_rdev == 0
+        assert os.stat(os.path.join(upper, "a")).st_mode & 0o7777 == 0o710
+        assert os.getxattr(os.path.join(upper, "a/b/f"), "user.k") == b"v"
+        init = store.driver.dir(store.layers.get_rw("c3").init_id)
+        assert overlay_changes(upper, [init]) == store.rw_layer_changes("c3")
+    assert not os.path.exists(upper)
+    store.remove_rw_layer("c3")
