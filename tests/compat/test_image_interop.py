@@ -76,10 +76,12 @@ def saved(run, *names: str) -> bytes:
             os.unlink(path)
 
 
-def layer_blobs(archive: bytes) -> list[bytes]:
+def layer_blobs(archive: bytes, tag: str) -> list[bytes]:
+    """The layers of the image `tag` in a `docker save` archive."""
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
-        return [tar.extractfile(p).read() for item in manifest for p in item["Layers"]]
+        item = next(i for i in manifest if tag in (i.get("RepoTags") or []))
+        return [tar.extractfile(p).read() for p in item["Layers"]]
 
 
 def identity(data: dict) -> tuple[str, list[str], list[str]]:
@@ -103,7 +105,8 @@ def test_save_here_loads_into_dockers_dockerd(daemon, cli, reference):
         there = ref(reference, "run", "--rm", "--network", "none", f"{repo}:v1", "sh", "-c", script).stdout.decode()
         assert there == cli("run", "--rm", f"{repo}:v1", "sh", "-c", script).stdout
         assert there.split("\n")[:6] == ["/a:", "keep", "", "/opq:", "new", "0"]
-        assert layer_blobs(saved(lambda *a: ref(reference, *a), f"{repo}:v1")) == layer_blobs(out)
+        assert layer_blobs(saved(lambda *a: ref(reference, *a), f"{repo}:v1"), f"{repo}:v1") == \
+            layer_blobs(out, f"{repo}:v1")
     finally:
         subprocess.run([DOCKER, "rmi", "-f", f"{repo}:v1", f"{repo}:v2"], env=reference.env, capture_output=True)
         cli("rmi", f"{repo}:v1", f"{repo}:v2")
@@ -118,14 +121,19 @@ def test_dockers_save_loads_here(daemon, cli, reference, container_cleanup):
     try:
         ref(reference, "commit", "-c", "CMD cat /data/sub/f", name, f"{repo}:one")
         ref(reference, "tag", f"{repo}:one", f"{repo}:two")
+        ref(reference, "tag", "busybox:latest", f"{repo}:base")  # shares the first layer: a symlinked layer.tar
         theirs = json.loads(ref(reference, "image", "inspect", f"{repo}:one").stdout)[0]
-        archive = saved(lambda *a: ref(reference, *a), f"{repo}:one", f"{repo}:two")
+        base = json.loads(ref(reference, "image", "inspect", f"{repo}:base").stdout)[0]
+        archive = saved(lambda *a: ref(reference, *a), f"{repo}:one", f"{repo}:two", f"{repo}:base")
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             assert "etc/.wh.group" in tarfile.open(fileobj=tar.extractfile(json.load(
                 tar.extractfile("manifest.json"))[0]["Layers"][-1])).getnames()
         out = cli("load", input=archive).stdout
         assert f"Loaded image: {repo}:one" in out and f"Loaded image: {repo}:two" in out
         assert identity(inspect(daemon, f"{repo}:two")) == identity(theirs)
+        ours_base = inspect(daemon, f"{repo}:base")
+        assert (ours_base["Id"], ours_base["RootFS"]) == (base["Id"], base["RootFS"])
+        assert ours_base["RepoTags"] == [f"{repo}:base"]  # only the name saved
         assert cli("run", "--rm", f"{repo}:one").stdout == "hi\n"
         script = "test -e /etc/group && echo present; stat -c '%n %h %a %u:%g %F %Y' /data/hard /data/fifo"
         seen = cli("run", "--rm", f"{repo}:one", "sh", "-c", script).stdout
@@ -133,8 +141,9 @@ def test_dockers_save_loads_here(daemon, cli, reference, container_cleanup):
         assert [line.rsplit(" ", 1)[0] for line in seen.splitlines()] == [
             "/data/hard 2 711 7:8 regular file", "/data/fifo 1 644 0:0 fifo"]  # chown cleared the setuid bit
         again = saved(lambda *a: cli(*a), f"{repo}:one")
-        assert layer_blobs(again) == layer_blobs(archive)
+        assert layer_blobs(again, f"{repo}:one") == layer_blobs(archive, f"{repo}:one")
     finally:
         subprocess.run([DOCKER, "rm", "-f", name], env=reference.env, capture_output=True)
-        subprocess.run([DOCKER, "rmi", "-f", f"{repo}:one", f"{repo}:two"], env=reference.env, capture_output=True)
-        cli("rmi", "-f", f"{repo}:one", f"{repo}:two", check=False)
+        subprocess.run([DOCKER, "rmi", "-f", f"{repo}:one", f"{repo}:two", f"{repo}:base"], env=reference.env,
+                       capture_output=True)
+        cli("rmi", "-f", f"{repo}:one", f"{repo}:two", f"{repo}:base", check=False)

@@ -215,12 +215,15 @@ def load_fails(cli, layers: list[bytes], repo: str) -> str:
 UP = "../" * 30
 
 
-@pytest.mark.parametrize("case", ["dotdot-hardlink", "relative-symlink", "whiteout-dotdot", "whiteout-empty"])
+@pytest.mark.parametrize("case", ["dotdot-hardlink", "hardlink-via-symlink", "relative-symlink", "whiteout-dotdot",
+                                  "whiteout-empty"])
 def test_hostile_layers_are_refused_and_the_store_is_unchanged(daemon, cli, host_dir, case):
     before = store_state(daemon, cli)
     hostile = {
         "dotdot-hardlink": [member("h", tarfile.LNKTYPE, linkname=f"{UP}{host_dir[1:]}/victim"),
                             member("h", data=b"overwritten\n")],
+        "hardlink-via-symlink": [member("s", tarfile.SYMTYPE, 0o777, linkname=host_dir),
+                                 member("h", tarfile.LNKTYPE, linkname="s/victim")],
         "relative-symlink": [member("s", tarfile.SYMTYPE, 0o777, linkname=f"{UP}{host_dir[1:]}"),
                              member("s/owned", data=b"x")],
         "whiteout-dotdot": [member("d", tarfile.DIRTYPE, 0o755), member("d/.wh...")],
