@@ -39,7 +39,8 @@ def vcli(d, *args, **kw):
 
 
 def test_info_and_inspect_name_the_driver_and_layers_are_full_copies(vfs_daemon):
-    assert vcli(vfs_daemon, "info", "--format", "{{.Driver}}").stdout.strip() == "vfs"
+    info = json.loads(vcli(vfs_daemon, "info", "--format", "{{json .}}").stdout)
+    assert (info["Driver"], info["DriverStatus"]) == ("vfs", None)  # moby's vfs reports no status
     image = inspect(vfs_daemon, "busybox")
     assert image["GraphDriver"] == {"Data": None, "Name": "vfs"}
     dirs = os.listdir(os.path.join(vfs_daemon.root, "data", "vfs", "dir"))
@@ -115,3 +116,17 @@ def test_save_load_round_trips_the_image_id_between_vfs_and_overlay2(vfs_daemon,
         vcli(vfs_daemon, "rm", "-f", name)
         vcli(vfs_daemon, "rmi", "-f", f"{repo}:c", check=False)
         cli("rmi", "-f", f"{repo}:c", check=False)
+
+
+def test_images_and_containers_survive_a_restart(vfs_daemon):
+    name = "v" + uuid.uuid4().hex[:8]
+    vcli(vfs_daemon, "create", "--name", name, "busybox", "sh", "-c", "echo kept > /k; cat /k")
+    before = vcli(vfs_daemon, "images", "-q", "--no-trunc").stdout
+    vfs_daemon.stop()
+    vfs_daemon.start()
+    try:
+        assert vcli(vfs_daemon, "images", "-q", "--no-trunc").stdout == before
+        assert vcli(vfs_daemon, "start", "-a", name).stdout == "kept\n"
+        assert vcli(vfs_daemon, "diff", name).stdout.splitlines() == ["A /k"]
+    finally:
+        vcli(vfs_daemon, "rm", "-f", name)
