@@ -30,9 +30,9 @@ class DaemonConfig:
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
     bridge: str = "docker0"
     bip: str = "172.17.0.1/16"
+    storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
     cgroup_parent: str = "/docker"
     group: str = ""  # group owning the unix socket; "" keeps root's
-    storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
 
     @property
@@ -53,9 +53,9 @@ _FILE_KEYS = {
     "default_runtime": "default-runtime",
     "bridge": "bridge",
     "bip": "bip",
+    "storage_driver": "storage-driver",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
-    "storage_driver": "storage-driver",
 }
 
 
@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-runtime", dest="add_runtime", action="append", default=[], metavar="NAME=PATH")
     p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument("--bip", dest="bip")
+    p.add_argument("-s", "--storage-driver", dest="storage_driver")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("-G", "--group", dest="group")
-    p.add_argument("-s", "--storage-driver", dest="storage_driver")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
