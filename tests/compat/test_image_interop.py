@@ -147,3 +147,23 @@ def test_dockers_save_loads_here(daemon, cli, reference, container_cleanup):
         subprocess.run([DOCKER, "rmi", "-f", f"{repo}:one", f"{repo}:two", f"{repo}:base"], env=reference.env,
                        capture_output=True)
         cli("rmi", "-f", f"{repo}:one", f"{repo}:two", f"{repo}:base", check=False)
+
+
+def test_debian_image_made_here_round_trips_through_dockers_dockerd(daemon, cli, reference):
+    from .test_image_layers import debian_rootfs_tar, saved_layers
+
+    repo = "debref" + uuid.uuid4().hex[:6]
+    with open(debian_rootfs_tar(), "rb") as f:
+        image_id = cli("import", "-", f"{repo}:12", input=f.read(), timeout=300).stdout.strip()
+    try:
+        out = saved(lambda *a: cli(*a), f"{repo}:12")
+        assert f"Loaded image: {repo}:12" in ref(reference, "load", input=out).stdout.decode()
+        theirs = json.loads(ref(reference, "image", "inspect", f"{repo}:12").stdout)[0]
+        assert theirs["Id"] == image_id and theirs["Size"] == inspect(daemon, f"{repo}:12")["Size"]
+        version = ref(reference, "run", "--rm", "--network", "none", f"{repo}:12", "cat", "/etc/debian_version")
+        assert version.stdout.decode().startswith("12.")
+        back = saved(lambda *a: ref(reference, *a), f"{repo}:12")
+        assert saved_layers(back) == saved_layers(out)
+    finally:
+        subprocess.run([DOCKER, "rmi", "-f", f"{repo}:12"], env=reference.env, capture_output=True)
+        cli("rmi", "-f", f"{repo}:12", check=False)
