@@ -181,6 +181,7 @@ def store_state(daemon, cli) -> dict:
         repos = f.read()
     return {"images": sorted(cli("images", "-a", "-q", "--no-trunc").stdout.split()), "repositories": repos,
             "overlay2": sorted(os.listdir(os.path.join(data, "overlay2"))),
+            "links": sorted(os.listdir(os.path.join(data, "overlay2", "l"))),
             "layerdb": sorted(os.listdir(os.path.join(data, "image/overlay2/layerdb/sha256"))),
             "imagedb": sorted(os.listdir(os.path.join(data, "image/overlay2/imagedb/content/sha256")))}
 
