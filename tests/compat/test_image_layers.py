@@ -127,6 +127,13 @@ def test_xattrs_and_capability_seen_through_a_running_containers_rootfs(cli, dae
     assert os.getxattr(os.path.join(merged, "capbin"), "security.capability") == CAP_NET_RAW
     assert os.getxattr(os.path.join(merged, "x"), "user.dpy") == b"hello"
     assert not os.path.lexists(os.path.join(merged, "del.txt"))
+    exported = subprocess_bytes(cli, "export", name)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        cap = tar.getmember("capbin").pax_headers["SCHILY.xattr.security.capability"]
+        assert cap.encode("utf-8", "surrogateescape") == CAP_NET_RAW
+        links = {tar.getmember("hl/orig").type, tar.getmember("hl/link").type}
+        assert links == {tarfile.REGTYPE, tarfile.LNKTYPE}
+        assert "del.txt" not in tar.getnames() and "opq/old1" not in tar.getnames()
 
 
 def test_save_rebuilds_each_layer_byte_for_byte(cli, fidelity_image):
