@@ -10,8 +10,9 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # busybox-static: test images; runc, crun: runtimes beside ours (and the tests' oracle);
 # docker.io: Docker's own dockerd and containerd, the reference for benchmarks and for the
 # test that runs our runtime under containerd (its CLI also serves where none is installed).
+# debootstrap: the small Debian rootfs image of the image tests (cached in /var/cache/dockerd-py-tests).
 need_apt=()
-for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io; do
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io debootstrap; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 from .launchers import RUNTIME_NAME as BUILTIN_RUNTIME, runtime_launcher_path
+from .images.graphdriver import SUPPORTED as STORAGE_DRIVERS
 
 
 class ConfigError(Exception):
@@ -29,6 +30,7 @@ class DaemonConfig:
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
     bridge: str = "docker0"
     bip: str = "172.17.0.1/16"
+    storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
     cgroup_parent: str = "/docker"
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
@@ -53,6 +55,7 @@ _FILE_KEYS = {
     "default_runtime": "default-runtime",
     "bridge": "bridge",
     "bip": "bip",
+    "storage_driver": "storage-driver",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
     "init": "init",
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-runtime", dest="add_runtime", action="append", default=[], metavar="NAME=PATH")
     p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument("--bip", dest="bip")
+    p.add_argument("-s", "--storage-driver", dest="storage_driver")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("-G", "--group", dest="group")
     p.add_argument("--init", dest="init", action="store_const", const=True)
@@ -104,6 +108,8 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     if cfg.debug:
         cfg.log_level = "debug"
     _check_exec_root(cfg.exec_root)
+    if cfg.storage_driver not in STORAGE_DRIVERS:
+        raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:

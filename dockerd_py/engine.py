@@ -27,7 +27,8 @@ class Engine:
 
         self.config = config
         self.events = EventBus()
-        self.images = ImageStore(config.data_root, on_event=self._image_event)
+        self.images = ImageStore(config.data_root, on_event=self._image_event,
+                                 storage_driver=config.storage_driver)
         self.plugins = PluginHost()
         self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,

@@ -1,4 +1,4 @@
-"""The image and layer store (Docker's graphdriver layout, overlay2). See contracts.md §4."""
+"""The image and layer store (Docker's graphdriver layout, overlay2 or vfs). See contracts.md §4."""
 
 from .imagedb import Image
 from .reference import Reference

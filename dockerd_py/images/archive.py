@@ -13,6 +13,7 @@ import bz2
 import errno
 import gzip
 import hashlib
+import json
 import lzma
 import os
 import shutil
@@ -99,10 +100,6 @@ class HashingReader:
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
-
-
-def _breakout(name: str) -> errors.InvalidParameter:
-    return errors.InvalidParameter(f"invalid layer: {name!r} is outside of the layer root")
 
 
 def _resolve_dir(root: str, parts: list[str]) -> str:
@@ -218,22 +215,28 @@ def _create(tar: tarfile.TarFile, info: tarfile.TarInfo, root: str, path: str) -
 
 
 def apply_layer(stream: BinaryIO, root: str,
-                on_member: Callable[[tarfile.TarInfo], None] | None = None) -> None:
-    """Untar `stream` (uncompressed) into the empty directory `root`, overlay style.
+                on_member: Callable[[tarfile.TarInfo], None] | None = None, overlay: bool = True) -> int:
+    """Untar `stream` (uncompressed) into `root`; return the size of its contents (sum of member sizes).
 
+    With `overlay`, `root` is an empty diff dir and whiteouts become overlayfs ones;
+    without, `root` holds a copy of the parent layer and whiteouts delete from it
+    (moby's UnpackLayer, used by naive drivers such as vfs).
     `on_member` sees every header as it is read (tar-split recording).
     """
     try:
         tar = tarfile.open(fileobj=stream, mode="r|")  # type: ignore[call-overload]
     except tarfile.ReadError as e:
         if "empty" in str(e):
-            return
+            return 0
         raise errors.InvalidParameter(f"invalid tar header: {e}") from e
     dirs: list[tuple[str, tarfile.TarInfo]] = []
+    unpacked: set[str] = set()
+    size = 0
     try:
         for info in tar:
             if on_member is not None:
                 on_member(info)
+            size += info.size
             if info.type in (tarfile.XGLTYPE,):
                 continue
             name = _clean(info.name)
@@ -243,19 +246,26 @@ def apply_layer(stream: BinaryIO, root: str,
             parent = _resolve_dir(root, parent_rel.split("/") if parent_rel else [])
             path = os.path.join(parent, base)
             if base == OPAQUE_MARKER:
-                os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
+                if overlay:
+                    os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
+                else:
+                    _remove_not_unpacked(parent, unpacked)
                 continue
             if base.startswith(WHITEOUT_PREFIX):
+                if base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
+                    raise errors.InvalidParameter(f"invalid layer: invalid whiteout {json.dumps(info.name)}")
                 hidden = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
                 _remove(hidden)
-                os.mknod(hidden, stat.S_IFCHR | 0o000, 0)
-                os.lchown(hidden, info.uid, info.gid)
+                if overlay:
+                    os.mknod(hidden, stat.S_IFCHR | 0o000, 0)
+                    os.lchown(hidden, info.uid, info.gid)
                 continue
             if os.path.lexists(path) and not (info.isdir() and os.path.isdir(path)
                                                and not os.path.islink(path)):
                 _remove(path)
             _create(tar, info, root, path)
             _apply_metadata(path, info)
+            unpacked.add(path)
             if info.isdir():
                 dirs.append((path, info))
     except tarfile.TarError as e:
@@ -264,6 +274,17 @@ def apply_layer(stream: BinaryIO, root: str,
         tar.close()
     for path, info in reversed(dirs):
         os.utime(path, ns=_times_ns(info))
+    return size
+
+
+def _remove_not_unpacked(directory: str, unpacked: set[str]) -> None:
+    """An opaque dir on a naive driver: drop what this layer did not write below it."""
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if path not in unpacked:
+            _remove(path)
+        elif os.path.isdir(path) and not os.path.islink(path):
+            _remove_not_unpacked(path, unpacked)
 
 
 def tree_size(root: str) -> int:

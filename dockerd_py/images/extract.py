@@ -5,7 +5,8 @@ daemon hands them to a child process (`extract.main`, kept in a small pool)
 that speaks JSON lines on stdin/stdout, one request at a time:
 
     {"op": "hash", "src": PATH}                  -> {"diff_id": ...}
-    {"op": "extract", "src": PATH, "dest": DIR}  -> {"diff_id", "size", "split" (base64)}
+    {"op": "extract", "src": PATH, "dest": DIR, "overlay": BOOL}
+                                                 -> {"diff_id", "size", "split" (base64)}
     failures                                     -> {"error": MESSAGE, "status": 400|500}
 """
 
@@ -39,15 +40,19 @@ def hash_layer(src: str) -> str:
     return hashed.digest
 
 
-def extract_layer(src: str, dest: str) -> tuple[str, int, bytes]:
-    """Apply a layer file to the empty dir `dest`: (diff id, size, tar-split bytes)."""
+def extract_layer(src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
+    """Apply a layer file to `dest`: (diff id, size, tar-split bytes).
+
+    `dest` is an empty overlay diff dir (size: its files), or with `overlay`
+    false a copy of the parent layer (size: the tar's contents, as moby's naive driver).
+    """
     with open(src, "rb") as raw:
         hashed = archive.HashingReader(archive.decompress(raw))
         rec = tarsplit.Recorder(hashed)  # type: ignore[arg-type]
-        archive.apply_layer(rec, dest, lambda i: rec.member(  # type: ignore[arg-type]
-            i.offset, i.offset_data, i.size if i.isreg() else 0, i.name))
+        contents = archive.apply_layer(rec, dest, lambda i: rec.member(  # type: ignore[arg-type]
+            i.offset, i.offset_data, i.size if i.isreg() else 0, i.name), overlay)
         split = rec.finish()
-    return hashed.digest, archive.tree_size(dest), split
+    return hashed.digest, archive.tree_size(dest) if overlay else contents, split
 
 
 def classify(exc: BaseException) -> errors.DockerError:
@@ -70,9 +75,9 @@ class Extractor:
         except Exception as e:
             raise classify(e) from e
 
-    def extract(self, src: str, dest: str) -> tuple[str, int, bytes]:
+    def extract(self, src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
         try:
-            return extract_layer(src, dest)
+            return extract_layer(src, dest, overlay)
         except Exception as e:
             raise classify(e) from e
 
@@ -126,8 +131,8 @@ class ChildExtractor(Extractor):
     def hash(self, src: str) -> str:
         return self._call({"op": "hash", "src": src})["diff_id"]
 
-    def extract(self, src: str, dest: str) -> tuple[str, int, bytes]:
-        reply = self._call({"op": "extract", "src": src, "dest": dest})
+    def extract(self, src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
+        reply = self._call({"op": "extract", "src": src, "dest": dest, "overlay": overlay})
         return reply["diff_id"], reply["size"], base64.b64decode(reply["split"])
 
     def close(self) -> None:
@@ -179,7 +184,7 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
     try:
         if request["op"] == "hash":
             return {"diff_id": hash_layer(request["src"])}
-        diff_id, size, split = extract_layer(request["src"], request["dest"])
+        diff_id, size, split = extract_layer(request["src"], request["dest"], request.get("overlay", True))
         return {"diff_id": diff_id, "size": size, "split": base64.b64encode(split).decode()}
     except Exception as e:  # reported to the parent, which raises it
         err = classify(e)

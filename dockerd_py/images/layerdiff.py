@@ -40,26 +40,28 @@ class _Lowers:
     def lookup(self, rel: str) -> os.stat_result | None:
         parts = rel.split("/")
         for layer in self.layers:
-            hidden = False
-            for i in range(1, len(parts)):  # an ancestor whited out or opaque in this layer hides the rest
-                ancestor = os.path.join(layer, *parts[:i])
-                try:
-                    st = os.lstat(ancestor)
-                except FileNotFoundError:
-                    break
-                except NotADirectoryError:
-                    break
-                if _is_whiteout(st) or (stat.S_ISDIR(st.st_mode) and _is_opaque(ancestor)):
-                    hidden = True
-                    break
-            if hidden:
-                return None
             try:
                 st = os.lstat(os.path.join(layer, rel))
             except (FileNotFoundError, NotADirectoryError):
-                continue
-            return None if _is_whiteout(st) else st
+                st = None
+            if st is not None:
+                return None if _is_whiteout(st) else st
+            if self._hides_below(layer, parts):
+                return None
         return None
+
+    @staticmethod
+    def _hides_below(layer: str, parts: list[str]) -> bool:
+        """An ancestor of the path in this layer is a whiteout, an opaque dir or not a dir at all."""
+        for i in range(1, len(parts)):
+            ancestor = os.path.join(layer, *parts[:i])
+            try:
+                st = os.lstat(ancestor)
+            except (FileNotFoundError, NotADirectoryError):
+                return False
+            if not stat.S_ISDIR(st.st_mode) or _is_opaque(ancestor):
+                return True
+        return False
 
     def names(self, rel: str) -> set[str]:
         """Entries the lower view has in directory `rel`."""
@@ -86,7 +88,7 @@ def _same_time(a: int, b: int) -> bool:
     return a == b or (a // 10**9 == b // 10**9 and (a % 10**9 == 0 or b % 10**9 == 0))
 
 
-def _modified(old: os.stat_result, new: os.stat_result) -> bool:
+def modified(old: os.stat_result, new: os.stat_result) -> bool:
     """Docker's comparison: type, mode, owner, device; for non-directories also mtime and size."""
     if (old.st_mode, old.st_uid, old.st_gid, old.st_rdev) != (new.st_mode, new.st_uid, new.st_gid, new.st_rdev):
         return True
@@ -95,21 +97,29 @@ def _modified(old: os.stat_result, new: os.stat_result) -> bool:
     return not _same_time(old.st_mtime_ns, new.st_mtime_ns) or old.st_size != new.st_size
 
 
+class ChangeList:
+    """Changes in Docker's order: a directory with a change inside is listed (first) as modified."""
+
+    def __init__(self) -> None:
+        self.out: list[dict] = []
+        self._listed: set[str] = set()  # directories already in `out`
+
+    def record(self, path: str, kind: int, is_dir: bool = False) -> None:
+        ancestor = ""
+        for part in path.split("/")[1:-1]:
+            ancestor += "/" + part
+            if ancestor not in self._listed:
+                self.out.append({"Path": ancestor, "Kind": MODIFIED})
+                self._listed.add(ancestor)
+        self.out.append({"Path": path, "Kind": kind})
+        if is_dir:
+            self._listed.add(path)
+
+
 def changes(upper: str, lowers: list[str]) -> list[dict]:
     view = _Lowers(lowers)
-    out: list[dict] = []
-    listed: set[str] = set()  # directories already in `out`
-
-    def record(path: str, kind: int, is_dir: bool = False) -> None:
-        ancestor = ""
-        for part in path.split("/")[1:-1]:  # a directory with a change inside is listed (first) as modified
-            ancestor += "/" + part
-            if ancestor not in listed:
-                out.append({"Path": ancestor, "Kind": MODIFIED})
-                listed.add(ancestor)
-        out.append({"Path": path, "Kind": kind})
-        if is_dir:
-            listed.add(path)
+    log = ChangeList()
+    record = log.record
 
     def visit(rel: str) -> None:  # depth first, names sorted
         directory = os.path.join(upper, rel.lstrip("/"))
@@ -128,10 +138,10 @@ def changes(upper: str, lowers: list[str]) -> list[dict]:
                 continue
             lower = view.lookup(path.lstrip("/"))
             is_dir = stat.S_ISDIR(st.st_mode)
-            if lower is None or _modified(lower, st):
+            if lower is None or modified(lower, st):
                 record(path, ADDED if lower is None else MODIFIED, is_dir)
             if is_dir:
                 visit(path)
 
     visit("")
-    return out
+    return log.out

@@ -1,4 +1,4 @@
-"""The layer store: `image/overlay2/layerdb` over the overlay2 driver.
+"""The layer store: `image/<driver>/layerdb` over a graph driver (graphdriver.py).
 
 `layerdb/sha256/<chain>/{diff,size,cache-id,parent}` describe read-only
 layers; `layerdb/mounts/<container>/{mount-id,init-id,parent}` describe
@@ -18,10 +18,10 @@ from .. import errors
 from ..state import atomic
 from . import archive, tarsplit
 from .ids import chain_ids, hex_of, random_hex
-from .overlay import Overlay2
 
 if TYPE_CHECKING:
     from .extract import Extractor
+    from .graphdriver import GraphDriver
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def _write_entry(tmp_root: str, final: str, files: dict[str, str],
 class LayerStore:
     """Read-only image layers and container read-write layers."""
 
-    def __init__(self, layerdb: str, driver: Overlay2, lock: threading.RLock) -> None:
+    def __init__(self, layerdb: str, driver: "GraphDriver", lock: threading.RLock) -> None:
         self.root = layerdb
         self.driver = driver
         self.lock = lock
@@ -186,9 +186,9 @@ class LayerStore:
                 if parent and parent_layer is None:
                     raise errors.NotFound(f"layer does not exist: {parent}")
             cache_id = random_hex(64)
-            diff_dir = self.driver.stage(cache_id)
+            diff_dir = self.driver.stage(cache_id, parent_layer.cache_id if parent_layer else None)
             try:
-                got, size, split = extractor.extract(source, diff_dir)
+                got, size, split = extractor.extract(source, diff_dir, self.driver.overlay_whiteouts)
                 if got != diff_id:
                     raise errors.InvalidParameter(
                         f'invalid diffID for layer {layer_index}: expected "{diff_id}", got "{got}"')

@@ -12,7 +12,7 @@ import ctypes.util
 import os
 import subprocess
 
-from . import archive
+from . import archive, layerdiff
 from .ids import link_id
 
 LINK_DIR = "l"
@@ -59,6 +59,7 @@ class Overlay2:
     """Directory management and mounts for `<data-root>/overlay2`."""
 
     name = "overlay2"
+    overlay_whiteouts = True
 
     def __init__(self, home: str) -> None:
         self.home = home
@@ -88,8 +89,8 @@ class Overlay2:
                 f.write(lower)
         return lid
 
-    def stage(self, cache_id: str) -> str:
-        """Create the staging dir for a new image layer; return its diff dir."""
+    def stage(self, cache_id: str, parent: str | None = None) -> str:
+        """Create the staging dir for a new image layer; return its (empty) diff dir."""
         base = os.path.join(self.home, STAGING_PREFIX + cache_id)
         os.mkdir(base, 0o710)
         os.mkdir(os.path.join(base, "diff"), 0o755)
@@ -157,6 +158,13 @@ class Overlay2:
         if lowers:
             data["LowerDir"] = ":".join(lowers)
         return dict(sorted(data.items()))
+
+    def changes(self, cache_id: str, parent: str | None = None) -> list[dict]:
+        """Read from the upper dir and the lower layers (`parent` is among them)."""
+        return layerdiff.changes(self.diff_dir(cache_id), self.lower_dirs(cache_id))
+
+    def diff_size(self, cache_id: str, parent: str | None = None) -> int:
+        return archive.tree_size(self.diff_dir(cache_id))
 
     # -- mounts -------------------------------------------------------------
     def mount(self, cache_id: str) -> str:

@@ -1,7 +1,7 @@
 """ImageStore: the image and layer store behind the images API (contracts.md §4).
 
-Layout is Docker's graphdriver store: `image/overlay2/{imagedb,layerdb,
-repositories.json}` and `overlay2/`. One re-entrant lock guards all metadata;
+Layout is Docker's graphdriver store: `image/<driver>/{imagedb,layerdb,
+repositories.json}` and the driver's `overlay2/` or `vfs/dir/`. One re-entrant lock guards all metadata;
 layer extraction runs outside it. Events are published after the lock is
 released, in the order Docker emits them.
 """
@@ -14,12 +14,12 @@ import threading
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator
 
 from .. import errors
-from . import archive, delete, exporter, importer, initlayer, loader, views
+from . import archive, delete, exporter, importer, initlayer, loader, upperview, views
 from .ids import ID_HEX_RE, hex_of, random_hex, rfc3339_nano
 from .extract import Extractor, ExtractorPool
 from .imagedb import Image, ImageDB
 from .layers import LayerStore
-from .overlay import Overlay2
+from .graphdriver import new_driver
 from .reference import Reference, parse_any, repo_tag
 from .refstore import RefStore
 
@@ -31,7 +31,8 @@ class ImageStore:
     """Images, tags and layers under a data-root."""
 
     def __init__(self, root: str, on_event: EventSink | None = None,
-                 docker_version: str = DOCKER_VERSION, extract_in_child: bool = True) -> None:
+                 docker_version: str = DOCKER_VERSION, extract_in_child: bool = True,
+                 storage_driver: str = "overlay2") -> None:
         self.root = root
         self._extractors = ExtractorPool(extract_in_child)
         self.docker_version = docker_version
@@ -40,11 +41,11 @@ class ImageStore:
         self._local = threading.local()
         self._rw_running: set[str] = set()    # containers whose task holds the rootfs mount
         self._rw_leases: dict[str, int] = {}  # short users of a container's rootfs (cp, export)
-        base = os.path.join(root, "image", "overlay2")
+        base = os.path.join(root, "image", storage_driver)
         self._tmp = os.path.join(root, "tmp")
+        self.driver = new_driver(storage_driver, root)
         os.makedirs(base, mode=0o700, exist_ok=True)
         os.makedirs(self._tmp, mode=0o700, exist_ok=True)
-        self.driver = Overlay2(os.path.join(root, "overlay2"))
         self.layers = LayerStore(os.path.join(base, "layerdb"), self.driver, self._lock)
         self.imagedb = ImageDB(os.path.join(base, "imagedb"))
         with self._lock:
@@ -224,7 +225,7 @@ class ImageStore:
             return views.inspect(image, self.refs.references(image.id),
                                  self.layers.size_of(image.top_layer), graph,
                                  self.imagedb.get_meta(image.id, "lastUpdated"),
-                                 self.parent_of(image.id))
+                                 self.parent_of(image.id), self.driver.name)
 
     def history(self, image: Image) -> list[dict[str, Any]]:
         """`docker history`: ImageHistoryResponseItem list, newest first."""
@@ -320,10 +321,38 @@ class ImageStore:
         with self._lock:
             return self.driver.diff_dir(self.layers.get_rw(container_id).mount_id)
 
-    def rw_layer_metadata(self, container_id: str) -> dict[str, str]:
-        """GraphDriver.Data of a container (`docker inspect`): Lower/Merged/Upper/WorkDir."""
+    def rw_layer_metadata(self, container_id: str) -> dict[str, str] | None:
+        """GraphDriver.Data of a container (`docker inspect`): Lower/Merged/Upper/WorkDir (vfs: None)."""
         with self._lock:
             return self.driver.metadata(self.layers.get_rw(container_id).mount_id)
+
+    @contextlib.contextmanager
+    def rw_layer_upper(self, container_id: str) -> Iterator[str]:
+        """The container's changes as an overlay upper dir (for commit): overlay2's own,
+        or on vfs one made for the duration from the naive diff (upperview.py)."""
+        with self._lock:
+            rw = self.layers.get_rw(container_id)
+        if self.driver.overlay_whiteouts:
+            yield self.driver.diff_dir(rw.mount_id)
+            return
+        tmp = self.temp_path("import-upper-")
+        try:
+            upperview.build(self.driver.dir(rw.mount_id), self.driver.changes(rw.mount_id, rw.init_id), tmp)
+            yield tmp
+        finally:
+            archive.remove_tree(tmp)
+
+    def rw_layer_changes(self, container_id: str) -> list[dict]:
+        """`docker diff`: the container's changes over its image (and init layer)."""
+        with self._lock:
+            rw = self.layers.get_rw(container_id)
+        return self.driver.changes(rw.mount_id, rw.init_id)
+
+    def rw_layer_size(self, container_id: str) -> int:
+        """SizeRw: bytes of the container's changes."""
+        with self._lock:
+            rw = self.layers.get_rw(container_id)
+        return self.driver.diff_size(rw.mount_id, rw.init_id)
 
     def unmount_rw_layer(self, container_id: str) -> None:
         with self._lock:

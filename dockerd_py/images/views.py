@@ -23,8 +23,8 @@ def _comment(image: Image) -> str:
     return comment
 
 
-def inspect(image: Image, refs: list[Reference], size: int, graph_data: dict[str, str],
-            last_tag_time: str | None, parent: str = "") -> dict[str, Any]:
+def inspect(image: Image, refs: list[Reference], size: int, graph_data: dict[str, str] | None,
+            last_tag_time: str | None, parent: str = "", driver: str = "overlay2") -> dict[str, Any]:
     cfg = image.config
     tags, digests = split_refs(refs)
     created = parse_time(image.created)
@@ -48,7 +48,7 @@ def inspect(image: Image, refs: list[Reference], size: int, graph_data: dict[str
     if not created:
         del out["Created"]  # API 1.44+: omitted when the config has none
     out["Size"] = size
-    out["GraphDriver"] = {"Data": graph_data, "Name": "overlay2"}
+    out["GraphDriver"] = {"Data": graph_data, "Name": driver}
     out["RootFS"] = {"Type": "layers", "Layers": image.diff_ids}
     parsed = parse_time(last_tag_time) if last_tag_time else None
     out["Metadata"] = {"LastTagTime": parsed[1] if parsed else ZERO_TIME}

@@ -93,9 +93,9 @@ class SystemService:
         v1 = cgroup_version() == "1"
         return {
             "ID": self.id, **counts, "Images": len(self.images.list()),
-            "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
-                                                   ["Using metacopy", "false"], ["Native Overlay Diff", "true"],
-                                                   ["userxattr", "false"]],
+            "Driver": self.images.driver.name, "DriverStatus": [
+                ["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"],
+                ["Native Overlay Diff", "true"], ["userxattr", "false"]] if self.images.driver.name == "overlay2" else None,
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                         "Log": ["json-file"]},
             "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or not v1,

@@ -47,7 +47,7 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/containers/<ref>/json")
     def inspect(ref):
         c = svc.get(ref)
-        graph = {"Name": "overlay2", "Data": engine.images.rw_layer_metadata(c.id)}
+        graph = {"Name": engine.images.driver.name, "Data": engine.images.rw_layer_metadata(c.id)}
         return json_response(views.inspect(c, graph, engine.volumes.container_mounts(c.id),
                                            svc.sizes(c) if params.boolean("size") else None,
                                            exec_ids=engine.execs.container_exec_ids(c.id)))

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 
 from ...containerfs.client import ChildError, Session
 from ...errors import DockerError, InvalidParameter, NotFound, SystemErr
-from ...images.layerdiff import changes as layer_changes
 from ...oci import mounts as oci_mounts
 from ...oci.user import resolve_user
 from .record import Container
@@ -63,9 +62,7 @@ class ContainerFiles:
 
     def changes(self, ref: str) -> list[dict]:
         c = self.containers.get(ref)
-        data = self.images.rw_layer_metadata(c.id)
-        lowers = [p for p in data.get("LowerDir", "").split(":") if p]
-        return layer_changes(data["UpperDir"], lowers)
+        return self.images.rw_layer_changes(c.id)
 
     # --- the child -----------------------------------------------------------------------
     def _streaming(self, c: Container, request: dict, ref: str, path: str,

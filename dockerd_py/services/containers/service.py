@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr, SystemErr
-from ...filters import labels_match, tree_size
+from ...filters import labels_match
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
@@ -373,7 +373,7 @@ class ContainerService:
 
     def sizes(self, c: Container) -> tuple[int, int]:
         """(SizeRw, SizeRootFs): the container's own changes, and those plus its image."""
-        rw = tree_size(self.images.rw_layer_path(c.id))
+        rw = self.images.rw_layer_size(c.id)
         return rw, rw + self.images.size(self.images.get(c.image_id))
 
     def publish_detach(self, c: Container) -> None:
