@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .layerdiff import ADDED, DELETED, ChangeList, modified
+from .layerdiff import ADDED, DELETED, MODIFIED, ChangeList, modified
 
 
 def _names(path: str | None) -> set[str]:
