@@ -52,20 +52,21 @@ def test_info_and_inspect_name_the_driver_and_layers_are_full_copies(vfs_daemon)
 def test_container_runs_on_a_copy_and_diff_export_see_its_changes(vfs_daemon):
     name = "v" + uuid.uuid4().hex[:8]
     out = vcli(vfs_daemon, "run", "--name", name, "busybox", "sh", "-c",
-               "echo hi > /root/new; rm /etc/group; grep -c overlay /proc/mounts; cat /root/new").stdout
+               "echo hi > /root/new; rm /etc/group; echo x >> /etc/passwd; grep -c overlay /proc/mounts; cat /root/new; wc -c < /etc/passwd").stdout
     try:
-        assert out == "0\nhi\n"
+        overlays, hi, passwd_size = out.split()
+        assert (overlays, hi) == ("0", "hi")
         data = inspect(vfs_daemon, name)
         assert data["GraphDriver"] == {"Data": None, "Name": "vfs"}
         diff = vcli(vfs_daemon, "diff", name).stdout.splitlines()
-        assert diff == ["C /etc", "D /etc/group", "C /root", "A /root/new"]
+        assert diff == ["C /etc", "D /etc/group", "C /etc/passwd", "C /root", "A /root/new"]
         exported = subprocess_bytes(lambda *a: vcli(vfs_daemon, *a), "export", name)
         with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
             names = tar.getnames()
             assert tar.extractfile("root/new").read() == b"hi\n"
         assert "etc/group" not in names and "bin/busybox" in names
         size = vcli(vfs_daemon, "ps", "-a", "-s", "--filter", f"name={name}", "--format", "{{.Size}}").stdout
-        assert size.startswith("3B "), size
+        assert size.startswith(f"{3 + int(passwd_size)}B "), size  # the added and the modified file
     finally:
         vcli(vfs_daemon, "rm", "-f", name)
     assert len(os.listdir(os.path.join(vfs_daemon.root, "data", "vfs", "dir"))) == 1
