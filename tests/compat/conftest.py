@@ -5,6 +5,7 @@ subnet and cgroup parent, so it can run beside any other daemon on the host.
 Everything it made in the kernel is removed at the end (`dockerd-py --cleanup`).
 """
 
+import contextlib
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pytest
 
@@ -148,11 +150,27 @@ def cleanup(daemon: Daemon) -> None:
     subprocess.run([sys.executable, "-m", "dockerd_py.cli", "--cleanup", *daemon.args], capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def daemon():
-    tmp = tempfile.mkdtemp(prefix="d", dir="/tmp")  # short: see the exec-root length check
-    d = make_daemon(tmp, os.path.basename(tmp)[1:7].lower().replace("_", "x"))
-    d.start()
+@contextlib.contextmanager
+def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: dict | None = None,
+                   env: dict[str, str] | None = None) -> Iterator[Daemon]:
+    """A started daemon of its own with busybox:latest imported; at the end its containers,
+    its kernel state (`--cleanup`) and its directory are removed.
+
+    `env` is set in this process only while the daemon starts (it inherits it).
+    """
+    tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: see the exec-root length check
+    d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
+    d.args += list(args)
+    if daemon_json is not None:
+        with open(f"{tmp}/daemon.json", "w") as f:
+            json.dump(daemon_json, f)
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        d.start()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     try:
         docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
         yield d
@@ -163,6 +181,12 @@ def daemon():
         d.stop()
         cleanup(d)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    with private_daemon() as d:
+        yield d
 
 
 @pytest.fixture

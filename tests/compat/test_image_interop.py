@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from .conftest import DOCKER, docker, inspect
+from .conftest import DOCKER, inspect
 from .test_image_layers import lower_layer, upper_layer
 from .test_images import save_archive
 from ..rootfs import rootfs_tar_bytes

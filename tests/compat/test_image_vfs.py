@@ -3,14 +3,12 @@
 import io
 import json
 import os
-import shutil
 import tarfile
-import tempfile
 import uuid
 
 import pytest
 
-from .conftest import cleanup, docker, inspect, make_daemon
+from .conftest import docker, inspect, private_daemon
 from .test_image_layers import MTIME, lower_layer, saved_layers, subprocess_bytes, upper_layer
 from .test_images import save_archive
 from ..rootfs import rootfs_tar_bytes
@@ -18,20 +16,8 @@ from ..rootfs import rootfs_tar_bytes
 
 @pytest.fixture(scope="module")
 def vfs_daemon():
-    tmp = tempfile.mkdtemp(prefix="v", dir="/tmp")
-    d = make_daemon(tmp, "v" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
-    d.args += ["--storage-driver", "vfs"]
-    d.start()
-    try:
-        docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
+    with private_daemon("v", args=("--storage-driver", "vfs")) as d:
         yield d
-    finally:
-        ids = docker(d, "ps", "-aq", check=False).stdout.split()
-        if ids:
-            docker(d, "rm", "-f", *ids, check=False)
-        d.stop()
-        cleanup(d)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def vcli(d, *args, **kw):

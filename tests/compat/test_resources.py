@@ -1,8 +1,6 @@
 """Resource and security flags of `docker run`, each observed from inside the container;
 OOM kills; `--init`. Bad values get Docker's texts."""
 
-import json
-import os
 import subprocess
 import threading
 import time
@@ -196,31 +194,14 @@ def test_bad_values_get_dockers_errors(cli, flags, message):
 def test_daemon_init_default_and_init_path():
     """daemon.json `init: true` gives every container docker-init (`--init=false` opts out);
     `init-path` names the binary bound at /sbin/docker-init."""
-    import shutil
-    import tempfile
+    from .conftest import docker, private_daemon
 
-    from ..rootfs import rootfs_tar_bytes
-    from .conftest import cleanup, docker, make_daemon
-
-    tmp = tempfile.mkdtemp(prefix="i", dir="/tmp")
-    d = make_daemon(tmp, "i" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
-    with open(f"{tmp}/daemon.json", "w") as f:
-        json.dump({"init": True, "init-path": "/usr/bin/tini-static"}, f)
-    try:
-        d.start()
-        docker(d, "import", "-", "busybox:latest", input=rootfs_tar_bytes())
+    with private_daemon("i", daemon_json={"init": True, "init-path": "/usr/bin/tini-static"}) as d:
         out = docker(d, "run", "--rm", "busybox", "sh", "-c", "ps -o pid,comm | sed -n 2p; "
                      "/sbin/docker-init --version").stdout.splitlines()
         assert out[0].split() == ["1", "docker-init"] and out[1].startswith("tini version")
         out = docker(d, "run", "--rm", "--init=false", "busybox", "ps", "-o", "pid,comm").stdout.splitlines()
         assert out[1].split() == ["1", "ps"]
-    finally:
-        ids = docker(d, "ps", "-aq", check=False).stdout.split()
-        if ids:
-            docker(d, "rm", "-f", *ids, check=False)
-        d.stop()
-        cleanup(d)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_oom_of_a_child_is_reported_while_the_container_lives(daemon, cli, container_cleanup):

@@ -12,8 +12,6 @@ import uuid
 
 import pytest
 
-import pytest
-
 from .conftest import DOCKER, inspect
 
 

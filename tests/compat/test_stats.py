@@ -1,6 +1,5 @@
 """`docker stats` and the stats endpoint, as a user reads them (CLI and docker-py)."""
 
-import json
 import time
 import uuid
 

@@ -19,36 +19,21 @@ import uuid
 
 import pytest
 
-from ..rootfs import rootfs_tar_bytes
-from .conftest import cleanup, docker, make_daemon
+from .conftest import docker, private_daemon
 from .volume_plugin_server import VolumePlugin
-
-ENV = ("DOCKERD_PY_PLUGIN_SOCKETS", "DOCKERD_PY_PLUGIN_SPECS", "DOCKERD_PY_PLUGIN_RETRY_SECONDS")
 
 
 @pytest.fixture(scope="module")
 def pdaemon():
-    tmp = tempfile.mkdtemp(prefix="p", dir="/tmp")
-    d = make_daemon(tmp, "p" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update({"DOCKERD_PY_PLUGIN_SOCKETS": f"{tmp}/run", "DOCKERD_PY_PLUGIN_SPECS": f"{tmp}/etc:{tmp}/lib",
-                       "DOCKERD_PY_PLUGIN_RETRY_SECONDS": "4"})  # gives up after 1 + 2 s (Docker: 15 s)
+    plugins = tempfile.mkdtemp(prefix="pp", dir="/tmp")
+    env = {"DOCKERD_PY_PLUGIN_SOCKETS": f"{plugins}/run", "DOCKERD_PY_PLUGIN_SPECS": f"{plugins}/etc:{plugins}/lib",
+           "DOCKERD_PY_PLUGIN_RETRY_SECONDS": "4"}  # gives up after 1 + 2 s (Docker: 15 s)
     try:
-        d.start()
+        with private_daemon("p", env=env) as d:
+            d.extra["plugins"] = plugins
+            yield d
     finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-    try:
-        docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
-        d.extra["plugins"] = tmp
-        yield d
-    finally:
-        ids = docker(d, "ps", "-aq", check=False).stdout.split()
-        if ids:
-            docker(d, "rm", "-f", *ids, check=False)
-        d.stop()
-        cleanup(d)
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(plugins, ignore_errors=True)
 
 
 @pytest.fixture

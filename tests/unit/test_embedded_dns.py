@@ -11,7 +11,6 @@ import socket
 import struct
 import subprocess
 import threading
-import time
 import uuid
 
 import pytest
