@@ -14,7 +14,7 @@ import stat
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import DockerError, InvalidParameter
-from ..images.importer import spool
+from ..images import archive
 from .dockerignore import Matcher, read_patterns
 
 if TYPE_CHECKING:
@@ -91,13 +91,31 @@ def _apply_dockerignore(root: str) -> None:
     prune("")
 
 
+def _spool_tar(body: BinaryIO, path: str) -> None:
+    """Decompress the body into `path`, completing the tar's last block and end marker.
+
+    The docker CLI's `-f -` rewriting ends the archive right after the last
+    file's data (Go's tar reader accepts that; Python's needs the padding).
+    """
+    size = 0
+    with open(path, "wb") as out:
+        src = archive.decompress(body)
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            out.write(chunk)
+            size += len(chunk)
+        out.write(b"\0" * ((-size) % 512) + b"\0" * 1024)
+
+
 def open_context(store: "ImageStore", body: BinaryIO, dockerfile_name: str) -> BuildContext:
     """Unpack the request body; read the Dockerfile; apply .dockerignore."""
     root = store.temp_path("import-build-")
     spooled = root + ".tar"
     os.makedirs(root, mode=0o700)
     try:
-        spool(body, spooled)
+        _spool_tar(body, spooled)
         with store.extractor() as extractor:
             try:
                 extractor.extract(spooled, root)
