@@ -475,7 +475,8 @@ class Builder:
                 source_root = stack.enter_context(self._mounted(self._from_image(state, from_)))[0]
             else:
                 source_root = self.ctx.root
-            sources = copier.resolve(source_root, srcs, what, from_stage=bool(from_))
+            sources = copier.resolve(source_root, srcs, what, from_stage=bool(from_),
+                                      known={} if from_ else self.ctx.digests)
             checksum = copier.sources_checksum(sources)
             chown_comment = f"--chown={chown}" if chown else ""
             probe = self._with_cmd(state, _comment_cmd_string(f"{what} {chown_comment}{checksum} in {dest} "))

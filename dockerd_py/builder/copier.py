@@ -40,30 +40,39 @@ def _hash_file(h: "hashlib._Hash", path: str) -> None:
             h.update(chunk)
 
 
-def _entry_digest(path: str, name: str) -> bytes:
+def _entry_digest(path: str, name: str, known: dict[str, str]) -> bytes:
     st = os.lstat(path)
     h = hashlib.sha256()
     h.update(f"{name}\0{stat.S_IMODE(st.st_mode):o}\0{stat.S_IFMT(st.st_mode):o}\0".encode())
     if stat.S_ISREG(st.st_mode):
         h.update(str(st.st_size).encode() + b"\0")
-        _hash_file(h, path)
+        content = known.get(path)
+        if content is None:
+            content_hash = hashlib.sha256()
+            _hash_file(content_hash, path)
+            content = content_hash.hexdigest()
+        h.update(content.encode())
     elif stat.S_ISLNK(st.st_mode):
         h.update(os.readlink(path).encode())
     return h.digest()
 
 
-def checksum(path: str) -> str:
-    """tarsum-like content checksum of a file or a whole tree (names, modes, links, contents)."""
+def checksum(path: str, known: dict[str, str]) -> str:
+    """tarsum-like checksum of a file or a whole tree (names, modes, links, contents).
+
+    `known` holds content digests computed earlier (while the context was unpacked).
+    """
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
-        return "file:" + hashlib.sha256(_entry_digest(path, os.path.basename(path))).hexdigest()
+        path = os.path.realpath(path)
+        return "file:" + hashlib.sha256(_entry_digest(path, os.path.basename(path), known)).hexdigest()
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
         rel = os.path.relpath(dirpath, path)
         for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
-            h.update(_entry_digest(os.path.join(dirpath, name), os.path.normpath(os.path.join(rel, name))))
-        h.update(_entry_digest(dirpath, rel))
+            h.update(_entry_digest(os.path.join(dirpath, name), os.path.normpath(os.path.join(rel, name)), known))
+        h.update(_entry_digest(dirpath, rel, known))
     return "dir:" + h.hexdigest()
 
 
@@ -99,7 +108,8 @@ def _glob(root: str, pattern: str) -> list[str]:
     return found
 
 
-def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False) -> list[Source]:
+def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False,
+            known: dict[str, str] | None = None) -> list[Source]:
     """The sources named by `patterns` under `root`; Docker's errors when one is outside or missing."""
     out: list[Source] = []
     for orig in patterns:
@@ -125,7 +135,7 @@ def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False)
             if not os.path.exists(path):
                 where = "file not found in build context or excluded by .dockerignore: " if not from_stage else ""
                 raise InvalidParameter(f"{what} failed: {where}stat {rel.lstrip('/')}: file does not exist")
-            out.append(Source(path, orig, os.path.isdir(path), checksum(path)))
+            out.append(Source(path, orig, os.path.isdir(path), checksum(path, known or {})))
     if not out:
         raise InvalidParameter(f"{what} failed: no source files were specified")
     return out
