@@ -265,6 +265,10 @@ class Builder:
         handler = getattr(self, "_do_" + ins.cmd.lower(), None)
         if ins.cmd == "FROM" or handler is None:
             raise BuildError(f"{ins.cmd} isn't allowed here")
+        for flag in ins.flags:
+            if flag in parse.BUILDKIT_ONLY:
+                raise BuildError(f"the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ "
+                                 "to learn how to build images with BuildKit enabled")
         try:
             yield from handler(state, ins)
         except DockerError:
@@ -395,8 +399,6 @@ class Builder:
 
     # -- RUN ----------------------------------------------------------------
     def _do_run(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        if ins.flags:
-            raise BuildError(f"Unknown flag: {next(iter(ins.flags))}")
         cmd = self._run_command(state, ins)
         build_args = self._allowed_args(state, list(state.run_config.get("Env") or []))
         save_cmd = cmd

@@ -17,10 +17,15 @@ from ..errors import InvalidParameter
 
 INSTRUCTIONS = {"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
                 "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
-_FLAGS = {"ADD": {"chown", "chmod"}, "COPY": {"chown", "chmod", "from"}, "FROM": {"platform"},
+_FLAGS = {"ADD": {"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"},
+          "COPY": {"chown", "chmod", "from", "link", "parents", "exclude"}, "FROM": {"platform"},
+          "RUN": {"mount", "network", "security"},
           "HEALTHCHECK": {"interval", "timeout", "start-period", "start-interval", "retries"}}
 _ESCAPE_RE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.I)
 _DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+
+
+BUILDKIT_ONLY = {"mount", "network", "security", "link", "parents", "exclude", "checksum", "keep-git-dir"}
 
 
 @dataclass
@@ -78,7 +83,7 @@ def _flags(cmd: str, raw: tuple[str, ...], line: int) -> dict[str, str]:
         name, sep, value = item[2:].partition("=")
         if name not in allowed:
             raise _error(line, f"Unknown flag: {name}")
-        if not sep and name != "platform":
+        if not sep and name not in ("platform", "link", "parents", "keep-git-dir"):
             raise _error(line, f"Missing a value on flag: {name}")
         out[name] = value
     return out

@@ -247,3 +247,51 @@ def test_compose_build(cli, tmp_path, daemon, images_cleanup):
 def test_build_prune(cli):
     out = cli("builder", "prune", "-f").stdout
     assert "Total reclaimed space: 0B" in out
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_compressed_context(client, mode):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tar:
+        for name, data in (("Dockerfile", b"FROM busybox\nCOPY payload /payload\n"), ("payload", b"packed\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    image, _ = client.images.build(fileobj=buf, custom_context=True, encoding=mode[2:])
+    try:
+        assert client.containers.run(image.id, ["cat", "/payload"], remove=True) == b"packed\n"
+    finally:
+        client.images.remove(image.id, force=True)
+
+
+def test_dockerfile_only_from_stdin_and_scratch(cli, tmp_path, images_cleanup):
+    out = cli("build", "-q", "-", input="FROM busybox\nRUN echo made > /made\n").stdout.strip()
+    images_cleanup.append(out)
+    assert cli("run", "--rm", out, "cat", "/made").stdout == "made\n"
+    ctx = _context(tmp_path, "FROM busybox AS tools\nFROM scratch\nCOPY --from=busybox /bin/busybox /bin/busybox\n"
+                             "COPY --from=0 /bin/busybox /again\nWORKDIR /w\nENV A=1\n"
+                             "ENTRYPOINT [\"/bin/busybox\"]\n")
+    scratch = cli("build", "-q", ctx).stdout.strip()
+    images_cleanup.append(scratch)
+    assert cli("run", "--rm", scratch, "sh", "-c", "pwd; ls /again; echo $A").stdout == "/w\n/again\n1\n"
+    assert len(_inspect(cli, scratch)["RootFS"]["Layers"]) == 3
+
+
+def test_history_ids_follow_the_parents(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nENV X=1\nRUN echo x > /x\n")
+    images_cleanup.append("hist:1")
+    out = cli("build", "-t", "hist:1", ctx).stdout
+    step_ids = [line.split()[-1] for line in out.splitlines() if line.startswith(" ---> ") and "Running" not in line]
+    ids = cli("history", "-q", "hist:1").stdout.split()
+    assert ids[:3] == list(reversed(step_ids))       # RUN, ENV, busybox
+    assert "<missing>" not in ids
+
+
+def test_buildkit_only_flags_and_no_match(cli, tmp_path):
+    ctx = _context(tmp_path, "FROM busybox\nRUN --mount=type=cache,target=/x true\n")
+    proc = cli("build", ctx, check=False)
+    assert proc.returncode != 0 and "the --mount option requires BuildKit" in proc.stderr
+    ctx = _context(tmp_path, "FROM busybox\nCOPY *.nomatch /x/\n")
+    proc = cli("build", ctx, check=False)
+    assert proc.returncode != 0 and "COPY failed: no source files were specified" in proc.stderr
