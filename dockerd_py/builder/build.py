@@ -559,7 +559,8 @@ class Builder:
                 copier._mkdirs(rootfs, mkdir, copier.Owner(0, 0))
             finally:
                 self.store.unmount_rw_layer(cid)
-        shown = dict(probe, Hostname=cid[:12])
+        # the container's create filled these in on the very config Docker then commits
+        shown = dict(probe, Hostname=cid[:12], Labels=probe.get("Labels") or {})
         self._commit(state, cid, shown)
         yield from self._remove_step_containers()
 

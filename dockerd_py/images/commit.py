@@ -176,9 +176,7 @@ def child_config(parent: "Image | None", req: CommitRequest, diff_id: str, docke
     if req.container_id:
         cfg["container"] = req.container_id
     if req.author:
-        cfg["author"] = req.author
-    if req.comment:
-        cfg["comment"] = req.comment
+        cfg["author"] = req.author   # (the comment lives in the history entry only, as in Docker)
     if base.get("variant") or (parent is None and variant):
         cfg["variant"] = base.get("variant") or variant
     for key in ("os.version", "os.features"):

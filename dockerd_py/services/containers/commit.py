@@ -22,6 +22,8 @@ def commit_container(svc, ref: str, *, config: dict[str, Any] | None, changes: l
         raise Conflict(f"You cannot commit container {c.id} which is being removed")
     new_config = apply_changes(config if config is not None else c.config, changes)
     new_config = merge_image_config(new_config, c.config)
+    if not new_config.get("Volumes"):
+        new_config["Volumes"] = None   # Go's nil map: no volumes is `null` in the image config
     paused_here = False
     if pause and c.state.status == "running":
         svc.runner.pause(c)
@@ -29,7 +31,7 @@ def commit_container(svc, ref: str, *, config: dict[str, Any] | None, changes: l
     try:
         image_id = commit(images, CommitRequest(
             parent_id=c.image_id, upper_dir=images.rw_layer_path(c.id), config=new_config,
-            container_config=c.config, container_id=c.id, author=author, comment=comment))
+            container_config=dict(c.config, Volumes=c.config.get("Volumes") or None), container_id=c.id, author=author, comment=comment))
     finally:
         if paused_here and c.state.status == "paused":
             svc.runner.resume(c)
