@@ -295,3 +295,14 @@ def test_buildkit_only_flags_and_no_match(cli, tmp_path):
     ctx = _context(tmp_path, "FROM busybox\nCOPY *.nomatch /x/\n")
     proc = cli("build", ctx, check=False)
     assert proc.returncode != 0 and "COPY failed: no source files were specified" in proc.stderr
+
+
+def test_intermediate_images_hidden_unless_all(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nENV STEP=1\nENV STEP=2\n")   # ids: STEP=2, STEP=1, busybox
+    images_cleanup.append("layered:1")
+    cli("build", "-t", "layered:1", ctx)
+    ids = cli("history", "-q", "--no-trunc", "layered:1").stdout.split()[:3]
+    listed = cli("images", "-q", "--no-trunc").stdout
+    everything = cli("images", "-aq", "--no-trunc").stdout
+    assert ids[0] in listed and ids[1] not in listed and ids[2] in listed
+    assert all(i in everything for i in ids)
