@@ -14,11 +14,12 @@ import contextlib
 import copy
 import json
 import os
+import select
 import shutil
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import DockerError, InvalidParameter, NotFound
 from ..images.changes import _healthcheck, _ports, _signal_ok, go_config
@@ -90,8 +91,10 @@ def _comment_cmd_string(comment: str) -> list[str]:
 class Builder:
     """One build: `run()` yields the stream messages; the last aux message carries the image id."""
 
-    def __init__(self, engine, ctx: BuildContext, options: BuildOptions) -> None:
+    def __init__(self, engine, ctx: BuildContext, options: BuildOptions,
+                 client_gone: Callable[[], bool] = lambda: False) -> None:
         self.engine = engine
+        self.client_gone = client_gone
         self.store = engine.images
         self.containers = engine.containers
         self.ctx = ctx
@@ -443,6 +446,11 @@ class Builder:
         with contextlib.closing(sock):
             buf = b""
             while True:
+                readable, _, _ = select.select([sock], [], [], 1.0)
+                if not readable:
+                    if self.client_gone():   # Docker cancels the build with its request
+                        raise BuildError("the client closed the connection: build canceled")
+                    continue
                 data = sock.recv(65536)
                 if not data:
                     break

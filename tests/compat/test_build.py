@@ -2,9 +2,10 @@
 
 import io
 import json
-import os
+import shutil
 import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -306,3 +307,21 @@ def test_intermediate_images_hidden_unless_all(cli, tmp_path, images_cleanup):
     everything = cli("images", "-aq", "--no-trunc").stdout
     assert ids[0] in listed and ids[1] not in listed and ids[2] in listed
     assert all(i in everything for i in ids)
+
+
+def test_client_going_away_cancels_the_run(cli, tmp_path, daemon):
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo started && sleep 60\n")
+    before = set(cli("ps", "-aq").stdout.split())
+    proc = subprocess.Popen([shutil.which("docker") or "/usr/local/bin/docker", "build", ctx], env=daemon.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if "started" in line:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while set(cli("ps", "-aq").stdout.split()) != before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(cli("ps", "-aq").stdout.split()) == before

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from ...builder import Builder, BuildError, BuildOptions, open_context
 from ...errors import DockerError, InvalidParameter
 from ...images import gojson
-from .. import params
+from .. import hijack, params
 from ..responses import json_response
 from ..versioning import at_least, request_version
 
@@ -74,7 +74,7 @@ def blueprint(engine) -> Blueprint:
         options = _options()
         ctx = open_context(engine.images, request.stream, params.string("dockerfile"))
         try:
-            builder = Builder(engine, ctx, options)
+            builder = Builder(engine, ctx, options, hijack.client_gone_check(hijack.client_socket()))
         except BaseException:
             ctx.close()
             raise
