@@ -18,6 +18,7 @@ import select
 import shutil
 import socket
 import struct
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -37,6 +38,18 @@ BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_P
                 "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
 Message = dict[str, Any]
+LAYER_PREFIX = "build-"            # layerdb mounts/<key> of the COPY/ADD scratch layers
+_ACTIVE: set[str] = set()          # those in use by a running build
+_ACTIVE_LOCK = threading.Lock()
+
+
+def remove_stale_layers(store) -> None:
+    """Drop the COPY/ADD scratch layers a stopped daemon left behind (none is in use)."""
+    with _ACTIVE_LOCK:
+        stale = [k for k in list(store.layers.mounts) if k.startswith(LAYER_PREFIX) and k not in _ACTIVE]
+    for key in stale:
+        store.unmount_rw_layer(key)
+        store.remove_rw_layer(key)
 
 
 class BuildError(DockerError):
@@ -120,6 +133,7 @@ class Builder:
         self.stage_images: list[str] = []
         self.stage_names: dict[str, int] = {}
         self.live: list[str] = []          # intermediate containers not yet removed
+        remove_stale_layers(self.store)
 
     # -- the run ---------------------------------------------------------
     def run(self) -> Iterator[Message]:
@@ -519,7 +533,9 @@ class Builder:
             finally:
                 shutil.rmtree(path, ignore_errors=True)
             return
-        key = "build-" + random_hex(32)
+        key = LAYER_PREFIX + random_hex(32)
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(key)
         self.store.create_rw_layer(key, image_id)
         try:
             rootfs = os.path.realpath(self.store.mount_rw_layer(key))
@@ -527,6 +543,8 @@ class Builder:
         finally:
             self.store.unmount_rw_layer(key)
             self.store.remove_rw_layer(key)
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(key)
 
     # -- commits ------------------------------------------------------------
     def _with_cmd(self, state: State, cmd: list[str]) -> dict[str, Any]:

@@ -325,3 +325,20 @@ def test_client_going_away_cancels_the_run(cli, tmp_path, daemon):
     while set(cli("ps", "-aq").stdout.split()) != before and time.monotonic() < deadline:
         time.sleep(0.2)
     assert set(cli("ps", "-aq").stdout.split()) == before
+
+
+def test_cache_from_limits_the_cache(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nRUN echo cached-from > /c\n")
+    images_cleanup.append("cachesrc:1")
+    cli("build", "-t", "cachesrc:1", ctx)
+    assert "Using cache" in cli("build", "--cache-from", "cachesrc:1", ctx).stdout
+    assert "Using cache" not in cli("build", "--cache-from", "busybox", ctx).stdout
+
+
+def test_network_option_and_bad_tag(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nRUN ls /sys/class/net > /nets\n")
+    image = cli("build", "-q", "--network", "none", ctx).stdout.strip()
+    images_cleanup.append(image)
+    assert cli("run", "--rm", image, "cat", "/nets").stdout == "lo\n"
+    proc = cli("build", "-t", "Bad:Tag:x", ctx, check=False)
+    assert proc.returncode != 0 and "invalid" in proc.stderr
