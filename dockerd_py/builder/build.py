@@ -133,6 +133,7 @@ class Builder:
         self.stage_images: list[str] = []
         self.stage_names: dict[str, int] = {}
         self.live: list[str] = []          # intermediate containers not yet removed
+        self.canceled = False
         remove_stale_layers(self.store)
 
     # -- the run ---------------------------------------------------------
@@ -174,8 +175,11 @@ class Builder:
                 self.store.tag_ref(state.image_id, ref)
                 yield stream(f"Successfully tagged {ref.familiar()}\n")
             self.image_id = state.image_id
+        except GeneratorExit:        # the response was closed: the client went away
+            self.canceled = True
+            raise
         finally:
-            self._remove_live(force=True)
+            self._remove_live()
 
     def _short(self, image_id: str) -> str:
         return short_id(image_id) if image_id else ""
@@ -463,6 +467,7 @@ class Builder:
                 readable, _, _ = select.select([sock], [], [], 1.0)
                 if not readable:
                     if self.client_gone():   # Docker cancels the build with its request
+                        self.canceled = True
                         raise BuildError("the client closed the connection: build canceled")
                     continue
                 data = sock.recv(65536)
@@ -627,10 +632,9 @@ class Builder:
         if cid in self.live:
             self.live.remove(cid)
 
-    def _remove_live(self, force: bool) -> None:
-        """After a failure: --force-rm removes the failed step's container; Docker keeps it otherwise.
-
-        A container still running (the client went away) is always removed.
+    def _remove_live(self) -> None:
+        """At the end: --force-rm removes what is left; Docker keeps it otherwise (--rm=false, a failed
+        step). A canceled build (the client went away) removes its containers, running or not.
         """
         for cid in list(self.live):
             try:
@@ -638,5 +642,7 @@ class Builder:
             except NotFound:
                 self.live.remove(cid)
                 continue
-            if self.opts.force_remove or c.state.running or c.state.status == "created":
+            if self.opts.force_remove or self.canceled or c.state.running:
                 self._remove(cid)
+            else:
+                self.live.remove(cid)

@@ -18,7 +18,7 @@ ENV A=1 B="two words"
 RUN echo "$GREETING from first" > /greeting && \\
     echo done
 COPY app/ /app/
-COPY --chown=1:1 --chmod=640 one.txt /owned.txt
+COPY --chown=daemon:daemon --chmod=640 one.txt /owned.txt
 ADD bundle.tar.gz /unpacked/
 WORKDIR /work
 RUN pwd > /work/where
@@ -106,8 +106,13 @@ def test_multistage_every_instruction(cli, tmp_path, images_cleanup):
 
 def test_first_stage_files_and_args(cli, tmp_path, images_cleanup):
     ctx = _context(tmp_path, MULTI, {"app/a.txt": "A\n", "one.txt": "one\n", "bundle.tar.gz": _bundle()})
-    images_cleanup.append("multi:first")
-    out = cli("build", "--target", "first", "-t", "multi:first", ctx).stdout
+    images_cleanup.extend(["multi:first", "multi:also"])
+    before = set(cli("ps", "-aq").stdout.split())
+    out = cli("build", "--rm=false", "--no-cache", "--target", "first", "-t", "multi:first", "-t", "multi:also", ctx).stdout
+    kept = set(cli("ps", "-aq").stdout.split()) - before
+    assert len(kept) == 5 and "Removing intermediate container" not in out      # ARG, ENV, RUN, WORKDIR, RUN
+    cli("rm", *kept)
+    assert _inspect(cli, "multi:also")["Id"] == _inspect(cli, "multi:first")["Id"]
     assert "Step 10/10 : RUN pwd > /work/where" in out
     run = cli("run", "--rm", "multi:first", "sh", "-c",
               "cat /greeting /work/where /unpacked/inner/file.txt; stat -c '%u:%g %a' /owned.txt; echo $B").stdout
@@ -316,7 +321,7 @@ def test_client_going_away_cancels_the_run(cli, tmp_path, daemon):
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         for line in proc.stdout:
-            if "started" in line:
+            if line == "started\n":      # the RUN is running (not the Step line)
                 break
     finally:
         proc.kill()
