@@ -376,7 +376,7 @@ class Builder:
         if ins.json:
             return list(ins.args)
         shell = list(state.run_config.get("Shell") or DEFAULT_SHELL)
-        return shell + [" ".join(ins.args)]
+        return shell + ([" ".join(ins.args)] if ins.args else [])   # a bare RUN runs `sh -c` (exit 2)
 
     def _do_cmd(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
         state.run_config["Cmd"] = self._command(state, ins)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import dockerfile
 
 from ..errors import InvalidParameter
+from ..images.changes import parse_duration
+from .goformat import quote
 
 INSTRUCTIONS = {"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
                 "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
@@ -115,7 +117,7 @@ def parse(text: str) -> Parsed:
     try:
         commands = dockerfile.parse_string(text)
     except dockerfile.GoParseError as e:
-        raise InvalidParameter(f"dockerfile parse error: {e}") from e
+        raise InvalidParameter(f"failed to parse Dockerfile: {e}") from e
     if not commands:
         raise InvalidParameter("the Dockerfile (Dockerfile) cannot be empty")
     meta: list[Instruction] = []
@@ -129,38 +131,51 @@ def parse(text: str) -> Parsed:
                 raise _error(ins.line, "FROM requires either one or three arguments")
             name = words[2].lower() if len(words) == 3 else ""
             if name and not re.match(r"^[a-z][a-z0-9-_.]*$", name):
-                raise _error(ins.line, f"invalid name for build stage: {words[2]!r}, name can't start with a number or contain symbols")
+                raise _error(ins.line, f"invalid name for build stage: {quote(words[2])}, "
+                                       "name can't start with a number or contain symbols")
             stages.append(Stage(from_=ins, base=words[0], name=name))
         elif not stages:
             if ins.cmd != "ARG":
-                raise _error(ins.line, "no build stage in current context")
+                raise InvalidParameter("no build stage in current context")
             meta.append(ins)
         else:
             stages[-1].commands.append(ins)
     if not stages:
-        raise _error(commands[-1].start_line, "no build stage in current context")
+        raise InvalidParameter("no build stage in current context")
     return Parsed(meta, stages, escape)
 
 
-_AT_LEAST_ONE = {"ADD": 2, "COPY": 2, "RUN": 1, "ENV": 1, "LABEL": 1, "EXPOSE": 1, "VOLUME": 1, "ARG": 1,
-                 "USER": 1, "WORKDIR": 1, "STOPSIGNAL": 1, "MAINTAINER": 1, "ONBUILD": 1, "HEALTHCHECK": 1,
-                 "SHELL": 1}
-_WORDING = {"ADD": "ADD requires at least two arguments, but only one was provided. Destination could not be determined.",
-            "COPY": "COPY requires at least two arguments, but only one was provided. Destination could not be determined."}
+_AT_LEAST_ONE = {"ADD": 2, "COPY": 2, "ENV": 1, "LABEL": 1, "EXPOSE": 1, "VOLUME": 1, "ARG": 1,
+                 "ONBUILD": 1, "HEALTHCHECK": 1, "SHELL": 1}
+_EXACTLY_ONE = {"USER", "WORKDIR", "STOPSIGNAL", "MAINTAINER"}
+_WORDING = {"ADD": "ADD requires at least two arguments, but only one was provided. Destination could not be determined",
+            "COPY": "COPY requires at least two arguments, but only one was provided. Destination could not be determined"}
 
 
 def _check_args(ins: Instruction) -> None:
-    need = _AT_LEAST_ONE.get(ins.cmd, 0)
-    if len([a for a in ins.args if a != ""]) < need and not (ins.heredocs and ins.args):
-        if ins.cmd in _WORDING and ins.args:
-            raise _error(ins.line, _WORDING[ins.cmd])
-        raise _error(ins.line, f"{ins.cmd} requires at least one argument" if need == 1
-                     else f"{ins.cmd} requires at least two arguments")
-    if ins.cmd == "SHELL" and not ins.json:
-        raise _error(ins.line, "SHELL requires the arguments to be in JSON form")
     if ins.cmd == "ONBUILD" and ins.sub_cmd:
         trigger = ins.sub_cmd.upper()
         if trigger == "ONBUILD":
             raise _error(ins.line, "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
         if trigger in ("FROM", "MAINTAINER"):
             raise _error(ins.line, f"{trigger} isn't allowed as an ONBUILD trigger")
+    if ins.cmd in _EXACTLY_ONE and not [a for a in ins.args if a != ""]:
+        raise _error(ins.line, f"{ins.cmd} requires exactly one argument")
+    need = _AT_LEAST_ONE.get(ins.cmd, 0)
+    if len([a for a in ins.args if a != ""]) < need and not (ins.heredocs and ins.args):
+        if ins.cmd in _WORDING and ins.args:
+            raise _error(ins.line, _WORDING[ins.cmd])
+        raise _error(ins.line, f"{ins.cmd} requires at least one argument" if need == 1
+                     else f"{ins.cmd} requires at least two arguments")
+    if ins.cmd == "HEALTHCHECK":
+        try:
+            for name, value in ins.flags.items():
+                if name == "retries":
+                    if not re.fullmatch(r"[+-]?\d+", value):
+                        raise ValueError(f'strconv.ParseInt: parsing "{value}": invalid syntax')
+                else:
+                    parse_duration(value)
+        except (ValueError, InvalidParameter) as e:
+            raise _error(ins.line, e.message if isinstance(e, InvalidParameter) else str(e)) from None
+    if ins.cmd == "SHELL" and not ins.json:
+        raise _error(ins.line, "SHELL requires the arguments to be in JSON form")
