@@ -76,6 +76,7 @@ class BuildOptions:
     cache_from: list[str] = field(default_factory=list)
     quiet: bool = False
     extra_hosts: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)   # HostConfig limits of RUN containers
 
 
 @dataclass
@@ -598,7 +599,7 @@ class Builder:
     def _create(self, config: dict[str, Any]) -> str:
         body = {k: v for k, v in copy.deepcopy(config).items() if v is not None or k in ("Cmd", "Entrypoint")}
         body["Image"] = config.get("Image") or ""
-        host: dict[str, Any] = {}
+        host: dict[str, Any] = dict(self.opts.resources)
         if self.opts.network_mode:
             host["NetworkMode"] = self.opts.network_mode
         if self.opts.extra_hosts:

@@ -347,3 +347,20 @@ def test_network_option_and_bad_tag(cli, tmp_path, images_cleanup):
     assert cli("run", "--rm", image, "cat", "/nets").stdout == "lo\n"
     proc = cli("build", "-t", "Bad:Tag:x", ctx, check=False)
     assert proc.returncode != 0 and "invalid" in proc.stderr
+
+
+def test_run_containers_get_the_build_limits(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nRUN (cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+                             "cat /sys/fs/cgroup/memory.max) > /limit\n")
+    image = cli("build", "-q", "--memory", "64m", ctx).stdout.strip()
+    images_cleanup.append(image)
+    assert cli("run", "--rm", image, "cat", "/limit").stdout == f"{64 * 1024 * 1024}\n"
+
+
+def test_squash_refused_as_without_experimental(client, tmp_path):
+    import docker
+
+    _context(tmp_path, "FROM busybox\n")
+    with pytest.raises(docker.errors.APIError) as info:
+        list(client.api.build(path=str(tmp_path), squash=True, decode=True))
+    assert info.value.status_code == 400 and "squash is only supported with experimental mode" in str(info.value)

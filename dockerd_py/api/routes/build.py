@@ -38,6 +38,8 @@ def _options() -> BuildOptions:
                                "this daemon has no internet access; send the context as a tar")
     if params.string("outputs"):
         raise InvalidParameter("outputs are only supported with BuildKit")
+    if params.boolean("squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
     platform = params.string("platform")
     if platform and platform.split("/")[0] != "linux":
         raise InvalidParameter(f'"{platform}": unknown operating system or architecture: invalid argument')
@@ -51,7 +53,24 @@ def _options() -> BuildOptions:
         no_cache=params.boolean("nocache"), remove=remove, force_remove=params.boolean("forcerm"),
         pull=params.boolean("pull"), target=params.string("target"), network_mode=params.string("networkmode"),
         cache_from=_json_param("cachefrom", list, []), quiet=params.boolean("q"),
-        extra_hosts=[h for h in params.string("extrahosts").split(",") if h])
+        extra_hosts=[h for h in params.string("extrahosts").split(",") if h], resources=_resources())
+
+
+_RESOURCES = (("memory", "Memory"), ("memswap", "MemorySwap"), ("cpushares", "CpuShares"),
+              ("cpuperiod", "CpuPeriod"), ("cpuquota", "CpuQuota"), ("shmsize", "ShmSize"))
+
+
+def _resources() -> dict:
+    """HostConfig limits for the RUN containers (`docker build --memory ...`)."""
+    out: dict = {}
+    for name, field in _RESOURCES:
+        value = params.integer(name)
+        if value:
+            out[field] = value
+    for name, field in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems"), ("cgroupparent", "CgroupParent")):
+        if params.string(name):
+            out[field] = params.string(name)
+    return out
 
 
 def _line(message: dict) -> bytes:
