@@ -11,6 +11,7 @@ def test_commit_with_changes_then_run(cli, container_cleanup):
     deadline = time.monotonic() + 20
     while "ready" not in cli("logs", cid).stdout and time.monotonic() < deadline:
         time.sleep(0.05)
+    since = str(int(time.time()) - 1)
     image_id = cli("commit", "-a", "me <me@x>", "-m", "a message", "--change", "ENV FOO=bar",
                    "--change", 'CMD ["cat", "/made"]', "--change", "EXPOSE 8080", cid, "committed:1").stdout.strip()
     try:
@@ -25,6 +26,10 @@ def test_commit_with_changes_then_run(cli, container_cleanup):
         assert cli("run", "--rm", "committed:1").stdout == "hello\n"
         # the deletion travelled as a whiteout
         assert cli("run", "--rm", "committed:1", "sh", "-c", "test -e /etc/group; echo $?").stdout == "1\n"
+        events = cli("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", f"container={cid}",
+                     "--format", "{{.Action}} {{index .Actor.Attributes \"imageRef\"}}").stdout.split("\n")
+        events = [e for e in events if e.split(" ")[0] in ("pause", "unpause", "commit")]
+        assert events == ["pause ", "commit committed:1", "unpause "]   # --pause is the default
         state = json.loads(cli("inspect", "-f", "{{json .State}}", cid).stdout)
         assert state["Running"] and not state["Paused"], state  # paused during the commit, resumed after
         history = json.loads(cli("history", "--format", "{{json .}}", "--no-trunc", "committed:1").stdout.splitlines()[0])

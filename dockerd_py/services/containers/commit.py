@@ -28,18 +28,19 @@ def commit_container(svc, ref: str, *, config: dict[str, Any] | None, changes: l
     if pause and c.state.status == "running":
         svc.runner.pause(c)
         paused_here = True
-    try:
+    try:   # Docker unpauses last (a deferred call): the commit event comes between pause and unpause
         image_id = commit(images, CommitRequest(
             parent_id=c.image_id, upper_dir=images.rw_layer_path(c.id), config=new_config,
-            container_config=dict(c.config, Volumes=c.config.get("Volumes") or None), container_id=c.id, author=author, comment=comment))
+            container_config=dict(c.config, Volumes=c.config.get("Volumes") or None), container_id=c.id,
+            author=author, comment=comment))
+        image_ref = ""
+        if ref_parsed is not None:
+            images.tag_ref(image_id, ref_parsed)
+            image_ref = ref_parsed.familiar()
+        svc.events.publish("container", "commit", c.id, {
+            **(c.config.get("Labels") or {}), "comment": comment, "imageID": image_id, "imageRef": image_ref,
+            "image": c.config.get("Image", ""), "name": c.name.lstrip("/")})
     finally:
         if paused_here and c.state.status == "paused":
             svc.runner.resume(c)
-    image_ref = ""
-    if ref_parsed is not None:
-        images.tag_ref(image_id, ref_parsed)
-        image_ref = ref_parsed.familiar()
-    svc.events.publish("container", "commit", c.id, {
-        **(c.config.get("Labels") or {}), "comment": comment, "imageID": image_id, "imageRef": image_ref,
-        "image": c.config.get("Image", ""), "name": c.name.lstrip("/")})
     return image_id
