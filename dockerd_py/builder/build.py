@@ -123,7 +123,8 @@ class Builder:
                 raise InvalidParameter(f"failed to reach build target {options.target} in Dockerfile")
             stages = stages[:names.index(options.target.lower()) + 1]
         self.stages = stages
-        self.label_steps = [f"LABEL {k}={v}" for k, v in sorted(options.labels.items())]
+        self.label_steps = [parse.Instruction("LABEL", f"LABEL {k}={v}", 0, {}, [k, v], literal=True)
+                            for k, v in sorted(options.labels.items())]   # NewLabelCommand: no expansion
         self.total = (len(self.parsed.meta_args) + sum(1 + len(s.commands) for s in stages)
                       + len(self.label_steps))
         self.step = 0
@@ -151,11 +152,11 @@ class Builder:
                 state = State()
                 yield from self._from(stage, state)
                 yield stream(f" ---> {self._short(state.image_id)}\n")
-                commands = [(c, c.original) for c in stage.commands]
+                commands = list(stage.commands)
                 if index == len(self.stages) - 1:
-                    commands += [(parse.parse_one(text), text) for text in self.label_steps]
-                for ins, text in commands:
-                    yield from self._print_step(text)
+                    commands += self.label_steps
+                for ins in commands:
+                    yield from self._print_step(ins.original)
                     yield from self._dispatch(state, ins)
                     state.run_config["Image"] = state.image_id
                     yield stream(f" ---> {self._short(state.image_id)}\n")
@@ -303,6 +304,8 @@ class Builder:
         if len(args) % 2:
             raise BuildError(f"{ins.cmd} must have two arguments")
         out = []
+        if ins.literal:
+            return list(zip(args[::2], args[1::2]))
         for k, v in zip(args[::2], args[1::2]):
             key = self._word(state, k)
             if not key:

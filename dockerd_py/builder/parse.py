@@ -40,6 +40,7 @@ class Instruction:
     json: bool = False
     heredocs: list[tuple[str, str]] = field(default_factory=list)   # (name, content)
     sub_cmd: str | None = None
+    literal: bool = False             # words taken as they are (the LABELs of `--label`)
 
     def __str__(self) -> str:
         return self.original

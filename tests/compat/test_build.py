@@ -153,12 +153,13 @@ def test_dockerignore(cli, tmp_path, images_cleanup):
 def test_stdin_dockerfile_and_quiet_iidfile(cli, tmp_path, images_cleanup):
     (tmp_path / "file").write_text("from context\n")
     iid = tmp_path / "iid"
-    proc = cli("build", "-q", "--iidfile", str(iid), "--label", "via=label", "-f", "-", str(tmp_path),
+    proc = cli("build", "-q", "--iidfile", str(iid), "--label", "via=label", "--label", "spaced=a $b c",
+               "-f", "-", str(tmp_path),
                input="FROM busybox\nCOPY file /file\n")
     image_id = iid.read_text().strip()   # -q: the CLI writes the streamed line, as with Docker
     images_cleanup.append(image_id)
     assert proc.stdout.strip() == image_id and image_id.startswith("sha256:")
-    assert _inspect(cli, image_id)["Config"]["Labels"] == {"via": "label"}
+    assert _inspect(cli, image_id)["Config"]["Labels"] == {"via": "label", "spaced": "a $b c"}
     assert cli("run", "--rm", image_id, "cat", "/file").stdout == "from context\n"
 
 
