@@ -25,8 +25,8 @@ _CHUNK = 1 << 20
 
 @dataclass
 class Source:
-    path: str        # absolute, inside root
-    orig: str        # as written
+    path: str        # absolute, inside root (symbolic links followed)
+    name: str        # the name it is copied under (a link keeps its own name)
     is_dir: bool
     checksum: str    # file:<hex> | dir:<hex>
 
@@ -57,7 +57,7 @@ def _entry_digest(path: str, name: str, known: dict[str, str]) -> bytes:
     return h.digest()
 
 
-def checksum(path: str, known: dict[str, str]) -> str:
+def checksum(path: str, known: dict[str, str], name: str = "") -> str:
     """tarsum-like checksum of a file or a whole tree (names, modes, links, contents).
 
     `known` holds content digests computed earlier (while the context was unpacked).
@@ -65,7 +65,7 @@ def checksum(path: str, known: dict[str, str]) -> str:
     st = os.stat(path)
     if not stat.S_ISDIR(st.st_mode):
         path = os.path.realpath(path)
-        return "file:" + hashlib.sha256(_entry_digest(path, os.path.basename(path), known)).hexdigest()
+        return "file:" + hashlib.sha256(_entry_digest(path, name or os.path.basename(path), known)).hexdigest()
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames.sort()
@@ -135,7 +135,8 @@ def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False,
             if not os.path.exists(path):
                 where = "file not found in build context or excluded by .dockerignore: " if not from_stage else ""
                 raise InvalidParameter(f"{what} failed: {where}stat {rel.lstrip('/')}: file does not exist")
-            out.append(Source(path, orig, os.path.isdir(path), checksum(path, known or {})))
+            name = os.path.basename(rel.rstrip("/")) or os.path.basename(path)
+            out.append(Source(path, name, os.path.isdir(path), checksum(path, known or {}, name)))
     if not out:
         raise InvalidParameter(f"{what} failed: no source files were specified")
     return out
@@ -267,7 +268,7 @@ def copy_into(rootfs: str, sources: list[Source], dest: str, workdir: str, owner
             resolved = os.path.realpath(existing)   # only ever stat'ed: a link leaving the rootfs is replaced
             into_dir = resolved.startswith(rootfs + "/") and os.path.isdir(resolved)
         if into_dir:
-            target = os.path.join(_mkdirs(rootfs, dest, owner), os.path.basename(src.path))
+            target = os.path.join(_mkdirs(rootfs, dest, owner), src.name)
         else:
             target = existing
         _copy_entry(src.path, target, owner, mode)

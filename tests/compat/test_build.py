@@ -1,6 +1,7 @@
 """docker build (legacy builder) through the CLI, docker compose and docker-py."""
 
 import io
+import os
 import json
 import shutil
 import subprocess
@@ -365,3 +366,12 @@ def test_squash_refused_as_without_experimental(client, tmp_path):
     with pytest.raises(docker.errors.APIError) as info:
         list(client.api.build(path=str(tmp_path), squash=True, decode=True))
     assert info.value.status_code == 400 and "squash is only supported with experimental mode" in str(info.value)
+
+
+def test_copy_follows_a_linked_source_under_its_own_name(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nCOPY link.txt linkdir /a/\n", {"target.txt": "real\n", "realdir/f": "f\n"})
+    os.symlink("target.txt", tmp_path / "link.txt")
+    os.symlink("realdir", tmp_path / "linkdir")
+    image = cli("build", "-q", ctx).stdout.strip()
+    images_cleanup.append(image)
+    assert cli("run", "--rm", image, "sh", "-c", "ls /a; cat /a/link.txt").stdout == "f\nlink.txt\nreal\n"
