@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import stat
+import tarfile
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter
@@ -232,11 +233,14 @@ def _copy_entry(src: str, dst: str, owner: Owner, mode: int | None) -> None:
 
 
 def _is_archive(path: str) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(512)
-    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")):
-        return True
-    return len(head) == 512 and head[257:262] == b"ustar"
+    """Whether ADD unpacks `path`: a tar, maybe compressed (a first header that parses), as Docker checks."""
+    try:
+        with open(path, "rb") as raw:
+            head = archive.decompress(raw).read(512)
+        tarfile.TarInfo.frombuf(head, "utf-8", "surrogateescape")
+    except Exception:   # not compressed-and-tar, not tar: copied as a file
+        return False
+    return True
 
 
 def copy_into(rootfs: str, sources: list[Source], dest: str, workdir: str, owner: Owner, mode: int | None,

@@ -375,3 +375,13 @@ def test_copy_follows_a_linked_source_under_its_own_name(cli, tmp_path, images_c
     image = cli("build", "-q", ctx).stdout.strip()
     images_cleanup.append(image)
     assert cli("run", "--rm", image, "sh", "-c", "ls /a; cat /a/link.txt").stdout == "f\nlink.txt\nreal\n"
+
+
+def test_add_copies_what_is_not_a_tar(cli, tmp_path, images_cleanup):
+    import gzip
+
+    ctx = _context(tmp_path, "FROM busybox\nADD data.gz plain.txt /n/\n",
+                   {"data.gz": gzip.compress(b"just text\n"), "plain.txt": "plain\n"})
+    image = cli("build", "-q", ctx).stdout.strip()
+    images_cleanup.append(image)
+    assert cli("run", "--rm", image, "sh", "-c", "ls /n; zcat /n/data.gz").stdout == "data.gz\nplain.txt\njust text\n"
