@@ -385,3 +385,11 @@ def test_add_copies_what_is_not_a_tar(cli, tmp_path, images_cleanup):
     image = cli("build", "-q", ctx).stdout.strip()
     images_cleanup.append(image)
     assert cli("run", "--rm", image, "sh", "-c", "ls /n; zcat /n/data.gz").stdout == "data.gz\nplain.txt\njust text\n"
+
+
+def test_run_heredocs(cli, tmp_path, images_cleanup):
+    ctx = _context(tmp_path, "FROM busybox\nRUN <<EOT\necho from heredoc > /h\necho second >> /h\nEOT\n"
+                             "RUN cat <<EOF > /g\nline $HOME\nEOF\n")
+    image = cli("build", "-q", ctx).stdout.strip()
+    images_cleanup.append(image)
+    assert cli("run", "--rm", image, "cat", "/h", "/g").stdout == "from heredoc\nsecond\nline /root\n"
