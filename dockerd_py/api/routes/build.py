@@ -1,6 +1,7 @@
 """`POST /build` (the legacy builder) and `POST /build/prune`."""
 
 import json
+import logging
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
@@ -12,6 +13,7 @@ from .. import hijack, params
 from ..responses import json_response
 from ..versioning import at_least, request_version
 
+log = logging.getLogger("dockerd_py.build")
 PRUNE_FILTERS = {"until", "unused-for", "label", "label!", "id", "parent", "type", "inuse", "shared", "private"}
 
 
@@ -110,6 +112,8 @@ def blueprint(engine) -> Blueprint:
                 if options.quiet:
                     yield _line({"stream": builder.image_id + "\n"})
             except Exception as e:  # reported in-band: the 200 is already sent
+                if not isinstance(e, DockerError):
+                    log.exception("build failed")
                 yield from held
                 yield _error(e)
             finally:
