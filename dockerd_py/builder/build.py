@@ -12,32 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import select
 import shutil
 import socket
 import struct
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ..errors import DockerError, InvalidParameter, NotFound
-from ..images.changes import _healthcheck, _ports, _signal_ok, go_config
+from ..images.changes import go_config
 from ..images.commit import CommitRequest, commit
 from ..images.ids import random_hex, short_id
 from ..images.reference import parse_any, repo_tag
 from ..images.words import process_word
-from . import copier, goformat, parse
+from . import copier, parse
 from .cache import ImageCache
 from .context import BuildContext
+from .instructions import ConfigInstructions
+from .state import (BUILTIN_ARGS, DEFAULT_PATH, DEFAULT_SHELL, BuildError, BuildOptions, Message, State,
+                    comment_cmd, comment_cmd_string, stream)
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-DEFAULT_SHELL = ["/bin/sh", "-c"]
-BUILTIN_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-                "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
-
-Message = dict[str, Any]
 LAYER_PREFIX = "build-"            # layerdb mounts/<key> of the COPY/ADD scratch layers
 _ACTIVE: set[str] = set()          # those in use by a running build
 _ACTIVE_LOCK = threading.Lock()
@@ -52,57 +47,7 @@ def remove_stale_layers(store) -> None:
         store.remove_rw_layer(key)
 
 
-class BuildError(DockerError):
-    """A failed step: its message (and, for RUN, the exit code) travel in the stream."""
-
-    status = 400
-
-    def __init__(self, message: str, code: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass
-class BuildOptions:
-    tags: list[str] = field(default_factory=list)
-    build_args: dict[str, str | None] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    no_cache: bool = False
-    remove: bool = True
-    force_remove: bool = False
-    pull: bool = False
-    target: str = ""
-    network_mode: str = ""
-    cache_from: list[str] = field(default_factory=list)
-    quiet: bool = False
-    extra_hosts: list[str] = field(default_factory=list)
-    resources: dict[str, Any] = field(default_factory=dict)   # HostConfig limits of RUN containers
-
-
-@dataclass
-class State:
-    image_id: str = ""
-    run_config: dict[str, Any] = field(default_factory=dict)
-    cmd_set: bool = False
-    maintainer: str = ""
-    args: dict[str, str | None] = field(default_factory=dict)   # declared in this stage: default
-
-
-def stream(text: str) -> Message:
-    return {"stream": text}
-
-
-def _comment_cmd(comment: str) -> list[str]:
-    """withCmdComment: the 4-element Cmd of a config-only step (`#(nop)  X` in history)."""
-    return ["/bin/sh", "-c", "#(nop) ", comment]
-
-
-def _comment_cmd_string(comment: str) -> list[str]:
-    """withCmdCommentString: COPY/ADD/WORKDIR (`#(nop) X` in history)."""
-    return ["/bin/sh", "-c", "#(nop) " + comment]
-
-
-class Builder:
+class Builder(ConfigInstructions):
     """One build: `run()` yields the stream messages; the last aux message carries the image id."""
 
     def __init__(self, engine, ctx: BuildContext, options: BuildOptions,
@@ -299,127 +244,12 @@ class Builder:
         except ValueError as e:
             raise BuildError(str(e)) from e
 
-    def _pairs(self, state: State, ins: parse.Instruction) -> list[tuple[str, str]]:
-        args = ins.args
-        if len(args) % 2:
-            raise BuildError(f"{ins.cmd} must have two arguments")
-        out = []
-        if ins.literal:
-            return list(zip(args[::2], args[1::2]))
-        for k, v in zip(args[::2], args[1::2]):
-            key = self._word(state, k)
-            if not key:
-                raise BuildError(f"{ins.cmd} names can not be blank")
-            out.append((key, self._word(state, v)))
-        return out
-
-    def _do_env(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        pairs = self._pairs(state, ins)
-        env = list(state.run_config.get("Env") or [])
-        for name, value in pairs:
-            entry = f"{name}={value}"
-            hits = [i for i, e in enumerate(env) if e.partition("=")[0] == name]
-            for i in hits:
-                env[i] = entry
-            if not hits:
-                env.append(entry)
-        state.run_config["Env"] = env
-        yield from self._commit_config(state, "ENV " + " ".join(f"{k}={v}" for k, v in pairs))
-
-    def _do_label(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        pairs = self._pairs(state, ins)
-        labels = dict(state.run_config.get("Labels") or {})
-        labels.update(pairs)
-        state.run_config["Labels"] = labels
-        yield from self._commit_config(state, "LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
-
-    def _do_maintainer(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        state.maintainer = " ".join(ins.args)
-        yield from self._commit_config(state, "MAINTAINER " + state.maintainer)
-
-    def _do_expose(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        words = [self._word(state, w) for w in ins.args]
-        ports = dict(state.run_config.get("ExposedPorts") or {})
-        for port in _ports(words):
-            ports[port] = {}
-        state.run_config["ExposedPorts"] = ports
-        yield from self._commit_config(state, "EXPOSE " + " ".join(words))
-
-    def _do_user(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        state.run_config["User"] = self._word(state, " ".join(ins.args))
-        yield from self._commit_config(state, "USER " + state.run_config["User"])
-
-    def _do_volume(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        vols = [self._word(state, w) if not ins.json else w for w in ins.args]
-        volumes = dict(state.run_config.get("Volumes") or {})
-        for v in vols:
-            if not v.strip():
-                raise BuildError("VOLUME specified can not be an empty string")
-            volumes[v.strip()] = {}
-        state.run_config["Volumes"] = volumes
-        yield from self._commit_config(state, f"VOLUME [{' '.join(vols)}]")
-
-    def _do_stopsignal(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        sig = self._word(state, ins.args[0])
-        if not _signal_ok(sig):
-            raise BuildError(f"Invalid signal: {sig}")
-        state.run_config["StopSignal"] = sig
-        yield from self._commit_config(state, "STOPSIGNAL " + sig)
-
-    def _do_healthcheck(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        flags = " ".join(f"--{k}={v}" for k, v in ins.flags.items())
-        kind, rest = ins.args[0], ins.args[1:]
-        body = " ".join(a for a in [flags, kind] if a)
-        if rest:
-            body += " " + (json.dumps(rest) if ins.json else rest[0])
-        hc = _healthcheck(body)
-        state.run_config["Healthcheck"] = hc
-        yield from self._commit_config(state, "HEALTHCHECK " + goformat.healthcheck(hc))
-
-    def _command(self, state: State, ins: parse.Instruction) -> list[str]:
-        if ins.json:
-            return list(ins.args)
-        shell = list(state.run_config.get("Shell") or DEFAULT_SHELL)
-        return shell + ([" ".join(ins.args)] if ins.args else [])   # a bare RUN runs `sh -c` (exit 2)
-
-    def _do_cmd(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        state.run_config["Cmd"] = self._command(state, ins)
-        state.cmd_set = True
-        yield from self._commit_config(state, "CMD " + goformat.quote_list(state.run_config["Cmd"]))
-
-    def _do_entrypoint(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        state.run_config["Entrypoint"] = self._command(state, ins) if ins.args != [""] else None
-        if not state.cmd_set:
-            state.run_config["Cmd"] = None
-        yield from self._commit_config(state, "ENTRYPOINT " + goformat.quote_list(state.run_config["Entrypoint"]))
-
-    def _do_shell(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        state.run_config["Shell"] = list(ins.args)
-        yield from self._commit_config(state, f"SHELL [{' '.join(ins.args)}]")
-
-    def _do_onbuild(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        expression = ins.original.split(None, 1)[1].strip() if len(ins.original.split(None, 1)) > 1 else ""
-        state.run_config["OnBuild"] = list(state.run_config.get("OnBuild") or []) + [expression]
-        yield from self._commit_config(state, "ONBUILD " + expression)
-
-    def _do_arg(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
-        shown = []
-        for word in ins.args:
-            name, sep, default = word.partition("=")
-            value: str | None = self._word(state, default) if sep else None
-            if not sep and name in self.meta:
-                value = self.meta[name]
-            state.args[name] = value
-            self.used_args.add(name)
-            shown.append(f"{name}={value}" if sep else name)
-        yield from self._commit_config(state, "ARG " + " ".join(shown))
-
     def _do_workdir(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
         path = self._word(state, " ".join(ins.args))
         if not path.startswith("/"):
             path = os.path.join("/", state.run_config.get("WorkingDir") or "", path)
         state.run_config["WorkingDir"] = os.path.normpath(path)
-        comment_cfg = self._with_cmd(state, _comment_cmd_string("WORKDIR " + state.run_config["WorkingDir"]))
+        comment_cfg = self._with_cmd(state, comment_cmd_string("WORKDIR " + state.run_config["WorkingDir"]))
         yield from self._commit_via_container(state, comment_cfg, mkdir=state.run_config["WorkingDir"])
 
     # -- RUN ----------------------------------------------------------------
@@ -512,7 +342,7 @@ class Builder:
                                       known={} if from_ else self.ctx.digests)
             checksum = copier.sources_checksum(sources)
             chown_comment = f"--chown={chown}" if chown else ""
-            probe = self._with_cmd(state, _comment_cmd_string(f"{what} {chown_comment}{checksum} in {dest} "))
+            probe = self._with_cmd(state, comment_cmd_string(f"{what} {chown_comment}{checksum} in {dest} "))
             hit = self._probe(state, probe)
             if hit:
                 yield from hit
@@ -573,7 +403,7 @@ class Builder:
 
     def _commit_config(self, state: State, comment: str) -> Iterator[Message]:
         """A config-only step: committed from a created container (an empty layer)."""
-        yield from self._commit_via_container(state, self._with_cmd(state, _comment_cmd(comment)))
+        yield from self._commit_via_container(state, self._with_cmd(state, comment_cmd(comment)))
 
     def _commit_via_container(self, state: State, probe: dict[str, Any], mkdir: str = "") -> Iterator[Message]:
         hit = self._probe(state, probe)
