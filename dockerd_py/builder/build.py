@@ -60,6 +60,8 @@ class Builder(ConfigInstructions):
         self.opts = options
         self.parsed = parse.parse(ctx.dockerfile)
         self.escape = self.parsed.escape
+        if any("@" in t for t in options.tags):
+            raise InvalidParameter("build tag cannot contain a digest")
         self.tags = [repo_tag(t) for t in options.tags]
         stages = self.parsed.stages
         if options.target:
