@@ -16,6 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from .. import errors
 from . import gojson
 from .archive import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
 from .changes import go_config
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from .imagedb import Image
     from .store import ImageStore
 
+REDIRECT_XATTR = "trusted.overlay.redirect"
 EMPTY_TAR_DIFF_ID = "sha256:" + hashlib.sha256(b"\0" * 1024).hexdigest()
 _KEPT_XATTRS = ("security.capability",)
 _CHUNK = 1 << 20
@@ -59,6 +61,14 @@ def _info(path: str, name: str, st: os.stat_result) -> tarfile.TarInfo:
     return info
 
 
+def _has_xattr(path: str, key: str) -> bool:
+    try:
+        os.getxattr(path, key, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
 def write_diff_tar(upper: str, out: BinaryIO) -> str:
     """Write the overlay upper dir `upper` as a Docker layer tar to `out`; return its diff id."""
     sink = _HashingWriter(out)
@@ -89,6 +99,9 @@ def write_diff_tar(upper: str, out: BinaryIO) -> str:
                     opaque = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False)
                 except OSError:
                     opaque = b""
+                if _has_xattr(path, REDIRECT_XATTR):
+                    raise errors.SystemErr(f"cannot commit {name}: a renamed directory (overlay redirect_dir=on) "
+                                           "has no complete copy in the upper layer")
                 if opaque == b"y":
                     wo = tarfile.TarInfo(f"{name}/{OPAQUE_MARKER}")
                     wo.mode, wo.uid, wo.gid, wo.mtime = info.mode, info.uid, info.gid, 0
