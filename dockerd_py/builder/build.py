@@ -240,11 +240,15 @@ class Builder(ConfigInstructions):
                 raise BuildError(f"the --{flag} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ "
                                  "to learn how to build images with BuildKit enabled")
         try:
-            yield from handler(state, ins)
+            try:
+                yield from handler(state, ins)
+            except ValueError as e:
+                raise BuildError(str(e)) from e
         except DockerError:
+            if self.opts.force_remove:   # Docker's deferred RemoveAll: --force-rm also after a failure
+                yield from self._remove_step_containers()
             raise
-        except ValueError as e:
-            raise BuildError(str(e)) from e
+        yield from self._remove_step_containers()
 
     def _do_workdir(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
         path = self._word(state, " ".join(ins.args))
@@ -279,7 +283,6 @@ class Builder(ConfigInstructions):
         if code != 0:
             raise BuildError(f"The command '{' '.join(cmd)}' returned a non-zero code: {code}", code)
         self._commit(state, cid, probe)
-        yield from self._remove_step_containers()
 
     def _run_command(self, state: State, ins: parse.Instruction) -> list[str]:
         if ins.json or not ins.heredocs:
@@ -429,7 +432,6 @@ class Builder(ConfigInstructions):
         # the container's create filled these in on the very config Docker then commits
         shown = dict(probe, Hostname=cid[:12], Labels=probe.get("Labels") or {})
         self._commit(state, cid, shown)
-        yield from self._remove_step_containers()
 
     def _create(self, config: dict[str, Any]) -> str:
         body = {k: v for k, v in copy.deepcopy(config).items() if v is not None or k in ("Cmd", "Entrypoint")}

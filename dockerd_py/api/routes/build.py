@@ -105,7 +105,7 @@ def blueprint(engine) -> Blueprint:
             try:
                 for message in builder.run():
                     line = _line(message)
-                    if options.quiet and "stream" in message:
+                    if options.quiet:   # -q: only the image id, unless the build fails
                         held.append(line)
                     else:
                         yield line
