@@ -9,6 +9,11 @@ from .imagedb import Image
 ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
 
 
+def intermediate(store, image: Image) -> bool:
+    """An untagged parent of other images (a build step): hidden unless `all`, as Docker does."""
+    return not store.references(image) and bool(store.children(image.id))
+
+
 def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> bool:
     """Keys are ANDed; values of one key ORed, except labels, which must all match."""
     refs = store.references(image)

@@ -231,8 +231,16 @@ class ImageStore:
         """`docker history`: ImageHistoryResponseItem list, newest first."""
         with self._lock:
             sizes = [self.layers.layers[c].size if c in self.layers.layers else 0 for c in image.chain_ids]
-            tags = [r.familiar() for r in self.refs.references(image.id) if r.tag is not None and r.digest is None]
-            return views.history(image, sizes, tags)
+            items = views.history(image, sizes, [])
+            image_id = image.id   # entries take the ids of the parent chain (built and committed images)
+            for item in items:
+                item["Id"] = image_id
+                item["Tags"] = [r.familiar() for r in self.refs.references(image_id)
+                                if r.tag is not None and r.digest is None] or None
+                image_id = self.parent_of(image_id)
+                if not image_id or image_id not in self.images:
+                    break
+            return items
 
     def layer_tar(self, chain_id: str) -> Iterator[bytes]:
         """The exact layer tar (for `docker save`): chunks whose sha256 is the diff id."""

@@ -18,8 +18,10 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/images/json")
     def list_images():
         filters = params.filters(listfilter.ALLOWED)
+        show_all = params.boolean("all")
         return json_response([store.summary(image) for image in store.list()
-                              if listfilter.matches(store, image, filters, parse_timestamp)])
+                              if (show_all or not listfilter.intermediate(store, image))
+                              and listfilter.matches(store, image, filters, parse_timestamp)])
 
     @bp.post("/images/create")
     def create():

@@ -38,9 +38,8 @@ def blueprint(engine) -> Blueprint:
 
         return handler
 
-    for rule, methods, what in (("/build", ["POST"], "docker build"), ("/build/prune", ["POST"], "the build cache"),
-                                ("/images/<path:name>/push", ["POST"], "pushing images"),
-                                ("/images/search", ["GET"], "registry search"), ("/commit", ["POST"], "docker commit"),
+    for rule, methods, what in (("/images/<path:name>/push", ["POST"], "pushing images"),
+                                ("/images/search", ["GET"], "registry search"),
                                 ("/auth", ["POST"], "registry login"),
                                 ("/distribution/<path:name>/json", ["GET"], "registry distribution info")):
         bp.add_url_rule(rule, f"not-yet {rule}", not_yet(what), methods=methods)
