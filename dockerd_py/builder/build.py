@@ -18,7 +18,7 @@ import shutil
 import socket
 import struct
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 from ..errors import DockerError, InvalidParameter, NotFound
 from ..images.changes import go_config
@@ -352,11 +352,12 @@ class Builder(ConfigInstructions):
             if hit:
                 yield from hit
                 return
-            rootfs, upper = stack.enter_context(self._mounted(state.image_id))
+            rootfs, changes = stack.enter_context(self._mounted(state.image_id))
             owner = copier.parse_chown(chown, rootfs) if chown else copier.Owner(0, 0)
             copier.copy_into(rootfs, sources, dest, state.run_config.get("WorkingDir") or "/", owner, chmod,
                              unpack=what == "ADD", what=what)
-            self._commit_upper(state, upper, probe, container_id="")
+            with changes() as upper:
+                self._commit_upper(state, upper, probe, container_id="")
 
     def _from_image(self, state: State, ref: str) -> str:
         ref = self._word(state, ref)
@@ -367,13 +368,14 @@ class Builder(ConfigInstructions):
         return self._base_image(ref).id
 
     @contextlib.contextmanager
-    def _mounted(self, image_id: str) -> Iterator[tuple[str, str]]:
-        """A throwaway read-write layer on `image_id` (or an empty dir for scratch): (rootfs, upper)."""
+    def _mounted(self, image_id: str) -> Iterator[tuple[str, Callable[[], ContextManager[str]]]]:
+        """A throwaway read-write layer on `image_id` (or an empty dir for scratch): (rootfs, changes),
+        where `with changes() as upper` gives what was written as an overlay upper dir (any driver)."""
         if not image_id:
             path = os.path.realpath(self.store.temp_path("import-scratch-"))
             os.makedirs(path, mode=0o755)
             try:
-                yield path, path
+                yield path, lambda: contextlib.nullcontext(path)
             finally:
                 shutil.rmtree(path, ignore_errors=True)
             return
@@ -383,7 +385,7 @@ class Builder(ConfigInstructions):
         self.store.create_rw_layer(key, image_id)
         try:
             rootfs = os.path.realpath(self.store.mount_rw_layer(key))
-            yield rootfs, self.store.rw_layer_path(key)
+            yield rootfs, lambda: self.store.rw_layer_upper(key)
         finally:
             self.store.unmount_rw_layer(key)
             self.store.remove_rw_layer(key)
@@ -416,10 +418,11 @@ class Builder(ConfigInstructions):
             yield from hit
             return
         if not state.image_id:   # FROM scratch: no image to create a container from
-            with self._mounted("") as (rootfs, upper):
+            with self._mounted("") as (rootfs, changes):
                 if mkdir:
                     copier._mkdirs(rootfs, mkdir, copier.Owner(0, 0))
-                self._commit_upper(state, upper, probe, container_id="")
+                with changes() as upper:
+                    self._commit_upper(state, upper, probe, container_id="")
             return
         cid = self._create(probe)
         yield stream(f" ---> Running in {cid[:12]}\n")
@@ -447,7 +450,8 @@ class Builder(ConfigInstructions):
         return cid
 
     def _commit(self, state: State, cid: str, container_config: dict[str, Any]) -> None:
-        self._commit_upper(state, self.store.rw_layer_path(cid), container_config, container_id=cid)
+        with self.store.rw_layer_upper(cid) as upper:
+            self._commit_upper(state, upper, container_config, container_id=cid)
 
     def _commit_upper(self, state: State, upper: str, container_config: dict[str, Any], container_id: str) -> None:
         config = copy.deepcopy(state.run_config)

@@ -324,11 +324,6 @@ class ImageStore:
                 elif container_id not in self._rw_running:
                     self._unmount_rw(container_id)
 
-    def rw_layer_path(self, container_id: str) -> str:
-        """The container's upper (diff) dir: its changes to the image."""
-        with self._lock:
-            return self.driver.diff_dir(self.layers.get_rw(container_id).mount_id)
-
     def rw_layer_metadata(self, container_id: str) -> dict[str, str] | None:
         """GraphDriver.Data of a container (`docker inspect`): Lower/Merged/Upper/WorkDir (vfs: None)."""
         with self._lock:

@@ -29,10 +29,11 @@ def commit_container(svc, ref: str, *, config: dict[str, Any] | None, changes: l
         svc.runner.pause(c)
         paused_here = True
     try:   # Docker unpauses last (a deferred call): the commit event comes between pause and unpause
-        image_id = commit(images, CommitRequest(
-            parent_id=c.image_id, upper_dir=images.rw_layer_path(c.id), config=new_config,
-            container_config=dict(c.config, Volumes=c.config.get("Volumes") or None), container_id=c.id,
-            author=author, comment=comment))
+        with images.rw_layer_upper(c.id) as upper:
+            image_id = commit(images, CommitRequest(
+                parent_id=c.image_id, upper_dir=upper, config=new_config,
+                container_config=dict(c.config, Volumes=c.config.get("Volumes") or None), container_id=c.id,
+                author=author, comment=comment))
         image_ref = ""
         if ref_parsed is not None:
             images.tag_ref(image_id, ref_parsed)
