@@ -44,7 +44,7 @@ class Engine:
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)
         self.containers.lifecycle_listeners.append(self.health.on_lifecycle)
-        self.system = SystemService(config, self.containers, self.images, self.events)
+        self.system = SystemService(config, self.containers, self.images, self.events, self.plugins)
 
     def start(self) -> None:
         Engine.current = self

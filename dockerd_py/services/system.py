@@ -62,8 +62,9 @@ def _engine_id(data_root: str) -> str:
 
 
 class SystemService:
-    def __init__(self, config, containers, images, events) -> None:
+    def __init__(self, config, containers, images, events, plugins) -> None:
         self.config = config
+        self.plugins = plugins
         self.containers = containers
         self.images = images
         self.events = events
@@ -96,7 +97,8 @@ class SystemService:
             "Driver": self.images.driver.name, "DriverStatus": [
                 ["Backing Filesystem", "extfs"], ["Supports d_type", "true"], ["Using metacopy", "false"],
                 ["Native Overlay Diff", "true"], ["userxattr", "false"]] if self.images.driver.name == "overlay2" else None,
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+            "Plugins": {"Volume": self.plugins.drivers("volume"), "Network": self.plugins.drivers("network"),
+                        "Authorization": None,
                         "Log": ["json-file"]},
             "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or not v1,
             "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,

@@ -71,6 +71,8 @@ def test_volume_through_a_remote_plugin_in_dockers_order(pcli, plugin):
     assert set(names[4:]) <= {"Get"}
     assert plugin.calls[3][1] == {"Name": vol, "Opts": {"speed": "fast"}}
     assert plugin.content_types == {"application/vnd.docker.plugins.v1.2+json"}
+    drivers = json.loads(pcli("info", "--format", "{{json .Plugins.Volume}}").stdout)
+    assert "local" in drivers and plugin.name in drivers  # an activated plugin is listed, as Docker's info does
 
     plugin.calls.clear()
     pcli("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c", "echo through the plugin > /data/f")
