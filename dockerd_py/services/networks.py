@@ -401,7 +401,7 @@ class NetworkService:
 
         `extra` may hold ``name`` (container name), ``mac_address``,
         ``publish_all`` (``-P``), ``ipv4_address`` (both for the primary
-        network) and ``endpoints`` ({network name or id: EndpointSettings as
+        network), ``dns`` and ``dns_options`` (for the embedded DNS server) and ``endpoints`` ({network name or id: EndpointSettings as
         stored in the container's NetworkSettings.Networks}: IPAMConfig,
         Aliases, MacAddress, Links, DriverOpts). ``container:<ref>`` shares
         the netns of a running container. Returns the existing sandbox if
@@ -437,6 +437,7 @@ class NetworkService:
                 "netns_path": netns, "sandbox_key": netns or os.path.join(self._netns_dir, "default"),
                 "sandbox_id": sid, "endpoints": {}, "bindings": [], "ports_network": "",
                 "port_keys": port_keys if primary["Driver"] == "bridge" else [], "ready": False,
+                "dns": list(extra.get("dns") or []), "dns_options": list(extra.get("dns_options") or []),
             }
             for index, (net, cfg) in enumerate(plan):
                 if index == 0:
@@ -749,8 +750,9 @@ class NetworkService:
         if self.dns is None or not rec.get("netns_path") or rec.get("shared_with") \
                 or not any(ep.get("user") for ep in rec["endpoints"].values()):
             return
-        try:
-            self.dns.attach(rec["container_id"], rec["netns_path"])
+        try:  # --dns servers are the container's upstream; an ndots option changes single labels
+            self.dns.attach(rec["container_id"], rec["netns_path"], upstream=rec.get("dns") or None,
+                            ndots_set=any(o.startswith("ndots:") for o in rec.get("dns_options") or ()))
         except Exception:  # a container without DNS still runs, as with Docker's resolver failing
             log.exception("embedded DNS: cannot attach %s", rec["container_id"][:12])
 

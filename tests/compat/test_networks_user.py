@@ -339,3 +339,54 @@ def test_prune_removes_only_unused_user_networks(cli, networks, container_cleanu
     assert unused in out and used not in out
     names = cli("network", "ls", "--format", "{{.Name}}").stdout.split()
     assert used in names and unused not in names and "bridge" in names
+
+
+def resolve(cli, container: str, name: str) -> set[str]:
+    """A records of `name` as the container's resolver (127.0.0.11) gives them."""
+    out = sh(cli, container, f"nslookup {name} 127.0.0.11").stdout
+    answer = out.split("Name:", 1)[1] if "Name:" in out else ""
+    return {w for line in answer.splitlines() if line.startswith("Address") for w in line.split()[1:]
+            if w.count(".") == 3}
+
+
+def test_embedded_dns_names_aliases_and_isolation(cli, networks, container_cleanup):
+    net, other = uid("n"), uid("n")
+    networks.extend([net, other])
+    cli("network", "create", net)
+    cli("network", "create", other)
+    a = run_sleeper(cli, container_cleanup, "--network", net, "--network-alias", "svc")
+    b = run_sleeper(cli, container_cleanup, "--network", net, "--network-alias", "svc")
+    outsider = run_sleeper(cli, container_cleanup, "--network", other)
+    a_ip, b_ip = inspect_ep(cli, a, net)["IPAddress"], inspect_ep(cli, b, net)["IPAddress"]
+    a_id = json.loads(cli("inspect", a).stdout)[0]["Id"]
+    assert resolve(cli, b, a) == {a_ip}
+    assert resolve(cli, b, a_id[:12]) == {a_ip}
+    assert resolve(cli, b, f"{a}.{net}") == {a_ip}
+    assert resolve(cli, a, "svc") == {a_ip, b_ip}  # one alias, both containers
+    assert resolve(cli, outsider, a) == set()  # not on a shared network
+    ptr = sh(cli, b, f"nslookup {a_ip} 127.0.0.11").stdout
+    assert f"{a}.{net}" in ptr
+    # a container on the default bridge keeps the host's resolvers
+    plain = cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf").stdout
+    assert "127.0.0.11" not in plain
+    cli("rm", "-f", a)
+    assert resolve(cli, b, a) == set()
+    assert resolve(cli, b, "svc") == {b_ip}
+
+
+def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, container_cleanup):
+    net = uid("n")
+    networks.append(net)
+    cli("network", "create", net)
+    a = run_sleeper(cli, container_cleanup, "--network", net)
+    b = run_sleeper(cli, container_cleanup)  # default bridge first
+    cli("network", "connect", net, b)
+    a_ip = inspect_ep(cli, a, net)["IPAddress"]
+    assert resolve(cli, b, a) == {a_ip}
+    daemon.kill_hard()
+    daemon.start()
+    assert resolve(cli, b, a) == {a_ip}
+    assert net in cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+    bridge = "br-" + net_inspect(cli, net)["Id"][:12]
+    assert link_exists(bridge) and f"dockerd-py-{bridge}" in nft_tables()
+    assert sh(cli, b, f"ping -c 1 -W 2 {a_ip}").returncode == 0

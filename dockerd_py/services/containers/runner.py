@@ -128,7 +128,8 @@ class Runner:
                 c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
                 c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
                                                "publish_all": bool(hc.get("PublishAllPorts")),
-                                               "endpoints": networking.endpoint_configs(c)})
+                                               "endpoints": networking.endpoint_configs(c),
+                                               "dns": hc.get("Dns"), "dns_options": hc.get("DnsOptions")})
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
