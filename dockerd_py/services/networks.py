@@ -232,11 +232,10 @@ class NetworkService:
         if not isinstance(name, str) or not name:
             raise errors.InvalidParameter("network name cannot be empty")
         if name in PREDEFINED_NAMES:
-            raise errors.Forbidden(f"{name} is a pre-defined network and cannot be created")
+            raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
         driver_name = body.get("Driver") or "bridge"
         if driver_name not in self._host.drivers("network"):
-            raise errors.NotFound(f"could not find plugin {driver_name} in v1 plugin registry: "
-                                  "plugin not found")
+            raise errors.NotFound(f'plugin "{driver_name}" not found')
         if driver_name in ("host", "null"):
             raise errors.Forbidden(f'only one instance of "{driver_name}" network is allowed')
         if (body.get("Scope") or "local") != "local":
@@ -256,8 +255,7 @@ class NetworkService:
         ipam_body = body.get("IPAM") or {}
         ipam_driver = ipam_body.get("Driver") or "default"
         if ipam_driver != "default":
-            raise errors.NotFound(f"could not find plugin {ipam_driver} in v1 plugin registry: "
-                                  "plugin not found")
+            raise errors.NotFound(f'plugin "{ipam_driver}" not found')
         configs = ipam.validate(ipam_body.get("Config") or [])
         options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         _check_options(options)
@@ -391,7 +389,7 @@ class NetworkService:
         matches = [r for r in self._sandboxes.values() if r.get("ready") and r["container_id"].startswith(ref)]
         if ref and len(matches) == 1:
             return matches[0]
-        raise errors.Conflict(f"cannot join network namespace of a non running container: {ref}")
+        raise errors.Conflict(f"cannot join network of a non running container: {ref}")
 
     def attach(self, container_id: str, network_mode: str = "default",
                port_bindings: Mapping[str, Any] | None = None,
@@ -616,7 +614,7 @@ class NetworkService:
             net = self._find(name_or_id)
             ep = (rec or {}).get("endpoints", {}).get(net["Id"])
             if rec is None or ep is None:
-                raise errors.Forbidden(f"container {container_id} is not connected to network "
+                raise errors.SystemErr(f"container {container_id} is not connected to network "
                                        f"{net['Name']}")
             if net["Driver"] in ("host",):
                 raise errors.InvalidParameter(

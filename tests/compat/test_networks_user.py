@@ -155,11 +155,10 @@ def test_bad_input_gives_dockers_errors_and_leaves_nothing(cli, client, networks
     assert info.value.status_code == 400
     assert info.value.explanation == ("invalid network config:\ninvalid gateway 192.0.2.77: "
                                       f"parent subnet {other} doesn't contain this address")
-    assert fails("-d", "nosuchdriver", uid("n")) == \
-        "Error response from daemon: could not find plugin nosuchdriver in v1 plugin registry: plugin not found"
+    assert fails("-d", "nosuchdriver", uid("n")) == 'Error response from daemon: plugin "nosuchdriver" not found'
     assert fails(name) == f"Error response from daemon: network with name {name} already exists"
     assert fails("--subnet", "10.1.2.3/24", uid("n")).endswith("invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24")
-    assert fails("bridge") == "Error response from daemon: bridge is a pre-defined network and cannot be created"
+    assert fails("bridge") == "Error response from daemon: operation is not permitted on predefined bridge network"
     assert user_bridge_tables() == tables and user_bridges() == links
     out = cli("network", "rm", "bridge", check=False)
     assert "bridge is a pre-defined network and cannot be removed" in out.stderr
@@ -399,3 +398,44 @@ def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, co
     bridge = "br-" + net_inspect(cli, net)["Id"][:12]
     assert link_exists(bridge) and f"dockerd-py-{bridge}" in nft_tables()
     assert sh(cli, b, f"ping -c 1 -W 2 {a_ip}").returncode == 0
+
+
+def test_user_rules_survive_and_cleanup_removes_everything(tmp_path):
+    """A daemon of its own: the user's nft table keeps its rules across a restart; --cleanup
+    removes the user networks' bridges and tables, the user table and the default bridge."""
+    import shutil
+    import tempfile
+
+    from .conftest import cleanup, docker, make_daemon
+    from ..rootfs import rootfs_tar_bytes
+
+    tmp = tempfile.mkdtemp(prefix="d", dir="/tmp")
+    d = make_daemon(tmp, uuid.uuid4().hex[:6])
+    user_table = f"dockerd-py-user-{d.bridge}"
+    try:
+        d.start()
+        docker(d, "import", "-", "busybox:latest", input=rootfs_tar_bytes())
+        net_id = docker(d, "network", "create", "-o", "com.docker.network.bridge.name=" + d.bridge[:10] + "u",
+                        uid("n")).stdout.strip()
+        docker(d, "network", "create", uid("n"))
+        bridges = {d.bridge[:10] + "u"} | {"br-" + i[:12] for i in docker(d, "network", "ls", "-q", "--no-trunc",
+                                                                       "--filter", "type=custom").stdout.split()
+                                          if i != net_id}
+        docker(d, "run", "-d", "--network", net_id, "busybox", "sleep", "300")
+        subprocess.run(["nft", "add", "rule", "ip", user_table, "forward", "ip", "saddr", "192.0.2.99", "drop"],
+                       check=True)
+        d.stop()
+        d.start()
+        assert "192.0.2.99" in subprocess.run(["nft", "list", "table", "ip", user_table], capture_output=True,
+                                              text=True).stdout
+        assert all(link_exists(b) for b in bridges)
+        docker(d, "rm", "-f", *docker(d, "ps", "-aq").stdout.split())
+        d.stop()
+        cleanup(d)
+        tables = nft_tables()
+        assert user_table not in tables and not any(f"dockerd-py-{b}" in tables for b in bridges)
+        assert not any(link_exists(b) for b in bridges | {d.bridge})
+    finally:
+        d.stop()
+        cleanup(d)
+        shutil.rmtree(tmp, ignore_errors=True)

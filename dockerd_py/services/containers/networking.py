@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import Forbidden, InvalidParameter, NotFound
+from ...errors import Forbidden, InvalidParameter, NotFound, SystemErr
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
@@ -116,6 +116,6 @@ def disconnect(containers, networks, container_ref: str, network_ref: str, force
         if c.state.running and net["Id"]:
             networks.disconnect(c.id, net["Id"])
         elif net["Name"] not in settings:
-            raise Forbidden(f"container {c.id} is not connected to network {net['Name']}")
+            raise SystemErr(f"container {c.id} is not connected to the network {net['Name']}")
         settings.pop(net["Name"], None)
         c.save()
