@@ -675,8 +675,9 @@ class NetworkService:
         except OSError:
             pass
 
-    def extra_hosts(self, links: Iterable[str]) -> list[str]:
-        """Legacy ``--link name:alias`` on the default bridge → /etc/hosts entries ("names:ip")."""
+    def _links(self, links: Iterable[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Legacy links (``name:alias``) to running containers on the default bridge:
+        [(alias, their sandbox record, their endpoint there)]."""
         out = []
         bridge = self._by_name("bridge")
         for link in links:
@@ -687,13 +688,39 @@ class NetworkService:
                         if r.get("ready") and (r.get("name") == target or r["container_id"].startswith(target))),
                        None)
             ep = rec and bridge and rec["endpoints"].get(bridge["Id"])
-            if not ep:
-                continue
+            if ep:
+                out.append((alias, rec, ep))
+        return out
+
+    def extra_hosts(self, links: Iterable[str]) -> list[str]:
+        """Legacy ``--link name:alias`` → /etc/hosts entries ("names:ip"): the alias,
+        the linked container's hostname and (if not the alias) its name, as Docker writes them."""
+        out = []
+        for alias, rec, ep in self._links(links):
             names = [alias, rec.get("hostname") or rec["container_id"][:12]]
             if alias != rec.get("name"):
                 names.append(rec.get("name", ""))
             out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
         return out
+
+    def link_env(self, links: Iterable[str], own_name: str) -> list[str]:
+        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT, ALIAS_PORT_80_TCP...).
+
+        The linked container's own ``ALIAS_ENV_*`` variables are not given.
+        """
+        env = []
+        for alias, rec, ep in self._links(links):
+            prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
+            env.append(f"{prefix}_NAME=/{own_name.lstrip('/')}/{alias}")
+            ports = sorted((int(k.split("/")[0]), k.partition("/")[2] or "tcp")
+                           for k in rec.get("port_keys") or [])
+            if ports:
+                env.append(f"{prefix}_PORT={ports[0][1]}://{ep['ip']}:{ports[0][0]}")
+            for port, proto in ports:
+                key = f"{prefix}_PORT_{port}_{proto.upper()}"
+                env += [f"{key}={proto}://{ep['ip']}:{port}", f"{key}_ADDR={ep['ip']}",
+                        f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
+        return env
 
     # ---- embedded DNS -----------------------------------------------------
 

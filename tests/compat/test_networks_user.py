@@ -330,11 +330,16 @@ def test_network_mode_container(cli, networks, container_cleanup):
 
 
 def test_legacy_links_on_the_default_bridge(cli, container_cleanup):
-    target = run_sleeper(cli, container_cleanup)
+    target = run_sleeper(cli, container_cleanup, "--expose", "5432")
     ip = json.loads(cli("inspect", target).stdout)[0]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-    hosts = cli("run", "--rm", "--link", f"{target}:db", "busybox", "cat", "/etc/hosts").stdout
+    me = uid("c")
+    out = cli("run", "--rm", "--name", me, "--link", f"{target}:db", "busybox", "sh", "-c",
+              "cat /etc/hosts; env | sort").stdout
     assert any(line.startswith(ip + "\t") and "db" in line.split() and target in line.split()
-               for line in hosts.splitlines()), hosts
+               for line in out.splitlines()), out
+    for var in (f"DB_NAME=/{me}/db", f"DB_PORT=tcp://{ip}:5432", f"DB_PORT_5432_TCP=tcp://{ip}:5432",
+                f"DB_PORT_5432_TCP_ADDR={ip}", "DB_PORT_5432_TCP_PORT=5432", "DB_PORT_5432_TCP_PROTO=tcp"):
+        assert var in out.splitlines(), var
 
 
 def test_prune_removes_only_unused_user_networks(cli, networks, container_cleanup):
