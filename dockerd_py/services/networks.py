@@ -523,6 +523,9 @@ class NetworkService:
         if requested and not self.is_user_defined(net):
             raise errors.InvalidParameter("invalid endpoint settings:\nuser specified IP address "
                                           "is supported on user defined networks only")
+        if cfg.get("Aliases") and not self.is_user_defined(net):
+            raise errors.InvalidParameter("invalid endpoint settings:\nnetwork-scoped alias is supported "
+                                          "only for containers in user defined networks")
         if entries:
             entry = entries[0]
             used = self._used_ips(net["Id"]) | {e["ip"] for e in rec["endpoints"].values()

@@ -206,7 +206,7 @@ def test_containers_on_a_user_network_and_remove_while_in_use(cli, networks, con
     networks.remove(name)
 
 
-def test_static_ip_mac_and_errors(cli, networks, container_cleanup):
+def test_static_ip_mac_and_errors(cli, client, networks, container_cleanup):
     name = uid("n")
     networks.append(name)
     base = _free_subnet()
@@ -223,6 +223,11 @@ def test_static_ip_mac_and_errors(cli, networks, container_cleanup):
     assert "no configured subnet or ip-range contain the IP address 192.0.2.9" in outside.stderr
     default = cli("run", "--rm", "--ip", ip, "busybox", "true", check=False)
     assert "user specified IP address is supported on user defined networks only" in default.stderr
+    with pytest.raises(docker.errors.APIError) as info:  # the CLI checks this one itself
+        client.api.create_container("busybox", "true", networking_config=client.api.create_networking_config(
+            {"bridge": client.api.create_endpoint_config(aliases=["x"])}))
+    assert info.value.status_code == 400 and info.value.explanation == (
+        "invalid endpoint settings:\nnetwork-scoped alias is supported only for containers in user defined networks")
     missing = cli("run", "--rm", "--network", "nonet" + uuid.uuid4().hex[:6], "busybox", "true", check=False)
     assert missing.returncode != 0 and "not found" in missing.stderr
 
