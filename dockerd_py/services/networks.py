@@ -126,6 +126,7 @@ class NetworkService:
         os.makedirs(self._user_dir, mode=0o700, exist_ok=True)
         self._networks: dict[str, dict[str, Any]] = {}   # id -> Network JSON (Containers empty)
         self._user_subnet: dict[str, bool] = {}          # id -> subnet given by the user
+        self._ipam: dict[str, list[dict[str, Any]]] = {}  # id -> IPAM config with its gateway filled in
         self._load_networks()
         self._sandboxes: dict[str, dict[str, Any]] = {}
         for fname in sorted(os.listdir(self._ep_dir)):
@@ -170,6 +171,7 @@ class NetworkService:
                 rec = atomic.read_json(os.path.join(self._user_dir, fname))
                 self._networks[rec["network"]["Id"]] = rec["network"]
                 self._user_subnet[rec["network"]["Id"]] = rec.get("user_subnet", False)
+                self._ipam[rec["network"]["Id"]] = rec.get("ipam") or rec["network"]["IPAM"]["Config"]
 
     def _driver(self, net: Mapping[str, Any]) -> Any:
         return self._host.driver("network", net["Driver"])
@@ -178,7 +180,7 @@ class NetworkService:
         self._driver(net).call(
             "network_create", network_id=net["Id"], name=net["Name"],
             ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
-                  for c in net["IPAM"]["Config"]],
+                  for c in self._config(net)],
             options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
 
@@ -267,8 +269,11 @@ class NetworkService:
                 subnet = ipam.IPv4Net(configs[0]["Subnet"])
                 if any(subnet.overlaps(u) for u in used):
                     raise errors.Forbidden(ipam.OVERLAP)
+                shown = [dict(c) for c in configs]  # Docker shows what was given
             else:
                 configs = [{"Subnet": str(ipam.allocate_subnet(self._pools, used))}]
+                shown = [ipam.complete(dict(c)) for c in configs]  # and a pool's gateway
+            configs = [ipam.complete(c) for c in configs]
             bridge = options.get("com.docker.network.bridge.name")
             if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge
                               for n in self._networks.values()):
@@ -277,25 +282,30 @@ class NetworkService:
             net = _network_json(
                 name, net_id, _now(), driver_name,
                 {"Driver": "default", "Options": dict(ipam_body.get("Options") or {}),
-                 "Config": [ipam.complete(c) for c in configs]},
+                 "Config": shown},
                 options, {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
                 internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")))
+            self._ipam[net_id] = configs
             try:
                 self._driver_create(net)
             except BaseException:
+                self._ipam.pop(net_id, None)
                 self._driver(net).call("network_delete", network_id=net_id)
                 raise
             user_subnet = bool((ipam_body.get("Config") or []))
             atomic.write_json(os.path.join(self._user_dir, f"{net_id}.json"),
-                              {"network": net, "user_subnet": user_subnet})
+                              {"network": net, "user_subnet": user_subnet, "ipam": configs})
             self._networks[net_id] = net
             self._user_subnet[net_id] = user_subnet
         self._emit_net("create", net)
         return {"Id": net_id, "Warning": ""}
 
     def _subnets(self) -> list[ipam.IPv4Net]:
-        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values()
-                for c in n["IPAM"]["Config"]]
+        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values() for c in self._config(n)]
+
+    def _config(self, net: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The network's IPAM config as used (gateway filled in), not as shown."""
+        return self._ipam.get(net["Id"], net["IPAM"]["Config"])
 
     def remove(self, name_or_id: str) -> None:
         with self._lock:
@@ -315,6 +325,7 @@ class NetworkService:
                 pass
             self._networks.pop(net["Id"], None)
             self._user_subnet.pop(net["Id"], None)
+            self._ipam.pop(net["Id"], None)
         self._emit_net("destroy", net)
 
     def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
@@ -519,7 +530,7 @@ class NetworkService:
         if mac and not _MAC.fullmatch(mac):
             raise errors.InvalidParameter(f"invalid MAC address: {mac}")
         ip, prefixlen = "", 0
-        entries = net["IPAM"]["Config"]
+        entries = self._config(net)
         if requested and not self.is_user_defined(net):
             raise errors.InvalidParameter("invalid endpoint settings:\nuser specified IP address "
                                           "is supported on user defined networks only")

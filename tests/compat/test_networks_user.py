@@ -214,6 +214,8 @@ def test_static_ip_mac_and_errors(cli, client, networks, container_cleanup):
     ip = str(base.network_address + 77)
     a = run_sleeper(cli, container_cleanup, "--network", name, "--ip", ip, "--mac-address", "02:42:aa:bb:cc:dd")
     ep = inspect_ep(cli, a, name)
+    assert net_inspect(cli, name)["IPAM"]["Config"] == [{"Subnet": str(base)}]  # as given, as Docker shows it
+    assert ep["Gateway"] == str(base.network_address + 1)
     assert (ep["IPAddress"], ep["MacAddress"]) == (ip, "02:42:aa:bb:cc:dd")
     assert ep["IPAMConfig"] == {"IPv4Address": ip}
     assert "02:42:aa:bb:cc:dd" in sh(cli, a, "ip link show eth0").stdout
