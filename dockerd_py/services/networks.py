@@ -681,9 +681,15 @@ class NetworkService:
     def cleanup(self) -> None:
         """Remove everything host-global this daemon made: endpoints, bridges, netfilter."""
         for cid in list(self._sandboxes):
-            self.detach(cid)
+            try:
+                self.detach(cid)
+            except errors.DockerError:  # go on: the rest must still be removed
+                log.exception("network cleanup: endpoints of %s", cid[:12])
         for net in self._networks.values():
-            self._driver(net).call("network_delete", network_id=net["Id"])
+            try:
+                self._driver(net).call("network_delete", network_id=net["Id"])
+            except errors.DockerError:
+                log.exception("network cleanup: network %s", net["Name"])
         try:
             os.rmdir(self._netns_dir)
         except OSError:
