@@ -742,6 +742,14 @@ class NetworkService:
                         f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
         return env
 
+    def rename(self, container_id: str, name: str) -> None:
+        """A running container's new name: for network inspect and the embedded DNS."""
+        with self._lock:
+            rec = self._sandboxes.get(container_id)
+            if rec is not None:
+                rec["name"] = name
+                self._save(rec)
+
     # ---- embedded DNS -----------------------------------------------------
 
     def dns_lookup(self, asker: str, name: str) -> list[str] | None:
@@ -763,6 +771,10 @@ class NetworkService:
                 suffix = "." + mine["network"].lower()
                 if query.endswith(suffix):
                     wanted.add(query[: -len(suffix)])
+                for link in mine.get("config", {}).get("Links") or ():  # --link on a user network:
+                    target, _, alias = link.partition(":")  # an alias only this container resolves
+                    if (alias or target).lower() in wanted:
+                        wanted.add(target.lstrip("/").lower())
                 for other in self._sandboxes.values():
                     ep = other["endpoints"].get(net_id)
                     if other.get("ready") and ep and ep.get("ip") and wanted & {

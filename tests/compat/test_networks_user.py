@@ -389,8 +389,17 @@ def test_embedded_dns_names_aliases_and_isolation(cli, networks, container_clean
     # a container on the default bridge keeps the host's resolvers
     plain = cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf").stdout
     assert "127.0.0.11" not in plain
-    cli("rm", "-f", a)
-    assert resolve(cli, b, a) == set()
+    # --link on a user network: an alias for the linking container only
+    c = uid("c")
+    container_cleanup.append(c)
+    cli("run", "-d", "--name", c, "--network", net, "--link", f"{a}:mydb", "busybox", "sleep", "300")
+    assert resolve(cli, c, "mydb") == {a_ip} and resolve(cli, b, "mydb") == set()
+    renamed = uid("r")
+    cli("rename", a, renamed)
+    container_cleanup.append(renamed)
+    assert resolve(cli, b, renamed) == {a_ip} and resolve(cli, b, a) == set()
+    cli("rm", "-f", renamed)
+    assert resolve(cli, b, renamed) == set()
     assert resolve(cli, b, "svc") == {b_ip}
 
 
