@@ -7,6 +7,7 @@ Every network made here is removed by the `networks` fixture; the kernel is chec
 
 import ipaddress
 import json
+import socket
 import subprocess
 import uuid
 
@@ -407,9 +408,10 @@ def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, co
     net = uid("n")
     networks.append(net)
     cli("network", "create", net)
-    a = run_sleeper(cli, container_cleanup, "--network", net)
+    a = run_sleeper(cli, container_cleanup, "--network", net, "-p", "127.0.0.1::80")
     b = run_sleeper(cli, container_cleanup)  # default bridge first
     cli("network", "connect", net, b)
+    port = int(json.loads(cli("inspect", a).stdout)[0]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
     a_ip = inspect_ep(cli, a, net)["IPAddress"]
     assert resolve(cli, b, a) == {a_ip}
     daemon.kill_hard()
@@ -419,6 +421,8 @@ def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, co
     bridge = "br-" + net_inspect(cli, net)["Id"][:12]
     assert link_exists(bridge) and f"dockerd-py-{bridge}" in nft_tables()
     assert sh(cli, b, f"ping -c 1 -W 2 {a_ip}").returncode == 0
+    with socket.socket() as other, pytest.raises(OSError):  # the restarted daemon holds the port again
+        other.bind(("127.0.0.1", port))
 
 
 def test_user_rules_survive_and_cleanup_removes_everything(tmp_path):
