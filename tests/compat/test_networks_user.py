@@ -464,3 +464,31 @@ def test_user_rules_survive_and_cleanup_removes_everything(tmp_path):
         d.stop()
         cleanup(d)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_docker_py_connect_disconnect_and_events(client, networks, container_cleanup):
+    name = uid("n")
+    networks.append(name)
+    base = _free_subnet()
+    net = client.networks.create(name, ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+        subnet=str(base))]))
+    since = int(__import__("time").time())
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=uid("c"))
+    container_cleanup.append(c.name)
+    net.connect(c, aliases=["pyalias"], ipv4_address=str(base.network_address + 9))
+    c.reload()
+    ep = c.attrs["NetworkSettings"]["Networks"][name]
+    assert ep["IPAddress"] == str(base.network_address + 9) and ep["Aliases"] == ["pyalias"]
+    net.reload()
+    assert [x.id for x in net.containers] == [c.id]
+    assert [n.name for n in client.networks.list(names=[name])] == [name]
+    net.disconnect(c, force=True)
+    c.reload()
+    assert set(c.attrs["NetworkSettings"]["Networks"]) == {"bridge"}
+    with pytest.raises(docker.errors.APIError) as info:
+        net.disconnect(c)
+    assert info.value.status_code == 500 and "is not connected to network" in info.value.explanation
+    events = client.events(since=since, until=int(__import__("time").time()) + 1, decode=True,
+                           filters={"type": "network", "network": net.id})
+    actions = [e["Action"] for e in events]
+    assert actions.count("connect") >= 1 and actions.count("disconnect") >= 1
