@@ -636,6 +636,13 @@ class NetworkService:
                 raise errors.InvalidParameter(
                     "container cannot be disconnected from host network or connected to host network")
         self._leave(rec, ep)
+        if ep.get("routed"):  # another network's gateway becomes the way out, as with Docker
+            heir = next((e for e in rec["endpoints"].values() if e is not ep and e.get("gateway")), None)
+            if heir is not None:
+                self._driver(self._networks[heir["network_id"]]).call(
+                    "network_set_default_route", default=True, network_id=heir["network_id"],
+                    endpoint_id=heir["endpoint_id"], sandbox_key=rec["netns_path"])
+                heir["routed"] = True
         with self._lock:
             rec["endpoints"].pop(net["Id"], None)
             if rec.get("ports_network") == net["Id"]:

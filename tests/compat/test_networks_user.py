@@ -295,8 +295,10 @@ def test_connect_and_disconnect_running_and_stopped(cli, networks, container_cle
     settings = json.loads(cli("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]
     assert set(settings) == {one, two} and settings[two]["IPAddress"]
     assert sh(cli, a, f"ping -c 1 -W 2 {peer_ip}").returncode == 0
-    cli("stop", "-t", "0", a)
+    assert "default via " + settings[one]["Gateway"] in sh(cli, a, "ip route").stdout
     cli("network", "disconnect", one, a)
+    assert "default via " + settings[two]["Gateway"] in sh(cli, a, "ip route").stdout  # the way out moved
+    cli("stop", "-t", "0", a)
     cli("network", "rm", one)  # no endpoint left on it
     networks.remove(one)
     cli("start", a)
