@@ -687,6 +687,7 @@ class NetworkService:
                 except errors.DockerError:
                     log.exception("network: cannot release endpoints of %s", cid)
             else:
+                self._readopt(rec)
                 self._hold_ports(rec)
                 self._dns_attach(rec)
 
@@ -838,6 +839,26 @@ class NetworkService:
     def _save(self, rec: dict[str, Any]) -> None:
         self._sandboxes[rec["container_id"]] = rec
         atomic.write_json(os.path.join(self._ep_dir, f"{rec['container_id']}.json"), rec)
+
+    def _readopt(self, rec: Mapping[str, Any]) -> None:
+        """After a restart: tell the drivers about a running container's endpoints again
+        and program its published ports anew (netfilter state is rebuilt at start)."""
+        for ep in rec["endpoints"].values():
+            net = self._networks.get(ep["network_id"])
+            if net is None:
+                continue
+            driver = self._driver(net)
+            ids = {"network_id": net["Id"], "endpoint_id": ep["endpoint_id"]}
+            try:
+                driver.call("network_endpoint_create", **ids, iface={
+                    "address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
+                    "mac_address": ep.get("mac", "")})
+                if rec.get("ports_network") == net["Id"] and rec.get("bindings"):
+                    driver.call("network_revoke_external", default=True, **ids)
+                    driver.call("network_program_external", **ids, bindings=rec["bindings"])
+            except errors.DockerError:
+                log.exception("network: cannot re-adopt the endpoint of %s on %s",
+                              rec["container_id"][:12], net["Name"])
 
     def _hold_ports(self, rec: Mapping[str, Any]) -> None:
         """After a restart: hold the published host ports of a running container again."""
