@@ -412,9 +412,10 @@ class NetworkService:
 
         `extra` may hold ``name`` (container name), ``mac_address``,
         ``publish_all`` (``-P``), ``ipv4_address`` (both for the primary
-        network), ``dns`` and ``dns_options`` (for the embedded DNS server) and ``endpoints`` ({network name or id: EndpointSettings as
-        stored in the container's NetworkSettings.Networks}: IPAMConfig,
-        Aliases, MacAddress, Links, DriverOpts). ``container:<ref>`` shares
+        network), ``dns`` and ``dns_options`` (for the embedded DNS server)
+        and ``endpoints`` ({network name or id: EndpointSettings as stored in
+        the container's NetworkSettings.Networks}: IPAMConfig, Aliases,
+        MacAddress, Links, DriverOpts). ``container:<ref>`` shares
         the netns of a running container. Returns the existing sandbox if
         already attached.
         """

@@ -108,7 +108,8 @@ def test_create_with_ipam_and_options(cli, networks, container_cleanup):
         "--aux-address", f"reserved={base.network_address + 129}",
         "-o", f"com.docker.network.bridge.name={bridge}", "-o", "com.docker.network.driver.mtu=1400", name)
     net = net_inspect(cli, name)
-    assert net["IPAM"]["Config"] == [{"Subnet": str(base), "IPRange": str(list(base.subnets(new_prefix=base.prefixlen + 1))[1]),
+    upper_half = str(list(base.subnets(new_prefix=base.prefixlen + 1))[1])
+    assert net["IPAM"]["Config"] == [{"Subnet": str(base), "IPRange": upper_half,
                                       "Gateway": str(base.network_address + 254),
                                       "AuxiliaryAddresses": {"reserved": str(base.network_address + 129)}}]
     assert net["Options"]["com.docker.network.bridge.name"] == bridge
