@@ -201,6 +201,11 @@ class NetworkService:
     def _by_name(self, name: str) -> dict[str, Any] | None:
         return next((n for n in self._networks.values() if n["Name"] == name), None)
 
+    @property
+    def host_gateway(self) -> str:
+        """What ``--add-host name:host-gateway`` means: the default bridge's address, as Docker."""
+        return str(self._bip.ip)
+
     @staticmethod
     def is_user_defined(net: Mapping[str, Any]) -> bool:
         return net["Name"] not in PREDEFINED_NAMES

@@ -181,20 +181,25 @@ def test_docker_py_create_status_codes(client, networks):
     assert info.value.status_code == 400
 
 
-def test_containers_on_a_user_network_and_remove_while_in_use(cli, networks, container_cleanup):
+def test_containers_on_a_user_network_and_remove_while_in_use(daemon, cli, networks, container_cleanup):
     name = uid("n")
     networks.append(name)
     cli("network", "create", name)
     a = run_sleeper(cli, container_cleanup, "--network", name, "--network-alias", "web", "--hostname", "ahost")
     b = run_sleeper(cli, container_cleanup, "--network", name)
     ep = inspect_ep(cli, a, name)
-    a_id = inspect(cli.__self__ if hasattr(cli, "__self__") else None, a)["Id"] if False else \
-        json.loads(cli("inspect", a).stdout)[0]["Id"]
+    a_id = inspect(daemon, a)["Id"]
     assert ep["Aliases"] == ["web"]
     assert ep["DNSNames"] == [a, "web", a_id[:12], "ahost"]
     assert ep["NetworkID"] == net_inspect(cli, name)["Id"]
     assert sh(cli, b, f"ping -c 1 -W 2 {ep['IPAddress']}").returncode == 0
     assert sh(cli, a, "cat /etc/hostname").stdout.strip() == "ahost"
+    hosts = cli("run", "--rm", "--network", name, "--add-host", "gw:host-gateway", "--add-host", "x.example:192.0.2.5",
+                "busybox", "cat", "/etc/hosts").stdout.splitlines()
+    assert f"{daemon.subnet_prefix}.1\tgw" in hosts and "192.0.2.5\tx.example" in hosts
+    dns = cli("run", "--rm", "--network", name, "--dns-search", "corp.example", "--dns-option", "timeout:2",
+              "busybox", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert dns == ["nameserver 127.0.0.11", "search corp.example", "options timeout:2 ndots:0"]
     resolv = sh(cli, a, "cat /etc/resolv.conf").stdout
     assert "nameserver 127.0.0.11" in resolv and "ndots:0" in resolv
     containers = net_inspect(cli, name)["Containers"]
