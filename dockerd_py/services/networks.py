@@ -384,6 +384,7 @@ class NetworkService:
             "IPAddress": ep.get("ip", ""), "IPPrefixLen": ep.get("prefixlen", 0),
             "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
             "DNSNames": self.dns_names(rec, ep) if ep.get("user") else None,
+            **({"DesiredMacAddress": cfg["MacAddress"]} if cfg.get("MacAddress") else {}),
         }
 
     def _primary(self, mode: str, configs: Mapping[str, Any]) -> dict[str, Any]:

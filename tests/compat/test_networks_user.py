@@ -226,6 +226,9 @@ def test_static_ip_mac_and_errors(cli, client, networks, container_cleanup):
     assert (ep["IPAddress"], ep["MacAddress"]) == (ip, "02:42:aa:bb:cc:dd")
     assert ep["IPAMConfig"] == {"IPv4Address": ip}
     assert "02:42:aa:bb:cc:dd" in sh(cli, a, "ip link show eth0").stdout
+    cli("restart", "-t", "0", a)  # the MAC asked for is kept, not the one shown while stopped
+    assert inspect_ep(cli, a, name)["MacAddress"] == "02:42:aa:bb:cc:dd"
+    assert "DesiredMacAddress" not in cli("inspect", a).stdout
     taken = cli("run", "--rm", "--network", name, "--ip", ip, "busybox", "true", check=False)
     assert taken.returncode != 0 and "Address already in use" in taken.stderr
     outside = cli("run", "--rm", "--network", name, "--ip", "192.0.2.9", "busybox", "true", check=False)
