@@ -96,6 +96,8 @@ def test_three_services_talk_by_name_and_networks_isolate(project, daemon):
     nets = subprocess.run([DOCKER, "network", "ls", "--filter", f"label=com.docker.compose.project={name}",
                            "--format", "{{.Name}}"], env=daemon.env, capture_output=True, text=True).stdout.split()
     assert sorted(nets) == [f"{name}_back", f"{name}_front"]
+    again = compose("up", "-d")  # the project's networks are found and reused
+    assert again.returncode == 0, again.stderr
     down = compose("down", "--timeout", "1")
     assert down.returncode == 0, down.stderr
     nets = subprocess.run([DOCKER, "network", "ls", "--filter", f"label=com.docker.compose.project={name}",
