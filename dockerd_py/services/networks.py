@@ -909,8 +909,11 @@ class NetworkService:
 def _check_options(options: Mapping[str, str]) -> None:
     """The bridge driver's options whose values Docker checks."""
     mtu = options.get("com.docker.network.driver.mtu")
-    if mtu is not None and (not mtu.isdigit() or not 68 <= int(mtu) <= 65535):
-        raise errors.InvalidParameter(f"invalid MTU number: {mtu}")
+    if mtu is not None and not re.fullmatch(r"[+-]?\d+", mtu):
+        raise errors.InvalidParameter(f"failed to parse com.docker.network.driver.mtu value: {mtu} "
+                                      f'(strconv.Atoi: parsing "{mtu}": invalid syntax)')
+    if mtu is not None and not 68 <= int(mtu) <= 65535:
+        raise errors.InvalidParameter(f"invalid MTU number: {int(mtu)}")
     bridge = options.get("com.docker.network.bridge.name")
     if bridge is not None and (len(bridge) > 15 or not re.fullmatch(r"[A-Za-z0-9_.-]+", bridge)):
         raise errors.InvalidParameter(f"invalid bridge name: {bridge}")

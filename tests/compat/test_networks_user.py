@@ -160,6 +160,11 @@ def test_bad_input_gives_dockers_errors_and_leaves_nothing(cli, client, networks
     assert fails("-d", "nosuchdriver", uid("n")) == 'Error response from daemon: plugin "nosuchdriver" not found'
     assert fails(name) == f"Error response from daemon: network with name {name} already exists"
     assert fails("--subnet", "10.1.2.3/24", uid("n")).endswith("invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24")
+    assert fails("-o", "com.docker.network.driver.mtu=abc", uid("n")) == (
+        "Error response from daemon: failed to parse com.docker.network.driver.mtu value: abc "
+        '(strconv.Atoi: parsing "abc": invalid syntax)')
+    out = cli("network", "ls", "--filter", "dangling=maybe", check=False)
+    assert out.returncode != 0 and "invalid value for filter 'dangling'" in out.stderr
     assert fails("bridge") == "Error response from daemon: operation is not permitted on predefined bridge network"
     assert user_bridge_tables() == tables and user_bridges() == links
     out = cli("network", "rm", "bridge", check=False)
