@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import Forbidden, InvalidParameter, NotFound, SystemErr
+from ...errors import InvalidParameter, NotFound, SystemErr
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
@@ -118,9 +118,7 @@ def connect(containers, networks, container_ref: str, network_ref: str,
         settings = c.network_settings.setdefault("Networks", {})
         if c.state.running:
             settings[net["Name"]] = networks.connect(c.id, net["Id"], dict(config or {}))
-        else:
-            if net["Name"] in settings:
-                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {net['Name']}")
+        else:  # remembered for the next start; connecting again replaces the config, as Docker
             check_endpoint(networks, net, config)
             settings[net["Name"]] = stored_endpoint(config, net["Id"])
         c.save()
