@@ -508,3 +508,20 @@ def test_docker_py_connect_disconnect_and_events(client, networks, container_cle
                            filters={"type": "network", "network": net.id})
     actions = [e["Action"] for e in events]
     assert actions.count("connect") >= 1 and actions.count("disconnect") >= 1
+
+
+def test_parallel_starts_get_distinct_addresses(cli, networks, container_cleanup):
+    import concurrent.futures
+
+    name = uid("n")
+    networks.append(name)
+    cli("network", "create", name)
+    names = [uid("c") for _ in range(8)]
+    container_cleanup.extend(names)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: cli("run", "-d", "--name", n, "--network", name, "--network-alias", "many",
+                                    "busybox", "sleep", "300"), names))
+    ips = [inspect_ep(cli, n, name)["IPAddress"] for n in names]
+    assert len(set(ips)) == 8 and all(ips)
+    assert len(net_inspect(cli, name)["Containers"]) == 8
+    assert resolve(cli, names[0], "many") == set(ips)
