@@ -119,6 +119,16 @@ def test_create_with_ipam_and_options(cli, networks, container_cleanup):
     # first address of the ip-range, the auxiliary address skipped
     assert ep["IPAddress"] == str(base.network_address + 130) and ep["Gateway"] == str(base.network_address + 254)
     assert "mtu 1400" in sh(cli, c, "ip link show eth0").stdout
+    rules = subprocess.run(["nft", "list", "table", "ip", f"dockerd-py-{bridge}"], capture_output=True,
+                           text=True).stdout
+    assert f'oifname != "{bridge}" ip saddr {base} masquerade' in rules
+    quiet = uid("n")
+    networks.append(quiet)
+    quiet_id = cli("network", "create", "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+                   quiet).stdout.strip()
+    rules = subprocess.run(["nft", "list", "table", "ip", f"dockerd-py-br-{quiet_id[:12]}"], capture_output=True,
+                           text=True).stdout
+    assert "ct status dnat masquerade" in rules and f'oifname != "br-{quiet_id[:12]}"' not in rules
 
 
 def inspect_ep(cli, container: str, network: str) -> dict:
