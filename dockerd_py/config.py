@@ -32,6 +32,7 @@ class DaemonConfig:
     bip: str = "172.17.0.1/16"
     storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
     cgroup_parent: str = "/docker"
+    default_address_pools: list = field(default_factory=list)  # [{"base": CIDR, "size": N}]; [] = Docker's
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
     init: bool = False  # run docker-init in every container whose HostConfig.Init is null
@@ -60,6 +61,7 @@ _FILE_KEYS = {
     "group": "group",
     "init": "init",
     "init_path": "init-path",
+    "default_address_pools": "default-address-pools",
 }
 
 
@@ -78,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", dest="bip")
     p.add_argument("-s", "--storage-driver", dest="storage_driver")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
+    p.add_argument("--default-address-pool", dest="default_address_pools", action="append",
+                   metavar="base=CIDR,size=N", help="where networks without --subnet get one (repeatable)")
     p.add_argument("-G", "--group", dest="group")
     p.add_argument("--init", dest="init", action="store_const", const=True)
     p.add_argument("--init-path", dest="init_path")
@@ -107,6 +111,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
             setattr(cfg, dest, value)
     if cfg.debug:
         cfg.log_level = "debug"
+    _check_pools(cfg.default_address_pools)
     _check_exec_root(cfg.exec_root)
     if cfg.storage_driver not in STORAGE_DRIVERS:
         raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
@@ -127,6 +132,18 @@ def _check_exec_root(exec_root: str) -> None:
     if longest > _SUN_PATH_MAX:
         raise ConfigError(f"exec-root {exec_root} is too long: the unix sockets below it would need {longest} bytes "
                           f"(at most {_SUN_PATH_MAX}); use a path of at most {_SUN_PATH_MAX - _LONGEST_SOCKET_SUFFIX} characters")
+
+
+def _check_pools(pools: list) -> None:
+    from .services.ipam import parse_pool
+
+    if not isinstance(pools, list):
+        raise ConfigError("default-address-pools: a list of {\"base\": CIDR, \"size\": N} is expected")
+    for pool in pools:
+        try:
+            parse_pool(pool)
+        except (ValueError, AttributeError) as e:
+            raise ConfigError(str(e)) from None
 
 
 def _dest(key: str) -> str:

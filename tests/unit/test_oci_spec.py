@@ -532,7 +532,7 @@ def test_unsupported_options():
                                "Devices": [{"PathOnHost": "/dev/fuse"}], "StorageOpt": {"size": "1G"}, "SomethingNew": 1,
                                "SecurityOpt": ["apparmor=docker-default", "no-new-privileges", "label=disable"]},
                               {"Volumes": {"/data": {}}})
-    assert got == ["HostConfig.IpcMode=shareable", "HostConfig.NetworkMode=container:x", "HostConfig.StorageOpt",
+    assert got == ["HostConfig.IpcMode=shareable", "HostConfig.StorageOpt",
                    "HostConfig.SomethingNew", "HostConfig.SecurityOpt=apparmor=docker-default"]
 
 

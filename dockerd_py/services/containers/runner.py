@@ -24,6 +24,7 @@ from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import write_etc_files
 from .oom import OomWatcher
+from . import networking
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -131,12 +132,18 @@ class Runner:
             sandbox = self.networks.attach(
                 c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
                 c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
-                                               "publish_all": bool(hc.get("PublishAllPorts"))})
+                                               "publish_all": bool(hc.get("PublishAllPorts")),
+                                               "endpoints": networking.endpoint_configs(c),
+                                               "dns": hc.get("Dns"), "dns_options": hc.get("DnsOptions")})
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
-                hc.get("ExtraHosts") or (), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
-                hc.get("NetworkMode", "bridge"))
-            spec = build_spec(container_id=c.id, config=c.config, host_config=hc,
+                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
+                hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
+                hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
+                embedded_dns=self.networks.uses_embedded_dns(c.id))
+            links_env = self.networks.link_env(hc.get("Links") or (), c.name)
+            config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
+            spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")

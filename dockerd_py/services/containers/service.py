@@ -25,6 +25,7 @@ from . import restart, signals
 from . import stats as stats_mod
 from . import update as update_mod
 from .names import NameRegistry, normalize
+from .networking import initial_networks
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
 
@@ -103,7 +104,9 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
-        create_mod.check_networking_config(networking, host_config["NetworkMode"])
+        create_mod.check_networking_config(networking)
+        network_settings = {"Networks": initial_networks(self.networks, host_config["NetworkMode"],
+                                                         networking.get("EndpointsConfig") or {})}
         if host_config["Runtime"] not in self.runtimes:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
@@ -118,7 +121,7 @@ class ContainerService:
         c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
-                      dir=os.path.join(self.root, container_id))
+                      dir=os.path.join(self.root, container_id), network_settings=network_settings)
         try:
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
@@ -275,6 +278,7 @@ class ContainerService:
             self.names.release(old)
             c.name = new
             c.save()
+        self.networks.rename(c.id, new.lstrip("/"))  # the embedded DNS answers to the new name
         self.publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
