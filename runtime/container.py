@@ -8,6 +8,7 @@ exec.fifo means created (init blocked before exec); a frozen cgroup means paused
 from __future__ import annotations
 
 import os
+import select
 import time
 
 from . import jsonio
@@ -110,14 +111,31 @@ class Container:
         if sig == signals.SIGKILL and cg.frozen():
             cg.thaw()
 
+    def pidfd(self) -> int | None:
+        """A pidfd of the live init (readable once it exits), or None if it is gone."""
+        if not self.init_alive():
+            return None
+        try:
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return None
+        if not self.init_alive():  # the pid was reused between the check and the open
+            os.close(fd)
+            return None
+        return fd
+
     def wait_stopped(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while self.init_alive():
-            if time.monotonic() > deadline:
+        """Block until init has exited (a pidfd: no polling loop)."""
+        fd = self.pidfd()
+        if fd is None:
+            return
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(int(timeout * 1000)):
                 raise RuntimeErr(f"timed out waiting for container {self.id} to stop")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        finally:
+            os.close(fd)
 
     def destroy(self) -> None:
         """Remove cgroups and the state directory; run poststop hooks (errors only logged)."""
