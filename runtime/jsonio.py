@@ -77,9 +77,10 @@ def dumps(obj: Any, *, compact: bool = True) -> str:
     return "".join((_encode if compact else _encode_spaced)(obj, 0))
 
 
-def dumps_indent(obj: Any, indent: int, _level: int = 0) -> str:
-    """json.dumps(obj, indent=N) for dicts/lists of plain values."""
-    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+def dumps_indent(obj: Any, indent: int | str, _level: int = 0) -> str:
+    """json.dumps(obj, indent=N) for dicts/lists of plain values (a str indent: that string)."""
+    unit = indent if isinstance(indent, str) else " " * indent
+    pad, inner = unit * _level, unit * (_level + 1)
     if isinstance(obj, dict):
         if not obj:
             return "{}"

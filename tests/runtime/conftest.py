@@ -208,3 +208,17 @@ def run_in(rt: Runtime, bundle: Bundle, script: str, **kw: Any) -> subprocess.Co
     res = rt.cmd("run", "--bundle", bundle.path, cid, **kw)
     reap()
     return res
+
+
+@pytest.fixture
+def pair(tmp_path: Any) -> Any:
+    """(ours, runc) side by side, for tests that compare both in one test."""
+    both = (Runtime("ours", OURS, str(tmp_path / "state-ours")), Runtime("runc", RUNC, str(tmp_path / "state-runc")))
+    yield both
+    for r in both:
+        for cid in r.ids:
+            r.cmd("delete", "--force", cid)
+    reap()
+    for r in both:
+        for cid in r.ids:
+            assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}"), f"{r.name} left cgroup of {cid}"
