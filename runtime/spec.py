@@ -35,7 +35,7 @@ NAMESPACES = {
     "ipc": (0x08000000, "ipc"), "uts": (0x04000000, "uts"), "user": (0x10000000, "user"),
     "cgroup": (0x02000000, "cgroup"), "time": (0x00000080, "time"),
 }
-SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup")
+SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup", "user")
 
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
            "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE",
@@ -138,6 +138,16 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         seen.add(kind)
         if ns.get("path") and not os.path.exists(ns["path"]):
             raise ConfigError(f"namespace {kind!r} path {ns['path']}: no such file or directory")
+    user_ns = next((ns for ns in linux.get("namespaces") or [] if ns.get("type") == "user"), None)
+    if user_ns is not None:  # runc wants the maps even when joining by path
+        for kind in ("uid", "gid"):
+            maps = linux.get(f"{kind}Mappings")
+            if not maps:
+                raise ConfigError(f"User namespaces enabled, but no {kind} mappings found.")
+            if not isinstance(maps, list) or not all(
+                    isinstance(m, dict) and all(isinstance(m.get(k), int) and m[k] >= 0
+                                                for k in ("containerID", "hostID", "size")) for m in maps):
+                raise ConfigError(f"invalid {kind}Mappings: want containerID, hostID and size (integers)")
     if "mount" not in seen:
         raise ConfigError("a private mount namespace is required (no mount namespace in config.json)")
     if raw.get("hostname") and "uts" not in seen:

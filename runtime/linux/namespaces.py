@@ -3,6 +3,10 @@
 The PID namespace is handled by the parent before fork (``pid_for_children``),
 so the forked init is pid 1 without an intermediate process. Everything else is
 done by init on itself: setns for paths, then one unshare for the new ones.
+
+With a user namespace the PID (and every other) namespace must be owned by it,
+so it has to exist first: then a first child joins/unshares everything itself
+(the parent writes its id maps in between) and forks init (process/init.py).
 """
 
 from __future__ import annotations
@@ -10,28 +14,40 @@ from __future__ import annotations
 import os
 
 from ..spec import NAMESPACES
-from .syscalls import CLONE_NEWPID, Syscalls
+from .syscalls import CLONE_NEWPID, CLONE_NEWUSER, Syscalls
 
 
-def enter(sys: Syscalls, namespaces: list[dict[str, str]]) -> None:
-    """setns the ``path`` ones (all fds opened first: joining mnt changes paths),
-    then unshare the rest in one call. PID is the parent's job."""
+def join(sys: Syscalls, namespaces: list[dict[str, str]], *, with_pid: bool = False) -> None:
+    """setns every namespace given by ``path``: all fds opened first (joining mnt
+    changes paths), the user namespace first (it owns the others)."""
     joins: list[tuple[int, int]] = []
-    flags = 0
     try:
         for ns in namespaces:
             flag = NAMESPACES[ns["type"]][0]
-            if flag == CLONE_NEWPID:
-                continue
-            if ns.get("path"):
-                joins.append((os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC), flag))
-            else:
-                flags |= flag
+            if ns.get("path") and (with_pid or flag != CLONE_NEWPID):
+                fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+                joins.insert(0 if flag == CLONE_NEWUSER else len(joins), (fd, flag))
         for fd, flag in joins:
             sys.setns(fd, flag)
     finally:
         for fd, _ in joins:
             os.close(fd)
+
+
+def new_flags(namespaces: list[dict[str, str]], *, with_pid: bool = False) -> int:
+    """clone flags of the namespaces to create (no ``path``)."""
+    flags = 0
+    for ns in namespaces:
+        flag = NAMESPACES[ns["type"]][0]
+        if not ns.get("path") and (with_pid or flag != CLONE_NEWPID):
+            flags |= flag
+    return flags
+
+
+def enter(sys: Syscalls, namespaces: list[dict[str, str]]) -> None:
+    """Join the ``path`` ones, then unshare the rest in one call. PID is the parent's job."""
+    join(sys, namespaces)
+    flags = new_flags(namespaces)
     if flags:
         sys.unshare(flags)
 

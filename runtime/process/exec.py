@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
-# Joined in this order; mnt last: once in it, host paths are gone (fds are open).
-_NS_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+# Joined in this order; user first (it owns the others), mnt last: once in it,
+# host paths are gone (fds are open).
+_NS_ORDER = [("user", sc.CLONE_NEWUSER), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
              ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
 
 
