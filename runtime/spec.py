@@ -35,7 +35,7 @@ NAMESPACES = {
     "ipc": (0x08000000, "ipc"), "uts": (0x04000000, "uts"), "user": (0x10000000, "user"),
     "cgroup": (0x02000000, "cgroup"), "time": (0x00000080, "time"),
 }
-SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup", "user")
+SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup", "user", "time")
 
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
            "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE",
@@ -133,6 +133,8 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
             raise ConfigError(f"namespace {kind!r} does not exist")
         if kind not in SUPPORTED_NAMESPACES:
             raise ConfigError(f"namespace {kind!r} is not supported by dockerd-py-runc")
+        if kind == "time" and not os.path.exists("/proc/self/ns/time"):
+            raise ConfigError('namespace {"time" ""} does not exist: this kernel has no time namespaces')
         if kind in seen:
             raise ConfigError(f"malformed spec file: duplicated ns {kind!r}")
         seen.add(kind)
@@ -148,6 +150,18 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
                     isinstance(m, dict) and all(isinstance(m.get(k), int) and m[k] >= 0
                                                 for k in ("containerID", "hostID", "size")) for m in maps):
                 raise ConfigError(f"invalid {kind}Mappings: want containerID, hostID and size (integers)")
+    if linux.get("timeOffsets") and "time" not in seen:
+        raise ConfigError("time offsets specified without a time namespace")
+    for clock in linux.get("timeOffsets") or {}:
+        if clock not in ("monotonic", "boottime"):
+            raise ConfigError(f"time offsets: unknown clock {clock!r} (monotonic or boottime)")
+    personality = linux.get("personality")
+    if personality is not None:
+        if not isinstance(personality, dict) or personality.get("domain") not in ("LINUX", "LINUX32"):
+            raise ConfigError(f"invalid personality domain {personality!r}: want LINUX or LINUX32")
+        if personality.get("flags"):
+            raise ConfigError("personality flags are not supported")
+    _validate_intel_rdt(linux.get("intelRdt"))
     if "mount" not in seen:
         raise ConfigError("a private mount namespace is required (no mount namespace in config.json)")
     if raw.get("hostname") and "uts" not in seen:
@@ -188,6 +202,27 @@ def _validate_process(proc: Any, need: bool) -> None:
             raise ConfigError(f"rlimit type {rl.get('type')!r} not supported")
 
 
+def _validate_intel_rdt(rdt: Any) -> None:
+    """runc's checks on a host without resctrl (a closID alone is accepted); with
+    resctrl there, anything but that is refused: we do not drive it."""
+    if not rdt:
+        return
+    enabled = False
+    try:
+        with open("/proc/self/mountinfo") as f:
+            enabled = any(" - resctrl " in line for line in f)
+    except OSError:
+        pass
+    if not enabled:
+        if rdt.get("l3CacheSchema"):
+            raise ConfigError("intelRdt.l3CacheSchema is specified in config, but Intel RDT/CAT is not enabled")
+        if rdt.get("memBwSchema"):
+            raise ConfigError("intelRdt.memBwSchema is specified in config, but Intel RDT/MBA is not enabled")
+        return
+    if rdt.get("l3CacheSchema") or rdt.get("memBwSchema"):
+        raise ConfigError("intelRdt is not supported by dockerd-py-runc")
+
+
 def _validate_seccomp(sec: Any) -> None:
     if not sec:
         return
@@ -203,12 +238,12 @@ def _validate_seccomp(sec: Any) -> None:
 
 def features() -> dict[str, Any]:
     """The ``features`` document (runtime-spec features.md)."""
-    from .linux.mounts import FLAGS, PROPAGATION
+    from .linux.mounts import FLAGS, PROPAGATION, RECURSIVE
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_NAMES),
-        "mountOptions": sorted(set(FLAGS) | set(PROPAGATION) | {"rbind"}),
+        "mountOptions": sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | {"tmpcopyup"}),
         "linux": {
             "namespaces": list(SUPPORTED_NAMESPACES),
             "capabilities": CAPABILITIES,

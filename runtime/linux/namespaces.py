@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from ..spec import NAMESPACES
-from .syscalls import CLONE_NEWPID, CLONE_NEWUSER, Syscalls
+from .syscalls import CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, Syscalls
 
 
 def join(sys: Syscalls, namespaces: list[dict[str, str]], *, with_pid: bool = False) -> None:
@@ -35,13 +35,52 @@ def join(sys: Syscalls, namespaces: list[dict[str, str]], *, with_pid: bool = Fa
 
 
 def new_flags(namespaces: list[dict[str, str]], *, with_pid: bool = False) -> int:
-    """clone flags of the namespaces to create (no ``path``)."""
+    """clone flags of the namespaces to create (no ``path``). PID and time apply
+    to children only: without ``with_pid`` they are left to the parent."""
     flags = 0
     for ns in namespaces:
         flag = NAMESPACES[ns["type"]][0]
-        if not ns.get("path") and (with_pid or flag != CLONE_NEWPID):
+        if not ns.get("path") and (with_pid or flag not in (CLONE_NEWPID, CLONE_NEWTIME)):
             flags |= flag
     return flags
+
+
+def write_time_offsets(offsets: dict[str, dict[str, int]] | None) -> None:
+    """linux.timeOffsets into the new (still empty) time namespace for children."""
+    lines = "".join(f"{clock} {int(v.get('secs', 0))} {int(v.get('nanosecs', 0))}\n"
+                    for clock, v in (offsets or {}).items())
+    if not lines:
+        return
+    fd = os.open("/proc/self/timens_offsets", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, lines.encode())
+    except OSError as e:
+        raise OSError(e.errno, f"failed to write time offsets: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+class TimeNamespace:
+    """A new time namespace with its offsets for the next fork, then ours again."""
+
+    def __init__(self, sys: Syscalls, spec_ns: dict[str, str] | None,
+                 offsets: dict[str, dict[str, int]] | None) -> None:
+        self.sys = sys
+        self.wanted = spec_ns is not None and not spec_ns.get("path")
+        self.offsets = offsets
+        self.saved: int | None = None
+
+    def __enter__(self) -> "TimeNamespace":
+        if self.wanted:
+            self.saved = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
+            self.sys.unshare(CLONE_NEWTIME)
+            write_time_offsets(self.offsets)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            self.sys.setns(self.saved, CLONE_NEWTIME)
+            os.close(self.saved)
 
 
 def enter(sys: Syscalls, namespaces: list[dict[str, str]]) -> None:

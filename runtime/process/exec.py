@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # Joined in this order; user first (it owns the others), mnt last: once in it,
 # host paths are gone (fds are open).
 _NS_ORDER = [("user", sc.CLONE_NEWUSER), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-             ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
+             ("cgroup", sc.CLONE_NEWCGROUP), ("time", sc.CLONE_NEWTIME), ("mnt", sc.CLONE_NEWNS)]
 
 
 def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, pid_file: str | None,

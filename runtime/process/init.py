@@ -120,6 +120,11 @@ def run_userns_stage(cfg: InitConfig) -> None:
             os.setresuid(0, 0, 0)
         if flags:
             sys_.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            # setresuid made us non-dumpable: /proc/self/* then belongs to the
+            # host's root, unmapped here. The exec resets dumpable anyway.
+            sys_.prctl(sc.PR_SET_DUMPABLE, 1)
+            namespaces.write_time_offsets(cfg.spec.linux.get("timeOffsets"))
         pid = os.fork()
         if pid == 0:
             cfg.stage2 = True
@@ -181,6 +186,8 @@ def _init(cfg: InitConfig) -> None:
     os.umask(old_umask)
     _security_labels(proc)
     _rlimits(proc.get("rlimits") or [])
+    if spec.linux.get("personality"):
+        sys_.personality(spec.linux["personality"])
     if proc.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc["oomScoreAdj"]))

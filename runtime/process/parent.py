@@ -16,7 +16,7 @@ from ..cgroups import manager as cgm
 from ..container import check_id, proc_stat
 from ..errors import Exists, RuntimeErr
 from ..linux import syscalls as sc
-from ..linux.namespaces import PidNamespace
+from ..linux.namespaces import PidNamespace, TimeNamespace
 from ..logs import log
 from ..spec import Spec
 from .channel import Channel
@@ -87,7 +87,9 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                              no_pivot, preserve_fds, None)
             userns = spec.has_new_namespace("user")
             pid_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "pid"), None)
-            with PidNamespace(sc.default(), None if userns else pid_ns):
+            time_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "time"), None)
+            with PidNamespace(sc.default(), None if userns else pid_ns), \
+                    TimeNamespace(sc.default(), None if userns else time_ns, spec.linux.get("timeOffsets")):
                 child = os.fork()
                 if child == 0:
                     os.close(lock.fd)  # the flock must not live on in init
