@@ -4,7 +4,7 @@
 compiles regular expressions at import time. The C scanner and encoder behind
 it need neither, and this binary runs several times per container, so the
 runtime uses them directly. Falls back to ``json`` if ``_json`` is missing.
-Only the C scanner's error path imports json.decoder (for JSONDecodeError).
+Only malformed input imports json (the C scanner's errors need json.decoder).
 """
 
 from __future__ import annotations
@@ -64,6 +64,12 @@ def loads(data: str | bytes) -> Any:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
+    except SystemError:
+        # The scanner reports most errors with json.decoder.JSONDecodeError, which
+        # it looks up in sys.modules only: absent, it fails with SystemError.
+        # Errors are rare: let json itself parse again and explain.
+        import json
+        return json.loads(text)
     if text[end:].strip(_WS):
         raise ValueError(f"Extra data: char {end}")
     return obj

@@ -117,7 +117,7 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         raise ConfigError(f"unsupported ociVersion {version!r}: only 1.x specs are supported")
     root = raw.get("root")
     if not isinstance(root, dict) or not isinstance(root.get("path"), str) or not root["path"]:
-        raise ConfigError("root.path must be set")
+        raise ConfigError("root must be specified")
     rootfs = root["path"] if os.path.isabs(root["path"]) else os.path.join(bundle, root["path"])
     if not os.path.isdir(rootfs):
         what = "not a directory" if os.path.exists(rootfs) else "no such file or directory"
@@ -130,7 +130,8 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type") if isinstance(ns, dict) else None
         if kind not in NAMESPACES:
-            raise ConfigError(f"namespace {kind!r} does not exist")
+            raise ConfigError(f'namespace {{"{kind}" "{ns.get("path", "") if isinstance(ns, dict) else ""}"}} '
+                              "does not exist")
         if kind not in SUPPORTED_NAMESPACES:
             raise ConfigError(f"namespace {kind!r} is not supported by dockerd-py-runc")
         if kind == "time" and not os.path.exists("/proc/self/ns/time"):
@@ -193,10 +194,12 @@ def _validate_process(proc: Any, need: bool) -> None:
     cwd = proc.get("cwd", "/")
     if not isinstance(cwd, str) or not cwd.startswith("/"):
         raise ConfigError("cwd property must not be empty and must be an absolute path")
-    for kind, names in (proc.get("capabilities") or {}).items():
-        for name in names or []:
-            if name not in CAP_INDEX:
-                raise ConfigError(f"unknown capability {name!r} in {kind}")
+    unknown = sorted({name for names in (proc.get("capabilities") or {}).values() for name in names or []
+                      if name not in CAP_INDEX})
+    if unknown:
+        # runc warns and goes on (a newer engine may name caps this kernel lacks).
+        from .logs import log
+        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]")
     for rl in proc.get("rlimits") or []:
         if rl.get("type") not in RLIMITS:
             raise ConfigError(f"rlimit type {rl.get('type')!r} not supported")
@@ -245,7 +248,8 @@ def features() -> dict[str, Any]:
         "hooks": list(HOOK_NAMES),
         "mountOptions": sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | {"tmpcopyup"}),
         "linux": {
-            "namespaces": list(SUPPORTED_NAMESPACES),
+            "namespaces": [ns for ns in SUPPORTED_NAMESPACES
+                           if ns != "time" or os.path.exists("/proc/self/ns/time")],
             "capabilities": CAPABILITIES,
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {
