@@ -24,9 +24,9 @@ RUNTIME_NAME = "dockerd-py-runc"
 _TEMPLATE = """#!{python} -IS
 # Written by dockerd-py at start-up: runs dockerd_runtime without site's start-up cost.
 import sys
-sys.path.insert(0, {path_entry!r})
-from dockerd_runtime.cli import main
-sys.exit(main())
+sys.path.append({path_entry!r})
+from dockerd_runtime.cli import run
+run()
 """
 
 

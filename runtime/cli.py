@@ -196,6 +196,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run(argv: list[str] | None = None) -> None:
+    """The executable's entry point: main(), then exit without the interpreter's
+    teardown (final GC, module and code-object deallocation: ~1.5 ms of CPU on
+    every call, and this runs three times per container). Everything the
+    runtime writes goes through os.write or closed files, so flushing stdio is all."""
+    code = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 def _os_message(e: OSError) -> str:
     if e.filename is not None:
         return f"{e.strerror}: {e.filename}"
@@ -216,4 +230,4 @@ def _fail(argv: list[str], msg: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
