@@ -3,14 +3,9 @@
 The runtime runs three times per container (create, start, delete), so its
 start-up is on every `docker run`. A console script pays for `site` (every .pth
 file in site-packages) and, behind pyenv, a shell wrapper. This launcher runs
-the daemon's own interpreter with `-IS` and imports the `dockerd_runtime`
+the daemon's own interpreter with `-S` and imports the `dockerd_runtime`
 package through a symlink next to it, pointing wherever the package is
 installed: an editable checkout's `runtime/` or site-packages alike.
-
-`-I` (isolated) keeps the caller's PYTHON* variables out of the runtime: with
-PYTHONDONTWRITEBYTECODE set, every call recompiled the whole package (~10 ms a
-call), and PYTHONPATH/PYTHONHOME must not steer a process that becomes a
-container. A shebang passes one argument, hence `-IS` and not `-I -S`.
 """
 
 import importlib.util
@@ -21,6 +16,11 @@ from .state import atomic
 
 RUNTIME_NAME = "dockerd-py-runc"
 
+# `-I` too (a shebang passes one argument: `-IS`): the caller's PYTHON* variables
+# stay out of a process that becomes a container (PYTHONDONTWRITEBYTECODE made
+# every call recompile the package, PYTHONPATH could steer it). The package's
+# path goes last, so stdlib imports do not search it first. cli.run exits
+# without the interpreter's teardown.
 _TEMPLATE = """#!{python} -IS
 # Written by dockerd-py at start-up: runs dockerd_runtime without site's start-up cost.
 import sys
