@@ -51,6 +51,10 @@ VERBS: dict[str, tuple[str, str, list[Flag], list[tuple[str, bool]], str]] = {
     "pause": ("pause", "run_pause", [], [("id", True)], "suspend all processes of a container"),
     "resume": ("pause", "run_resume", [], [("id", True)], "resume a paused container"),
     "ps": ("ps", "run", _FORMAT, [("id", True), ("ps_args", False)], "processes of a container"),
+    "spec": ("spec", "run", [(("--bundle", "-b"), "bundle", "str"), (("--rootless",), "spec_rootless", "bool")],
+             [], "create a new specification file"),
+    "events": ("events", "run", [(("--interval",), "interval", "str"), (("--stats",), "stats", "bool")],
+               [("id", True)], "display container events such as OOM notifications, cpu, memory, and IO usage"),
     "exec": ("exec", "run", [
         (("--process", "-p"), "process", "str"), (("--detach", "-d"), "detach", "bool"),
         (("--pid-file",), "pid_file", "str"), (("--console-socket",), "console_socket", "str"),
@@ -59,16 +63,11 @@ VERBS: dict[str, tuple[str, str, list[Flag], list[tuple[str, bool]], str]] = {
         (("--preserve-fds",), "preserve_fds", "int"),
     ], [("id", True), ("command", False)], "run a new process inside a running container"),
     "features": ("features", "run", [], [], "show the enabled features (JSON)"),
-    "spec": ("spec", "run", [(("--bundle", "-b"), "bundle", "str"), (("--rootless",), "spec_rootless", "bool")],
-             [], "create a new specification file"),
-    "events": ("events", "run", [(("--interval",), "interval", "str"), (("--stats",), "stats", "bool")],
-               [("id", True)], "display container events such as OOM notifications, cpu, memory, and IO usage"),
 }
 _DEFAULTS: dict[str, Any] = {
     "root": DEFAULT_ROOT, "log": "", "log_format": "text", "rootless": "auto", "criu": "", "bundle": "",
     "pid_file": None, "console_socket": None, "preserve_fds": 0, "format": "table", "signal": "SIGTERM",
     "ps_args": [], "command": [], "env": [], "process": None, "cwd": None, "user": None,
-    "interval": "5s",
 }
 
 

@@ -52,10 +52,11 @@ def _emit(event: dict) -> None:
 
 
 def run(args: Args) -> int:
+    text = args.interval or "5s"
     try:
-        interval = parse_duration(args.interval)
+        interval = parse_duration(text)
     except ValueError:
-        raise RuntimeErr(f'invalid value "{args.interval}" for flag -interval: parse error') from None
+        raise RuntimeErr(f'invalid value "{text}" for flag -interval: parse error') from None
     c = Container.load(args.root, args.id)
     if c.status == "stopped":
         raise RuntimeErr(f"container with id {c.id} is not running")

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# False in init forked by the user-namespace stage (see run_userns_stage).
+_restore_pdeathsig = True
 
 
 class InitConfig:
@@ -127,7 +129,9 @@ def run_userns_stage(cfg: InitConfig) -> None:
             namespaces.write_time_offsets(cfg.spec.linux.get("timeOffsets"))
         pid = os.fork()
         if pid == 0:
+            global _restore_pdeathsig
             cfg.stage2 = True
+            _restore_pdeathsig = False  # our parent exits now: its death must not kill us
             if userns.maps_root(cfg.spec.linux.get("gidMappings") or []):
                 os.setresgid(0, 0, 0)
                 os.setgroups([])
@@ -205,7 +209,7 @@ def _init(cfg: InitConfig) -> None:
     if slave:
         from ..linux import tty
         tty.make_controlling(slave)
-    _switch_user(sys_, proc.get("capabilities"), user, env, pdeathsig=not cfg.stage2)
+    _switch_user(sys_, proc.get("capabilities"), user, env)
     os.chdir(proc.get("cwd") or "/")
     path = _lookup(proc["args"][0], env)
     _reset_signals()
@@ -300,7 +304,7 @@ def _home_of(uid: int) -> str:
 
 
 def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: dict[str, Any],
-                 env: dict[str, str], pdeathsig: bool = True) -> None:
+                 env: dict[str, str]) -> None:
     uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
     if "HOME" not in env:
         env["HOME"] = _home_of(uid)
@@ -315,7 +319,7 @@ def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: d
     sys_.prctl(sc.PR_SET_KEEPCAPS, 0)
     if capabilities is not None:
         caps.apply(sys_, capabilities)
-    if uid != 0 and pdeathsig:
+    if uid != 0 and _restore_pdeathsig:
         sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)  # credentials change cleared it
     if user.get("umask") is not None:
         os.umask(int(user["umask"]))
