@@ -31,7 +31,7 @@ def run(args: Args) -> int:
             raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
         from ..linux.ttyproxy import Proxy
         proxy = Proxy()
-    if not args.detach:
+    if not args.detach and not args.no_subreaper:
         # As runc: a subreaper, so that an init that is not our child (forked
         # by the user-namespace stage) is still ours to wait for.
         from ..linux import syscalls as sc
@@ -65,7 +65,8 @@ def run(args: Args) -> int:
     else:
         _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    Container.load(args.root, args.id).destroy()
+    if not args.keep:
+        Container.load(args.root, args.id).destroy()
     return code if code >= 0 else 128 - code
 
 

@@ -114,3 +114,13 @@ def test_hook_that_hangs_times_out(pair, bundle, kind):
         assert "error running hook #0: hook ran past specified timeout of 1.0s" in _msg(res.stderr), (rt, res.stderr)
         assert left == (False, False, False), rt
         assert _sleepers(marker) == [], rt
+
+
+@pytest.mark.parametrize("argv", [["nosuchverb"], ["state"], ["state", "a", "b"], ["kill", "a", "b", "c"],
+                                  ["create", "--bogus", "x"], ["exec", "-c", "A", "--cap", "B", "x", "true"],
+                                  ["exec", "--bogus", "x", "true"], ["events", "--interval", "abc", "x"]])
+def test_usage_errors_as_runc(pair, argv):
+    """Command-line mistakes: runc's exit code (3 for an unknown verb, else 1, exec included) and message."""
+    results = [(res.returncode, _msg(res.stderr).replace(rt.binary, "PROG"))
+               for rt, res in ((rt, rt.cmd(*argv)) for rt in pair)]
+    assert results[0] == results[1]
