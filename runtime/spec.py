@@ -171,6 +171,7 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         if not isinstance(m, dict) or not str(m.get("destination", "")).startswith("/"):
             raise ConfigError(f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
                               "is not absolute")
+        _validate_idmapped(m, linux)
     _validate_seccomp(linux.get("seccomp"))
     hooks = raw.get("hooks") or {}
     for name, entries in hooks.items():
@@ -203,6 +204,20 @@ def _validate_process(proc: Any, need: bool) -> None:
     for rl in proc.get("rlimits") or []:
         if rl.get("type") not in RLIMITS:
             raise ConfigError(f"rlimit type {rl.get('type')!r} not supported")
+
+
+def _validate_idmapped(m: dict[str, Any], linux: dict[str, Any]) -> None:
+    """runc 1.2's rules for id-mapped mounts."""
+    from .linux import idmap
+    if not idmap.is_idmapped(m):
+        return
+    if not idmap.is_bind(m):
+        raise ConfigError("id-mapped mounts are only supported for bind-mounts")
+    uids, gids = idmap.mappings(m, linux)
+    if not uids or not gids:
+        raise ConfigError("id-mapped mounts must have both uid and gid mappings specified")
+    if os.geteuid() != 0:
+        raise ConfigError("id-mapped mounts are not supported for rootless containers")
 
 
 def _validate_intel_rdt(rdt: Any) -> None:

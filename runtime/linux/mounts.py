@@ -52,7 +52,7 @@ RECURSIVE: dict[str, tuple[int, int]] = {
     "rnorelatime": (0, sc.MOUNT_ATTR_RELATIME),
     "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
 }
-# Accepted and ignored, as runc 1.1 does: id-mapping requests (runc 1.2's).
+# Not mount(2) flags: id-mapping requests, made by linux/idmap.py.
 IGNORED = {"idmap", "ridmap"}
 
 
@@ -128,8 +128,10 @@ def make_target(dest: str, is_dir: bool) -> None:
         os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
 
 
-def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str]) -> None:
-    """Mount one config.json ``mounts[]`` entry under rootfs (before pivot_root)."""
+def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str],
+                mount_fd: int | None = None) -> None:
+    """Mount one config.json ``mounts[]`` entry under rootfs (before pivot_root);
+    ``mount_fd``: the entry's id-mapped bind, made by create, to attach."""
     options = m.get("options") or []
     flags, prop, data = parse_options(options)
     fstype = m.get("type") or ""
@@ -137,10 +139,17 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
     dest = secure_join(rootfs, m["destination"])
     if flags & sc.MS_BIND or fstype == "bind":
         flags |= sc.MS_BIND
-        if not os.path.exists(source):
+        if mount_fd is not None:  # (create checked the source; we may not even see it)
+            is_dir = stat.S_ISDIR(os.fstat(mount_fd).st_mode)
+        elif not os.path.exists(source):
             raise OSError(2, f"bind mount source {source}: no such file or directory")
-        make_target(dest, os.path.isdir(source))
-        sys.mount(source, dest, "bind", flags & (sc.MS_BIND | sc.MS_REC))
+        else:
+            is_dir = os.path.isdir(source)
+        make_target(dest, is_dir)
+        if mount_fd is not None:
+            sys.move_mount(mount_fd, dest)
+        else:
+            sys.mount(source, dest, "bind", flags & (sc.MS_BIND | sc.MS_REC))
         # A bind ignores every other flag: apply them with a remount.
         extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:

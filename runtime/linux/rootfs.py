@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: dict[str, str],
-            no_pivot: bool, in_userns: bool = False) -> None:
+            no_pivot: bool, in_userns: bool = False, idmapped: dict[int, int] | None = None) -> None:
     """Everything up to and including the switch of root. Runs with umask 0.
     In a user namespace device nodes cannot be made: the host's are bound."""
     linux = spec_raw.get("linux") or {}
@@ -30,8 +30,8 @@ def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: 
         _make_parent_private(sys, rootfs)
     sys.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
     mounts = spec_raw.get("mounts") or []
-    for m in mounts:
-        mount_entry(sys, rootfs, m, cgroup_paths)
+    for i, m in enumerate(mounts):
+        mount_entry(sys, rootfs, m, cgroup_paths, (idmapped or {}).get(i))
     if devices.needs_dev_setup(mounts):
         devices.create_defaults(sys, rootfs, linux.get("devices") or [], bind=in_userns)
         devices.create_symlinks(rootfs)

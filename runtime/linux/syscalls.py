@@ -84,7 +84,14 @@ MOUNT_ATTR_NOSYMFOLLOW = 0x200000
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_PIVOT_ROOT = 155  # x86_64
-_SYS_MOUNT_SETATTR = 442  # every architecture (new syscall numbering)
+_SYS_OPEN_TREE = 428  # every architecture (new syscall numbering)
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+AT_EMPTY_PATH = 0x1000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_IDMAP = 0x100000
 
 
 class Syscalls:
@@ -112,12 +119,24 @@ class Syscalls:
     def umount2(self, target: str, flags: int = 0) -> None:
         self._check(self._libc.umount2(_b(target), flags), f"umount {target}")
 
-    def mount_setattr(self, target: str, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
-        """Change the attributes of the mount at target (and of every mount below it)."""
-        attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, attr_clr, 0, 0), 32)
-        ret = self._libc.syscall(_SYS_MOUNT_SETATTR, -100, _b(target), AT_RECURSIVE if recursive else 0,
-                                 attr, ctypes.c_size_t(32))
-        self._check(ret, f"mount_setattr {target}")
+    def mount_setattr(self, target: str, attr_set: int, attr_clr: int, recursive: bool = True, *,
+                      fd: int = -100, userns_fd: int = 0) -> None:
+        """Change the attributes of the mount at target (and of every mount below it);
+        with ``fd`` (target ""), of that detached mount."""
+        attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, attr_clr, 0, userns_fd), 32)
+        flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if not target else 0)
+        ret = self._libc.syscall(_SYS_MOUNT_SETATTR, fd, _b(target), flags, attr, ctypes.c_size_t(32))
+        self._check(ret, f"mount_setattr {target or 'fd ' + str(fd)}")
+
+    def open_tree(self, path: str, recursive: bool) -> int:
+        """A detached copy of the mount tree at path (OPEN_TREE_CLONE), close-on-exec."""
+        flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+        return self._check(self._libc.syscall(_SYS_OPEN_TREE, -100, _b(path), flags), f"open_tree {path}", path)
+
+    def move_mount(self, fd: int, target: str) -> None:
+        """Attach the detached mount ``fd`` at target."""
+        ret = self._libc.syscall(_SYS_MOVE_MOUNT, fd, b"", -100, _b(target), MOVE_MOUNT_F_EMPTY_PATH)
+        self._check(ret, f"move_mount {target}")
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._check(self._libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root")

@@ -49,6 +49,7 @@ class InitConfig:
         # Forked by the user-namespace stage (run_userns_stage): cgroups and
         # namespaces are done, and our parent exits at once (no parent-death signal).
         self.stage2 = False
+        self.idmapped: dict[int, int] = {}  # mounts[] index -> id-mapped detached mount (linux/idmap.py)
 
 
 def preload(spec: Spec) -> None:
@@ -174,7 +175,7 @@ def _init(cfg: InitConfig) -> None:
         hooks.run_all(spec.hooks["createContainer"], _state_for_hooks(cfg), "createContainer")
     if spec.has_new_namespace("mount"):
         rootfs.prepare(sys_, spec.rootfs, raw, cfg.cgroup_paths, cfg.no_pivot,
-                       in_userns=spec.has_new_namespace("user"))
+                       in_userns=spec.has_new_namespace("user"), idmapped=cfg.idmapped)
     slave = None
     if proc.get("terminal"):
         from ..linux import tty

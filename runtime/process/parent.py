@@ -16,6 +16,7 @@ from ..cgroups import manager as cgm
 from ..container import check_id, proc_stat
 from ..errors import Exists, RuntimeErr
 from ..linux import syscalls as sc
+from ..linux.idmap import is_idmapped
 from ..linux.namespaces import PidNamespace, TimeNamespace
 from ..logs import log
 from ..spec import Spec
@@ -85,6 +86,9 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                    "bundle": spec.bundle, "annotations": spec.annotations}
             cfg = InitConfig(spec, theirs, fifo_fd, manager.procs_files(), manager.paths, console,
                              no_pivot, preserve_fds, None)
+            if any(is_idmapped(m) for m in spec.raw.get("mounts") or []):
+                from ..linux import idmap
+                cfg.idmapped = idmap.prepare(sc.default(), spec.raw.get("mounts") or [], spec.linux)
             userns = spec.has_new_namespace("user")
             pid_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "pid"), None)
             time_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "time"), None)
@@ -101,6 +105,9 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                     init_run(cfg)  # never returns
             theirs.close()
             os.close(fifo_fd)
+            for fd in cfg.idmapped.values():
+                os.close(fd)
+            cfg.idmapped = {}
             if console is not None:
                 console.close()
             oci["pid"] = child

@@ -4,40 +4,12 @@ mapped range, joining by path, exec into it; each compared with runc."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import reap, run_in
-
-HOST_BASE = 100000
-MAPS = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
-
-
-@pytest.fixture(scope="module")
-def userns_rootfs(shared_rootfs: str):
-    """The busybox rootfs owned by the mapped root (runc expects the bundle so),
-    in a directory the mapped root can traverse (pytest's tmp dirs are 0700)."""
-    base = tempfile.mkdtemp(prefix="rt-userns-")
-    os.chmod(base, 0o711)
-    dest = os.path.join(base, "rootfs")
-    shutil.copytree(shared_rootfs, dest, symlinks=True)
-    subprocess.run(["chown", "-R", "-h", f"{HOST_BASE}:{HOST_BASE}", dest], check=True)
-    yield dest
-    shutil.rmtree(base)
-
-
-@pytest.fixture
-def ubundle(bundle, userns_rootfs):
-    bundle.spec["root"] = {"path": userns_rootfs, "readonly": False}
-    bundle.spec["linux"]["namespaces"].append({"type": "user"})
-    bundle.spec["linux"]["uidMappings"] = MAPS
-    bundle.spec["linux"]["gidMappings"] = MAPS
-    return bundle
-
+from conftest import HOST_BASE, reap, run_in
 
 SCRIPT = ("id; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; "
           "ls -ln / | awk 'NR>1 {print $3, $4, $9}'; ls -ln /dev | awk 'NR>1 {print $1, $3, $4, $9}'; "
