@@ -142,12 +142,11 @@ class Container:
         paths = self.data.get("cgroup_paths") or {}
         if paths:
             cg = self.cgroup
-            for _ in range(200):
+            for _ in range(10):  # (more rounds only if something forked meanwhile)
                 left = cg.pids()
                 if not left:
                     break
-                _kill_each(left, signals.SIGKILL)
-                time.sleep(0.005)
+                _kill_and_wait(left)
             try:
                 cg.remove()
             except OSError as e:
@@ -162,6 +161,30 @@ class Container:
             except RuntimeErr as e:
                 log.warning(str(e))
         st.remove_dir(self.dir)
+
+
+def _kill_and_wait(pids: list[int], timeout: float = 2.0) -> None:
+    """SIGKILL each and wait for their exits on pidfds (no sleep loop)."""
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+        except OSError:  # gone already
+            continue
+    try:
+        _kill_each(pids, signals.SIGKILL)
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        pending = set(fds)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for fd, _ in poller.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                poller.unregister(fd)
+                pending.discard(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _kill_each(pids: list[int], sig: int) -> None:
