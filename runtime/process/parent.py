@@ -163,8 +163,9 @@ def _supervise_setup(channel: Channel, spec: Spec, oci: dict[str, Any], stage1: 
                 try:
                     userns.write_maps(stage1, spec.linux)
                 except OSError as e:
-                    channel.send("error", msg=str(e))
-                    raise RuntimeErr(f"failed to set up user namespace mappings: {e}") from None
+                    text = str(e.args[1]) if len(e.args) > 1 else str(e)  # without "[Errno N]"
+                    channel.send("error", msg=text)
+                    raise RuntimeErr(f"failed to set up user namespace mappings: {text}") from None
                 channel.send("ok")
                 continue
             if kind == "pid" and stage1:

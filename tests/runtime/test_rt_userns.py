@@ -85,3 +85,14 @@ def test_userns_without_mappings_refused(pair, ubundle, drop):
         results.append((res.returncode, f"User namespaces enabled, but no {kind} mappings found." in res.stderr,
                         os.path.exists(os.path.join(rt.root, cid))))
     assert results[0] == results[1] == (1, True, False)
+
+
+def test_userns_bad_mappings_leave_nothing(pair, ubundle):
+    """Overlapping maps: the kernel refuses them; both fail with exit 1 and leave nothing."""
+    ubundle.spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536},
+                                            {"containerID": 10, "hostID": 300000, "size": 5}]
+    for rt in pair:
+        res = run_in(rt, ubundle, "true")
+        cid = rt.ids[-1]
+        assert res.returncode == 1 and "uid_map" in res.stderr, (rt, res.stderr)
+        assert not os.path.exists(os.path.join(rt.root, cid))
