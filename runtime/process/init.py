@@ -103,6 +103,7 @@ def run_userns_stage(cfg: InitConfig) -> None:
     cgroups (still host root), join the ``path`` namespaces, unshare the user
     namespace and let the parent write its maps, become root in it, unshare the
     rest (PID included, now owned by it) and fork init, whose pid goes to the parent."""
+    from ..linux import userns  # now: joining a mount namespace by path hides the host's files
     code = 1
     try:
         sys_ = sc.default()
@@ -118,7 +119,6 @@ def run_userns_stage(cfg: InitConfig) -> None:
             flags &= ~sc.CLONE_NEWUSER
         # Root in the namespace; the gid only in init, as runc: the IPC
         # namespace made here (its mqueue root) keeps the unmapped gid there too.
-        from ..linux import userns
         if userns.maps_root(cfg.spec.linux.get("uidMappings") or []):
             os.setresuid(0, 0, 0)
         if flags:
