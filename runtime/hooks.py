@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 def run_all(hooks: list[dict[str, Any]], state_json: bytes, kind: str) -> None:
     """Run every hook; the first failure raises (callers decide if it is fatal).
     Messages are runc's ("error running hook #N: ..."); ``kind`` goes to the debug log."""
+    from .logs import log
     for i, hook in enumerate(hooks or []):
+        log.debug(f"running {kind} hook #{i}: {hook.get('path')}")
         args = hook.get("args") or [hook["path"]]
         env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
         timeout = hook.get("timeout")
