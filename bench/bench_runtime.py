@@ -1,7 +1,9 @@
 """Benchmark: create + start + wait + delete of a busybox `true` container.
 
 dockerd-py-runc vs runc vs crun, in one alternating run (so background noise
-hits all of them alike): N sequential lifecycles, then batches of N in parallel.
+hits all of them alike): N sequential lifecycles, then batches of N in parallel,
+then the memory (RSS and PSS, kB) of the container's process while created
+(the runtime's init, blocked before exec) and while running (`sleep`).
 Prints medians and ratios ours/other. Run as root:
 
     python3 bench/bench_runtime.py [-n 20] [--rounds 3]
@@ -100,6 +102,48 @@ def lifecycle(binary: str, root: str, bundle_base: str, rootfs: str) -> float:
     return elapsed
 
 
+def _mem_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of one process in kB, from smaps_rollup."""
+    out = {"Rss:": 0, "Pss:": 0}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key = line.split()[0]
+            if key in out:
+                out[key] = int(line.split()[1])
+    return out["Rss:"], out["Pss:"]
+
+
+def memory(binary: str, root: str, bundle_base: str, rootfs: str) -> dict[str, tuple[int, int]]:
+    """Memory of the container's only process: created (init waiting) and running."""
+    cid = "m" + uuid.uuid4().hex[:12]
+    bundle = os.path.join(bundle_base, cid)
+    os.mkdir(bundle)
+    cfg = spec(rootfs)
+    cfg["process"]["args"] = ["sleep", "30"]
+    cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    pid_file = os.path.join(bundle, "pid")
+    dn = subprocess.DEVNULL
+    out: dict[str, tuple[int, int]] = {}
+    subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+                   stdin=dn, stdout=dn, stderr=dn, check=True)
+    pid = int(open(pid_file).read())
+    try:
+        out["created"] = _mem_kb(pid)
+        subprocess.run([binary, "--root", root, "start", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
+        time.sleep(0.2)
+        out["running"] = _mem_kb(pid)
+    finally:
+        subprocess.run([binary, "--root", root, "delete", "--force", cid], stdin=dn, stdout=dn, stderr=dn)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        shutil.rmtree(bundle, ignore_errors=True)
+    return out
+
+
 def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> float:
     """Wall time of n lifecycles started together."""
     errors: list[BaseException] = []
@@ -122,7 +166,7 @@ def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> f
 
 
 def nosite_launcher(work: str) -> str | None:
-    """``ours`` as the daemon runs it: the ``python -S`` launcher it writes into
+    """``ours`` as the daemon runs it: the ``python -IS`` launcher it writes into
     its exec-root (dockerd_py.launchers), without site-packages start-up."""
     try:
         from dockerd_py.launchers import install_runtime_launcher
@@ -143,7 +187,7 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="bench-runtime-", dir="/run")  # tmpfs, like /run/containerd
     launcher = nosite_launcher(work)
     if launcher:
-        runtimes = {"ours": runtimes.pop("ours"), "ours -S": launcher, **runtimes}
+        runtimes = {"ours": runtimes.pop("ours"), "ours -IS": launcher, **runtimes}
     try:
         rootfs = make_rootfs(os.path.join(work, "rootfs"))
         roots = {k: os.path.join(work, f"root-{k}") for k in runtimes}
@@ -161,6 +205,7 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, binary in runtimes.items():
                 par[name].append(parallel(binary, roots[name], work, rootfs, args.n))
+        mem = {name: memory(binary, roots[name], work, rootfs) for name, binary in runtimes.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
         for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd"):
@@ -176,9 +221,15 @@ def main() -> int:
     pmed = {k: statistics.median(v) * 1000 for k, v in par.items()}
     for k in runtimes:
         print(f"{k:8} {med[k]:14.1f} {p90[k]:11.1f} {cpu[k] / args.n * 1000:7.1f} {pmed[k]:16.1f}")
-    for other in (k for k in runtimes if k not in ("ours", "ours -S")):
-        print(f"ratio ours/{other}: sequential {med['ours'] / med[other]:.2f}x, "
-              f"parallel {pmed['ours'] / pmed[other]:.2f}x")
+    print("memory of the container's process, kB: created (init before exec) / running (sleep)")
+    for k in runtimes:
+        (crss, cpss), (rrss, rpss) = mem[k]["created"], mem[k]["running"]
+        print(f"{k:8} created RSS {crss:6} PSS {cpss:6}   running RSS {rrss:6} PSS {rpss:6}")
+    for mine in (k for k in runtimes if k.startswith("ours")):
+        for other in (k for k in runtimes if not k.startswith("ours")):
+            print(f"ratio {mine}/{other}: sequential {med[mine] / med[other]:.2f}x, "
+                  f"parallel {pmed[mine] / pmed[other]:.2f}x, "
+                  f"created PSS {mem[mine]['created'][1] / max(mem[other]['created'][1], 1):.2f}x")
     return 0
 
 

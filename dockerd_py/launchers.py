@@ -19,12 +19,17 @@ from .state import atomic
 
 RUNTIME_NAME = "dockerd-py-runc"
 
-_TEMPLATE = """#!{python} -S
+# `-I` too (a shebang passes one argument: `-IS`): the caller's PYTHON* variables
+# stay out of a process that becomes a container (PYTHONDONTWRITEBYTECODE made
+# every call recompile the package, PYTHONPATH could steer it). The package's
+# path goes last, so stdlib imports do not search it first. cli.run exits
+# without the interpreter's teardown.
+_TEMPLATE = """#!{python} -IS
 # Written by dockerd-py at start-up: runs dockerd_runtime without site's start-up cost.
 import sys
-sys.path.insert(0, {path_entry!r})
-from dockerd_runtime.cli import main
-sys.exit(main())
+sys.path.append({path_entry!r})
+from dockerd_runtime.cli import run
+run()
 """
 
 

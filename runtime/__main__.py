@@ -1,7 +1,5 @@
 """``python3 -m dockerd_runtime`` entry point."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

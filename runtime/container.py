@@ -8,6 +8,7 @@ exec.fifo means created (init blocked before exec); a frozen cgroup means paused
 from __future__ import annotations
 
 import os
+import select
 import time
 
 from . import jsonio
@@ -110,26 +111,42 @@ class Container:
         if sig == signals.SIGKILL and cg.frozen():
             cg.thaw()
 
+    def pidfd(self) -> int | None:
+        """A pidfd of the live init (readable once it exits), or None if it is gone."""
+        if not self.init_alive():
+            return None
+        try:
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return None
+        if not self.init_alive():  # the pid was reused between the check and the open
+            os.close(fd)
+            return None
+        return fd
+
     def wait_stopped(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while self.init_alive():
-            if time.monotonic() > deadline:
+        """Block until init has exited (a pidfd: no polling loop)."""
+        fd = self.pidfd()
+        if fd is None:
+            return
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(int(timeout * 1000)):
                 raise RuntimeErr(f"timed out waiting for container {self.id} to stop")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        finally:
+            os.close(fd)
 
     def destroy(self) -> None:
         """Remove cgroups and the state directory; run poststop hooks (errors only logged)."""
         paths = self.data.get("cgroup_paths") or {}
         if paths:
             cg = self.cgroup
-            for _ in range(200):
+            for _ in range(10):  # (more rounds only if something forked meanwhile)
                 left = cg.pids()
                 if not left:
                     break
-                _kill_each(left, signals.SIGKILL)
-                time.sleep(0.005)
+                _kill_and_wait(left)
             try:
                 cg.remove()
             except OSError as e:
@@ -144,6 +161,30 @@ class Container:
             except RuntimeErr as e:
                 log.warning(str(e))
         st.remove_dir(self.dir)
+
+
+def _kill_and_wait(pids: list[int], timeout: float = 2.0) -> None:
+    """SIGKILL each and wait for their exits on pidfds (no sleep loop)."""
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+        except OSError:  # gone already
+            continue
+    try:
+        _kill_each(pids, signals.SIGKILL)
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        pending = set(fds)
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            for fd, _ in poller.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                poller.unregister(fd)
+                pending.discard(fd)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _kill_each(pids: list[int], sig: int) -> None:

@@ -25,3 +25,13 @@ class IncorrectStatus(RuntimeErr):
 
 class SysError(RuntimeErr):
     """A system call failed."""
+
+
+class UsageError(RuntimeErr):
+    """The command line itself is wrong (runc: "Incorrect Usage", exit 1 for every verb)."""
+
+
+class UnknownCommand(UsageError):
+    """No such verb (runc exits 3 for it)."""
+
+    exit_code = 3

@@ -12,19 +12,31 @@ if TYPE_CHECKING:
 
 
 def run_all(hooks: list[dict[str, Any]], state_json: bytes, kind: str) -> None:
-    """Run every hook; the first failure raises (callers decide if it is fatal)."""
-    for hook in hooks or []:
+    """Run every hook; the first failure raises (callers decide if it is fatal).
+    Messages are runc's ("error running hook #N: ..."); ``kind`` goes to the debug log."""
+    from .logs import log
+    for i, hook in enumerate(hooks or []):
+        log.debug(f"running {kind} hook #{i}: {hook.get('path')}")
         args = hook.get("args") or [hook["path"]]
         env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
+        timeout = hook.get("timeout")
         try:
             res = subprocess.run(args, executable=hook["path"], input=state_json, env=env,
-                                 capture_output=True, timeout=hook.get("timeout"))
+                                 capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise RuntimeErr(f"error running {kind} hook #{hooks.index(hook)}: "
-                             f"timeout after {hook.get('timeout')} seconds") from None
+            raise RuntimeErr(f"error running hook #{i}: hook ran past specified timeout of "
+                             f"{float(timeout):.1f}s") from None
         except OSError as e:
-            raise RuntimeErr(f"error running {kind} hook #{hooks.index(hook)}: {e}") from None
+            raise RuntimeErr(f"error running hook #{i}: fork/exec {hook['path']}: "
+                             f"{(e.strerror or str(e)).lower()}") from None
         if res.returncode != 0:
-            raise RuntimeErr(f"error running {kind} hook #{hooks.index(hook)}: exit status "
-                             f"{res.returncode}, stdout: {res.stdout.decode(errors='replace')}, "
-                             f"stderr: {res.stderr.decode(errors='replace')}")
+            status = f"exit status {res.returncode}" if res.returncode > 0 else \
+                f"signal: {_signal_name(-res.returncode)}"
+            raise RuntimeErr(f"error running hook #{i}: {status}, stdout: "
+                             f"{res.stdout.decode(errors='replace')}, stderr: {res.stderr.decode(errors='replace')}")
+
+
+def _signal_name(sig: int) -> str:
+    """Go's names for the usual ones ("killed", "terminated"), else the number."""
+    return {9: "killed", 15: "terminated", 2: "interrupt", 6: "aborted", 11: "segmentation fault"}.get(
+        sig, f"signal {sig}")

@@ -4,7 +4,7 @@
 compiles regular expressions at import time. The C scanner and encoder behind
 it need neither, and this binary runs several times per container, so the
 runtime uses them directly. Falls back to ``json`` if ``_json`` is missing.
-Only the C scanner's error path imports json.decoder (for JSONDecodeError).
+Only malformed input imports json (the C scanner's errors need json.decoder).
 """
 
 from __future__ import annotations
@@ -54,12 +54,22 @@ def loads(data: str | bytes) -> Any:
     if _json is None:
         import json
         return json.loads(data)
-    text = data.decode("utf-8-sig") if isinstance(data, (bytes, bytearray)) else data
+    if isinstance(data, (bytes, bytearray)):
+        # Not .decode("utf-8-sig"): that codec is a module import (~1 ms); utf-8 is built in.
+        text = (data[3:] if data[:3] == b"\xef\xbb\xbf" else data).decode()
+    else:
+        text = data
     start = len(text) - len(text.lstrip(_WS))
     try:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"Expecting value: char {e.value}") from None
+    except SystemError:
+        # The scanner reports most errors with json.decoder.JSONDecodeError, which
+        # it looks up in sys.modules only: absent, it fails with SystemError.
+        # Errors are rare: let json itself parse again and explain.
+        import json
+        return json.loads(text)
     if text[end:].strip(_WS):
         raise ValueError(f"Extra data: char {end}")
     return obj
@@ -73,9 +83,10 @@ def dumps(obj: Any, *, compact: bool = True) -> str:
     return "".join((_encode if compact else _encode_spaced)(obj, 0))
 
 
-def dumps_indent(obj: Any, indent: int, _level: int = 0) -> str:
-    """json.dumps(obj, indent=N) for dicts/lists of plain values."""
-    pad, inner = " " * (indent * _level), " " * (indent * (_level + 1))
+def dumps_indent(obj: Any, indent: int | str, _level: int = 0) -> str:
+    """json.dumps(obj, indent=N) for dicts/lists of plain values (a str indent: that string)."""
+    unit = indent if isinstance(indent, str) else " " * indent
+    pad, inner = unit * _level, unit * (_level + 1)
     if isinstance(obj, dict):
         if not obj:
             return "{}"

@@ -35,7 +35,7 @@ NAMESPACES = {
     "ipc": (0x08000000, "ipc"), "uts": (0x04000000, "uts"), "user": (0x10000000, "user"),
     "cgroup": (0x02000000, "cgroup"), "time": (0x00000080, "time"),
 }
-SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup")
+SUPPORTED_NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup", "user", "time")
 
 RLIMITS = ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
            "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE",
@@ -117,7 +117,7 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         raise ConfigError(f"unsupported ociVersion {version!r}: only 1.x specs are supported")
     root = raw.get("root")
     if not isinstance(root, dict) or not isinstance(root.get("path"), str) or not root["path"]:
-        raise ConfigError("root.path must be set")
+        raise ConfigError("root must be specified")
     rootfs = root["path"] if os.path.isabs(root["path"]) else os.path.join(bundle, root["path"])
     if not os.path.isdir(rootfs):
         what = "not a directory" if os.path.exists(rootfs) else "no such file or directory"
@@ -130,14 +130,39 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
     for ns in linux.get("namespaces") or []:
         kind = ns.get("type") if isinstance(ns, dict) else None
         if kind not in NAMESPACES:
-            raise ConfigError(f"namespace {kind!r} does not exist")
+            raise ConfigError(f'namespace {{"{kind}" "{ns.get("path", "") if isinstance(ns, dict) else ""}"}} '
+                              "does not exist")
         if kind not in SUPPORTED_NAMESPACES:
             raise ConfigError(f"namespace {kind!r} is not supported by dockerd-py-runc")
+        if kind == "time" and not os.path.exists("/proc/self/ns/time"):
+            raise ConfigError('namespace {"time" ""} does not exist: this kernel has no time namespaces')
         if kind in seen:
             raise ConfigError(f"malformed spec file: duplicated ns {kind!r}")
         seen.add(kind)
         if ns.get("path") and not os.path.exists(ns["path"]):
             raise ConfigError(f"namespace {kind!r} path {ns['path']}: no such file or directory")
+    user_ns = next((ns for ns in linux.get("namespaces") or [] if ns.get("type") == "user"), None)
+    if user_ns is not None:  # runc wants the maps even when joining by path
+        for kind in ("uid", "gid"):
+            maps = linux.get(f"{kind}Mappings")
+            if not maps:
+                raise ConfigError(f"User namespaces enabled, but no {kind} mappings found.")
+            if not isinstance(maps, list) or not all(
+                    isinstance(m, dict) and all(isinstance(m.get(k), int) and m[k] >= 0
+                                                for k in ("containerID", "hostID", "size")) for m in maps):
+                raise ConfigError(f"invalid {kind}Mappings: want containerID, hostID and size (integers)")
+    if linux.get("timeOffsets") and "time" not in seen:
+        raise ConfigError("time offsets specified without a time namespace")
+    for clock in linux.get("timeOffsets") or {}:
+        if clock not in ("monotonic", "boottime"):
+            raise ConfigError(f"time offsets: unknown clock {clock!r} (monotonic or boottime)")
+    personality = linux.get("personality")
+    if personality is not None:
+        if not isinstance(personality, dict) or personality.get("domain") not in ("LINUX", "LINUX32"):
+            raise ConfigError(f"invalid personality domain {personality!r}: want LINUX or LINUX32")
+        if personality.get("flags"):
+            raise ConfigError("personality flags are not supported")
+    _validate_intel_rdt(linux.get("intelRdt"))
     if "mount" not in seen:
         raise ConfigError("a private mount namespace is required (no mount namespace in config.json)")
     if raw.get("hostname") and "uts" not in seen:
@@ -146,6 +171,7 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         if not isinstance(m, dict) or not str(m.get("destination", "")).startswith("/"):
             raise ConfigError(f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
                               "is not absolute")
+        _validate_idmapped(m, linux)
     _validate_seccomp(linux.get("seccomp"))
     hooks = raw.get("hooks") or {}
     for name, entries in hooks.items():
@@ -169,13 +195,50 @@ def _validate_process(proc: Any, need: bool) -> None:
     cwd = proc.get("cwd", "/")
     if not isinstance(cwd, str) or not cwd.startswith("/"):
         raise ConfigError("cwd property must not be empty and must be an absolute path")
-    for kind, names in (proc.get("capabilities") or {}).items():
-        for name in names or []:
-            if name not in CAP_INDEX:
-                raise ConfigError(f"unknown capability {name!r} in {kind}")
+    unknown = sorted({name for names in (proc.get("capabilities") or {}).values() for name in names or []
+                      if name not in CAP_INDEX})
+    if unknown:
+        # runc warns and goes on (a newer engine may name caps this kernel lacks).
+        from .logs import log
+        log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]")
     for rl in proc.get("rlimits") or []:
         if rl.get("type") not in RLIMITS:
             raise ConfigError(f"rlimit type {rl.get('type')!r} not supported")
+
+
+def _validate_idmapped(m: dict[str, Any], linux: dict[str, Any]) -> None:
+    """runc 1.2's rules for id-mapped mounts."""
+    from .linux import idmap
+    if not idmap.is_idmapped(m):
+        return
+    if not idmap.is_bind(m):
+        raise ConfigError("id-mapped mounts are only supported for bind-mounts")
+    uids, gids = idmap.mappings(m, linux)
+    if not uids or not gids:
+        raise ConfigError("id-mapped mounts must have both uid and gid mappings specified")
+    if os.geteuid() != 0:
+        raise ConfigError("id-mapped mounts are not supported for rootless containers")
+
+
+def _validate_intel_rdt(rdt: Any) -> None:
+    """runc's checks on a host without resctrl (a closID alone is accepted); with
+    resctrl there, anything but that is refused: we do not drive it."""
+    if not rdt:
+        return
+    enabled = False
+    try:
+        with open("/proc/self/mountinfo") as f:
+            enabled = any(" - resctrl " in line for line in f)
+    except OSError:
+        pass
+    if not enabled:
+        if rdt.get("l3CacheSchema"):
+            raise ConfigError("intelRdt.l3CacheSchema is specified in config, but Intel RDT/CAT is not enabled")
+        if rdt.get("memBwSchema"):
+            raise ConfigError("intelRdt.memBwSchema is specified in config, but Intel RDT/MBA is not enabled")
+        return
+    if rdt.get("l3CacheSchema") or rdt.get("memBwSchema"):
+        raise ConfigError("intelRdt is not supported by dockerd-py-runc")
 
 
 def _validate_seccomp(sec: Any) -> None:
@@ -193,14 +256,15 @@ def _validate_seccomp(sec: Any) -> None:
 
 def features() -> dict[str, Any]:
     """The ``features`` document (runtime-spec features.md)."""
-    from .linux.mounts import FLAGS, PROPAGATION
+    from .linux.mounts import FLAGS, PROPAGATION, RECURSIVE
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
         "hooks": list(HOOK_NAMES),
-        "mountOptions": sorted(set(FLAGS) | set(PROPAGATION) | {"rbind"}),
+        "mountOptions": sorted(set(FLAGS) | set(PROPAGATION) | set(RECURSIVE) | {"tmpcopyup"}),
         "linux": {
-            "namespaces": list(SUPPORTED_NAMESPACES),
+            "namespaces": [ns for ns in SUPPORTED_NAMESPACES
+                           if ns != "time" or os.path.exists("/proc/self/ns/time")],
             "capabilities": CAPABILITIES,
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {

@@ -101,7 +101,14 @@ def read_pids(path: str) -> list[int]:
 
 
 def rmdir_retry(path: str) -> None:
-    """rmdir a cgroup; tasks that just died may keep it busy for a moment."""
+    """rmdir a cgroup, its sub-cgroups first (exec --cgroup's, or made inside);
+    tasks that just died may keep it busy for a moment."""
+    try:
+        subs = [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for sub in subs:
+        rmdir_retry(sub)
     for delay in (0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4):
         if delay:
             time.sleep(delay)

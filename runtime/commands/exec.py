@@ -22,8 +22,8 @@ def run(args: Args) -> int:
     c = Container.load(args.root, args.id)
     if c.status == "stopped":
         raise IncorrectStatus("cannot exec in a stopped container")
-    if c.status == "paused":
-        raise IncorrectStatus("cannot exec in a paused container")
+    if c.status == "paused" and not args.ignore_paused:
+        raise IncorrectStatus("cannot exec in a paused container (use --ignore-paused to override)")
     config = _bundle_config(c.data["bundle"])
     proc = _process(args, config)
     if c.status == "created" and not proc:
@@ -31,7 +31,7 @@ def run(args: Args) -> int:
     sp._validate_process(proc, True)
     result = exec_process(c, proc, config.get("linux") or {}, pid_file=args.pid_file,
                           console_socket=args.console_socket, detach=args.detach,
-                          preserve_fds=args.preserve_fds)
+                          preserve_fds=args.preserve_fds, sub_cgroups=_sub_cgroups(args.cgroup or []))
     return 0 if args.detach else result
 
 
@@ -66,7 +66,47 @@ def _process(args: Args, config: dict[str, Any]) -> dict[str, Any]:
         proc["user"] = {"uid": int(uid), "gid": int(gid or 0)}
     if args.no_new_privs:
         proc["noNewPrivileges"] = True
+    _apply_flags(args, proc)
     return proc
+
+
+def _apply_flags(args: Args, proc: dict[str, Any]) -> None:
+    """--additional-gids, --cap, --apparmor, --process-label (runc's getProcess)."""
+    if args.additional_gids:
+        try:
+            gids = [int(g) for g in args.additional_gids]
+        except ValueError:
+            raise RuntimeErr(f"invalid additional-gids value {args.additional_gids!r}") from None
+        proc["user"] = {**(proc.get("user") or {}), "additionalGids": gids}
+    if args.cap:
+        caps = {k: list(v or []) for k, v in (proc.get("capabilities") or {}).items()}
+        for cap in args.cap:
+            for kind in ("bounding", "effective", "permitted"):
+                caps.setdefault(kind, []).append(cap)
+            if caps.get("inheritable"):  # ambient needs inheritable: only where the spec has some
+                caps.setdefault("ambient", []).append(cap)
+        proc["capabilities"] = caps
+    if args.apparmor:
+        proc["apparmorProfile"] = args.apparmor
+    if args.process_label:
+        proc["selinuxLabel"] = args.process_label
+
+
+def _sub_cgroups(values: list[str]) -> dict[str, str]:
+    """runc's --cgroup: "path" (every controller, only alone) or "ctrl[,ctrl]:path"."""
+    out: dict[str, str] = {}
+    for value in values:
+        parts = value.split(":")
+        if len(parts) > 2:
+            raise RuntimeErr(f"invalid --cgroup argument: {value}")
+        if len(parts) == 1:
+            if len(values) != 1:
+                raise RuntimeErr(f"invalid --cgroup argument: {value} (missing <controller>: prefix)")
+            out[""] = value
+        else:
+            for ctrl in parts[0].split(","):
+                out[ctrl] = parts[1]
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

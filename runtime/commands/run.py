@@ -31,6 +31,11 @@ def run(args: Args) -> int:
             raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
         from ..linux.ttyproxy import Proxy
         proxy = Proxy()
+    if not args.detach and not args.no_subreaper:
+        # As runc: a subreaper, so that an init that is not our child (forked
+        # by the user-namespace stage) is still ours to wait for.
+        from ..linux import syscalls as sc
+        sc.default().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     created = parent.create(args.root, args.id, spec, pid_file=args.pid_file,
                             console_socket=args.console_socket, no_pivot=args.no_pivot,
                             preserve_fds=args.preserve_fds, detach=args.detach,
@@ -60,7 +65,8 @@ def run(args: Args) -> int:
     else:
         _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    Container.load(args.root, args.id).destroy()
+    if not args.keep:
+        Container.load(args.root, args.id).destroy()
     return code if code >= 0 else 128 - code
 
 

@@ -12,15 +12,25 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+_last_cap: int | None = None
+
+
 def last_cap() -> int:
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return int(f.read())
+    global _last_cap
+    if _last_cap is None:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            _last_cap = int(f.read())
+    return _last_cap
 
 
 def mask(names: list[str] | None) -> int:
+    """Bits of the named caps; unknown ones and those this kernel lacks are
+    left out (validation warned about them, as runc does)."""
     out = 0
     for name in names or []:
-        out |= 1 << CAP_INDEX[name]
+        index = CAP_INDEX.get(name)
+        if index is not None and index <= last_cap():
+            out |= 1 << index
     return out
 
 
@@ -38,6 +48,8 @@ def apply(sys: Syscalls, caps: dict[str, Any]) -> None:
     sys.capset(eff, perm | eff, inh)
     sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for name in caps.get("ambient") or []:
+        if not mask([name]):
+            continue
         try:
             sys.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, CAP_INDEX[name])
         except OSError as e:

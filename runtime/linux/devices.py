@@ -6,6 +6,7 @@ import os
 import stat
 
 from .mounts import secure_join
+from .syscalls import MS_BIND, Syscalls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,12 +28,19 @@ def needs_dev_setup(mounts: list[dict[str, Any]]) -> bool:
     return False
 
 
-def create_defaults(rootfs: str, extra: list[dict[str, Any]]) -> None:
-    """mknod the default nodes plus linux.devices; caller has umask 0."""
+def create_defaults(sys: Syscalls, rootfs: str, extra: list[dict[str, Any]], bind: bool = False) -> None:
+    """mknod the default nodes plus linux.devices; caller has umask 0. With
+    ``bind`` (a user namespace: mknod is refused) bind the host's nodes instead, as runc."""
     dev = os.path.join(rootfs, "dev")
     for name, major, minor in DEFAULT_DEVICES:
-        _mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, 0, 0)
+        if bind:
+            _bind_host(sys, "/dev/" + name, os.path.join(dev, name))
+        else:
+            _mknod(os.path.join(dev, name), stat.S_IFCHR | 0o666, major, minor, 0, 0)
     for d in extra:
+        if bind:
+            _bind_host(sys, d["path"], secure_join(rootfs, d["path"]))
+            continue
         kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}.get(d.get("type", "c"))
         if kind is None:
             raise OSError(22, f"device {d.get('path')}: unknown type {d.get('type')!r}")
@@ -40,6 +48,13 @@ def create_defaults(rootfs: str, extra: list[dict[str, Any]]) -> None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         _mknod(path, kind | (d.get("fileMode") or 0o666) & 0o7777, d.get("major", 0), d.get("minor", 0),
                d.get("uid", 0), d.get("gid", 0))
+
+
+def _bind_host(sys: Syscalls, host_path: str, target: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    if not os.path.lexists(target):
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    sys.mount(host_path, target, "bind", MS_BIND)
 
 
 def _mknod(path: str, mode: int, major: int, minor: int, uid: int, gid: int) -> None:

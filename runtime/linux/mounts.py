@@ -29,6 +29,8 @@ FLAGS: dict[str, tuple[bool, int]] = {
     "lazytime": (False, sc.MS_LAZYTIME), "nolazytime": (True, sc.MS_LAZYTIME),
     "silent": (False, sc.MS_SILENT), "loud": (True, sc.MS_SILENT),
     "nosymfollow": (False, sc.MS_NOSYMFOLLOW), "symfollow": (True, sc.MS_NOSYMFOLLOW),
+    "acl": (False, sc.MS_POSIXACL), "noacl": (True, sc.MS_POSIXACL),
+    "iversion": (False, sc.MS_I_VERSION), "noiversion": (True, sc.MS_I_VERSION),
 }
 PROPAGATION = {
     "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
@@ -36,9 +38,33 @@ PROPAGATION = {
     "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
     "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
-# Accepted and ignored: recursive-attribute and copy-up options we do not implement.
-IGNORED = {"tmpcopyup", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec",
-           "idmap", "ridmap"}
+# Recursive attributes (mount_setattr with AT_RECURSIVE, as runc): option -> (set, clear).
+RECURSIVE: dict[str, tuple[int, int]] = {
+    "rro": (sc.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME),
+    "rnoatime": (sc.MOUNT_ATTR_NOATIME, sc.MOUNT_ATTR__ATIME),
+    "rstrictatime": (sc.MOUNT_ATTR_STRICTATIME, sc.MOUNT_ATTR__ATIME),
+    "ratime": (0, sc.MOUNT_ATTR_NOATIME), "rnostrictatime": (0, sc.MOUNT_ATTR_STRICTATIME),
+    "rnorelatime": (0, sc.MOUNT_ATTR_RELATIME),
+    "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
+}
+# Not mount(2) flags: id-mapping requests, made by linux/idmap.py.
+IGNORED = {"idmap", "ridmap"}
+
+
+def recursive_attrs(options: list[str]) -> tuple[int, int]:
+    """The r* options -> (attr_set, attr_clr) for mount_setattr. Accumulated
+    apart, as runc does: the kernel applies the clears first, so a set wins."""
+    attr_set = attr_clr = 0
+    for opt in options:
+        if opt in RECURSIVE:
+            attr_set |= RECURSIVE[opt][0]
+            attr_clr |= RECURSIVE[opt][1]
+    return attr_set, attr_clr
 
 
 def parse_options(options: list[str]) -> tuple[int, list[int], str]:
@@ -50,7 +76,7 @@ def parse_options(options: list[str]) -> tuple[int, list[int], str]:
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION:
             prop.append(PROPAGATION[opt])
-        elif opt in IGNORED:
+        elif opt in IGNORED or opt in RECURSIVE or opt == "tmpcopyup":
             continue
         else:
             data.append(opt)
@@ -102,8 +128,10 @@ def make_target(dest: str, is_dir: bool) -> None:
         os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
 
 
-def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str]) -> None:
-    """Mount one config.json ``mounts[]`` entry under rootfs (before pivot_root)."""
+def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dict[str, str],
+                mount_fd: int | None = None) -> None:
+    """Mount one config.json ``mounts[]`` entry under rootfs (before pivot_root);
+    ``mount_fd``: the entry's id-mapped bind, made by create, to attach."""
     options = m.get("options") or []
     flags, prop, data = parse_options(options)
     fstype = m.get("type") or ""
@@ -111,10 +139,17 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
     dest = secure_join(rootfs, m["destination"])
     if flags & sc.MS_BIND or fstype == "bind":
         flags |= sc.MS_BIND
-        if not os.path.exists(source):
+        if mount_fd is not None:  # (create checked the source; we may not even see it)
+            is_dir = stat.S_ISDIR(os.fstat(mount_fd).st_mode)
+        elif not os.path.exists(source):
             raise OSError(2, f"bind mount source {source}: no such file or directory")
-        make_target(dest, os.path.isdir(source))
-        sys.mount(source, dest, "bind", flags & (sc.MS_BIND | sc.MS_REC))
+        else:
+            is_dir = os.path.isdir(source)
+        make_target(dest, is_dir)
+        if mount_fd is not None:
+            sys.move_mount(mount_fd, dest)
+        else:
+            sys.mount(source, dest, "bind", flags & (sc.MS_BIND | sc.MS_REC))
         # A bind ignores every other flag: apply them with a remount.
         extra = flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT)
         if extra:
@@ -126,11 +161,53 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
             raise OSError(20, f"{m['destination']} cannot be mounted: it is a symlink")
         existing = os.stat(dest).st_mode & 0o7777 if fstype == "tmpfs" and os.path.isdir(dest) else None
         make_target(dest, True)
-        sys.mount(source, dest, fstype, flags & ~sc.MS_REMOUNT, data or None)
+        # tmpcopyup: the directory's content, still reachable through an fd once covered
+        under = os.open(dest, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) \
+            if fstype == "tmpfs" and "tmpcopyup" in options else None
+        try:
+            sys.mount(source, dest, fstype, (flags & ~sc.MS_REMOUNT & ~sc.MS_RDONLY) if under is not None
+                      else flags & ~sc.MS_REMOUNT, data or None)
+            if under is not None:
+                copy_tree(f"/proc/self/fd/{under}", dest)
+                if flags & sc.MS_RDONLY:
+                    sys.mount(None, dest, None, (flags & ~sc.MS_REMOUNT) | sc.MS_REMOUNT, data or None)
+        finally:
+            if under is not None:
+                os.close(under)
         if existing is not None and not flags & sc.MS_RDONLY:
             os.chmod(dest, existing)  # runc keeps the mode of an existing mount point
     for p in prop:
         sys.mount(None, dest, None, p)
+    attr_set, attr_clr = recursive_attrs(options)
+    if attr_set or attr_clr:
+        sys.mount_setattr(dest, attr_set, attr_clr)
+
+
+def copy_tree(src: str, dst: str) -> None:
+    """cp -a of src's content into dst (files, dirs, symlinks; owner, mode, times)."""
+    for entry in os.scandir(src):
+        st = entry.stat(follow_symlinks=False)
+        target = os.path.join(dst, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+        elif entry.is_dir(follow_symlinks=False):
+            os.mkdir(target, 0o700)
+            copy_tree(entry.path, target)
+        elif entry.is_file(follow_symlinks=False):
+            rfd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+            wfd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                while os.sendfile(wfd, rfd, None, 1 << 20):
+                    pass
+            finally:
+                os.close(rfd)
+                os.close(wfd)
+        else:
+            continue  # device nodes, fifos, sockets are not copied
+        os.lchown(target, st.st_uid, st.st_gid)
+        if not entry.is_symlink():
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
 def _locked_flags(path: str) -> int:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 
 def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: dict[str, str],
-            no_pivot: bool) -> None:
-    """Everything up to and including the switch of root. Runs with umask 0."""
+            no_pivot: bool, in_userns: bool = False, idmapped: dict[int, int] | None = None) -> None:
+    """Everything up to and including the switch of root. Runs with umask 0.
+    In a user namespace device nodes cannot be made: the host's are bound."""
     linux = spec_raw.get("linux") or {}
     prop = PROPAGATION.get(linux.get("rootfsPropagation") or "", sc.MS_SLAVE | sc.MS_REC)
     sys.mount(None, "/", None, prop)
@@ -29,13 +30,13 @@ def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: 
         _make_parent_private(sys, rootfs)
     sys.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
     mounts = spec_raw.get("mounts") or []
-    for m in mounts:
-        mount_entry(sys, rootfs, m, cgroup_paths)
+    for i, m in enumerate(mounts):
+        mount_entry(sys, rootfs, m, cgroup_paths, (idmapped or {}).get(i))
     if devices.needs_dev_setup(mounts):
-        devices.create_defaults(rootfs, linux.get("devices") or [])
+        devices.create_defaults(sys, rootfs, linux.get("devices") or [], bind=in_userns)
         devices.create_symlinks(rootfs)
     elif linux.get("devices"):
-        devices.create_defaults(rootfs, linux["devices"])
+        devices.create_defaults(sys, rootfs, linux["devices"], bind=in_userns)
     if no_pivot:
         _move_root(sys, rootfs)
     else:
@@ -107,12 +108,17 @@ def mask_path(sys: Syscalls, path: str) -> None:
 
 
 def _flags_of(path: str) -> int:
+    """Flags of the mount at path that a bind remount must repeat: nosuid, nodev,
+    noexec and the atime mode (locked on mounts inherited into a user namespace)."""
     f = os.statvfs(path).f_flag
     out = 0
     for st_flag, ms_flag in ((os.ST_NOSUID, sc.MS_NOSUID), (os.ST_NODEV, sc.MS_NODEV),
-                             (os.ST_NOEXEC, sc.MS_NOEXEC)):
+                             (os.ST_NOEXEC, sc.MS_NOEXEC), (os.ST_NOATIME, sc.MS_NOATIME),
+                             (os.ST_NODIRATIME, sc.MS_NODIRATIME), (os.ST_RELATIME, sc.MS_RELATIME)):
         if f & st_flag:
             out |= ms_flag
+    if not f & (os.ST_NOATIME | os.ST_RELATIME):
+        out |= sc.MS_STRICTATIME
     return out
 
 

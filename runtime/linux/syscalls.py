@@ -32,11 +32,13 @@ MS_BIND = 0x1000
 MS_MOVE = 0x2000
 MS_REC = 0x4000
 MS_SILENT = 0x8000
+MS_POSIXACL = 1 << 16
 MS_UNBINDABLE = 1 << 17
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
 MS_SHARED = 1 << 20
 MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
 MS_STRICTATIME = 1 << 24
 MS_LAZYTIME = 1 << 25
 MNT_DETACH = 2
@@ -53,6 +55,7 @@ CLONE_NEWTIME = 0x00000080
 
 # prctl(2)
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_CAPBSET_READ = 23
@@ -63,8 +66,32 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+# personality(2) execution domains of linux.personality
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+# mount_setattr(2)
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SYS_PIVOT_ROOT = 155  # x86_64
+_SYS_OPEN_TREE = 428  # every architecture (new syscall numbering)
+_SYS_MOVE_MOUNT = 429
+_SYS_MOUNT_SETATTR = 442
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+AT_EMPTY_PATH = 0x1000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOUNT_ATTR_IDMAP = 0x100000
 
 
 class Syscalls:
@@ -92,6 +119,25 @@ class Syscalls:
     def umount2(self, target: str, flags: int = 0) -> None:
         self._check(self._libc.umount2(_b(target), flags), f"umount {target}")
 
+    def mount_setattr(self, target: str, attr_set: int, attr_clr: int, recursive: bool = True, *,
+                      fd: int = -100, userns_fd: int = 0) -> None:
+        """Change the attributes of the mount at target (and of every mount below it);
+        with ``fd`` (target ""), of that detached mount."""
+        attr = ctypes.create_string_buffer(struct.pack("QQQQ", attr_set, attr_clr, 0, userns_fd), 32)
+        flags = (AT_RECURSIVE if recursive else 0) | (AT_EMPTY_PATH if not target else 0)
+        ret = self._libc.syscall(_SYS_MOUNT_SETATTR, fd, _b(target), flags, attr, ctypes.c_size_t(32))
+        self._check(ret, f"mount_setattr {target or 'fd ' + str(fd)}")
+
+    def open_tree(self, path: str, recursive: bool) -> int:
+        """A detached copy of the mount tree at path (OPEN_TREE_CLONE), close-on-exec."""
+        flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+        return self._check(self._libc.syscall(_SYS_OPEN_TREE, -100, _b(path), flags), f"open_tree {path}", path)
+
+    def move_mount(self, fd: int, target: str) -> None:
+        """Attach the detached mount ``fd`` at target."""
+        ret = self._libc.syscall(_SYS_MOVE_MOUNT, fd, b"", -100, _b(target), MOVE_MOUNT_F_EMPTY_PATH)
+        self._check(ret, f"move_mount {target}")
+
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._check(self._libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root")
 
@@ -111,6 +157,10 @@ class Syscalls:
         self._check(self._libc.setdomainname(raw, len(raw)), "setdomainname")
 
     # --- process attributes -------------------------------------------------
+    def personality(self, spec: dict[str, Any]) -> None:
+        """linux.personality: the execution domain (LINUX / LINUX32)."""
+        self._check(self._libc.personality(ctypes.c_ulong(PERSONALITY_DOMAINS[spec["domain"]])), "personality")
+
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
         return self._check(self._libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
                                             ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), f"prctl({option})")

@@ -25,14 +25,17 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
-# Joined in this order; mnt last: once in it, host paths are gone (fds are open).
-_NS_ORDER = [("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
-             ("cgroup", sc.CLONE_NEWCGROUP), ("mnt", sc.CLONE_NEWNS)]
+# Joined in this order; user first (it owns the others), mnt last: once in it,
+# host paths are gone (fds are open).
+_NS_ORDER = [("user", sc.CLONE_NEWUSER), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
+             ("cgroup", sc.CLONE_NEWCGROUP), ("time", sc.CLONE_NEWTIME), ("mnt", sc.CLONE_NEWNS)]
 
 
 def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, pid_file: str | None,
-                 console_socket: str | None, detach: bool, preserve_fds: int = 0) -> int:
-    """Start ``proc`` in the container; return its pid (detach) or exit status."""
+                 console_socket: str | None, detach: bool, preserve_fds: int = 0,
+                 sub_cgroups: dict[str, str] | None = None) -> int:
+    """Start ``proc`` in the container; return its pid (detach) or exit status.
+    ``sub_cgroups`` (exec --cgroup): controller ("" = all) -> existing sub-cgroup to join."""
     if proc.get("terminal") and not console_socket:
         raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
     if linux.get("seccomp"):
@@ -49,7 +52,7 @@ def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, p
             child = os.fork()
             if child == 0:
                 ours.close()
-                _child(theirs, ns_fds, c.cgroup.procs_files(), proc, linux, console, preserve_fds)
+                _child(theirs, ns_fds, _procs_files(c, sub_cgroups or {}), proc, linux, console, preserve_fds)
         theirs.close()
         if console is not None:
             console.close()
@@ -73,6 +76,19 @@ def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, p
     _, status = os.waitpid(child, 0)
     code = os.waitstatus_to_exitcode(status)
     return code if code >= 0 else 128 - code
+
+
+def _procs_files(c: Container, subs: dict[str, str]) -> list[str]:
+    """cgroup.procs of the container's cgroups, or of the sub-cgroups asked for."""
+    out = []
+    for name, path in c.cgroup.paths.items():
+        sub = subs.get(name, subs.get(""))
+        if sub:
+            path = os.path.join(path, sub.lstrip("/"))
+            if not os.path.isdir(path):
+                raise RuntimeErr(f"cgroup {path} does not exist (exec --cgroup joins an existing sub-cgroup)")
+        out.append(f"{path}/cgroup.procs")
+    return out
 
 
 def _open_namespaces(pid: int) -> list[tuple[int, int]]:

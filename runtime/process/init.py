@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# False in init forked by the user-namespace stage (see run_userns_stage).
+_restore_pdeathsig = True
 
 
 class InitConfig:
@@ -44,6 +46,10 @@ class InitConfig:
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.state_json = state_json
+        # Forked by the user-namespace stage (run_userns_stage): cgroups and
+        # namespaces are done, and our parent exits at once (no parent-death signal).
+        self.stage2 = False
+        self.idmapped: dict[int, int] = {}  # mounts[] index -> id-mapped detached mount (linux/idmap.py)
 
 
 def preload(spec: Spec) -> None:
@@ -92,17 +98,72 @@ def _describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _init(cfg: InitConfig) -> None:
-    sys_ = sc.default()
-    spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
-    sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)
-    for path in cfg.cgroup_procs:
+def run_userns_stage(cfg: InitConfig) -> None:
+    """Never returns. The first child when there is a user namespace: join the
+    cgroups (still host root), join the ``path`` namespaces, unshare the user
+    namespace and let the parent write its maps, become root in it, unshare the
+    rest (PID included, now owned by it) and fork init, whose pid goes to the parent."""
+    from ..linux import userns  # now: joining a mount namespace by path hides the host's files
+    code = 1
+    try:
+        sys_ = sc.default()
+        sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)
+        _join_cgroups(cfg.cgroup_procs)
+        spaces = cfg.spec.namespaces()
+        namespaces.join(sys_, spaces, with_pid=True)
+        flags = namespaces.new_flags(spaces, with_pid=True)
+        if flags & sc.CLONE_NEWUSER:
+            sys_.unshare(sc.CLONE_NEWUSER)
+            cfg.channel.send("userns")
+            _expect_ok(cfg.channel)
+            flags &= ~sc.CLONE_NEWUSER
+        # Root in the namespace; the gid only in init, as runc: the IPC
+        # namespace made here (its mqueue root) keeps the unmapped gid there too.
+        if userns.maps_root(cfg.spec.linux.get("uidMappings") or []):
+            os.setresuid(0, 0, 0)
+        if flags:
+            sys_.unshare(flags)
+        if flags & sc.CLONE_NEWTIME:
+            # setresuid made us non-dumpable: /proc/self/* then belongs to the
+            # host's root, unmapped here. The exec resets dumpable anyway.
+            sys_.prctl(sc.PR_SET_DUMPABLE, 1)
+            namespaces.write_time_offsets(cfg.spec.linux.get("timeOffsets"))
+        pid = os.fork()
+        if pid == 0:
+            global _restore_pdeathsig
+            cfg.stage2 = True
+            _restore_pdeathsig = False  # our parent exits now: its death must not kill us
+            if userns.maps_root(cfg.spec.linux.get("gidMappings") or []):
+                os.setresgid(0, 0, 0)
+                os.setgroups([])
+            run(cfg)  # never returns
+        cfg.channel.send("pid", pid=pid)
+        code = 0
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        try:
+            cfg.channel.send("error", msg=_describe(e))
+        except OSError:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _join_cgroups(procs_files: list[str]) -> None:
+    for path in procs_files:
         try:
             with open(path, "w") as f:
                 f.write("0")
         except OSError as e:
             raise OSError(e.errno, f"failed to join cgroup {os.path.dirname(path)}: {e.strerror}") from None
-    namespaces.enter(sys_, spec.namespaces())
+
+
+def _init(cfg: InitConfig) -> None:
+    sys_ = sc.default()
+    spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
+    if not cfg.stage2:
+        sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)
+        _join_cgroups(cfg.cgroup_procs)
+        namespaces.enter(sys_, spec.namespaces())
     os.setsid()
     if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
         cfg.channel.send("hooks")
@@ -113,7 +174,8 @@ def _init(cfg: InitConfig) -> None:
         from .. import hooks
         hooks.run_all(spec.hooks["createContainer"], _state_for_hooks(cfg), "createContainer")
     if spec.has_new_namespace("mount"):
-        rootfs.prepare(sys_, spec.rootfs, raw, cfg.cgroup_paths, cfg.no_pivot)
+        rootfs.prepare(sys_, spec.rootfs, raw, cfg.cgroup_paths, cfg.no_pivot,
+                       in_userns=spec.has_new_namespace("user"), idmapped=cfg.idmapped)
     slave = None
     if proc.get("terminal"):
         from ..linux import tty
@@ -129,6 +191,8 @@ def _init(cfg: InitConfig) -> None:
     os.umask(old_umask)
     _security_labels(proc)
     _rlimits(proc.get("rlimits") or [])
+    if spec.linux.get("personality"):
+        sys_.personality(spec.linux["personality"])
     if proc.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(proc["oomScoreAdj"]))
@@ -256,7 +320,7 @@ def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: d
     sys_.prctl(sc.PR_SET_KEEPCAPS, 0)
     if capabilities is not None:
         caps.apply(sys_, capabilities)
-    if uid != 0:
+    if uid != 0 and _restore_pdeathsig:
         sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)  # credentials change cleared it
     if user.get("umask") is not None:
         os.umask(int(user["umask"]))

@@ -16,13 +16,15 @@ from ..cgroups import manager as cgm
 from ..container import check_id, proc_stat
 from ..errors import Exists, RuntimeErr
 from ..linux import syscalls as sc
-from ..linux.namespaces import PidNamespace
+from ..linux.idmap import is_idmapped
+from ..linux.namespaces import PidNamespace, TimeNamespace
 from ..logs import log
 from ..spec import Spec
 from .channel import Channel
 from .init import InitConfig
 from .init import preload
 from .init import run as init_run
+from .init import run_userns_stage
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,21 +86,36 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                    "bundle": spec.bundle, "annotations": spec.annotations}
             cfg = InitConfig(spec, theirs, fifo_fd, manager.procs_files(), manager.paths, console,
                              no_pivot, preserve_fds, None)
+            if any(is_idmapped(m) for m in spec.raw.get("mounts") or []):
+                from ..linux import idmap
+                cfg.idmapped = idmap.prepare(sc.default(), spec.raw.get("mounts") or [], spec.linux)
+            userns = spec.has_new_namespace("user")
             pid_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "pid"), None)
-            with PidNamespace(sc.default(), pid_ns):
+            time_ns = next((ns for ns in spec.namespaces() if ns.get("type") == "time"), None)
+            with PidNamespace(sc.default(), None if userns else pid_ns), \
+                    TimeNamespace(sc.default(), None if userns else time_ns, spec.linux.get("timeOffsets")):
                 child = os.fork()
                 if child == 0:
                     os.close(lock.fd)  # the flock must not live on in init
                     ours.close()
                     oci["pid"] = os.getpid()
                     cfg.state_json = jsonio.dumps(oci).encode()
+                    if userns:
+                        run_userns_stage(cfg)  # never returns
                     init_run(cfg)  # never returns
             theirs.close()
             os.close(fifo_fd)
+            for fd in cfg.idmapped.values():
+                os.close(fd)
+            cfg.idmapped = {}
             if console is not None:
                 console.close()
             oci["pid"] = child
-            _supervise_setup(ours, spec, jsonio.dumps(oci).encode())
+            if userns:
+                stage1, child = child, 0
+                child = _supervise_setup(ours, spec, oci, stage1)
+            else:
+                _supervise_setup(ours, spec, oci, 0)
             info = proc_stat(child)
             data["pid"] = child
             data["init_start"] = info[1] if info else 0
@@ -121,26 +138,63 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
         raise
 
 
-def _supervise_setup(channel: Channel, spec: Spec, state_json: bytes) -> None:
-    """Serve init's requests until it says ready; its errors become ours."""
-    while True:
-        msg = channel.recv()
-        if msg is None:
-            raise RuntimeErr("container init exited prematurely")
-        kind = msg.get("type")
-        if kind == "ready":
-            return
-        if kind == "error":
-            raise RuntimeErr(msg.get("msg") or "container init failed")
-        if kind == "hooks":
-            from .. import hooks
-            try:
-                hooks.run_all(spec.hooks.get("prestart") or [], state_json, "prestart")
-                hooks.run_all(spec.hooks.get("createRuntime") or [], state_json, "createRuntime")
-            except RuntimeErr as e:
-                channel.send("error", msg=str(e))
-                raise
-            channel.send("ok")
+def _supervise_setup(channel: Channel, spec: Spec, oci: dict[str, Any], stage1: int) -> int:
+    """Serve init's requests until it says ready; its errors become ours.
+
+    With a user namespace, ``stage1`` is the first child: it asks for its id
+    maps ("userns"), then reports init's pid ("pid") and exits (reaped here).
+    Returns init's pid when it came that way.
+    """
+    init_pid = 0
+    ready = False
+    try:
+        while not (ready and not stage1):
+            msg = channel.recv()
+            if msg is None:
+                raise RuntimeErr("container init exited prematurely")
+            kind = msg.get("type")
+            if kind == "ready":
+                ready = True  # (two writers: init's "ready" may overtake stage 1's "pid")
+                continue
+            if kind == "error":
+                raise RuntimeErr(msg.get("msg") or "container init failed")
+            if kind == "userns" and stage1:
+                from ..linux import userns
+                try:
+                    userns.write_maps(stage1, spec.linux)
+                except OSError as e:
+                    text = str(e.args[1]) if len(e.args) > 1 else str(e)  # without "[Errno N]"
+                    channel.send("error", msg=text)
+                    raise RuntimeErr(f"failed to set up user namespace mappings: {text}") from None
+                channel.send("ok")
+                continue
+            if kind == "pid" and stage1:
+                init_pid = oci["pid"] = int(msg["pid"])
+                os.waitpid(stage1, 0)
+                stage1 = 0
+                continue
+            _serve_hooks(channel, spec, jsonio.dumps(oci).encode(), kind)
+        return init_pid
+    except BaseException:
+        if init_pid:
+            kill_child(init_pid)
+        if stage1:
+            kill_child(stage1)
+        raise
+
+
+def _serve_hooks(channel: Channel, spec: Spec, state_json: bytes, kind: str | None) -> None:
+    """init asks for the prestart/createRuntime hooks (run here, in the host's namespaces)."""
+    if kind != "hooks":
+        return
+    from .. import hooks
+    try:
+        hooks.run_all(spec.hooks.get("prestart") or [], state_json, "prestart")
+        hooks.run_all(spec.hooks.get("createRuntime") or [], state_json, "createRuntime")
+    except RuntimeErr as e:
+        channel.send("error", msg=str(e))
+        raise
+    channel.send("ok")
 
 
 def _connect(path: str) -> socket.socket:

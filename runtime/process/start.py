@@ -11,18 +11,31 @@ from ..errors import IncorrectStatus
 
 
 def release(c: Container) -> None:
-    """Open the fifo for reading (unblocking init's open), wait for its byte."""
+    """Open the fifo for reading (unblocking init's open), wait for its byte,
+    or for init's exit (its pidfd), whichever comes first."""
     fifo = os.path.join(c.dir, st.FIFO)
-    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    pidfd = c.pidfd()  # before the open: that open lets init run (and maybe exit)
+    if pidfd is None:
+        raise IncorrectStatus("cannot start a container that has stopped")
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except BaseException:
+        os.close(pidfd)
+        raise
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
         while True:
-            if poller.poll(50):
+            ready = dict(poller.poll())
+            if fd in ready:
                 if os.read(fd, 1):
                     break
-            if not c.init_alive():
+                # EOF: init opened the fifo and went away without its byte
+                raise IncorrectStatus("cannot start a container that has stopped")
+            if pidfd in ready:
                 raise IncorrectStatus("cannot start a container that has stopped")
     finally:
         os.close(fd)
+        os.close(pidfd)
     os.unlink(fifo)

@@ -208,3 +208,45 @@ def run_in(rt: Runtime, bundle: Bundle, script: str, **kw: Any) -> subprocess.Co
     res = rt.cmd("run", "--bundle", bundle.path, cid, **kw)
     reap()
     return res
+
+
+@pytest.fixture
+def pair(tmp_path: Any) -> Any:
+    """(ours, runc) side by side, for tests that compare both in one test."""
+    both = (Runtime("ours", OURS, str(tmp_path / "state-ours")), Runtime("runc", RUNC, str(tmp_path / "state-runc")))
+    yield both
+    for r in both:
+        for cid in r.ids:
+            r.cmd("delete", "--force", cid)
+    reap()
+    for r in both:
+        for cid in r.ids:
+            assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}"), f"{r.name} left cgroup of {cid}"
+
+
+# --- user namespaces (test_rt_userns.py, test_rt_idmap.py) -----------------
+HOST_BASE = 100000
+USERNS_MAPS = [{"containerID": 0, "hostID": HOST_BASE, "size": 65536}]
+
+
+@pytest.fixture(scope="session")
+def userns_rootfs(shared_rootfs: str):
+    """The busybox rootfs owned by the mapped root (runc expects the bundle so),
+    in a directory the mapped root can traverse (pytest's tmp dirs are 0700)."""
+    base = tempfile.mkdtemp(prefix="rt-userns-")
+    os.chmod(base, 0o711)
+    dest = os.path.join(base, "rootfs")
+    shutil.copytree(shared_rootfs, dest, symlinks=True)
+    subprocess.run(["chown", "-R", "-h", f"{HOST_BASE}:{HOST_BASE}", dest], check=True)
+    yield dest
+    shutil.rmtree(base)
+
+
+@pytest.fixture
+def ubundle(bundle: Bundle, userns_rootfs: str) -> Bundle:
+    """A bundle with a user namespace mapping root to HOST_BASE."""
+    bundle.spec["root"] = {"path": userns_rootfs, "readonly": False}
+    bundle.spec["linux"]["namespaces"].append({"type": "user"})
+    bundle.spec["linux"]["uidMappings"] = USERNS_MAPS
+    bundle.spec["linux"]["gidMappings"] = USERNS_MAPS
+    return bundle

@@ -18,6 +18,15 @@ def _receive(listener: socket.socket) -> int:
     return fds[0]
 
 
+def _read_until(fd: int, marker: bytes, until: float) -> bytes:
+    out = b""
+    while marker not in out and time.monotonic() < until:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            out += os.read(fd, 4096)
+    return out
+
+
 def _read_all(fd: int, until: float) -> bytes:
     out = b""
     while time.monotonic() < until:
@@ -47,8 +56,9 @@ def test_console_socket(rt, bundle, tmp_path):
     listener.close()
     try:
         rt.ok("start", cid)
+        out = _read_until(master, b"console-ok", time.monotonic() + 5)  # typed before: the tty echoes it first
         os.write(master, b"abc\n")
-        out = _read_all(master, time.monotonic() + 5).decode().replace("\r", "")
+        out = (out + _read_all(master, time.monotonic() + 5)).decode().replace("\r", "")
         lines = [line for line in out.splitlines() if line]
         assert lines[0].startswith("/dev/pts/")
         assert "30 100" in lines

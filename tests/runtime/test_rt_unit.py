@@ -125,3 +125,27 @@ def _baseline() -> set[str]:
     out = subprocess.run([sys.executable, "-c", "import sys, json; print(json.dumps(sorted(sys.modules)))"],
                          capture_output=True, text=True, check=True).stdout
     return set(json.loads(out))
+
+
+@pytest.fixture(scope="module")
+def nosite_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A directory where ``dockerd_runtime`` is importable without site (as the launcher does)."""
+    import importlib.util
+    spec_ = importlib.util.find_spec("dockerd_runtime")
+    assert spec_ and spec_.submodule_search_locations
+    d = tmp_path_factory.mktemp("nosite")
+    os.symlink(list(spec_.submodule_search_locations)[0], d / "dockerd_runtime")
+    return str(d)
+
+
+@pytest.mark.parametrize("verb", ["start", "state", "kill", "delete", "pause", "spec", "events"])
+def test_verbs_after_create_stay_leaner(verb, nosite_path):
+    """Verbs that run on every container (start, delete, ...) need no ctypes, and
+    no verb needs json (re, enum behind it), typing or subprocess."""
+    code = (f"import sys; sys.path.insert(0, {nosite_path!r}); b = set(sys.modules); "
+            f"import dockerd_runtime.cli, dockerd_runtime.commands.{verb}; "
+            "print(' '.join(sorted(set(sys.modules) - b)))")
+    out = subprocess.run([sys.executable, "-IS", "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    for banned in ("ctypes", "json", "re", "enum", "subprocess", "typing"):
+        assert banned not in out, (verb, banned)

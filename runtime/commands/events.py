@@ -1,0 +1,124 @@
+"""events: the container's cgroup stats (``--stats``: one sample), or a stream of
+stats every ``--interval`` plus OOM notifications (cgroup v1: an eventfd on
+memory.oom_control) until the container ends."""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+
+from .. import jsonio
+from ..cgroups import stats
+from ..container import Container
+from ..errors import RuntimeErr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..cli import Args
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration ("5s", "1m30s", "250ms", "0") in seconds; ValueError if malformed."""
+    s = text
+    sign = 1.0
+    if s[:1] in "+-" and s:
+        sign, s = (-1.0 if s[0] == "-" else 1.0), s[1:]
+    if s == "0":
+        return 0.0
+    if not s:
+        raise ValueError(text)
+    total = 0.0
+    while s:
+        i = 0
+        while i < len(s) and (s[i].isdigit() or s[i] == "."):
+            i += 1
+        number, s = s[:i], s[i:]
+        j = 0
+        while j < len(s) and not (s[j].isdigit() or s[j] == "."):
+            j += 1
+        unit, s = s[:j], s[j:]
+        if not number or number == "." or unit not in _UNITS:
+            raise ValueError(text)
+        total += float(number) * _UNITS[unit]
+    return sign * total
+
+
+def _emit(event: dict) -> None:
+    sys.stdout.write(jsonio.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def run(args: Args) -> int:
+    text = args.interval or "5s"
+    try:
+        interval = parse_duration(text)
+    except ValueError:
+        raise RuntimeErr(f'invalid value "{text}" for flag -interval: parse error') from None
+    c = Container.load(args.root, args.id)
+    if c.status == "stopped":
+        raise RuntimeErr(f"container with id {c.id} is not running")
+    if interval <= 0:
+        raise RuntimeErr("duration interval must be greater than 0")
+    paths = c.data.get("cgroup_paths") or {}
+    if args.stats:
+        _emit({"type": "stats", "id": c.id, "data": stats.collect(paths)})
+        return 0
+    pidfd = c.pidfd()
+    if pidfd is None:
+        raise RuntimeErr(f"container with id {c.id} is not running")
+    oom = _OomWatch(paths.get("memory"))
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    if oom.fd is not None:
+        poller.register(oom.fd, select.POLLIN)
+    try:
+        while True:
+            ready = dict(poller.poll(int(interval * 1000)))
+            if oom.fd is not None and oom.fd in ready:
+                if oom.fired():
+                    _emit({"type": "oom", "id": c.id})
+                else:
+                    poller.unregister(oom.fd)
+                    oom.close()
+            if pidfd in ready:
+                return 0  # the container ended
+            if not ready:
+                _emit({"type": "stats", "id": c.id, "data": stats.collect(paths)})
+    finally:
+        os.close(pidfd)
+        oom.close()
+
+
+class _OomWatch:
+    """cgroup v1 OOM notification: an eventfd registered in cgroup.event_control."""
+
+    def __init__(self, memory_dir: str | None) -> None:
+        self.fd: int | None = None
+        self._control: str | None = None
+        if not memory_dir or not os.path.exists(os.path.join(memory_dir, "memory.oom_control")):
+            return
+        efd = os.eventfd(0, os.EFD_CLOEXEC)
+        ofd = os.open(os.path.join(memory_dir, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._control = os.path.join(memory_dir, "cgroup.event_control")
+            with open(self._control, "w") as f:
+                f.write(f"{efd} {ofd}")
+            self.fd = efd
+        except OSError:
+            os.close(efd)
+        finally:
+            os.close(ofd)
+
+    def fired(self) -> bool:
+        """True for an OOM; False when the eventfd fired because the cgroup went away."""
+        assert self.fd is not None
+        os.eventfd_read(self.fd)
+        return self._control is not None and os.path.exists(self._control)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
