@@ -30,6 +30,7 @@ class DaemonConfig:
     bridge: str = "docker0"
     bip: str = "172.17.0.1/16"
     cgroup_parent: str = "/docker"
+    default_address_pools: list = field(default_factory=list)  # [{"base": CIDR, "size": N}]; [] = Docker's
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
 
@@ -53,6 +54,7 @@ _FILE_KEYS = {
     "bip": "bip",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
+    "default_address_pools": "default-address-pools",
 }
 
 
@@ -70,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument("--bip", dest="bip")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
+    p.add_argument("--default-address-pool", dest="default_address_pools", action="append",
+                   metavar="base=CIDR,size=N", help="where networks without --subnet get one (repeatable)")
     p.add_argument("-G", "--group", dest="group")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
@@ -97,6 +101,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
             setattr(cfg, dest, value)
     if cfg.debug:
         cfg.log_level = "debug"
+    _check_pools(cfg.default_address_pools)
     _check_exec_root(cfg.exec_root)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
@@ -115,6 +120,18 @@ def _check_exec_root(exec_root: str) -> None:
     if longest > _SUN_PATH_MAX:
         raise ConfigError(f"exec-root {exec_root} is too long: the unix sockets below it would need {longest} bytes "
                           f"(at most {_SUN_PATH_MAX}); use a path of at most {_SUN_PATH_MAX - _LONGEST_SOCKET_SUFFIX} characters")
+
+
+def _check_pools(pools: list) -> None:
+    from .services.ipam import parse_pool
+
+    if not isinstance(pools, list):
+        raise ConfigError("default-address-pools: a list of {\"base\": CIDR, \"size\": N} is expected")
+    for pool in pools:
+        try:
+            parse_pool(pool)
+        except (ValueError, AttributeError) as e:
+            raise ConfigError(str(e)) from None
 
 
 def _dest(key: str) -> str:

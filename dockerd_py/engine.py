@@ -29,7 +29,9 @@ class Engine:
         self.plugins = PluginHost()
         self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
-                                       on_event=self._network_event)
+                                       on_event=self._network_event,
+                                       default_pools=config.default_address_pools)
+        self.networks.dns = _embedded_dns(self.networks)
         self.volumes = VolumeService(config.data_root, self.plugins, on_event=self._volume_event)
         self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server
         self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
@@ -50,6 +52,8 @@ class Engine:
         """Stop serving; containers keep running under their shims."""
         Engine.current = None
         self.shim_launcher.close(stop=True)
+        if self.networks.dns is not None:
+            self.networks.dns.close()
 
     def _image_event(self, action: str, ref: str, attributes: dict | None = None) -> None:
         self.events.publish("image", action, ref, attributes or {})
@@ -59,3 +63,13 @@ class Engine:
 
     def _network_event(self, type: str, action: str, actor_id: str, attrs: dict) -> None:
         self.events.publish(type, action, actor_id, attrs)
+
+
+def _embedded_dns(networks):
+    """The embedded DNS server (127.0.0.11 in containers on user-defined networks), if built in."""
+    try:
+        from .services.dns import EmbeddedDNS
+    except ImportError:
+        log.warning("embedded DNS is not available: containers resolve only through the host's servers")
+        return None
+    return EmbeddedDNS(networks.dns_lookup, networks.dns_reverse)

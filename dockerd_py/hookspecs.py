@@ -37,7 +37,7 @@ from typing import Any
 import pluggy
 
 PROJECT = "dockerd_py"
-HOOKS_API_VERSION = "0.1"
+HOOKS_API_VERSION = "0.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -75,7 +75,9 @@ def network_create(
     :param ipv4: IPAM results, ``[{"subnet": "172.17.0.0/16",
         "gateway": "172.17.0.1"}]`` (empty for host/null).
     :param options: driver options (``com.docker.network.*``) plus the
-        daemon's ``dockerd-py.netfilter_prefix``.
+        daemon's ``dockerd-py.netfilter_prefix`` and ``dockerd-py.internal``
+        (``"true"``: no traffic in or out of the network but among its
+        endpoints; added in 0.2).
     :return: True. Must be idempotent.
 
     Routed, firstresult. Added in 0.1.
@@ -118,13 +120,18 @@ def network_endpoint_delete(driver: str, network_id: str, endpoint_id: str) -> b
 
 @hookspec(firstresult=True)
 def network_join(
-    driver: str, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str
+    driver: str, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str,
+    default_route: bool,
 ) -> dict[str, str]:
     """Put the endpoint's interface into a sandbox (network namespace).
 
     :param sandbox_key: absolute path of the netns file.
-    :param ifname: name of the interface inside the sandbox (``eth0``).
-    :return: ``{"gateway": "172.17.0.1"}`` (``""`` when there is none).
+    :param ifname: name of the interface inside the sandbox (``eth0``,
+        ``eth1``... for a container on several networks).
+    :param default_route: True when the sandbox has no default route yet:
+        the driver adds one through its gateway (if it has one). Added in 0.2.
+    :return: ``{"gateway": "172.17.0.1"}`` (``""`` when there is none, e.g.
+        an internal network, which has no way out).
 
     Routed, firstresult. Added in 0.1.
     """

@@ -80,6 +80,37 @@ def resolv_conf(host_text: str, dns: Sequence[str] = (), dns_search: Sequence[st
     return "\n".join(out) + "\n"
 
 
+EMBEDDED_DNS = "127.0.0.11"
+
+
+def internal_resolv_conf(host_text: str, dns_search: Sequence[str] = (),
+                         dns_options: Sequence[str] = ()) -> str:
+    """resolv.conf of a container on a user-defined network: the embedded DNS server.
+
+    As Docker: ``nameserver 127.0.0.11``, the host's (or --dns-search)
+    search domains, the host's (or --dns-option) options plus ``ndots:0``
+    unless an ndots option is given.
+    """
+    search: list[str] = list(dns_search)
+    options: list[str] = list(dns_options)
+    for line in host_text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] in ("search", "domain") and not dns_search:
+            search = words[1:]
+        elif words[0] == "options" and not dns_options:
+            options += words[1:]
+    if not any(o.startswith("ndots:") for o in options):
+        options.append("ndots:0")
+    out = [f"nameserver {EMBEDDED_DNS}"]
+    search = [d for d in search if d != "."]
+    if search:
+        out.append("search " + " ".join(search))
+    out.append("options " + " ".join(options))
+    return "\n".join(out) + "\n"
+
+
 def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[str],
                base: str = DEFAULT_HOSTS, host_gateway: str = "") -> str:
     """Default entries, then --add-host entries ("name:ip"), then the container's own."""
@@ -99,9 +130,12 @@ def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[st
 def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
                     extra_hosts: Sequence[str] = (), dns: Sequence[str] = (),
                     dns_search: Sequence[str] = (), dns_options: Sequence[str] = (),
-                    network_mode: str = "default", host_gateway: str = "") -> dict[str, str]:
+                    network_mode: str = "default", host_gateway: str = "",
+                    embedded_dns: bool = False) -> dict[str, str]:
     """Write hosts, hostname and resolv.conf into `container_dir`.
 
+    `embedded_dns`: the container is on a user-defined network, its resolver
+    is the embedded DNS server (the --dns servers are not written then).
     Returns {path inside the container: file on the host}, for bind mounts.
     """
     host_mode = network_mode == "host"
@@ -112,8 +146,9 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
         "/etc/hosts": hosts_file(hostname, domainname, "" if host_mode else ip,
                                  extra_hosts, base, host_gateway),
         "/etc/hostname": hostname + "\n",
-        "/etc/resolv.conf": resolv_conf(host_resolv_conf(), dns, dns_search, dns_options,
-                                        filter_local=not host_mode),
+        "/etc/resolv.conf": internal_resolv_conf(host_resolv_conf(), dns_search, dns_options)
+        if embedded_dns else resolv_conf(host_resolv_conf(), dns, dns_search, dns_options,
+                                         filter_local=not host_mode),
     }
     os.makedirs(container_dir, exist_ok=True)
     out = {}

@@ -1,46 +1,54 @@
-"""NetworkService: predefined networks, default IPAM, sandboxes and endpoints.
+"""NetworkService: networks, sandboxes and endpoints (contracts.md §5).
 
-The containers service calls only this class (contracts.md §5). Drivers are
-reached through `dockerd_py.pluginhost` (``network.<driver>``); this module
-owns what is driver-independent:
+The containers service and the network routes call only this class. Drivers
+are reached through `dockerd_py.pluginhost` (``network.<driver>``); this
+module owns what is driver-independent:
 
-- the predefined networks ``bridge``/``host``/``none`` (ids persisted in
-  ``<data-root>/network/networks.json``);
-- IPv4 allocation on the default bridge (lowest free address from the one
-  after the gateway; one record per attached container in
-  ``<data-root>/network/endpoints/<id>.json`` is the allocation table, so a
-  restarted daemon keeps the addresses of running containers);
-- host-port allocation for published ports (ephemeral ports included);
-- sandboxes: ``<exec-root>/netns/<container-id>``, a bind mount of a new
-  network namespace with ``lo`` up.
+- networks: the predefined ``bridge``/``host``/``none`` (ids kept in
+  ``<data-root>/network/networks.json``) and user-defined ones, one file each
+  in ``<data-root>/network/user/<id>.json``, re-created in their drivers at
+  every start (drivers adopt what is left in the kernel);
+- IPAM (`ipam`): subnets from the default address pools, addresses;
+- sandboxes: one record per container with a network, in
+  ``<data-root>/network/endpoints/<container-id>.json``: its netns
+  (``<exec-root>/netns/<id>``, see `netns`), its endpoints (one per network,
+  ``eth0``, ``eth1``, ...), its published ports (`netports`). The records are
+  the allocation tables, so a restarted daemon keeps the addresses and ports
+  of running containers;
+- name resolution for the embedded DNS (`dns_lookup`, `dns_reverse`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import datetime
-import errno
-import fcntl
 import ipaddress
 import logging
 import os
+import random
 import re
 import secrets
-import socket
-import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..filters import labels_match
 from ..pluginhost import PluginHost
 from ..state import atomic
+from ..timeutil import parse_timestamp, rfc3339_to_nano
+from . import ipam
+from .netns import create_netns, remove_netns
+from .netports import allocate as allocate_ports
+from .netports import parse_ports, ports_json
+
+__all__ = ["NetworkService", "Sandbox", "create_netns", "remove_netns", "parse_ports"]
 
 log = logging.getLogger(__name__)
 
 PREDEFINED = (("none", "null"), ("host", "host"), ("bridge", "bridge"))
-PROTOCOLS = ("tcp", "udp", "sctp")
+PREDEFINED_NAMES = {name for name, _ in PREDEFINED}
+_MAC = re.compile(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
 
 
 @dataclass
@@ -54,174 +62,36 @@ class Sandbox:
     sandbox_id: str = ""
 
 
-# --------------------------------------------------------------------------
-# network namespaces
-# --------------------------------------------------------------------------
-
-_CLONE_NEWNET = 0x40000000
-_MS_BIND = 4096
-_MNT_DETACH = 2
-_SIOCGIFFLAGS, _SIOCSIFFLAGS, _IFF_UP = 0x8913, 0x8914, 0x1
-_IFREQ_FLAGS = struct.Struct("=16sH22x")  # struct ifreq with ifr_flags
-_libc: Any = None
-
-
-def _c() -> Any:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-def _loopback_up() -> None:
-    """Bring ``lo`` up in the calling thread's network namespace."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = _IFREQ_FLAGS.unpack(fcntl.ioctl(s, _SIOCGIFFLAGS, _IFREQ_FLAGS.pack(b"lo", 0)))[1]
-        fcntl.ioctl(s, _SIOCSIFFLAGS, _IFREQ_FLAGS.pack(b"lo", flags | _IFF_UP))
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _new_netns_on(path: str) -> None:
-    """Runs on a thread of its own, which it leaves in the new namespace."""
-    libc = _c()
-    _check(libc.unshare(_CLONE_NEWNET), "unshare")
-    _loopback_up()
-    _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None), "mount")
-
-
-def create_netns(path: str) -> None:
-    """Bind-mount a new network namespace on `path` and bring up its ``lo``.
-
-    Namespaces are per thread: a short-lived thread unshares its network
-    namespace and bind-mounts it, which keeps it alive after the thread
-    ends. No process is forked, and no thread but that one changes namespace.
-    """
-    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
-    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
-    failure: list[Exception] = []
-
-    def run() -> None:
-        try:
-            _new_netns_on(path)
-        except Exception as exc:  # handed to the caller
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, name="netns-create")
-    thread.start()
-    thread.join()
-    if failure:
-        os.unlink(path)
-        raise errors.SystemErr(
-            f"failed to create network namespace {path}: {failure[0]}") from failure[0]
-
-
-def remove_netns(path: str) -> None:
-    """Unmount and unlink a netns file; absent or unmounted is fine."""
-    if not os.path.exists(path):
-        return
-    if _c().umount2(path.encode(), _MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise errors.SystemErr(f"umount {path}: {os.strerror(err)}")
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-# --------------------------------------------------------------------------
-# port specs
-# --------------------------------------------------------------------------
-
-
-def _port_key(key: str) -> tuple[int, str]:
-    port, _, proto = str(key).partition("/")
-    proto = (proto or "tcp").lower()
-    if not port.isdigit() or not 0 < int(port) < 65536 or proto not in PROTOCOLS:
-        raise errors.InvalidParameter(f'invalid port specification: "{key}"')
-    return int(port), proto
-
-
-def _host_port_range(spec: str) -> tuple[int, int] | None:
-    """None for "pick an ephemeral port", else an inclusive range."""
-    spec = (spec or "").strip()
-    if spec in ("", "0"):
-        return None
-    lo, _, hi = spec.partition("-")
-    hi = hi or lo
-    if not (lo.isdigit() and hi.isdigit()) or not 0 < int(lo) <= int(hi) < 65536:
-        raise errors.InvalidParameter(f'invalid port specification: "{spec}"')
-    return int(lo), int(hi)
-
-
-def parse_ports(port_bindings: Mapping[str, Any] | None,
-                exposed_ports: Iterable[str] | None) -> tuple[list[dict], list[str]]:
-    """Validate HostConfig.PortBindings / Config.ExposedPorts.
-
-    Returns (requests, keys): requests ``{"proto", "container_port", "host_ip",
-    "range"}`` per binding, keys every "port/proto" to show in Ports.
-    """
-    keys: dict[str, None] = {}
-    for key in exposed_ports or ():
-        port, proto = _port_key(key)
-        keys[f"{port}/{proto}"] = None
-    requests = []
-    for key, bindings in (port_bindings or {}).items():
-        port, proto = _port_key(key)
-        keys[f"{port}/{proto}"] = None
-        for b in bindings or [{}]:
-            host_ip = (b or {}).get("HostIp") or "0.0.0.0"
-            try:
-                addr = ipaddress.ip_address(host_ip)
-            except ValueError:
-                raise errors.InvalidParameter(f'invalid host IP "{host_ip}"') from None
-            if addr.version != 4:
-                raise errors.InvalidParameter(
-                    f"IPv6 port bindings are not supported: {host_ip}")
-            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip,
-                             "range": _host_port_range((b or {}).get("HostPort", ""))})
-    return requests, list(keys)
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo, hi = f.read().split()
-        return int(lo), int(hi)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def _host_port_free(host_ip: str, proto: str, port: int) -> bool:
-    """True unless something on the host already listens there."""
-    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
-        if kind == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host_ip, port))
-        except OSError:
-            return False
-    return True
-
-
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or "0.0.0.0" in (a, b)
-
-
-# --------------------------------------------------------------------------
-# the service
-# --------------------------------------------------------------------------
-
-
 def _now() -> str:
     t = datetime.datetime.now(datetime.timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+
+
+def _network_json(name: str, net_id: str, created: str, driver: str, ipam_json: dict,
+                  options: dict, labels: dict, internal: bool = False,
+                  attachable: bool = False) -> dict[str, Any]:
+    return {
+        "Name": name, "Id": net_id, "Created": created, "Scope": "local", "Driver": driver,
+        "EnableIPv4": True, "EnableIPv6": False, "IPAM": ipam_json, "Internal": internal,
+        "Attachable": attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Containers": {}, "Options": options, "Labels": labels,
+    }
+
+
+def _from_v1(rec: dict[str, Any]) -> dict[str, Any]:
+    """A sandbox record of the one-network format (before user networks) in today's format."""
+    sb = rec.get("sandbox") or {}
+    ep = {"network_id": rec["network_id"], "network": rec["network"], "driver": rec["driver"],
+          "endpoint_id": rec["endpoint_id"], "ip": rec.get("ip", ""),
+          "prefixlen": rec.get("prefixlen", 0), "mac": rec.get("mac", ""),
+          "gateway": (sb.get("networks") or {}).get(rec["network"], {}).get("Gateway", ""),
+          "ifname": "eth0", "user": False, "config": {}, "routed": True}
+    return {"container_id": rec["container_id"], "name": rec.get("name", ""),
+            "hostname": rec.get("hostname", ""), "netns_path": rec.get("netns_path"),
+            "sandbox_key": sb.get("sandbox_key", ""), "sandbox_id": sb.get("sandbox_id", ""),
+            "endpoints": {rec["network_id"]: ep}, "bindings": rec.get("bindings", []),
+            "ports_network": rec["network_id"] if rec.get("bindings") else "",
+            "port_keys": list((sb.get("ports") or {}).keys()), "ready": "sandbox" in rec}
 
 
 class NetworkService:
@@ -230,7 +100,8 @@ class NetworkService:
     def __init__(self, data_root: str, exec_root: str, bridge_name: str = "docker0",
                  bip: str = "172.17.0.1/16", pluginhost: PluginHost | None = None,
                  on_event: Callable[..., None] | None = None,
-                 netfilter_prefix: str = "dockerd-py") -> None:
+                 netfilter_prefix: str = "dockerd-py",
+                 default_pools: Iterable[Any] | None = None) -> None:
         try:
             self._bip = ipaddress.IPv4Interface(bip)
         except ValueError:
@@ -238,40 +109,50 @@ class NetworkService:
         if self._bip.ip in (self._bip.network.network_address,
                             self._bip.network.broadcast_address):
             raise errors.InvalidParameter(f"invalid --bip: {bip}")
+        pools = list(default_pools or []) or [
+            {"base": b, "size": s} for b, s in ipam.DEFAULT_POOLS]
+        self._pools = [ipam.parse_pool(p) for p in pools]
         self._dir = os.path.join(data_root, "network")
         self._ep_dir = os.path.join(self._dir, "endpoints")
+        self._user_dir = os.path.join(self._dir, "user")
         self._netns_dir = os.path.join(exec_root, "netns")
         self.bridge_name = bridge_name
         self.netfilter_prefix = netfilter_prefix
+        self.dns: Any = None  # an EmbeddedDNS (attach/detach), set by the engine
         self._host = pluginhost if pluginhost is not None else PluginHost()
         self._on_event = on_event
         self._lock = threading.RLock()
         os.makedirs(self._ep_dir, mode=0o700, exist_ok=True)
-        self._networks = self._load_networks()
-        self._endpoints: dict[str, dict[str, Any]] = {}
+        os.makedirs(self._user_dir, mode=0o700, exist_ok=True)
+        self._networks: dict[str, dict[str, Any]] = {}   # id -> Network JSON (Containers empty)
+        self._user_subnet: dict[str, bool] = {}          # id -> subnet given by the user
+        self._load_networks()
+        self._sandboxes: dict[str, dict[str, Any]] = {}
         for fname in sorted(os.listdir(self._ep_dir)):
             if fname.endswith(".json"):
                 rec = atomic.read_json(os.path.join(self._ep_dir, fname))
-                self._endpoints[rec["container_id"]] = rec
-        for net in self._networks.values():
-            self._driver(net).call(
-                "network_create", network_id=net["Id"], name=net["Name"],
-                ipv4=[{"subnet": c["Subnet"], "gateway": c["Gateway"]}
-                      for c in net["IPAM"]["Config"]],
-                options={**net["Options"], "dockerd-py.netfilter_prefix": netfilter_prefix})
+                if "endpoints" not in rec:
+                    rec = _from_v1(rec)
+                self._sandboxes[rec["container_id"]] = rec
+        for net in list(self._networks.values()):
+            try:
+                self._driver_create(net)
+            except errors.DockerError:
+                if net["Name"] in PREDEFINED_NAMES:
+                    raise
+                log.exception("network %s: its driver could not re-create it", net["Name"])
 
     # ---- networks ---------------------------------------------------------
 
-    def _load_networks(self) -> dict[str, dict[str, Any]]:
+    def _load_networks(self) -> None:
         path = os.path.join(self._dir, "networks.json")
         saved = atomic.read_json(path) if os.path.exists(path) else {}
-        nets = {}
         for name, driver in PREDEFINED:
             rec = saved.get(name) or {"id": secrets.token_hex(32), "created": _now()}
             saved[name] = rec
-            ipam, options = [], {}
+            config, options = [], {}
             if name == "bridge":
-                ipam = [{"Subnet": str(self._bip.network), "Gateway": str(self._bip.ip)}]
+                config = [{"Subnet": str(self._bip.network), "Gateway": str(self._bip.ip)}]
                 options = {
                     "com.docker.network.bridge.default_bridge": "true",
                     "com.docker.network.bridge.enable_icc": "true",
@@ -280,198 +161,512 @@ class NetworkService:
                     "com.docker.network.bridge.name": self.bridge_name,
                     "com.docker.network.driver.mtu": "1500",
                 }
-            nets[name] = {
-                "Name": name, "Id": rec["id"], "Created": rec["created"], "Scope": "local",
-                "Driver": driver, "EnableIPv6": False,
-                "IPAM": {"Driver": "default", "Options": None, "Config": ipam},
-                "Internal": False, "Attachable": False, "Ingress": False,
-                "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": {},
-                "Options": options, "Labels": {},
-            }
+            self._networks[rec["id"]] = _network_json(
+                name, rec["id"], rec["created"], driver,
+                {"Driver": "default", "Options": None, "Config": config}, options, {})
         atomic.write_json(path, saved)
-        return nets
+        for fname in sorted(os.listdir(self._user_dir)):
+            if fname.endswith(".json"):
+                rec = atomic.read_json(os.path.join(self._user_dir, fname))
+                self._networks[rec["network"]["Id"]] = rec["network"]
+                self._user_subnet[rec["network"]["Id"]] = rec.get("user_subnet", False)
 
     def _driver(self, net: Mapping[str, Any]) -> Any:
         return self._host.driver("network", net["Driver"])
 
+    def _driver_create(self, net: Mapping[str, Any]) -> None:
+        self._driver(net).call(
+            "network_create", network_id=net["Id"], name=net["Name"],
+            ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
+                  for c in net["IPAM"]["Config"]],
+            options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
+                     "dockerd-py.internal": "true" if net["Internal"] else "false"})
+
     def _find(self, name_or_id: str) -> dict[str, Any]:
+        """By full name, then full id, then unique id prefix (Docker's order)."""
+        for net in self._networks.values():
+            if net["Name"] == name_or_id:
+                return net
         if name_or_id in self._networks:
             return self._networks[name_or_id]
-        for net in self._networks.values():
-            if net["Id"] == name_or_id:
-                return net
         matches = [n for n in self._networks.values() if name_or_id and n["Id"].startswith(name_or_id)]
         if len(matches) == 1:
             return matches[0]
         raise errors.NotFound(f"network {name_or_id} not found")
 
+    def _by_name(self, name: str) -> dict[str, Any] | None:
+        return next((n for n in self._networks.values() if n["Name"] == name), None)
+
+    @staticmethod
+    def is_user_defined(net: Mapping[str, Any]) -> bool:
+        return net["Name"] not in PREDEFINED_NAMES
+
     def list(self) -> list[dict[str, Any]]:
         """All networks in Docker's Network JSON (Containers empty, as Docker lists)."""
-        return [dict(n, Containers={}) for n in self._networks.values()]
+        with self._lock:
+            return [dict(n, Containers={}) for n in self._networks.values()]
+
+    def in_use(self, network_id: str) -> bool:
+        with self._lock:
+            return any(network_id in rec["endpoints"] for rec in self._sandboxes.values())
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         """One network in Docker's Network JSON, with its attached containers."""
         with self._lock:
             net = self._find(name_or_id)
             containers = {}
-            for cid, rec in self._endpoints.items():
-                if rec["network_id"] == net["Id"]:
+            for cid, rec in self._sandboxes.items():
+                ep = rec["endpoints"].get(net["Id"])
+                if ep is not None and rec.get("ready"):
                     containers[cid] = {
-                        "Name": rec.get("name", ""), "EndpointID": rec["endpoint_id"],
-                        "MacAddress": rec.get("mac", ""),
-                        "IPv4Address": f"{rec['ip']}/{rec['prefixlen']}" if rec.get("ip") else "",
+                        "Name": rec.get("name", ""), "EndpointID": ep["endpoint_id"],
+                        "MacAddress": ep.get("mac", ""),
+                        "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
                         "IPv6Address": "",
                     }
             return dict(net, Containers=containers)
 
-    # ---- attach / detach --------------------------------------------------
-
-    def _resolve_mode(self, network_mode: str) -> dict[str, Any]:
-        mode = network_mode or "default"
-        if mode.startswith("container:"):
+    def create(self, body: Mapping[str, Any]) -> dict[str, str]:
+        """POST /networks/create: validate as Docker does, make it, persist it."""
+        name = body.get("Name") or ""
+        if not isinstance(name, str) or not name:
+            raise errors.InvalidParameter("network name cannot be empty")
+        if name in PREDEFINED_NAMES:
+            raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
+        driver_name = body.get("Driver") or "bridge"
+        if driver_name not in self._host.drivers("network"):
+            raise errors.NotFound(f'plugin "{driver_name}" not found')
+        if driver_name in ("host", "null"):
+            raise errors.Forbidden(f'only one instance of "{driver_name}" network is allowed')
+        if (body.get("Scope") or "local") != "local":
             raise errors.InvalidParameter(
-                f'network mode "{mode}" is not supported yet (container:<id>)')
-        return self._networks["bridge"] if mode == "default" else self._find(mode)
+                f"scope {body['Scope']!r} is not supported: this daemon is not part of a swarm")
+        for key in ("Ingress", "ConfigOnly"):
+            if body.get(key):
+                raise errors.InvalidParameter(f"not supported by this daemon yet: {key}")
+        if (body.get("ConfigFrom") or {}).get("Network"):
+            raise errors.InvalidParameter("not supported by this daemon yet: ConfigFrom")
+        if body.get("EnableIPv6"):
+            raise errors.InvalidParameter("IPv6 networks are not supported by this daemon yet "
+                                          "(EnableIPv6)")
+        if body.get("EnableIPv4") is False:
+            raise errors.InvalidParameter("IPv4 can only be disabled if experimental "
+                                          "features are enabled")
+        ipam_body = body.get("IPAM") or {}
+        ipam_driver = ipam_body.get("Driver") or "default"
+        if ipam_driver != "default":
+            raise errors.NotFound(f'plugin "{ipam_driver}" not found')
+        configs = ipam.validate(ipam_body.get("Config") or [])
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        _check_options(options)
+        with self._lock:
+            if self._by_name(name) is not None:
+                raise errors.Conflict(f"network with name {name} already exists")
+            used = self._subnets()
+            if configs:
+                subnet = ipam.IPv4Net(configs[0]["Subnet"])
+                if any(subnet.overlaps(u) for u in used):
+                    raise errors.Forbidden(ipam.OVERLAP)
+            else:
+                configs = [{"Subnet": str(ipam.allocate_subnet(self._pools, used))}]
+            bridge = options.get("com.docker.network.bridge.name")
+            if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge
+                              for n in self._networks.values()):
+                raise errors.Conflict(f"bridge name {bridge} is already in use by another network")
+            net_id = secrets.token_hex(32)
+            net = _network_json(
+                name, net_id, _now(), driver_name,
+                {"Driver": "default", "Options": dict(ipam_body.get("Options") or {}),
+                 "Config": [ipam.complete(c) for c in configs]},
+                options, {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
+                internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")))
+            try:
+                self._driver_create(net)
+            except BaseException:
+                self._driver(net).call("network_delete", network_id=net_id)
+                raise
+            user_subnet = bool((ipam_body.get("Config") or []))
+            atomic.write_json(os.path.join(self._user_dir, f"{net_id}.json"),
+                              {"network": net, "user_subnet": user_subnet})
+            self._networks[net_id] = net
+            self._user_subnet[net_id] = user_subnet
+        self._emit_net("create", net)
+        return {"Id": net_id, "Warning": ""}
+
+    def _subnets(self) -> list[ipam.IPv4Net]:
+        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values()
+                for c in n["IPAM"]["Config"]]
+
+    def remove(self, name_or_id: str) -> None:
+        with self._lock:
+            net = self._find(name_or_id)
+            if not self.is_user_defined(net):
+                raise errors.Forbidden(f"{net['Name']} is a pre-defined network and cannot be removed")
+            users = sorted((rec.get("name", ""), cid) for cid, rec in self._sandboxes.items()
+                           if net["Id"] in rec["endpoints"])
+            if users:
+                listed = ", ".join(f'name:"{n}" id:"{cid[:12]}"' for n, cid in users)
+                raise errors.Forbidden(f"error while removing network: network {net['Name']} "
+                                       f"has active endpoints ({listed})")
+            self._driver(net).call("network_delete", network_id=net["Id"])
+            try:
+                os.unlink(os.path.join(self._user_dir, f"{net['Id']}.json"))
+            except FileNotFoundError:
+                pass
+            self._networks.pop(net["Id"], None)
+            self._user_subnet.pop(net["Id"], None)
+        self._emit_net("destroy", net)
+
+    def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
+        """Remove unused user-defined networks; the names removed."""
+        until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
+        removed = []
+        for net in self.list():
+            if not self.is_user_defined(net) or self.in_use(net["Id"]):
+                continue
+            if until is not None and rfc3339_to_nano(net["Created"]) >= until:
+                continue
+            if not labels_match(net.get("Labels"), filters.get("label", []), filters.get("label!", [])):
+                continue
+            try:
+                self.remove(net["Id"])
+                removed.append(net["Name"])
+            except (errors.Forbidden, errors.NotFound):
+                continue
+        return removed
+
+    # ---- sandboxes --------------------------------------------------------
 
     def sandbox(self, container_id: str) -> Sandbox | None:
         """The sandbox of an attached container (also after a daemon restart)."""
-        rec = self._endpoints.get(container_id)
-        return Sandbox(**rec["sandbox"]) if rec and "sandbox" in rec else None
+        rec = self._sandboxes.get(container_id)
+        return self._sandbox(rec) if rec and rec.get("ready") else None
+
+    def _sandbox(self, rec: Mapping[str, Any]) -> Sandbox:
+        networks = {ep["network"]: self._endpoint_json(rec, ep) for ep in rec["endpoints"].values()}
+        return Sandbox(netns_path=rec.get("netns_path"), networks=networks,
+                       ports=ports_json(rec.get("port_keys", []), rec.get("bindings", []))
+                       if rec.get("ports_network") or rec.get("port_keys") else {},
+                       sandbox_key=rec.get("sandbox_key", ""), sandbox_id=rec.get("sandbox_id", ""))
+
+    @staticmethod
+    def dns_names(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> list[str]:
+        """Docker's DNSNames: name, aliases, short id, hostname (user networks only)."""
+        names = [rec.get("name", ""), *(ep.get("config", {}).get("Aliases") or []),
+                 rec["container_id"][:12], rec.get("hostname", "")]
+        return list(dict.fromkeys(n for n in names if n))
+
+    def _endpoint_json(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:
+        cfg = ep.get("config") or {}
+        return {
+            "IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
+            "Aliases": cfg.get("Aliases") or None, "MacAddress": ep.get("mac", ""),
+            "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": ep["network_id"],
+            "EndpointID": ep["endpoint_id"], "Gateway": ep.get("gateway", ""),
+            "IPAddress": ep.get("ip", ""), "IPPrefixLen": ep.get("prefixlen", 0),
+            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": self.dns_names(rec, ep) if ep.get("user") else None,
+        }
+
+    def _primary(self, mode: str, configs: Mapping[str, Any]) -> dict[str, Any]:
+        """The network of the NetworkMode; when the container was disconnected from it
+        (its configs name other networks only), the first of those, as Docker does."""
+        try:
+            net = self._find("bridge" if mode in ("", "default") else mode)
+        except errors.NotFound:
+            if not configs:
+                raise
+            net = None
+        if configs and (net is None or not {net["Name"], net["Id"], "default"} & set(configs)):
+            net = self._find(next(iter(configs)))
+        return net
+
+    def _joined_target(self, ref: str) -> dict[str, Any]:
+        """The sandbox record of a running container, by id, unique id prefix or name."""
+        for rec in self._sandboxes.values():
+            if rec.get("ready") and (rec["container_id"] == ref or rec.get("name") == ref.lstrip("/")):
+                return rec
+        matches = [r for r in self._sandboxes.values() if r.get("ready") and r["container_id"].startswith(ref)]
+        if ref and len(matches) == 1:
+            return matches[0]
+        raise errors.Conflict(f"cannot join network of a non running container: {ref}")
 
     def attach(self, container_id: str, network_mode: str = "default",
                port_bindings: Mapping[str, Any] | None = None,
                exposed_ports: Iterable[str] | None = None, hostname: str = "",
                extra: Mapping[str, Any] | None = None) -> Sandbox:
-        """Give a container its network: netns, endpoint, address, published ports.
+        """Give a container its network: netns, endpoints, addresses, published ports.
 
-        `extra` may hold ``name`` (container name, for network inspect),
-        ``mac_address``, ``publish_all`` (``-P``: every exposed port without a
-        binding gets an ephemeral host port) and ``ipv4_address`` (refused on
-        the default bridge, as Docker does). Returns the existing sandbox if
+        `extra` may hold ``name`` (container name), ``mac_address``,
+        ``publish_all`` (``-P``), ``ipv4_address`` (both for the primary
+        network), ``dns`` and ``dns_options`` (for the embedded DNS server) and ``endpoints`` ({network name or id: EndpointSettings as
+        stored in the container's NetworkSettings.Networks}: IPAMConfig,
+        Aliases, MacAddress, Links, DriverOpts). ``container:<ref>`` shares
+        the netns of a running container. Returns the existing sandbox if
         already attached.
         """
         extra = dict(extra or {})
-        net = self._resolve_mode(network_mode)
+        mode = network_mode or "default"
+        with self._lock:
+            existing = self.sandbox(container_id)
+            if existing is not None:
+                return existing
+            if container_id in self._sandboxes:
+                raise errors.Conflict(f"network attach of {container_id} is in progress")
+            if mode.startswith("container:"):
+                return self._attach_shared(container_id, mode.partition(":")[2], extra)
+        configs = extra.get("endpoints") or {}
+        primary = self._primary(mode, configs)
+        plan = self._plan_networks(primary, configs)
         if extra.get("publish_all"):
             port_bindings = dict(port_bindings or {})
             for key in exposed_ports or ():
                 if key not in port_bindings and f"{key}/tcp" not in port_bindings:
                     port_bindings[key] = [{"HostIp": "", "HostPort": ""}]
         requests, port_keys = parse_ports(port_bindings, exposed_ports)
-        mac = extra.get("mac_address") or ""
-        if mac and not re.fullmatch(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", mac):
-            raise errors.InvalidParameter(f"invalid MAC address: {mac}")
-        if extra.get("ipv4_address"):
-            raise errors.InvalidParameter(
-                "user specified IP address is supported on user defined networks only")
-        driver = self._driver(net)
-        caps = driver.call("network_driver_capabilities")
+        caps = self._driver(primary).call("network_driver_capabilities")
         with self._lock:
-            existing = self.sandbox(container_id)
-            if existing is not None:
-                return existing
-            if container_id in self._endpoints:
+            if container_id in self._sandboxes:
                 raise errors.Conflict(f"network attach of {container_id} is in progress")
+            sid = secrets.token_hex(32)
+            netns = os.path.join(self._netns_dir, container_id) if caps.get("needs_sandbox", True) else None
             rec: dict[str, Any] = {
-                "container_id": container_id, "name": extra.get("name", ""),
-                "hostname": hostname, "network": net["Name"], "network_id": net["Id"],
-                "driver": net["Driver"], "endpoint_id": secrets.token_hex(32),
-                "netns_path": None, "ip": "", "prefixlen": 0, "mac": "", "bindings": [],
+                "container_id": container_id, "name": extra.get("name", ""), "hostname": hostname,
+                "netns_path": netns, "sandbox_key": netns or os.path.join(self._netns_dir, "default"),
+                "sandbox_id": sid, "endpoints": {}, "bindings": [], "ports_network": "",
+                "port_keys": port_keys if primary["Driver"] == "bridge" else [], "ready": False,
+                "dns": list(extra.get("dns") or []), "dns_options": list(extra.get("dns_options") or []),
             }
-            if net["IPAM"]["Config"]:
-                rec["ip"], rec["prefixlen"] = self._allocate_ip(net), self._bip.network.prefixlen
-            if net["Driver"] == "bridge":
-                rec["bindings"] = self._allocate_ports(requests)
-            if caps.get("needs_sandbox", True):
-                rec["netns_path"] = os.path.join(self._netns_dir, container_id)
+            for index, (net, cfg) in enumerate(plan):
+                if index == 0:
+                    cfg = dict(cfg)
+                    if extra.get("mac_address") and not cfg.get("MacAddress"):
+                        cfg["MacAddress"] = extra["mac_address"]
+                    if extra.get("ipv4_address"):
+                        cfg["IPAMConfig"] = {**(cfg.get("IPAMConfig") or {}),
+                                             "IPv4Address": extra["ipv4_address"]}
+                rec["endpoints"][net["Id"]] = self._plan_endpoint(rec, net, cfg, f"eth{index}")
+            ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
+            if ports_net is not None and requests:
+                ep = rec["endpoints"][ports_net["Id"]]
+                rec["bindings"] = allocate_ports(requests, self._taken_ports(),
+                                                 f"{rec['name']} ({ep['endpoint_id']})")
+                rec["ports_network"] = ports_net["Id"]
             self._save(rec)  # first, so a crash mid-way can be undone by detach
         try:
-            self._connect(rec, net, driver, extra, port_keys)
+            if netns:
+                if os.path.exists(netns):  # leftover of a crashed attach
+                    remove_netns(netns)
+                create_netns(netns)
+            for net, _ in plan:
+                self._join(rec, net, rec["endpoints"][net["Id"]])
+            if rec["bindings"]:
+                net = self._networks[rec["ports_network"]]
+                self._driver(net).call("network_program_external", network_id=net["Id"],
+                                       endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
+                                       bindings=rec["bindings"])
+            with self._lock:
+                rec["ready"] = True
+                self._save(rec)
+            self._dns_attach(rec)
         except BaseException:
             try:
                 self.detach(container_id)
             except Exception:  # keep the original error
                 log.exception("network: rollback of %s failed", container_id)
             raise
-        self._emit("connect", net, container_id)
-        return Sandbox(**rec["sandbox"])
+        for net, _ in plan:
+            self._emit("connect", net, container_id)
+        return self._sandbox(rec)
 
-    def _connect(self, rec: dict[str, Any], net: dict[str, Any], driver: Any,
-                 extra: Mapping[str, Any], port_keys: list[str]) -> None:
-        netns = rec["netns_path"]
-        if netns:
-            if os.path.exists(netns):  # leftover of a crashed attach
-                remove_netns(netns)
-            create_netns(netns)
-        address = f"{rec['ip']}/{rec['prefixlen']}" if rec["ip"] else ""
-        iface = driver.call("network_endpoint_create", network_id=net["Id"],
-                            endpoint_id=rec["endpoint_id"],
-                            iface={"address": address, "mac_address": extra.get("mac_address", "")})
-        rec["mac"] = iface.get("mac_address", "")
-        joined = driver.call("network_join", network_id=net["Id"], endpoint_id=rec["endpoint_id"],
-                             sandbox_key=netns or "", ifname="eth0")
-        gateway = joined.get("gateway", "")
-        if rec["bindings"]:
-            driver.call("network_program_external", network_id=net["Id"],
-                        endpoint_id=rec["endpoint_id"], bindings=rec["bindings"])
-        ports: dict[str, list[dict[str, str]] | None] = {}
-        if net["Driver"] == "bridge":
-            ports = {k: None for k in port_keys}
-            for b in rec["bindings"]:
-                key = f"{b['container_port']}/{b['proto']}"
-                ports[key] = (ports.get(key) or []) + [
-                    {"HostIp": b["host_ip"], "HostPort": str(b["host_port"])}]
-        endpoint = {
-            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": rec["mac"],
-            "DriverOpts": None, "NetworkID": net["Id"], "EndpointID": rec["endpoint_id"],
-            "Gateway": gateway, "IPAddress": rec["ip"], "IPPrefixLen": rec["prefixlen"],
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "DNSNames": None,
-        }
-        sandbox_key = netns or os.path.join(self._netns_dir, "default")
-        rec["sandbox"] = {"netns_path": netns, "networks": {net["Name"]: endpoint},
-                          "ports": ports, "sandbox_key": sandbox_key,
-                          "sandbox_id": secrets.token_hex(32)}
-        with self._lock:
-            self._save(rec)
+    def _attach_shared(self, container_id: str, ref: str, extra: Mapping[str, Any]) -> Sandbox:
+        """network_mode container:<ref>: the target's netns; no endpoint of its own."""
+        target = self._joined_target(ref)
+        rec = {"container_id": container_id, "name": extra.get("name", ""), "hostname": "",
+               "netns_path": target.get("netns_path"), "shared_with": target["container_id"],
+               "sandbox_key": "", "sandbox_id": "", "endpoints": {}, "bindings": [],
+               "ports_network": "", "port_keys": [], "ready": True}
+        self._save(rec)
+        return Sandbox(netns_path=rec["netns_path"])
 
-    def detach(self, container_id: str) -> None:
-        """Undo everything attach did; idempotent."""
-        with self._lock:
-            rec = self._endpoints.get(container_id)
-        if rec is None:
-            return
-        net = self._networks.get(rec["network"]) or {"Driver": rec["driver"], "Id": rec["network_id"]}
+    def _plan_networks(self, primary: dict[str, Any], configs: Mapping[str, Any]
+                       ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """[(network, endpoint config)], the primary network first."""
+        plan = [(primary, {})]
+        for ref, cfg in configs.items():
+            net = primary if ref in ("default", primary["Name"], primary["Id"]) else self._find(ref)
+            if net is primary:
+                plan[0] = (primary, dict(cfg or {}))
+            elif all(n["Id"] != net["Id"] for n, _ in plan):
+                plan.append((net, dict(cfg or {})))
+        if len(plan) > 1 and primary["Driver"] in ("host", "null"):
+            raise errors.InvalidParameter(
+                "container cannot be disconnected from host network or connected to host network"
+                if primary["Driver"] == "host" else
+                "Container cannot be connected to multiple networks with one of the networks "
+                "in private (none) mode")
+        return plan
+
+    def _used_ips(self, network_id: str) -> set[str]:
+        return {ep["ip"] for rec in self._sandboxes.values()
+                for nid, ep in rec["endpoints"].items() if nid == network_id and ep.get("ip")}
+
+    def _plan_endpoint(self, rec: dict[str, Any], net: dict[str, Any], cfg: Mapping[str, Any],
+                       ifname: str) -> dict[str, Any]:
+        """Choose an endpoint's address and MAC (under the lock); nothing in the kernel yet."""
+        requested = (cfg.get("IPAMConfig") or {}).get("IPv4Address") or ""
+        mac = cfg.get("MacAddress") or ""
+        if mac and not _MAC.fullmatch(mac):
+            raise errors.InvalidParameter(f"invalid MAC address: {mac}")
+        ip, prefixlen = "", 0
+        entries = net["IPAM"]["Config"]
+        if requested and not self.is_user_defined(net):
+            raise errors.InvalidParameter("invalid endpoint settings:\nuser specified IP address "
+                                          "is supported on user defined networks only")
+        if entries:
+            entry = entries[0]
+            used = self._used_ips(net["Id"]) | {e["ip"] for e in rec["endpoints"].values()
+                                                if e["network_id"] == net["Id"]}
+            if net["Name"] == "bridge":
+                used.add(str(self._bip.ip))
+            if requested:
+                if not self._user_subnet.get(net["Id"]):
+                    raise errors.InvalidParameter(
+                        "invalid endpoint settings:\nuser specified IP address is supported only "
+                        "when connecting to networks with user configured subnets")
+                ip = ipam.check_requested(entry, requested, used)
+            else:
+                ip = ipam.allocate(entry, used, net["Name"])
+            prefixlen = ipam.IPv4Net(entry["Subnet"]).prefixlen
+        config = {k: cfg.get(k) for k in ("IPAMConfig", "Links", "Aliases", "DriverOpts", "MacAddress")
+                  if cfg.get(k)}
+        return {"network_id": net["Id"], "network": net["Name"], "driver": net["Driver"],
+                "endpoint_id": secrets.token_hex(32), "ip": ip, "prefixlen": prefixlen,
+                "mac": mac, "gateway": "", "ifname": ifname,
+                "user": self.is_user_defined(net) and net["Driver"] == "bridge", "config": config}
+
+    def _join(self, rec: dict[str, Any], net: Mapping[str, Any], ep: dict[str, Any]) -> None:
+        """Create the endpoint in its driver and put it into the sandbox."""
         driver = self._driver(net)
-        ids = {"network_id": rec["network_id"], "endpoint_id": rec["endpoint_id"]}
-        if rec.get("bindings"):  # what network_program_external was given
+        address = f"{ep['ip']}/{ep['prefixlen']}" if ep["ip"] else ""
+        iface = driver.call("network_endpoint_create", network_id=net["Id"],
+                            endpoint_id=ep["endpoint_id"],
+                            iface={"address": address, "mac_address": ep["mac"]})
+        ep["mac"] = iface.get("mac_address", "")
+        has_route = any(e.get("gateway") and e.get("routed") for e in rec["endpoints"].values())
+        joined = driver.call("network_join", network_id=net["Id"], endpoint_id=ep["endpoint_id"],
+                             sandbox_key=rec.get("netns_path") or "", ifname=ep["ifname"],
+                             default_route=not has_route)
+        ep["gateway"] = joined.get("gateway", "")
+        ep["routed"] = bool(ep["gateway"]) and not has_route
+
+    def _leave(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> None:
+        net = self._networks.get(ep["network_id"]) or {"Driver": ep["driver"], "Id": ep["network_id"]}
+        driver = self._driver(net)
+        ids = {"network_id": ep["network_id"], "endpoint_id": ep["endpoint_id"]}
+        if rec.get("ports_network") == ep["network_id"] and rec.get("bindings"):
             driver.call("network_revoke_external", default=True, **ids)
         driver.call("network_leave", **ids)
         driver.call("network_endpoint_delete", **ids)
-        if rec.get("netns_path"):
+
+    def connect(self, container_id: str, name_or_id: str, config: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """Add an endpoint to a running container's sandbox; its EndpointSettings JSON."""
+        with self._lock:
+            rec = self._sandboxes.get(container_id)
+            if rec is None or not rec.get("ready"):
+                raise errors.Conflict(f"Container {container_id} is not running")
+            if rec.get("shared_with"):
+                raise errors.InvalidParameter("container sharing network namespace with another "
+                                              "container or host cannot be connected to any other network")
+            net = self._find(name_or_id)
+            if net["Id"] in rec["endpoints"]:
+                raise errors.Forbidden(f"endpoint with name {rec.get('name', '')} already exists "
+                                       f"in network {net['Name']}")
+            if not rec.get("netns_path") or net["Driver"] in ("host", "null"):
+                raise errors.InvalidParameter(
+                    "container cannot be disconnected from host network or connected to host network")
+            taken = {e["ifname"] for e in rec["endpoints"].values()}
+            ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+            ep = self._plan_endpoint(rec, net, dict(config or {}), ifname)
+            rec["endpoints"][net["Id"]] = ep
+            self._save(rec)
+        try:
+            self._join(rec, net, ep)
+        except BaseException:
+            try:
+                self._leave(rec, ep)
+            finally:
+                with self._lock:
+                    rec["endpoints"].pop(net["Id"], None)
+                    self._save(rec)
+            raise
+        with self._lock:
+            self._save(rec)
+        self._dns_attach(rec)
+        self._emit("connect", net, container_id)
+        return self._endpoint_json(rec, ep)
+
+    def disconnect(self, container_id: str, name_or_id: str) -> None:
+        """Take a running container's endpoint on a network away."""
+        with self._lock:
+            rec = self._sandboxes.get(container_id)
+            net = self._find(name_or_id)
+            ep = (rec or {}).get("endpoints", {}).get(net["Id"])
+            if rec is None or ep is None:
+                raise errors.SystemErr(f"container {container_id} is not connected to network "
+                                       f"{net['Name']}")
+            if net["Driver"] in ("host",):
+                raise errors.InvalidParameter(
+                    "container cannot be disconnected from host network or connected to host network")
+        self._leave(rec, ep)
+        with self._lock:
+            rec["endpoints"].pop(net["Id"], None)
+            if rec.get("ports_network") == net["Id"]:
+                rec["bindings"], rec["ports_network"] = [], ""
+            self._save(rec)
+        if not any(e.get("user") for e in rec["endpoints"].values()):
+            self._dns_detach(container_id)
+        self._emit("disconnect", net, container_id)
+
+    def detach(self, container_id: str) -> None:
+        """Undo everything attach (and connect) did; idempotent."""
+        with self._lock:
+            rec = self._sandboxes.get(container_id)
+        if rec is None:
+            return
+        self._dns_detach(container_id)
+        for ep in list(rec["endpoints"].values()):
+            self._leave(rec, ep)
+        if rec.get("netns_path") and not rec.get("shared_with"):
             remove_netns(rec["netns_path"])
         with self._lock:
-            self._endpoints.pop(container_id, None)
+            self._sandboxes.pop(container_id, None)
             try:
                 os.unlink(os.path.join(self._ep_dir, f"{container_id}.json"))
             except FileNotFoundError:
                 pass
-        if "sandbox" in rec:
-            self._emit("disconnect", net, container_id)
+        if rec.get("ready"):
+            for ep in rec["endpoints"].values():
+                net = self._networks.get(ep["network_id"]) or {
+                    "Id": ep["network_id"], "Name": ep["network"], "Driver": ep["driver"]}
+                self._emit("disconnect", net, container_id)
 
     def restore(self, running: Iterable[str]) -> None:
-        """After a daemon restart: keep endpoints of `running` containers, drop the rest."""
+        """After a daemon restart: keep sandboxes of `running` containers, drop the rest."""
         alive = set(running)
-        for cid, rec in list(self._endpoints.items()):
-            if cid not in alive or "sandbox" not in rec:  # gone, or a crashed attach
+        for cid, rec in list(self._sandboxes.items()):
+            if cid not in alive or not rec.get("ready"):  # gone, or a crashed attach
                 try:
                     self.detach(cid)
                 except errors.DockerError:
-                    log.exception("network: cannot release endpoint of %s", cid)
+                    log.exception("network: cannot release endpoints of %s", cid)
+            else:
+                self._dns_attach(rec)
 
     def cleanup(self) -> None:
-        """Remove everything host-global this daemon made: endpoints, bridge, netfilter."""
-        for cid in list(self._endpoints):
+        """Remove everything host-global this daemon made: endpoints, bridges, netfilter."""
+        for cid in list(self._sandboxes):
             self.detach(cid)
         for net in self._networks.values():
             self._driver(net).call("network_delete", network_id=net["Id"])
@@ -480,50 +675,127 @@ class NetworkService:
         except OSError:
             pass
 
+    def extra_hosts(self, links: Iterable[str]) -> list[str]:
+        """Legacy ``--link name:alias`` on the default bridge → /etc/hosts entries ("names:ip")."""
+        out = []
+        bridge = self._by_name("bridge")
+        for link in links:
+            target, _, alias = link.partition(":")
+            target = target.lstrip("/")
+            alias = (alias or target).rsplit("/", 1)[-1]
+            rec = next((r for r in self._sandboxes.values()
+                        if r.get("ready") and (r.get("name") == target or r["container_id"].startswith(target))),
+                       None)
+            ep = rec and bridge and rec["endpoints"].get(bridge["Id"])
+            if not ep:
+                continue
+            names = [alias, rec.get("hostname") or rec["container_id"][:12]]
+            if alias != rec.get("name"):
+                names.append(rec.get("name", ""))
+            out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
+        return out
+
+    # ---- embedded DNS -----------------------------------------------------
+
+    def dns_lookup(self, asker: str, name: str) -> list[str] | None:
+        """Addresses of the containers called `name` on the user networks `asker` is on.
+
+        None when no such container is known (the query goes upstream).
+        Several containers with one alias answer in random order.
+        """
+        query = name.rstrip(".").lower()
+        with self._lock:
+            rec = self._sandboxes.get(asker)
+            if rec is None:
+                return None
+            found: list[str] = []
+            for net_id, mine in rec["endpoints"].items():
+                if not mine.get("user"):
+                    continue
+                wanted = {query}
+                suffix = "." + mine["network"].lower()
+                if query.endswith(suffix):
+                    wanted.add(query[: -len(suffix)])
+                for other in self._sandboxes.values():
+                    ep = other["endpoints"].get(net_id)
+                    if other.get("ready") and ep and ep.get("ip") and wanted & {
+                            n.lower() for n in self.dns_names(other, ep)}:
+                        found.append(ep["ip"])
+        found = list(dict.fromkeys(found))
+        random.shuffle(found)
+        return found or None
+
+    def dns_reverse(self, asker: str, address: str) -> str | None:
+        """PTR: "<name>.<network>" of the container with `address` on a network `asker` shares."""
+        with self._lock:
+            rec = self._sandboxes.get(asker)
+            if rec is None:
+                return None
+            for net_id, mine in rec["endpoints"].items():
+                if not mine.get("user"):
+                    continue
+                for other in self._sandboxes.values():
+                    ep = other["endpoints"].get(net_id)
+                    if other.get("ready") and ep and ep.get("ip") == address:
+                        return f"{self.dns_names(other, ep)[0]}.{mine['network']}"
+        return None
+
+    def uses_embedded_dns(self, container_id: str) -> bool:
+        rec = self._sandboxes.get(container_id)
+        return bool(rec) and any(ep.get("user") for ep in rec["endpoints"].values())
+
+    def _dns_attach(self, rec: Mapping[str, Any]) -> None:
+        if self.dns is None or not rec.get("netns_path") or rec.get("shared_with") \
+                or not any(ep.get("user") for ep in rec["endpoints"].values()):
+            return
+        try:  # --dns servers are the container's upstream; an ndots option changes single labels
+            self.dns.attach(rec["container_id"], rec["netns_path"], upstream=rec.get("dns") or None,
+                            ndots_set=any(o.startswith("ndots:") for o in rec.get("dns_options") or ()))
+        except Exception:  # a container without DNS still runs, as with Docker's resolver failing
+            log.exception("embedded DNS: cannot attach %s", rec["container_id"][:12])
+
+    def _dns_detach(self, container_id: str) -> None:
+        if self.dns is None:
+            return
+        try:
+            self.dns.detach(container_id)
+        except Exception:
+            log.exception("embedded DNS: cannot detach %s", container_id[:12])
+
     # ---- helpers ----------------------------------------------------------
 
     def _save(self, rec: dict[str, Any]) -> None:
-        self._endpoints[rec["container_id"]] = rec
+        self._sandboxes[rec["container_id"]] = rec
         atomic.write_json(os.path.join(self._ep_dir, f"{rec['container_id']}.json"), rec)
 
-    def _allocate_ip(self, net: Mapping[str, Any]) -> str:
-        used = {r["ip"] for r in self._endpoints.values() if r["network_id"] == net["Id"]}
-        used.add(str(self._bip.ip))
-        for host in self._bip.network.hosts():
-            if str(host) not in used:
-                return str(host)
-        raise errors.Unavailable(f"no available IPv4 addresses on network {net['Name']}")
-
-    def _allocate_ports(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        taken = [(b["host_ip"], b["proto"], b["host_port"])
-                 for r in self._endpoints.values() for b in r.get("bindings", [])]
-        out = []
-        for req in requests:
-            lo, hi = req["range"] or _ephemeral_range()
-            port = None
-            for candidate in range(lo, hi + 1):
-                if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
-                       for ip, p, hp in taken):
-                    continue
-                if _host_port_free(req["host_ip"], req["proto"], candidate):
-                    port = candidate
-                    break
-            if port is None:
-                where = f"{req['host_ip']}:{lo}" if lo == hi else f"{req['host_ip']}:{lo}-{hi}"
-                raise errors.SystemErr(
-                    f"driver failed programming external connectivity: "
-                    f"Bind for {where} failed: port is already allocated")
-            taken.append((req["host_ip"], req["proto"], port))
-            out.append({"proto": req["proto"], "container_port": req["container_port"],
-                        "host_ip": req["host_ip"], "host_port": port})
-        return out
+    def _taken_ports(self) -> list[tuple[str, str, int]]:
+        return [(b["host_ip"], b["proto"], b["host_port"])
+                for r in self._sandboxes.values() for b in r.get("bindings", [])]
 
     def _emit(self, action: str, net: Mapping[str, Any], container_id: str) -> None:
+        self._publish(action, net, {"container": container_id})
+
+    def _emit_net(self, action: str, net: Mapping[str, Any]) -> None:
+        self._publish(action, net, {})
+
+    def _publish(self, action: str, net: Mapping[str, Any], attrs: dict[str, str]) -> None:
         if self._on_event is None:
             return
         try:
             self._on_event(type="network", action=action, actor_id=net["Id"],
-                           attrs={"container": container_id, "name": net["Name"],
-                                  "type": net["Driver"]})
+                           attrs={**attrs, "name": net["Name"], "type": net["Driver"]})
         except Exception:  # an observer must not break attach/detach
             log.exception("network event observer failed")
+
+
+def _check_options(options: Mapping[str, str]) -> None:
+    """The bridge driver's options whose values Docker checks."""
+    mtu = options.get("com.docker.network.driver.mtu")
+    if mtu is not None and (not mtu.isdigit() or not 68 <= int(mtu) <= 65535):
+        raise errors.InvalidParameter(f"invalid MTU number: {mtu}")
+    bridge = options.get("com.docker.network.bridge.name")
+    if bridge is not None and (len(bridge) > 15 or not re.fullmatch(r"[A-Za-z0-9_.-]+", bridge)):
+        raise errors.InvalidParameter(f"invalid bridge name: {bridge}")
+    for key in ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade"):
+        if key in options and options[key] not in ("true", "false"):
+            raise errors.InvalidParameter(f"failed to parse {key} value: {options[key]!r}")

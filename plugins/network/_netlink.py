@@ -201,7 +201,7 @@ def delete_link(name: str) -> None:
 
 
 def _add_veth(ipr: IPRoute, host: str, bridge: str, mtu: int, netns_fd: int,
-              ifname: str, mac: str) -> None:
+              ifname: str, mac: str, isolated: bool) -> None:
     spec = {"ifname": host, "kind": "veth", "mtu": mtu, "state": "up",
             "master": socket.if_nametoindex(bridge),
             "peer": {"ifname": ifname, "mtu": mtu, "address": mac, "net_ns_fd": netns_fd}}
@@ -216,20 +216,23 @@ def _add_veth(ipr: IPRoute, host: str, bridge: str, mtu: int, netns_fd: int,
     # Sent as `ip link set <host> type bridge_slave hairpin on` sends it
     # (IFLA_INFO_SLAVE_KIND): pyroute2's brport() puts "bridge_slave" in
     # IFLA_INFO_KIND, a link type recent kernels look up, and may try to
-    # modprobe, on every request.
+    # modprobe, on every request. An isolated port (ICC off) forwards only
+    # to the bridge itself, never to another isolated port.
+    port = [("IFLA_BRPORT_MODE", 1)] + ([("IFLA_BRPORT_ISOLATED", 1)] if isolated else [])
     ipr.link("set", index=socket.if_nametoindex(host), IFLA_LINKINFO={"attrs": [
         ("IFLA_INFO_SLAVE_KIND", "bridge"),
-        ("IFLA_INFO_SLAVE_DATA", {"attrs": [("IFLA_BRPORT_MODE", 1)]})]})
+        ("IFLA_INFO_SLAVE_DATA", {"attrs": port})]})
 
 
 def create_veth(host: str, bridge: str, mtu: int, netns_path: str, ifname: str,
-                mac: str, address: str, gateway: str) -> None:
-    """Create a veth pair: `host` enslaved to `bridge`, hairpin, up; its peer
-    made directly inside the netns file as `ifname` with `mac`, given
-    `address` (CIDR) and a default route via `gateway`, then brought up."""
+                mac: str, address: str, gateway: str, isolated: bool = False) -> None:
+    """Create a veth pair: `host` enslaved to `bridge`, hairpin (and
+    isolated if asked), up; its peer made directly inside the netns file as
+    `ifname` with `mac`, given `address` (CIDR) and a default route via
+    `gateway` (none if ""), then brought up."""
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _host.run(_add_veth, host, bridge, mtu, fd, ifname, mac)
+        _host.run(_add_veth, host, bridge, mtu, fd, ifname, mac, isolated)
     finally:
         os.close(fd)
     in_netns(netns_path, _configure_inside, ifname, address, gateway)

@@ -9,8 +9,18 @@ removes every trace. Layout::
     prerouting  nat/prerouting: local destinations -> ports
     output      nat/output: local destinations (incl. 127.0.0.1) -> ports
     ports       one DNAT rule per published port, commented "ep:<endpoint>"
-    postrouting nat/postrouting: MASQUERADE outbound, loopback-sourced and
-                hairpin traffic
+    postrouting nat/postrouting: MASQUERADE outbound (unless internal or
+                masquerade is off), loopback-sourced and hairpin traffic
+    forward     filter/forward: isolation. Into the bridge from elsewhere only
+                replies and DNATed (published) traffic; an internal network
+                neither sends nor receives anything past its bridge. A
+                packet carrying USER_MARK (set by the user's rules, below)
+                passes. (ICC off is not here: its bridge ports are made
+                ``isolated``, see `_netlink`.)
+
+The user's table ``ip <prefix>-user-<default bridge>`` (chain ``forward``,
+priority filter - 1, before ours) is made once and never flushed: it is the
+nftables equivalent of Docker's DOCKER-USER (contracts.md §5).
 """
 
 from __future__ import annotations
@@ -29,6 +39,9 @@ class NftError(RuntimeError):
     pass
 
 
+_checked = False
+
+
 def check_available() -> None:
     """Fail clearly without nft; warn when the host's FORWARD policy drops.
 
@@ -36,8 +49,12 @@ def check_available() -> None:
     ``filter FORWARD`` policy DROP, set by e.g. a Docker with ip-forward on),
     and we never edit chains we do not own, so that is only reported.
     """
+    global _checked
+    if _checked:
+        return
     if shutil.which("nft") is None:
         raise NftError("the bridge driver needs nftables: nft not found")
+    _checked = True
     ipt = shutil.which("iptables")
     if ipt:
         proc = subprocess.run([ipt, "-S", "FORWARD"], capture_output=True, text=True)
@@ -60,7 +77,11 @@ def table_exists(table: str) -> bool:
     return proc.returncode == 0
 
 
-def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True) -> None:
+USER_MARK = 0x00100000
+
+
+def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True,
+                 internal: bool = False) -> None:
     """Create or refresh the network's table; the ports chain is kept as is."""
     t = f"ip {table}"
     lines = [
@@ -69,19 +90,34 @@ def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True) 
         f"add chain {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}",
         f"add chain {t} output {{ type nat hook output priority -100; policy accept; }}",
         f"add chain {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
+        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
         f"add chain {t} ports",
     ]
-    lines += [f"flush chain {t} {c}" for c in ("guard", "prerouting", "output", "postrouting")]
+    lines += [f"flush chain {t} {c}" for c in ("guard", "prerouting", "output", "postrouting", "forward")]
+    into, out_of = f'oifname "{bridge}" iifname != "{bridge}"', f'iifname "{bridge}" oifname != "{bridge}"'
     lines += [
         f'add rule {t} guard iifname "{bridge}" ip daddr 127.0.0.0/8 drop',
         f"add rule {t} prerouting fib daddr type local jump ports",
         f"add rule {t} output fib daddr type local jump ports",
         f'add rule {t} postrouting oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade',
         f'add rule {t} postrouting oifname "{bridge}" ip saddr {subnet} ct status dnat masquerade',
+        f"add rule {t} forward meta mark & {USER_MARK:#x} == {USER_MARK:#x} accept",
     ]
-    if masquerade:
-        lines.append(f'add rule {t} postrouting oifname != "{bridge}" ip saddr {subnet} masquerade')
+    if internal:
+        lines += [f"add rule {t} forward {into} drop", f"add rule {t} forward {out_of} drop"]
+    else:
+        lines += [f"add rule {t} forward {into} ct state established,related accept",
+                  f"add rule {t} forward {into} ct status dnat accept",
+                  f"add rule {t} forward {into} drop"]
+        if masquerade:
+            lines.append(f'add rule {t} postrouting oifname != "{bridge}" ip saddr {subnet} masquerade')
     nft("\n".join(lines) + "\n")
+
+
+def ensure_user_table(table: str) -> None:
+    """The user's table: created if missing, never flushed (its rules are the user's)."""
+    nft(f"add table ip {table}\n"
+        f"add chain ip {table} forward {{ type filter hook forward priority filter - 1; policy accept; }}\n")
 
 
 def delete_table(table: str) -> None:

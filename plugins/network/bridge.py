@@ -2,8 +2,10 @@
 MASQUERADE for outbound traffic and DNAT for published ports.
 
 Kernel state is named after the ids it is given, so a restarted daemon finds
-it again: veth host side ``vdpy<endpoint[:11]>``, netfilter table
-``ip <prefix>-<bridge>`` (see `_nft`). The veth pair is made at join, its
+it again: bridge ``br-<network[:12]>`` unless named by the
+``com.docker.network.bridge.name`` option, veth host side
+``vdpy<endpoint[:11]>``, netfilter table ``ip <prefix>-<bridge>`` (see
+`_nft`; isolation, internal networks and ICC off are its forward rules). The veth pair is made at join, its
 container side created directly inside the sandbox (moving a device between
 namespaces costs the kernel an RCU grace period, ~20 ms). Published ports
 are DNAT rules only (no userland proxy); loopback access works through DNAT
@@ -34,6 +36,9 @@ class _Net:
     prefixlen: int
     mtu: int
     table: str
+    internal: bool
+    icc: bool
+    user_table: str  # the user's table, made with the default bridge ("" otherwise)
 
 
 def mac_for(ip: str) -> str:
@@ -75,16 +80,22 @@ class BridgeDriver:
         prefix = options.get("dockerd-py.netfilter_prefix") or DEFAULT_PREFIX
         mtu = int(options.get("com.docker.network.driver.mtu") or 1500)
         masq = options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
+        icc = options.get("com.docker.network.bridge.enable_icc", "true") == "true"
+        internal = options.get("dockerd-py.internal") == "true"
+        default = options.get("com.docker.network.bridge.default_bridge") == "true"
         info = _netlink.link_info(bridge)
         if info is not None and info[0] != "bridge":
             raise errors.Conflict(f"interface {bridge} exists and is not a bridge")
-        net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}")
+        net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}",
+                   internal, icc, f"{prefix}-user-{bridge}" if default else "")
         with self._lock:
             _nft.check_available()
             _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
             _netlink.set_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
             _netlink.set_sysctl("net/ipv4/ip_forward", "1")
-            _nft.ensure_table(net.table, bridge, net.subnet, masq)
+            if net.user_table:
+                _nft.ensure_user_table(net.user_table)
+            _nft.ensure_table(net.table, bridge, net.subnet, masq, internal)
             self._nets[network_id] = net
         return True
 
@@ -94,6 +105,8 @@ class BridgeDriver:
             net = self._nets.pop(network_id, None)
             if net is not None:
                 _nft.delete_table(net.table)
+                if net.user_table:  # only the daemon's cleanup deletes the default bridge
+                    _nft.delete_table(net.user_table)
                 # only a bridge this daemon made (marked by its ifalias)
                 if _netlink.link_info(net.bridge) == ("bridge", net.table):
                     _netlink.delete_link(net.bridge)
@@ -121,14 +134,16 @@ class BridgeDriver:
 
     @hookimpl
     def network_join(self, network_id: str, endpoint_id: str, sandbox_key: str,
-                     ifname: str) -> dict[str, str]:
+                     ifname: str, default_route: bool = True) -> dict[str, str]:
         net = self._net(network_id)
         ep = self._eps.get(endpoint_id)
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
-        _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu,
-                             sandbox_key, ifname, ep["mac_address"], ep["address"], net.gateway)
-        return {"gateway": net.gateway}
+        gateway = "" if net.internal else net.gateway  # an internal network has no way out
+        _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
+                             ep["mac_address"], ep["address"], gateway if default_route else "",
+                             isolated=not net.icc)
+        return {"gateway": gateway}
 
     @hookimpl
     def network_leave(self) -> bool:

@@ -102,6 +102,16 @@ def _free_subnet_prefix() -> str:
     raise RuntimeError("no free test subnet")
 
 
+def _free_pool_base() -> str:
+    """A 10.x.0.0/16 no host route touches: where this daemon's user networks get subnets."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    for _ in range(100):
+        base = f"10.{random.randint(100, 250)}"
+        if f" {base}." not in " " + routes.replace("\n", " "):
+            return f"{base}.0.0/16"
+    raise RuntimeError("no free test address pool")
+
+
 def make_daemon(tmp: str, tag: str) -> Daemon:
     # keep paths short: unix socket paths (shim.sock under exec-root) are limited to 108 bytes
     bridge = f"dpyt{tag}"
@@ -110,7 +120,7 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
     tcp_port = _free_tcp_port()
     args = ["-H", host, "-H", f"tcp://127.0.0.1:{tcp_port}", "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
             "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
-            "--cgroup-parent", f"/dpytest-{tag}"]
+            "--cgroup-parent", f"/dpytest-{tag}", "--default-address-pool", f"base={_free_pool_base()},size=24"]
     if RUNC:
         args += ["--add-runtime", f"runc={RUNC}"]
     if CRUN:

@@ -209,7 +209,7 @@ def test_third_party_driver_is_routed_by_name():
                                                ipv4=[], options={}) is True
     with pytest.raises(errors.NotImplementedErr):
         host.driver("network", "fakea").call("network_join", network_id="n", endpoint_id="e",
-                                             sandbox_key="", ifname="eth0")
+                                             sandbox_key="", ifname="eth0", default_route=True)
     assert host.driver("network", "fakea").call("network_revoke_external", default=True,
                                                 network_id="n", endpoint_id="e") is True
     with pytest.raises(errors.SystemErr, match="network driver fakea"):
@@ -423,7 +423,7 @@ def test_bad_modes(env):
     svc = env.service()
     with pytest.raises(errors.NotFound, match="network foo not found"):
         svc.attach(CID1, "foo", None, None, "x")
-    with pytest.raises(errors.InvalidParameter, match="container:"):
+    with pytest.raises(errors.Conflict, match="non running container"):
         svc.attach(CID1, "container:" + CID2, None, None, "x")
     with pytest.raises(errors.InvalidParameter, match="invalid port specification"):
         svc.attach(CID1, "bridge", {"http/tcp": None}, None, "x")

@@ -533,7 +533,7 @@ def test_unsupported_options():
                                "SecurityOpt": ["apparmor=docker-default", "no-new-privileges", "label=disable"]},
                               {"Volumes": {"/data": {}}})
     assert got == ["HostConfig.Init=True",
-                   "HostConfig.IpcMode=shareable", "HostConfig.NetworkMode=container:x", "HostConfig.StorageOpt",
+                   "HostConfig.IpcMode=shareable", "HostConfig.StorageOpt",
                    "HostConfig.SomethingNew", "HostConfig.SecurityOpt=apparmor=docker-default"]
 
 

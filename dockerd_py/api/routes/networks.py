@@ -1,19 +1,17 @@
-"""Network routes: the predefined networks can be listed and inspected.
-
-Creating and removing networks belongs to the networks milestone; until then
-those routes answer 501 rather than pretending.
-"""
+"""Network routes: list, inspect, create, remove, prune, connect, disconnect."""
 
 import re
 
-from flask import Blueprint
+from flask import Blueprint, Response
 
-from ...errors import InvalidParameter, NotImplementedErr
+from ...errors import InvalidParameter
 from ...filters import labels_match
+from ...services.containers import networking
 from .. import params
-from ..responses import json_response
+from ..responses import json_response, no_content
 
 LIST_FILTERS = {"driver", "id", "label", "name", "scope", "type", "dangling"}
+PRUNE_FILTERS = {"until", "label", "label!"}
 PREDEFINED = {"bridge", "host", "none"}
 
 
@@ -24,23 +22,46 @@ def blueprint(engine) -> Blueprint:
     @bp.get("/networks")
     def list_networks():
         filters = params.filters(LIST_FILTERS)
-        return json_response([n for n in svc.list() if _matches(n, filters)])
+        return json_response([n for n in svc.list() if _matches(n, filters, svc.in_use)])
 
     @bp.get("/networks/<ref>")
     def inspect(ref):
         return json_response(svc.inspect(ref))
 
-    def not_yet(**_):
-        raise NotImplementedErr("user-defined networks are not implemented by this daemon yet")
+    @bp.post("/networks/create")
+    def create():
+        body = params.json_object(required=True)
+        return json_response(svc.create(body), status=201)
 
-    for rule, methods in (("/networks/create", ["POST"]), ("/networks/prune", ["POST"]), ("/networks/<ref>", ["DELETE"]),
-                          ("/networks/<ref>/connect", ["POST"]), ("/networks/<ref>/disconnect", ["POST"])):
-        bp.add_url_rule(rule, f"not-yet {rule} {methods[0]}", not_yet, methods=methods)
+    @bp.delete("/networks/<ref>")
+    def remove(ref):
+        svc.remove(ref)
+        return no_content()
+
+    @bp.post("/networks/prune")
+    def prune():
+        removed = svc.prune(params.filters(PRUNE_FILTERS))
+        engine.events.publish("network", "prune", "", {"reclaimed": "0"})
+        return json_response({"NetworksDeleted": removed or None})
+
+    @bp.post("/networks/<ref>/connect")
+    def connect(ref):
+        body = params.json_object(required=True)
+        networking.connect(engine.containers, svc, body.get("Container") or "", ref,
+                           body.get("EndpointConfig") or {})
+        return Response(status=200)
+
+    @bp.post("/networks/<ref>/disconnect")
+    def disconnect(ref):
+        body = params.json_object(required=True)
+        networking.disconnect(engine.containers, svc, body.get("Container") or "", ref,
+                              bool(body.get("Force")))
+        return Response(status=200)
 
     return bp
 
 
-def _matches(network: dict, filters: dict[str, list[str]]) -> bool:
+def _matches(network: dict, filters: dict[str, list[str]], in_use) -> bool:
     """Docker's network filters: name and id as unanchored patterns, labels all required."""
     def any_pattern(key: str, text: str) -> bool:
         return any(re.search(v, text) for v in filters[key])
@@ -60,7 +81,10 @@ def _matches(network: dict, filters: dict[str, list[str]]) -> bool:
         if kind not in filters["type"]:
             return False
     if "dangling" in filters:
-        dangling = network["Name"] not in PREDEFINED and not network.get("Containers")
-        if (filters["dangling"][0].lower() in ("true", "1")) != dangling:
+        value = filters["dangling"][0].lower()
+        if value not in ("true", "1", "false", "0"):
+            raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
+        dangling = network["Name"] not in PREDEFINED and not in_use(network["Id"])
+        if (value in ("true", "1")) != dangling:
             return False
     return labels_match(network.get("Labels"), filters.get("label", []))

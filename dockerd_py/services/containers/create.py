@@ -90,21 +90,22 @@ def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
     return out
 
 
-# endpoint settings the default networks accept at create; the rest needs user-defined networks
+# endpoint settings a container may be created with; the rest is refused by name
 _ENDPOINT_FIELDS_ACCEPTED = {"NetworkID", "EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
-                             "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts", "DNSNames"}
+                             "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts", "DNSNames",
+                             "IPAMConfig", "Aliases", "Links"}
 
 
 def check_networking_config(networking: dict, network_mode: str) -> None:
-    """`docker run --network X` sends one endpoint for X; anything beyond it is refused by name."""
+    """NetworkingConfig.EndpointsConfig: one entry per network; unsupported settings are refused by name."""
     endpoints = networking.get("EndpointsConfig") or {}
     if not isinstance(endpoints, dict):
         raise InvalidParameter("json: cannot unmarshal into Go struct field NetworkingConfig.EndpointsConfig")
-    extra = [name for name in endpoints if name not in (network_mode, "default")]
-    if extra:
-        raise InvalidParameter("Container cannot be connected to network endpoints: "
-                               + ", ".join([network_mode] + extra))
     for name, settings in endpoints.items():
         for key, value in (settings or {}).items():
             if value and key not in _ENDPOINT_FIELDS_ACCEPTED:
                 raise InvalidParameter(f"not supported by this daemon yet: NetworkingConfig.EndpointsConfig.{name}.{key}")
+        ipam_config = (settings or {}).get("IPAMConfig") or {}
+        for key in ("IPv6Address", "LinkLocalIPs"):
+            if ipam_config.get(key):
+                raise InvalidParameter(f"not supported by this daemon yet: NetworkingConfig.EndpointsConfig.{name}.IPAMConfig.{key}")

@@ -22,6 +22,7 @@ from ...oci import build_spec
 from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import write_etc_files
+from . import networking
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -125,11 +126,14 @@ class Runner:
             sandbox = self.networks.attach(
                 c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
                 c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
-                                               "publish_all": bool(hc.get("PublishAllPorts"))})
+                                               "publish_all": bool(hc.get("PublishAllPorts")),
+                                               "endpoints": networking.endpoint_configs(c),
+                                               "dns": hc.get("Dns"), "dns_options": hc.get("DnsOptions")})
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
-                hc.get("ExtraHosts") or (), hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
-                hc.get("NetworkMode", "bridge"))
+                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
+                hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
+                hc.get("NetworkMode", "bridge"), embedded_dns=self.networks.uses_embedded_dns(c.id))
             spec = build_spec(container_id=c.id, config=c.config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,

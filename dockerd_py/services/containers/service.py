@@ -22,6 +22,7 @@ from . import create as create_mod
 from . import logs as logs_mod
 from . import restart, signals
 from .names import NameRegistry, normalize
+from .networking import initial_networks
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
 
@@ -95,6 +96,8 @@ class ContainerService:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         create_mod.check_networking_config(networking, host_config["NetworkMode"])
+        network_settings = {"Networks": initial_networks(self.networks, host_config["NetworkMode"],
+                                                         networking.get("EndpointsConfig") or {})}
         if host_config["Runtime"] not in self.runtimes:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
@@ -109,7 +112,7 @@ class ContainerService:
         c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
-                      dir=os.path.join(self.root, container_id))
+                      dir=os.path.join(self.root, container_id), network_settings=network_settings)
         try:
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)

@@ -1,0 +1,121 @@
+"""A container's side of networking: its endpoint configs, connect and disconnect.
+
+A container's ``NetworkSettings.Networks`` holds its endpoint configs
+(IPAMConfig, Aliases, Links, MacAddress, DriverOpts) by network name: set at
+create from NetworkingConfig, changed by connect/disconnect while it is
+stopped, and turned into endpoints at start (the runner hands them to
+`NetworkService.attach`). While it runs, connect/disconnect go to the network
+service at once and the entry shows the live endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import Forbidden, InvalidParameter, NotFound, SystemErr
+
+SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
+HOST = "container cannot be disconnected from host network or connected to host network"
+NONE = "Container cannot be connected to multiple networks with one of the networks in private (none) mode"
+CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts")
+
+
+def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict[str, Any]:
+    """EndpointSettings of a network the container is not running on: its config, no live values."""
+    cfg = cfg or {}
+    if not isinstance(cfg, Mapping):
+        raise InvalidParameter("json: cannot unmarshal into Go value of type network.EndpointSettings")
+    return {"IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
+            "Aliases": cfg.get("Aliases") or None, "MacAddress": cfg.get("MacAddress") or "",
+            "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": network_id, "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+
+
+def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+    """NetworkSettings.Networks at create. A network that does not exist is kept by the
+    given name: as with Docker, the start fails (a 404 at create would make the CLI pull)."""
+    if not isinstance(endpoints, Mapping):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field NetworkingConfig.EndpointsConfig")
+    if network_mode.startswith("container:"):
+        if endpoints:
+            raise InvalidParameter(SHARED)
+        return {}
+
+    def find(ref: str) -> Mapping[str, Any]:
+        try:
+            return networks.inspect(ref)
+        except NotFound:
+            return {"Name": ref, "Id": "", "Driver": ""}
+
+    primary = find("bridge" if network_mode in ("", "default") else network_mode)
+    out = {primary["Name"]: stored_endpoint(endpoints.get(network_mode) or endpoints.get("default")
+                                            or endpoints.get(primary["Name"]), primary["Id"])}
+    for ref, cfg in endpoints.items():
+        if ref in (network_mode, "default", primary["Name"], primary["Id"]):
+            continue
+        net = find(ref)
+        if primary["Driver"] == "host" or net["Driver"] == "host":
+            raise InvalidParameter(HOST)
+        if primary["Driver"] == "null" or net["Driver"] == "null":
+            raise InvalidParameter(NONE)
+        out[net["Name"]] = stored_endpoint(cfg, net["Id"])
+    return out
+
+
+def endpoint_configs(c) -> dict[str, dict[str, Any]]:
+    """What to hand to NetworkService.attach: the config part of each stored endpoint."""
+    nets = (c.network_settings or {}).get("Networks") or {}
+    return {name: {k: ep.get(k) for k in CONFIG_FIELDS if ep.get(k)} for name, ep in nets.items()}
+
+
+def _check_mode(c, net: Mapping[str, Any]) -> None:
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    if mode.startswith("container:"):
+        raise InvalidParameter(SHARED)
+    if mode == "host" or net["Driver"] == "host":
+        raise InvalidParameter(HOST)
+    if mode == "none" or net["Driver"] == "null":
+        raise InvalidParameter(NONE)
+
+
+def connect(containers, networks, container_ref: str, network_ref: str,
+            config: Mapping[str, Any]) -> None:
+    """POST /networks/{id}/connect."""
+    c = containers.get(container_ref)
+    net = networks.inspect(network_ref)
+    _check_mode(c, net)
+    with c.lock:
+        settings = c.network_settings.setdefault("Networks", {})
+        if c.state.running:
+            settings[net["Name"]] = networks.connect(c.id, net["Id"], dict(config or {}))
+        else:
+            if net["Name"] in settings:
+                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {net['Name']}")
+            if ((config or {}).get("IPAMConfig") or {}).get("IPv4Address") and not networks.is_user_defined(net):
+                raise InvalidParameter("invalid endpoint settings:\n"
+                                       "user specified IP address is supported on user defined networks only")
+            settings[net["Name"]] = stored_endpoint(config, net["Id"])
+        c.save()
+
+
+def disconnect(containers, networks, container_ref: str, network_ref: str, force: bool) -> None:
+    """POST /networks/{id}/disconnect; `force` also drops an entry whose network is gone."""
+    c = containers.get(container_ref)
+    try:
+        net = networks.inspect(network_ref)
+    except NotFound:
+        if not force:
+            raise
+        net = {"Name": network_ref, "Id": "", "Driver": ""}
+    if net["Driver"] == "host" or (c.host_config.get("NetworkMode") or "") == "host":
+        raise InvalidParameter(HOST)
+    with c.lock:
+        settings = c.network_settings.setdefault("Networks", {})
+        if c.state.running and net["Id"]:
+            networks.disconnect(c.id, net["Id"])
+        elif net["Name"] not in settings:
+            raise SystemErr(f"container {c.id} is not connected to the network {net['Name']}")
+        settings.pop(net["Name"], None)
+        c.save()

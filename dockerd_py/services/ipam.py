@@ -1,0 +1,199 @@
+"""IPv4 address management of the daemon's networks (Docker's `default` IPAM driver).
+
+- default address pools: where a network without ``--subnet`` gets one
+  (Docker's defaults: 172.17..31.0.0/16, then 192.168.x.0/20; configurable
+  with ``--default-address-pool base=CIDR,size=N`` / daemon.json
+  ``default-address-pools``); a pool subnet that overlaps one of the
+  daemon's networks or a route of the host is skipped;
+- validation of a network's IPAM config with Docker's messages;
+- per-network address allocation: lowest free address of the ip-range (or
+  the subnet), never the network, broadcast, gateway or auxiliary addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from .. import errors
+
+IPv4Net = ipaddress.IPv4Network
+
+DEFAULT_POOLS: tuple[tuple[str, int], ...] = tuple(
+    [(f"172.{n}.0.0/16", 16) for n in range(17, 32)] + [("192.168.0.0/16", 20)])
+
+OVERLAP = "invalid pool request: Pool overlaps with other one on this address space"
+
+
+def parse_pool(spec: str | Mapping[str, Any]) -> tuple[IPv4Net, int]:
+    """``base=10.10.0.0/16,size=24`` (flag) or ``{"base": ..., "size": ...}`` (daemon.json)."""
+    if isinstance(spec, str):
+        fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
+    else:
+        fields = {k.lower(): v for k, v in spec.items()}
+    try:
+        base = ipaddress.IPv4Network(str(fields["base"]), strict=True)
+        size = int(fields["size"])
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"invalid default address pool {spec!r}: {exc}") from None
+    if not base.prefixlen <= size <= 32:
+        raise ValueError(f"invalid default address pool {spec!r}: size {size} must be between "
+                         f"{base.prefixlen} and 32")
+    return base, size
+
+
+def host_routes() -> list[IPv4Net]:
+    """Destinations of the host's IPv4 routes (default route excluded), from /proc/net/route."""
+    out = []
+    try:
+        with open("/proc/net/route") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return out
+    for line in lines:
+        words = line.split()
+        if len(words) < 8:
+            continue
+        dst = int(words[1], 16).to_bytes(4, "little")
+        mask = int(words[7], 16).to_bytes(4, "little")
+        net = ipaddress.IPv4Network((bytes(dst), bin(int.from_bytes(mask, "big")).count("1")), strict=False)
+        if net.prefixlen:
+            out.append(net)
+    return out
+
+
+def allocate_subnet(pools: Sequence[tuple[IPv4Net, int]], used: Iterable[IPv4Net]) -> IPv4Net:
+    """The first pool subnet that overlaps neither `used` nor a host route."""
+    taken = list(used) + host_routes()
+    for base, size in pools:
+        for candidate in base.subnets(new_prefix=size):
+            if not any(candidate.overlaps(t) for t in taken):
+                return candidate
+    raise errors.Forbidden("could not find an available, non-overlapping IPv4 address pool "
+                           "among the defaults to assign to the network")
+
+
+def _cidr(kind: str, value: str) -> tuple[IPv4Net | None, list[str]]:
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        return None, [f"invalid {kind} {value}: invalid CIDR block notation"]
+    if iface.version != 4:
+        return None, [f"invalid {kind} {value}: IPv6 is not supported by this daemon"]
+    net = iface.network
+    if iface.ip != net.network_address:
+        return net, [f"invalid {kind} {value}: it should be {net}"]
+    return net, []
+
+
+def _address(kind: str, value: str, subnet: IPv4Net) -> list[str]:
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return [f"invalid {kind}: invalid address"]
+    if addr.version != 4:
+        return [f"invalid {kind}: parent subnet is an IPv4 block"]
+    if addr not in subnet:
+        return [f"invalid {kind}: parent subnet {subnet} doesn't contain this address"]
+    return []
+
+
+def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Check IPAM.Config entries as Docker does; return them normalized.
+
+    Errors are joined under "invalid network config:" (a 400). Only IPv4
+    subnets are supported; at most one.
+    """
+    problems: list[str] = []
+    out = []
+    for cfg in configs:
+        subnet_text = cfg.get("Subnet") or ""
+        entry: dict[str, Any] = {}
+        if not subnet_text:
+            if cfg.get("IPRange") or cfg.get("Gateway") or cfg.get("AuxiliaryAddresses"):
+                problems.append("ip-range, gateway and auxiliary addresses need a subnet")
+            continue
+        subnet, errs = _cidr("subnet", subnet_text)
+        problems += errs
+        if subnet is None or errs:
+            continue
+        entry["Subnet"] = str(subnet)
+        if cfg.get("IPRange"):
+            rng, errs = _cidr("ip-range", cfg["IPRange"])
+            problems += errs
+            if rng is not None and not errs:
+                if rng.prefixlen < subnet.prefixlen:
+                    problems.append(f"invalid ip-range {rng}: CIDR block is bigger than its parent subnet {subnet}")
+                elif not rng.subnet_of(subnet):
+                    problems.append(f"invalid ip-range {rng}: parent subnet {subnet} doesn't contain ip-range")
+                else:
+                    entry["IPRange"] = str(rng)
+        if cfg.get("Gateway"):
+            errs = _address(f"gateway {cfg['Gateway']}", cfg["Gateway"], subnet)
+            problems += errs
+            if not errs:
+                entry["Gateway"] = str(ipaddress.ip_address(cfg["Gateway"]))
+        aux = cfg.get("AuxiliaryAddresses") or cfg.get("AuxAddress") or {}
+        for name, addr in aux.items():
+            problems += _address(f"auxiliary address {name}", addr, subnet)
+        if aux:
+            entry["AuxiliaryAddresses"] = dict(aux)
+        out.append(entry)
+    if len(out) > 1:
+        problems.append("this daemon supports one IPv4 subnet per network")
+    if problems:
+        joined = problems[0] if len(problems) == 1 else "* " + "\n* ".join(problems)
+        raise errors.InvalidParameter(f"invalid network config:\n{joined}")
+    return out
+
+
+def complete(entry: dict[str, Any]) -> dict[str, Any]:
+    """Fill in the gateway: the first address of the ip-range, else of the subnet."""
+    if not entry.get("Gateway"):
+        rng = IPv4Net(entry.get("IPRange") or entry["Subnet"])
+        subnet = IPv4Net(entry["Subnet"])
+        first = next(a for a in _hosts(rng) if a != subnet.network_address)
+        entry["Gateway"] = str(first)
+    return entry
+
+
+def _hosts(net: IPv4Net) -> Iterator[ipaddress.IPv4Address]:
+    if net.prefixlen >= 31:
+        yield from net
+    else:
+        yield from net.hosts()
+
+
+def reserved(entry: Mapping[str, Any]) -> set[str]:
+    """Addresses no endpoint may get: gateway and auxiliary addresses."""
+    out = {entry.get("Gateway") or ""}
+    out.update((entry.get("AuxiliaryAddresses") or {}).values())
+    return out
+
+
+def allocate(entry: Mapping[str, Any], used: set[str], network_name: str) -> str:
+    """The lowest free address of the ip-range (or subnet)."""
+    subnet = IPv4Net(entry["Subnet"])
+    rng = IPv4Net(entry.get("IPRange") or entry["Subnet"])
+    skip = used | reserved(entry) | {str(subnet.network_address), str(subnet.broadcast_address)}
+    for addr in _hosts(rng):
+        if str(addr) not in skip:
+            return str(addr)
+    raise errors.Unavailable(f"no available IPv4 addresses on this network's address pools: "
+                             f"{network_name}")
+
+
+def check_requested(entry: Mapping[str, Any], address: str, used: set[str]) -> str:
+    """A user-chosen address (``--ip``): inside the subnet, free."""
+    try:
+        addr = ipaddress.ip_address(address)
+    except ValueError:
+        raise errors.InvalidParameter(f"invalid endpoint settings:\ninvalid IPv4 address: {address}") from None
+    subnet = IPv4Net(entry["Subnet"])
+    if addr.version != 4 or addr not in subnet:
+        raise errors.InvalidParameter(
+            f"invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {address}")
+    if str(addr) in used | reserved(entry) or addr in (subnet.network_address, subnet.broadcast_address):
+        raise errors.Forbidden("Address already in use")
+    return str(addr)

@@ -1,0 +1,138 @@
+"""Published ports: Docker's port specs, and host-port allocation (ephemeral ports included)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .. import errors
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+# --------------------------------------------------------------------------
+
+
+def _port_key(key: str) -> tuple[int, str]:
+    port, _, proto = str(key).partition("/")
+    proto = (proto or "tcp").lower()
+    if not port.isdigit() or not 0 < int(port) < 65536 or proto not in PROTOCOLS:
+        raise errors.InvalidParameter(f'invalid port specification: "{key}"')
+    return int(port), proto
+
+
+def _host_port_range(spec: str) -> tuple[int, int] | None:
+    """None for "pick an ephemeral port", else an inclusive range."""
+    spec = (spec or "").strip()
+    if spec in ("", "0"):
+        return None
+    lo, _, hi = spec.partition("-")
+    hi = hi or lo
+    if not (lo.isdigit() and hi.isdigit()) or not 0 < int(lo) <= int(hi) < 65536:
+        raise errors.InvalidParameter(f'invalid port specification: "{spec}"')
+    return int(lo), int(hi)
+
+
+def parse_ports(port_bindings: Mapping[str, Any] | None,
+                exposed_ports: Iterable[str] | None) -> tuple[list[dict], list[str]]:
+    """Validate HostConfig.PortBindings / Config.ExposedPorts.
+
+    Returns (requests, keys): requests ``{"proto", "container_port", "host_ip",
+    "range"}`` per binding, keys every "port/proto" to show in Ports.
+    """
+    keys: dict[str, None] = {}
+    for key in exposed_ports or ():
+        port, proto = _port_key(key)
+        keys[f"{port}/{proto}"] = None
+    requests = []
+    for key, bindings in (port_bindings or {}).items():
+        port, proto = _port_key(key)
+        keys[f"{port}/{proto}"] = None
+        for b in bindings or [{}]:
+            host_ip = (b or {}).get("HostIp") or "0.0.0.0"
+            try:
+                addr = ipaddress.ip_address(host_ip)
+            except ValueError:
+                raise errors.InvalidParameter(f'invalid host IP "{host_ip}"') from None
+            if addr.version != 4:
+                raise errors.InvalidParameter(
+                    f"IPv6 port bindings are not supported: {host_ip}")
+            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip,
+                             "range": _host_port_range((b or {}).get("HostPort", ""))})
+    return requests, list(keys)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = f.read().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _host_port_free(host_ip: str, proto: str, port: int) -> bool:
+    """True unless something on the host already listens there."""
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host_ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or "0.0.0.0" in (a, b)
+
+
+
+
+def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int]],
+             endpoint: str) -> list[dict[str, Any]]:
+    """Concrete host ports for `requests` (see `parse_ports`).
+
+    `taken` holds ``(host_ip, proto, port)`` of this daemon's bindings;
+    `endpoint` is "name (endpoint id)" for Docker's error message (a 500,
+    as Docker's). A port that something else on the host holds gives
+    Docker's userland-proxy text.
+    """
+    taken = list(taken)
+    out = []
+    for req in requests:
+        lo, hi = req["range"] or _ephemeral_range()
+        port, foreign = None, False
+        for candidate in range(lo, hi + 1):
+            if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
+                   for ip, p, hp in taken):
+                continue
+            if _host_port_free(req["host_ip"], req["proto"], candidate):
+                port = candidate
+                break
+            foreign = True
+        if port is None:
+            prefix = f"driver failed programming external connectivity on endpoint {endpoint}: "
+            if foreign and lo == hi:
+                raise errors.SystemErr(
+                    f"{prefix}Error starting userland proxy: listen {req['proto']}4 "
+                    f"{req['host_ip']}:{lo}: bind: address already in use")
+            where = f"{req['host_ip']}:{lo}" if lo == hi else f"{req['host_ip']}:{lo}-{hi}"
+            raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
+        taken.append((req["host_ip"], req["proto"], port))
+        out.append({"proto": req["proto"], "container_port": req["container_port"],
+                    "host_ip": req["host_ip"], "host_port": port})
+    return out
+
+
+def ports_json(port_keys: Iterable[str], bindings: Iterable[Mapping[str, Any]]
+               ) -> dict[str, list[dict[str, str]] | None]:
+    """NetworkSettings.Ports: every exposed key, with its host bindings."""
+    ports: dict[str, list[dict[str, str]] | None] = {k: None for k in port_keys}
+    for b in bindings:
+        key = f"{b['container_port']}/{b['proto']}"
+        ports[key] = (ports.get(key) or []) + [
+            {"HostIp": b["host_ip"], "HostPort": str(b["host_port"])}]
+    return ports
