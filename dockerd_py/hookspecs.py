@@ -37,7 +37,7 @@ from typing import Any
 import pluggy
 
 PROJECT = "dockerd_py"
-HOOKS_API_VERSION = "0.2"
+HOOKS_API_VERSION = "0.3"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -175,6 +175,50 @@ def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> b
     Routed, firstresult, *optional* (default: nothing to revoke).
     Added in 0.1.
     """
+
+
+# ---------------------------------------------------------------------------
+# IPAM drivers ("ipam.<name>"), added in 0.3
+#
+# The built-in ``default`` IPAM is the daemon's own (services/ipam.py); these
+# hooks are what a remote ``IpamDriver`` plugin is adapted into
+# (dockerd_py/remoteplugins/ipam.py), for ``--ipam-driver <plugin>``.
+# Call order: request_pool, request_address of the gateway (options
+# ``{"RequestAddressType": "com.docker.network.gateway"}``) before
+# network_create; request_address per endpoint before endpoint_create,
+# release_address after endpoint_delete; release_address of the gateway and
+# release_pool before network_delete.
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ipam_request_pool(driver: str, pool: str, sub_pool: str, options: Mapping[str, str],
+                      v6: bool) -> dict[str, Any]:
+    """Reserve a pool: `pool` as given by the user (``--subnet``) or ``""`` for any.
+
+    :return: ``{"pool_id": str, "pool": "10.1.0.0/24", "address_space": str, "data": {}}``.
+
+    Routed, firstresult. Added in 0.3.
+    """
+
+
+@hookspec(firstresult=True)
+def ipam_release_pool(driver: str, pool_id: str) -> bool:
+    """Release a pool. :return: True. Routed, firstresult. Added in 0.3."""
+
+
+@hookspec(firstresult=True)
+def ipam_request_address(driver: str, pool_id: str, address: str,
+                         options: Mapping[str, str] | None) -> str:
+    """Reserve `address` (``""``: any) of a pool. :return: it in CIDR form (``10.1.0.2/24``).
+
+    Routed, firstresult. Added in 0.3.
+    """
+
+
+@hookspec(firstresult=True)
+def ipam_release_address(driver: str, pool_id: str, address: str) -> bool:
+    """Release an address (no prefix length). :return: True. Routed, firstresult. Added in 0.3."""
 
 
 # ---------------------------------------------------------------------------

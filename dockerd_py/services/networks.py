@@ -35,6 +35,7 @@ from typing import Any
 from .. import errors
 from ..filters import labels_match
 from ..pluginhost import PluginHost
+from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
 from . import ipam
@@ -120,6 +121,8 @@ class NetworkService:
         self.netfilter_prefix = netfilter_prefix
         self.dns: Any = None  # an EmbeddedDNS (attach/detach), set by the engine
         self._host = pluginhost if pluginhost is not None else PluginHost()
+        self.remote = RemoteNetworkPlugins(self._host)
+        self._ipam_pools: dict[str, dict[str, str]] = {}  # id -> remote IPAM pool (pool_id, address_space)
         self._on_event = on_event
         self._lock = threading.RLock()
         os.makedirs(self._ep_dir, mode=0o700, exist_ok=True)
@@ -135,6 +138,8 @@ class NetworkService:
                     rec = _from_v1(rec)
                 self._sandboxes[rec["container_id"]] = rec
         for net in list(self._networks.values()):
+            if net["Driver"] not in self._host.drivers("network"):
+                continue  # a remote plugin's network lives in the plugin; Docker does not re-create it
             try:
                 self._driver_create(net)
             except errors.DockerError:
@@ -170,14 +175,31 @@ class NetworkService:
                 rec = atomic.read_json(os.path.join(self._user_dir, fname))
                 self._networks[rec["network"]["Id"]] = rec["network"]
                 self._user_subnet[rec["network"]["Id"]] = rec.get("user_subnet", False)
+                if rec.get("ipam_pool"):
+                    self._ipam_pools[rec["network"]["Id"]] = rec["ipam_pool"]
 
     def _driver(self, net: Mapping[str, Any]) -> Any:
+        self.remote.lookup("network", net["Driver"])  # a remote plugin's driver is registered when first needed
         return self._host.driver("network", net["Driver"])
+
+    def _ipam(self, net: Mapping[str, Any]) -> Any:
+        self.remote.lookup("ipam", net["IPAM"]["Driver"])
+        return self._host.driver("ipam", net["IPAM"]["Driver"])
+
+    def _release_pool(self, net: Mapping[str, Any], pool: Mapping[str, str]) -> None:
+        """A remote IPAM's network is going: its gateway address, then its pool."""
+        driver = self._ipam(net)
+        for c in net["IPAM"]["Config"]:
+            if c.get("Gateway"):
+                driver.call("ipam_release_address", pool_id=pool["pool_id"], address=c["Gateway"])
+        driver.call("ipam_release_pool", pool_id=pool["pool_id"])
 
     def _driver_create(self, net: Mapping[str, Any]) -> None:
         self._driver(net).call(
             "network_create", network_id=net["Id"], name=net["Name"],
-            ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
+            ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", ""),
+                   **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
+                      if net["Id"] in self._ipam_pools else {})}
                   for c in net["IPAM"]["Config"]],
             options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
@@ -234,8 +256,7 @@ class NetworkService:
         if name in PREDEFINED_NAMES:
             raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
         driver_name = body.get("Driver") or "bridge"
-        if driver_name not in self._host.drivers("network"):
-            raise errors.NotFound(f'plugin "{driver_name}" not found')
+        self.remote.lookup("network", driver_name)  # Docker's 404 'plugin "x" not found'
         if driver_name in ("host", "null"):
             raise errors.Forbidden(f'only one instance of "{driver_name}" network is allowed')
         if (body.get("Scope") or "local") != "local":
@@ -255,7 +276,7 @@ class NetworkService:
         ipam_body = body.get("IPAM") or {}
         ipam_driver = ipam_body.get("Driver") or "default"
         if ipam_driver != "default":
-            raise errors.NotFound(f'plugin "{ipam_driver}" not found')
+            self.remote.lookup("ipam", ipam_driver)
         configs = ipam.validate(ipam_body.get("Config") or [])
         options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         _check_options(options)
@@ -263,7 +284,10 @@ class NetworkService:
             if self._by_name(name) is not None:
                 raise errors.Conflict(f"network with name {name} already exists")
             used = self._subnets()
-            if configs:
+            pool: dict[str, str] = {}
+            if ipam_driver != "default":
+                configs, pool = self._remote_pool(ipam_driver, configs, ipam_body.get("Options") or {})
+            elif configs:
                 subnet = ipam.IPv4Net(configs[0]["Subnet"])
                 if any(subnet.overlaps(u) for u in used):
                     raise errors.Forbidden(ipam.OVERLAP)
@@ -276,18 +300,24 @@ class NetworkService:
             net_id = secrets.token_hex(32)
             net = _network_json(
                 name, net_id, _now(), driver_name,
-                {"Driver": "default", "Options": dict(ipam_body.get("Options") or {}),
+                {"Driver": ipam_driver, "Options": dict(ipam_body.get("Options") or {}),
                  "Config": [ipam.complete(c) for c in configs]},
                 options, {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
                 internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")))
+            if pool:
+                self._ipam_pools[net_id] = pool
             try:
                 self._driver_create(net)
             except BaseException:
-                self._driver(net).call("network_delete", network_id=net_id)
+                try:
+                    self._driver(net).call("network_delete", network_id=net_id)
+                finally:
+                    if self._ipam_pools.pop(net_id, None):
+                        self._release_pool(net, pool)
                 raise
             user_subnet = bool((ipam_body.get("Config") or []))
             atomic.write_json(os.path.join(self._user_dir, f"{net_id}.json"),
-                              {"network": net, "user_subnet": user_subnet})
+                              {"network": net, "user_subnet": user_subnet, **({"ipam_pool": pool} if pool else {})})
             self._networks[net_id] = net
             self._user_subnet[net_id] = user_subnet
         self._emit_net("create", net)
@@ -295,7 +325,23 @@ class NetworkService:
 
     def _subnets(self) -> list[ipam.IPv4Net]:
         return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values()
-                for c in n["IPAM"]["Config"]]
+                for c in n["IPAM"]["Config"] if n["Id"] not in self._ipam_pools]
+
+    def _remote_pool(self, ipam_driver: str, configs: list[dict[str, Any]], options: Mapping[str, str]
+                     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """A remote IPAM's pool and gateway for a new network (Docker's RequestPool, RequestAddress)."""
+        driver = self._host.driver("ipam", ipam_driver)
+        cfg = configs[0] if configs else {}
+        got = driver.call("ipam_request_pool", pool=cfg.get("Subnet", ""), sub_pool=cfg.get("IPRange", ""),
+                          options={str(k): str(v) for k, v in options.items()}, v6=False)
+        pool = {"pool_id": got["pool_id"], "address_space": got.get("address_space", "")}
+        try:
+            gw = driver.call("ipam_request_address", pool_id=pool["pool_id"], address=cfg.get("Gateway", ""),
+                             options={"RequestAddressType": "com.docker.network.gateway"})
+        except BaseException:
+            driver.call("ipam_release_pool", pool_id=pool["pool_id"])
+            raise
+        return [{**cfg, "Subnet": got["pool"], "Gateway": gw.partition("/")[0]}], pool
 
     def remove(self, name_or_id: str) -> None:
         with self._lock:
@@ -308,6 +354,9 @@ class NetworkService:
                 listed = ", ".join(f'name:"{n}" id:"{cid[:12]}"' for n, cid in users)
                 raise errors.Forbidden(f"error while removing network: network {net['Name']} "
                                        f"has active endpoints ({listed})")
+            pool = self._ipam_pools.pop(net["Id"], None)
+            if pool:
+                self._release_pool(net, pool)
             self._driver(net).call("network_delete", network_id=net["Id"])
             try:
                 os.unlink(os.path.join(self._user_dir, f"{net['Id']}.json"))
@@ -529,7 +578,11 @@ class NetworkService:
                                                 if e["network_id"] == net["Id"]}
             if net["Name"] == "bridge":
                 used.add(str(self._bip.ip))
-            if requested:
+            pool = self._ipam_pools.get(net["Id"])
+            if pool:
+                ip = self._ipam(net).call("ipam_request_address", pool_id=pool["pool_id"], address=requested,
+                                          options=None).partition("/")[0]
+            elif requested:
                 if not self._user_subnet.get(net["Id"]):
                     raise errors.InvalidParameter(
                         "invalid endpoint settings:\nuser specified IP address is supported only "
@@ -543,7 +596,7 @@ class NetworkService:
         return {"network_id": net["Id"], "network": net["Name"], "driver": net["Driver"],
                 "endpoint_id": secrets.token_hex(32), "ip": ip, "prefixlen": prefixlen,
                 "mac": mac, "gateway": "", "ifname": ifname,
-                "user": self.is_user_defined(net) and net["Driver"] == "bridge", "config": config}
+                "user": self.is_user_defined(net), "config": config}
 
     def _join(self, rec: dict[str, Any], net: Mapping[str, Any], ep: dict[str, Any]) -> None:
         """Create the endpoint in its driver and put it into the sandbox."""
@@ -568,6 +621,9 @@ class NetworkService:
             driver.call("network_revoke_external", default=True, **ids)
         driver.call("network_leave", **ids)
         driver.call("network_endpoint_delete", **ids)
+        pool = self._ipam_pools.get(ep["network_id"])
+        if pool and ep.get("ip"):
+            self._ipam(net).call("ipam_release_address", pool_id=pool["pool_id"], address=ep["ip"])
 
     def connect(self, container_id: str, name_or_id: str, config: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
