@@ -95,7 +95,7 @@ def _add_sublink(ipr: IPRoute, spec: dict[str, Any]) -> None:
     ipr.link("add", **spec)
 
 
-def create_sublink(kind: str, parent: str, mode_attr: str, mode: str, netns_path: str,
+def create_sublink(kind: str, parent: str, mode_attr: str, mode: int, netns_path: str,
                    ifname: str, mac: str, address: str, gateway: str, mtu: int = 0) -> None:
     """A `kind` (macvlan, ipvlan) link on `parent`, made inside the netns as `ifname`, configured."""
     fd = _netns_fd(netns_path)
@@ -131,3 +131,41 @@ def ensure_vlan(name: str, parent: str, vlan_id: int, owner: str) -> None:
     """The VLAN sub-interface `name` (``eth0.10``) of `parent`, marked by `owner`."""
     _netlink._host.run(_ensure_link, name, {"kind": "vlan", "link": socket.if_nametoindex(parent),
                                             "vlan_id": vlan_id}, owner)
+
+
+def _ensure_veth(ipr: IPRoute, name: str, peer: str, owner: str) -> None:
+    try:
+        ipr.link("add", ifname=name, kind="veth", peer={"ifname": peer})
+        ipr.link("set", index=socket.if_nametoindex(name), ifalias=owner)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST:
+            raise
+    for n in (peer, name):
+        ipr.link("set", index=socket.if_nametoindex(n), state="up")
+
+
+def ensure_veth_parent(name: str, peer: str, owner: str) -> None:
+    """A stand-in for a dummy parent where the kernel has no dummy driver: a veth pair, both ends up."""
+    _netlink._host.run(_ensure_veth, name, peer, owner)
+
+
+def _probe(ipr: IPRoute, kind: str, parent: str, mode_attr: str, mode: int) -> None:
+    name = f"dpyprobe{os.getpid() % 100000}"
+    ipr.link("add", ifname=name, kind=kind, link=socket.if_nametoindex(parent), **{mode_attr: mode})
+    _netlink._delete_link(ipr, name)
+
+
+def probe(kind: str, parent: str, mode_attr: str, mode: int) -> None:
+    """Create and delete a `kind` link on `parent`: NetlinkError(EOPNOTSUPP) if the kernel lacks it."""
+    _netlink._host.run(_probe, kind, parent, mode_attr, mode)
+
+
+def _delete_inside(ifname: str) -> None:
+    with _netlink._open() as ipr:
+        _netlink._delete_link(ipr, ifname)
+
+
+def delete_in(netns_path: str, ifname: str) -> None:
+    """Delete `ifname` inside the netns, if both are still there."""
+    if os.path.exists(netns_path):
+        _netlink.in_netns(netns_path, _delete_inside, ifname)
