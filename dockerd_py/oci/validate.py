@@ -81,7 +81,7 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.IpcMode": Option(SUPPORTED, "private, none, host; shareable and container:<id> refused",
                                  _refuse_prefix("shareable", "container")),
     "HostConfig.Cgroup": Option(UNSUPPORTED, "cgroup v1 container:<id> sharing"),
-    "HostConfig.Links": Option(ELSEWHERE, "network service: /etc/hosts entries on the default bridge"),
+    "HostConfig.Links": Option(ELSEWHERE, "network service: /etc/hosts entries and env vars on the default bridge"),
     "HostConfig.OomScoreAdj": Option(SUPPORTED),
     "HostConfig.PidMode": Option(SUPPORTED, "private, host; container:<id> refused", _refuse_prefix("container")),
     "HostConfig.Privileged": Option(SUPPORTED),

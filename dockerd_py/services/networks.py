@@ -129,6 +129,7 @@ class NetworkService:
         os.makedirs(self._user_dir, mode=0o700, exist_ok=True)
         self._networks: dict[str, dict[str, Any]] = {}   # id -> Network JSON (Containers empty)
         self._user_subnet: dict[str, bool] = {}          # id -> subnet given by the user
+        self._ipam: dict[str, list[dict[str, Any]]] = {}  # id -> IPAM config with its gateway filled in
         self._load_networks()
         self._sandboxes: dict[str, dict[str, Any]] = {}
         for fname in sorted(os.listdir(self._ep_dir)):
@@ -175,6 +176,7 @@ class NetworkService:
                 rec = atomic.read_json(os.path.join(self._user_dir, fname))
                 self._networks[rec["network"]["Id"]] = rec["network"]
                 self._user_subnet[rec["network"]["Id"]] = rec.get("user_subnet", False)
+                self._ipam[rec["network"]["Id"]] = rec.get("ipam") or rec["network"]["IPAM"]["Config"]
                 if rec.get("ipam_pool"):
                     self._ipam_pools[rec["network"]["Id"]] = rec["ipam_pool"]
 
@@ -182,14 +184,14 @@ class NetworkService:
         self.remote.lookup("network", net["Driver"])  # a remote plugin's driver is registered when first needed
         return self._host.driver("network", net["Driver"])
 
-    def _ipam(self, net: Mapping[str, Any]) -> Any:
+    def _ipam_driver(self, net: Mapping[str, Any]) -> Any:
         self.remote.lookup("ipam", net["IPAM"]["Driver"])
         return self._host.driver("ipam", net["IPAM"]["Driver"])
 
     def _release_pool(self, net: Mapping[str, Any], pool: Mapping[str, str]) -> None:
         """A remote IPAM's network is going: its gateway address, then its pool."""
-        driver = self._ipam(net)
-        for c in net["IPAM"]["Config"]:
+        driver = self._ipam_driver(net)
+        for c in self._config(net):
             if c.get("Gateway"):
                 driver.call("ipam_release_address", pool_id=pool["pool_id"], address=c["Gateway"])
         driver.call("ipam_release_pool", pool_id=pool["pool_id"])
@@ -200,7 +202,7 @@ class NetworkService:
             ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", ""),
                    **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
                       if net["Id"] in self._ipam_pools else {})}
-                  for c in net["IPAM"]["Config"]],
+                  for c in self._config(net)],
             options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
 
@@ -287,12 +289,16 @@ class NetworkService:
             pool: dict[str, str] = {}
             if ipam_driver != "default":
                 configs, pool = self._remote_pool(ipam_driver, configs, ipam_body.get("Options") or {})
+                shown = [dict(c) for c in configs]
             elif configs:
                 subnet = ipam.IPv4Net(configs[0]["Subnet"])
                 if any(subnet.overlaps(u) for u in used):
                     raise errors.Forbidden(ipam.OVERLAP)
+                shown = [dict(c) for c in configs]  # Docker shows what was given
             else:
                 configs = [{"Subnet": str(ipam.allocate_subnet(self._pools, used))}]
+                shown = [ipam.complete(dict(c)) for c in configs]  # and a pool's gateway
+            configs = [ipam.complete(c) for c in configs]
             bridge = options.get("com.docker.network.bridge.name")
             if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge
                               for n in self._networks.values()):
@@ -301,9 +307,10 @@ class NetworkService:
             net = _network_json(
                 name, net_id, _now(), driver_name,
                 {"Driver": ipam_driver, "Options": dict(ipam_body.get("Options") or {}),
-                 "Config": [ipam.complete(c) for c in configs]},
+                 "Config": shown},
                 options, {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
                 internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")))
+            self._ipam[net_id] = configs
             if pool:
                 self._ipam_pools[net_id] = pool
             try:
@@ -314,18 +321,21 @@ class NetworkService:
                 finally:
                     if self._ipam_pools.pop(net_id, None):
                         self._release_pool(net, pool)
+                    self._ipam.pop(net_id, None)
                 raise
             user_subnet = bool((ipam_body.get("Config") or []))
             atomic.write_json(os.path.join(self._user_dir, f"{net_id}.json"),
-                              {"network": net, "user_subnet": user_subnet, **({"ipam_pool": pool} if pool else {})})
+                              {"network": net, "user_subnet": user_subnet, "ipam": configs,
+                               **({"ipam_pool": pool} if pool else {})})
             self._networks[net_id] = net
             self._user_subnet[net_id] = user_subnet
         self._emit_net("create", net)
         return {"Id": net_id, "Warning": ""}
 
     def _subnets(self) -> list[ipam.IPv4Net]:
-        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values()
-                for c in n["IPAM"]["Config"] if n["Id"] not in self._ipam_pools]
+        """The default address space's subnets (a remote IPAM's pools are its own)."""
+        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values() for c in self._config(n)
+                if n["Id"] not in self._ipam_pools]
 
     def _remote_pool(self, ipam_driver: str, configs: list[dict[str, Any]], options: Mapping[str, str]
                      ) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -342,6 +352,10 @@ class NetworkService:
             driver.call("ipam_release_pool", pool_id=pool["pool_id"])
             raise
         return [{**cfg, "Subnet": got["pool"], "Gateway": gw.partition("/")[0]}], pool
+
+    def _config(self, net: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The network's IPAM config as used (gateway filled in), not as shown."""
+        return self._ipam.get(net["Id"], net["IPAM"]["Config"])
 
     def remove(self, name_or_id: str) -> None:
         with self._lock:
@@ -364,6 +378,7 @@ class NetworkService:
                 pass
             self._networks.pop(net["Id"], None)
             self._user_subnet.pop(net["Id"], None)
+            self._ipam.pop(net["Id"], None)
         self._emit_net("destroy", net)
 
     def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
@@ -568,10 +583,13 @@ class NetworkService:
         if mac and not _MAC.fullmatch(mac):
             raise errors.InvalidParameter(f"invalid MAC address: {mac}")
         ip, prefixlen = "", 0
-        entries = net["IPAM"]["Config"]
+        entries = self._config(net)
         if requested and not self.is_user_defined(net):
             raise errors.InvalidParameter("invalid endpoint settings:\nuser specified IP address "
                                           "is supported on user defined networks only")
+        if cfg.get("Aliases") and not self.is_user_defined(net):
+            raise errors.InvalidParameter("invalid endpoint settings:\nnetwork-scoped alias is supported "
+                                          "only for containers in user defined networks")
         if entries:
             entry = entries[0]
             used = self._used_ips(net["Id"]) | {e["ip"] for e in rec["endpoints"].values()
@@ -580,8 +598,8 @@ class NetworkService:
                 used.add(str(self._bip.ip))
             pool = self._ipam_pools.get(net["Id"])
             if pool:
-                ip = self._ipam(net).call("ipam_request_address", pool_id=pool["pool_id"], address=requested,
-                                          options=None).partition("/")[0]
+                ip = self._ipam_driver(net).call("ipam_request_address", pool_id=pool["pool_id"],
+                                                 address=requested, options=None).partition("/")[0]
             elif requested:
                 if not self._user_subnet.get(net["Id"]):
                     raise errors.InvalidParameter(
@@ -623,7 +641,7 @@ class NetworkService:
         driver.call("network_endpoint_delete", **ids)
         pool = self._ipam_pools.get(ep["network_id"])
         if pool and ep.get("ip"):
-            self._ipam(net).call("ipam_release_address", pool_id=pool["pool_id"], address=ep["ip"])
+            self._ipam_driver(net).call("ipam_release_address", pool_id=pool["pool_id"], address=ep["ip"])
 
     def connect(self, container_id: str, name_or_id: str, config: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
@@ -723,16 +741,23 @@ class NetworkService:
     def cleanup(self) -> None:
         """Remove everything host-global this daemon made: endpoints, bridges, netfilter."""
         for cid in list(self._sandboxes):
-            self.detach(cid)
+            try:
+                self.detach(cid)
+            except errors.DockerError:  # go on: the rest must still be removed
+                log.exception("network cleanup: endpoints of %s", cid[:12])
         for net in self._networks.values():
-            self._driver(net).call("network_delete", network_id=net["Id"])
+            try:
+                self._driver(net).call("network_delete", network_id=net["Id"])
+            except errors.DockerError:
+                log.exception("network cleanup: network %s", net["Name"])
         try:
             os.rmdir(self._netns_dir)
         except OSError:
             pass
 
-    def extra_hosts(self, links: Iterable[str]) -> list[str]:
-        """Legacy ``--link name:alias`` on the default bridge → /etc/hosts entries ("names:ip")."""
+    def _links(self, links: Iterable[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """Legacy links (``name:alias``) to running containers on the default bridge:
+        [(alias, their sandbox record, their endpoint there)]."""
         out = []
         bridge = self._by_name("bridge")
         for link in links:
@@ -743,13 +768,39 @@ class NetworkService:
                         if r.get("ready") and (r.get("name") == target or r["container_id"].startswith(target))),
                        None)
             ep = rec and bridge and rec["endpoints"].get(bridge["Id"])
-            if not ep:
-                continue
+            if ep:
+                out.append((alias, rec, ep))
+        return out
+
+    def extra_hosts(self, links: Iterable[str]) -> list[str]:
+        """Legacy ``--link name:alias`` → /etc/hosts entries ("names:ip"): the alias,
+        the linked container's hostname and (if not the alias) its name, as Docker writes them."""
+        out = []
+        for alias, rec, ep in self._links(links):
             names = [alias, rec.get("hostname") or rec["container_id"][:12]]
             if alias != rec.get("name"):
                 names.append(rec.get("name", ""))
             out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
         return out
+
+    def link_env(self, links: Iterable[str], own_name: str) -> list[str]:
+        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT, ALIAS_PORT_80_TCP...).
+
+        The linked container's own ``ALIAS_ENV_*`` variables are not given.
+        """
+        env = []
+        for alias, rec, ep in self._links(links):
+            prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
+            env.append(f"{prefix}_NAME=/{own_name.lstrip('/')}/{alias}")
+            ports = sorted((int(k.split("/")[0]), k.partition("/")[2] or "tcp")
+                           for k in rec.get("port_keys") or [])
+            if ports:
+                env.append(f"{prefix}_PORT={ports[0][1]}://{ep['ip']}:{ports[0][0]}")
+            for port, proto in ports:
+                key = f"{prefix}_PORT_{port}_{proto.upper()}"
+                env += [f"{key}={proto}://{ep['ip']}:{port}", f"{key}_ADDR={ep['ip']}",
+                        f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
+        return env
 
     # ---- embedded DNS -----------------------------------------------------
 

@@ -104,9 +104,9 @@ class BridgeDriver:
         with self._lock:
             net = self._nets.pop(network_id, None)
             if net is not None:
-                _nft.delete_table(net.table)
                 if net.user_table:  # only the daemon's cleanup deletes the default bridge
                     _nft.delete_table(net.user_table)
+                _nft.delete_table(net.table)
                 # only a bridge this daemon made (marked by its ifalias)
                 if _netlink.link_info(net.bridge) == ("bridge", net.table):
                     _netlink.delete_link(net.bridge)

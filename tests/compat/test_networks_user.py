@@ -206,7 +206,7 @@ def test_containers_on_a_user_network_and_remove_while_in_use(cli, networks, con
     networks.remove(name)
 
 
-def test_static_ip_mac_and_errors(cli, networks, container_cleanup):
+def test_static_ip_mac_and_errors(cli, client, networks, container_cleanup):
     name = uid("n")
     networks.append(name)
     base = _free_subnet()
@@ -214,6 +214,8 @@ def test_static_ip_mac_and_errors(cli, networks, container_cleanup):
     ip = str(base.network_address + 77)
     a = run_sleeper(cli, container_cleanup, "--network", name, "--ip", ip, "--mac-address", "02:42:aa:bb:cc:dd")
     ep = inspect_ep(cli, a, name)
+    assert net_inspect(cli, name)["IPAM"]["Config"] == [{"Subnet": str(base)}]  # as given, as Docker shows it
+    assert ep["Gateway"] == str(base.network_address + 1)
     assert (ep["IPAddress"], ep["MacAddress"]) == (ip, "02:42:aa:bb:cc:dd")
     assert ep["IPAMConfig"] == {"IPv4Address": ip}
     assert "02:42:aa:bb:cc:dd" in sh(cli, a, "ip link show eth0").stdout
@@ -223,6 +225,11 @@ def test_static_ip_mac_and_errors(cli, networks, container_cleanup):
     assert "no configured subnet or ip-range contain the IP address 192.0.2.9" in outside.stderr
     default = cli("run", "--rm", "--ip", ip, "busybox", "true", check=False)
     assert "user specified IP address is supported on user defined networks only" in default.stderr
+    with pytest.raises(docker.errors.APIError) as info:  # the CLI checks this one itself
+        client.api.create_container("busybox", "true", networking_config=client.api.create_networking_config(
+            {"bridge": client.api.create_endpoint_config(aliases=["x"])}))
+    assert info.value.status_code == 400 and info.value.explanation == (
+        "invalid endpoint settings:\nnetwork-scoped alias is supported only for containers in user defined networks")
     missing = cli("run", "--rm", "--network", "nonet" + uuid.uuid4().hex[:6], "busybox", "true", check=False)
     assert missing.returncode != 0 and "not found" in missing.stderr
 
@@ -330,11 +337,16 @@ def test_network_mode_container(cli, networks, container_cleanup):
 
 
 def test_legacy_links_on_the_default_bridge(cli, container_cleanup):
-    target = run_sleeper(cli, container_cleanup)
+    target = run_sleeper(cli, container_cleanup, "--expose", "5432")
     ip = json.loads(cli("inspect", target).stdout)[0]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-    hosts = cli("run", "--rm", "--link", f"{target}:db", "busybox", "cat", "/etc/hosts").stdout
+    me = uid("c")
+    out = cli("run", "--rm", "--name", me, "--link", f"{target}:db", "busybox", "sh", "-c",
+              "cat /etc/hosts; env | sort").stdout
     assert any(line.startswith(ip + "\t") and "db" in line.split() and target in line.split()
-               for line in hosts.splitlines()), hosts
+               for line in out.splitlines()), out
+    for var in (f"DB_NAME=/{me}/db", f"DB_PORT=tcp://{ip}:5432", f"DB_PORT_5432_TCP=tcp://{ip}:5432",
+                f"DB_PORT_5432_TCP_ADDR={ip}", "DB_PORT_5432_TCP_PORT=5432", "DB_PORT_5432_TCP_PROTO=tcp"):
+        assert var in out.splitlines(), var
 
 
 def test_prune_removes_only_unused_user_networks(cli, networks, container_cleanup):

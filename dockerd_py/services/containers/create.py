@@ -96,7 +96,7 @@ _ENDPOINT_FIELDS_ACCEPTED = {"NetworkID", "EndpointID", "Gateway", "IPAddress", 
                              "IPAMConfig", "Aliases", "Links"}
 
 
-def check_networking_config(networking: dict, network_mode: str) -> None:
+def check_networking_config(networking: dict) -> None:
     """NetworkingConfig.EndpointsConfig: one entry per network; unsupported settings are refused by name."""
     endpoints = networking.get("EndpointsConfig") or {}
     if not isinstance(endpoints, dict):

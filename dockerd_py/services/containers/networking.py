@@ -33,6 +33,20 @@ def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict
             "GlobalIPv6PrefixLen": 0, "DNSNames": None}
 
 
+def check_endpoint(networks, net: Mapping[str, Any], cfg: Mapping[str, Any] | None) -> None:
+    """What Docker refuses at create/connect for a network that exists (a 400)."""
+    cfg = cfg or {}
+    if not net["Id"] or networks.is_user_defined(net):
+        return
+    problems = []
+    if (cfg.get("IPAMConfig") or {}).get("IPv4Address"):
+        problems.append("user specified IP address is supported on user defined networks only")
+    if cfg.get("Aliases"):
+        problems.append("network-scoped alias is supported only for containers in user defined networks")
+    if problems:
+        raise InvalidParameter("invalid endpoint settings:\n" + "\n".join(problems))
+
+
 def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) -> dict[str, Any]:
     """NetworkSettings.Networks at create. A network that does not exist is kept by the
     given name: as with Docker, the start fails (a 404 at create would make the CLI pull)."""
@@ -50,8 +64,9 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
             return {"Name": ref, "Id": "", "Driver": ""}
 
     primary = find("bridge" if network_mode in ("", "default") else network_mode)
-    out = {primary["Name"]: stored_endpoint(endpoints.get(network_mode) or endpoints.get("default")
-                                            or endpoints.get(primary["Name"]), primary["Id"])}
+    primary_cfg = endpoints.get(network_mode) or endpoints.get("default") or endpoints.get(primary["Name"])
+    check_endpoint(networks, primary, primary_cfg)
+    out = {primary["Name"]: stored_endpoint(primary_cfg, primary["Id"])}
     for ref, cfg in endpoints.items():
         if ref in (network_mode, "default", primary["Name"], primary["Id"]):
             continue
@@ -60,6 +75,7 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
             raise InvalidParameter(HOST)
         if primary["Driver"] == "null" or net["Driver"] == "null":
             raise InvalidParameter(NONE)
+        check_endpoint(networks, net, cfg)
         out[net["Name"]] = stored_endpoint(cfg, net["Id"])
     return out
 
@@ -93,9 +109,7 @@ def connect(containers, networks, container_ref: str, network_ref: str,
         else:
             if net["Name"] in settings:
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {net['Name']}")
-            if ((config or {}).get("IPAMConfig") or {}).get("IPv4Address") and not networks.is_user_defined(net):
-                raise InvalidParameter("invalid endpoint settings:\n"
-                                       "user specified IP address is supported on user defined networks only")
+            check_endpoint(networks, net, config)
             settings[net["Name"]] = stored_endpoint(config, net["Id"])
         c.save()
 

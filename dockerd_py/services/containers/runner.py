@@ -134,7 +134,9 @@ class Runner:
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
                 hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
                 hc.get("NetworkMode", "bridge"), embedded_dns=self.networks.uses_embedded_dns(c.id))
-            spec = build_spec(container_id=c.id, config=c.config, host_config=hc,
+            links_env = self.networks.link_env(hc.get("Links") or (), c.name)
+            config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
+            spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")

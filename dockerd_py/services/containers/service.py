@@ -95,7 +95,7 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
-        create_mod.check_networking_config(networking, host_config["NetworkMode"])
+        create_mod.check_networking_config(networking)
         network_settings = {"Networks": initial_networks(self.networks, host_config["NetworkMode"],
                                                          networking.get("EndpointsConfig") or {})}
         if host_config["Runtime"] not in self.runtimes:
