@@ -29,6 +29,8 @@ class DaemonConfig:
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> path
     bridge: str = "docker0"
     bip: str = "172.17.0.1/16"
+    ipv6: bool = False        # IPv6 on the default bridge, in --fixed-cidr-v6
+    fixed_cidr_v6: str = ""
     cgroup_parent: str = "/docker"
     default_address_pools: list = field(default_factory=list)  # [{"base": CIDR, "size": N}]; [] = Docker's
     group: str = ""  # group owning the unix socket; "" keeps root's
@@ -52,6 +54,8 @@ _FILE_KEYS = {
     "default_runtime": "default-runtime",
     "bridge": "bridge",
     "bip": "bip",
+    "ipv6": "ipv6",
+    "fixed_cidr_v6": "fixed-cidr-v6",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
     "default_address_pools": "default-address-pools",
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--add-runtime", dest="add_runtime", action="append", default=[], metavar="NAME=PATH")
     p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument("--bip", dest="bip")
+    p.add_argument("--ipv6", dest="ipv6", action="store_const", const=True, help="IPv6 on the default bridge")
+    p.add_argument("--fixed-cidr-v6", dest="fixed_cidr_v6", metavar="CIDR", help="the default bridge's IPv6 subnet")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("--default-address-pool", dest="default_address_pools", action="append",
                    metavar="base=CIDR,size=N", help="where networks without --subnet get one (repeatable)")

@@ -67,6 +67,7 @@ def network_create(
     name: str,
     ipv4: Sequence[Mapping[str, str]],
     options: Mapping[str, str],
+    ipv6: Sequence[Mapping[str, str]],
 ) -> bool:
     """Create (or re-adopt, after a daemon restart) a network's host state.
 
@@ -78,6 +79,9 @@ def network_create(
         daemon's ``dockerd-py.netfilter_prefix`` and ``dockerd-py.internal``
         (``"true"``: no traffic in or out of the network but among its
         endpoints; added in 0.2).
+    :param ipv6: the IPv6 IPAM results of an ``EnableIPv6`` network, same
+        shape as `ipv4` (empty otherwise; added in 0.3, the daemon gives it to
+        the bridge driver only).
     :return: True. Must be idempotent.
 
     Routed, firstresult. Added in 0.1.
@@ -101,7 +105,8 @@ def network_endpoint_create(
     """Create an endpoint: record it (the bridge driver makes its veth pair at join, in the sandbox).
 
     :param iface: ``{"address": "172.17.0.2/16", "mac_address": "02:42:..."}``
-        as chosen by the daemon; either may be empty.
+        as chosen by the daemon; either may be empty. On an IPv6 network also
+        ``"address_ipv6": "fd00::2/64"`` (added in 0.3).
     :return: the interface as created, the same keys, filled in.
 
     Routed, firstresult. Added in 0.1.
@@ -131,7 +136,8 @@ def network_join(
     :param default_route: True when the sandbox has no default route yet:
         the driver adds one through its gateway (if it has one). Added in 0.2.
     :return: ``{"gateway": "172.17.0.1"}`` (``""`` when there is none, e.g.
-        an internal network, which has no way out).
+        an internal network, which has no way out), and ``"gateway_ipv6"`` for
+        an endpoint with an IPv6 address (added in 0.3).
 
     Routed, firstresult. Added in 0.1.
     """
