@@ -80,8 +80,8 @@ def network_create(
         (``"true"``: no traffic in or out of the network but among its
         endpoints; added in 0.2).
     :param ipv6: the IPv6 IPAM results of an ``EnableIPv6`` network, same
-        shape as `ipv4` (empty otherwise; added in 0.3, the daemon gives it to
-        the bridge driver only).
+        shape as `ipv4` (empty otherwise; only bridge networks can enable
+        IPv6 for now). Added in 0.3.
     :return: True. Must be idempotent.
 
     Routed, firstresult. Added in 0.1.
