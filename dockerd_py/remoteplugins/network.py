@@ -77,7 +77,7 @@ class RemoteNetworkDriver:
 
     @hookimpl
     def network_create(self, network_id: str, ipv4: list[dict[str, str]], options: dict[str, str]) -> bool:
-        generic = {k: v for k, v in options.items() if not k.startswith(("dockerd-py.", "com.docker.network."))}
+        generic = {k: v for k, v in options.items() if not k.startswith("dockerd-py.")}  # the user's -o
         opts: dict[str, Any] = {"com.docker.network.enable_ipv6": False, "com.docker.network.generic": generic}
         if options.get("dockerd-py.internal") == "true":
             opts["com.docker.network.internal"] = True
