@@ -144,6 +144,19 @@ def network_join(
 
 
 @hookspec(firstresult=True)
+def network_set_default_route(driver: str, network_id: str, endpoint_id: str,
+                              sandbox_key: str) -> bool:
+    """Make the endpoint's gateway the sandbox's default route (the endpoint that had
+    it was disconnected).
+
+    :return: True.
+
+    Routed, firstresult, *optional* (default: the sandbox keeps no default route).
+    Added in 0.2.
+    """
+
+
+@hookspec(firstresult=True)
 def network_leave(driver: str, network_id: str, endpoint_id: str) -> bool:
     """Take the endpoint out of its sandbox. Idempotent.
 

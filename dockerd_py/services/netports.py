@@ -72,17 +72,25 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def _host_port_free(host_ip: str, proto: str, port: int) -> bool:
-    """True unless something on the host already listens there."""
+def reserve(host_ip: str, proto: str, port: int) -> socket.socket | None:
+    """Hold a host port as Docker's port mapper does (a listening TCP / bound UDP
+    socket), so that no other program takes it while it is published; raises OSError
+    when it is taken. DNAT sends the traffic to the container before it could reach
+    this socket. SCTP ports are not held (None)."""
+    if proto == "sctp":
+        return None
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    with socket.socket(socket.AF_INET, kind) as s:
+    s = socket.socket(socket.AF_INET, kind)
+    try:
         if kind == socket.SOCK_STREAM:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host_ip, port))
-        except OSError:
-            return False
-    return True
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no owner
+        s.bind((host_ip, port))
+        if kind == socket.SOCK_STREAM:
+            s.listen(1)
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 def _overlaps(a: str, b: str) -> bool:
@@ -92,39 +100,56 @@ def _overlaps(a: str, b: str) -> bool:
 
 
 def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int]],
-             endpoint: str) -> list[dict[str, Any]]:
-    """Concrete host ports for `requests` (see `parse_ports`).
+             endpoint: str) -> tuple[list[dict[str, Any]], list[socket.socket]]:
+    """Concrete host ports for `requests` (see `parse_ports`), and the sockets holding them.
 
     `taken` holds ``(host_ip, proto, port)`` of this daemon's bindings;
     `endpoint` is "name (endpoint id)" for Docker's error message (a 500,
     as Docker's). A port that something else on the host holds gives
-    Docker's userland-proxy text.
+    Docker's userland-proxy text. On error nothing stays held.
     """
     taken = list(taken)
-    out = []
-    for req in requests:
-        lo, hi = req["range"] or _ephemeral_range()
-        port, foreign = None, False
-        for candidate in range(lo, hi + 1):
-            if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
-                   for ip, p, hp in taken):
-                continue
-            if _host_port_free(req["host_ip"], req["proto"], candidate):
-                port = candidate
-                break
+    out: list[dict[str, Any]] = []
+    held: list[socket.socket] = []
+    try:
+        for req in requests:
+            out.append(_allocate_one(req, taken, endpoint, held))
+    except BaseException:
+        for s in held:
+            s.close()
+        raise
+    return out, held
+
+
+def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoint: str,
+                  held: list[socket.socket]) -> dict[str, Any]:
+    """One request: the lowest free port of its range (an ephemeral one if none given)."""
+    lo, hi = req["range"] or _ephemeral_range()
+    port, foreign = None, False
+    for candidate in range(lo, hi + 1):
+        if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
+               for ip, p, hp in taken):
+            continue
+        try:
+            sock = reserve(req["host_ip"], req["proto"], candidate)
+        except OSError:
             foreign = True
-        if port is None:
-            prefix = f"driver failed programming external connectivity on endpoint {endpoint}: "
-            if foreign and lo == hi:
-                raise errors.SystemErr(
-                    f"{prefix}Error starting userland proxy: listen {req['proto']}4 "
-                    f"{req['host_ip']}:{lo}: bind: address already in use")
-            where = f"{req['host_ip']}:{lo}" if lo == hi else f"{req['host_ip']}:{lo}-{hi}"
-            raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
-        taken.append((req["host_ip"], req["proto"], port))
-        out.append({"proto": req["proto"], "container_port": req["container_port"],
-                    "host_ip": req["host_ip"], "host_port": port})
-    return out
+            continue
+        if sock is not None:
+            held.append(sock)
+        port = candidate
+        break
+    if port is None:
+        prefix = f"driver failed programming external connectivity on endpoint {endpoint}: "
+        if foreign and lo == hi:
+            raise errors.SystemErr(
+                f"{prefix}Error starting userland proxy: listen {req['proto']}4 "
+                f"{req['host_ip']}:{lo}: bind: address already in use")
+        where = f"{req['host_ip']}:{lo}" if lo == hi else f"{req['host_ip']}:{lo}-{hi}"
+        raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
+    taken.append((req["host_ip"], req["proto"], port))
+    return {"proto": req["proto"], "container_port": req["container_port"],
+            "host_ip": req["host_ip"], "host_port": port}
 
 
 def ports_json(port_keys: Iterable[str], bindings: Iterable[Mapping[str, Any]]

@@ -41,6 +41,7 @@ from ..timeutil import parse_timestamp, rfc3339_to_nano
 from . import ipam
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
+from .netports import reserve as reserve_port
 from .netports import parse_ports, ports_json
 
 __all__ = ["NetworkService", "Sandbox", "create_netns", "remove_netns", "parse_ports"]
@@ -136,6 +137,7 @@ class NetworkService:
         self._bridge6 = self._default_bridge_v6(ipv6, fixed_cidr_v6)
         self._load_networks()
         self._sandboxes: dict[str, dict[str, Any]] = {}
+        self._held: dict[str, list[Any]] = {}  # container id -> sockets holding its published host ports
         for fname in sorted(os.listdir(self._ep_dir)):
             if fname.endswith(".json"):
                 rec = atomic.read_json(os.path.join(self._ep_dir, fname))
@@ -556,8 +558,8 @@ class NetworkService:
             ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
             if ports_net is not None and requests:
                 ep = rec["endpoints"][ports_net["Id"]]
-                rec["bindings"] = allocate_ports(requests, self._taken_ports(),
-                                                 f"{rec['name']} ({ep['endpoint_id']})")
+                rec["bindings"], self._held[container_id] = allocate_ports(
+                    requests, self._taken_ports(), f"{rec['name']} ({ep['endpoint_id']})")
                 rec["ports_network"] = ports_net["Id"]
             self._save(rec)  # first, so a crash mid-way can be undone by detach
         try:
@@ -757,10 +759,18 @@ class NetworkService:
                 raise errors.InvalidParameter(
                     "container cannot be disconnected from host network or connected to host network")
         self._leave(rec, ep)
+        if ep.get("routed"):  # another network's gateway becomes the way out, as with Docker
+            heir = next((e for e in rec["endpoints"].values() if e is not ep and e.get("gateway")), None)
+            if heir is not None:
+                self._driver(self._networks[heir["network_id"]]).call(
+                    "network_set_default_route", default=True, network_id=heir["network_id"],
+                    endpoint_id=heir["endpoint_id"], sandbox_key=rec["netns_path"])
+                heir["routed"] = True
         with self._lock:
             rec["endpoints"].pop(net["Id"], None)
             if rec.get("ports_network") == net["Id"]:
                 rec["bindings"], rec["ports_network"] = [], ""
+                self._release_ports(container_id)
             self._save(rec)
         if not any(e.get("user") for e in rec["endpoints"].values()):
             self._dns_detach(container_id)
@@ -778,6 +788,7 @@ class NetworkService:
         if rec.get("netns_path") and not rec.get("shared_with"):
             remove_netns(rec["netns_path"])
         with self._lock:
+            self._release_ports(container_id)
             self._sandboxes.pop(container_id, None)
             try:
                 os.unlink(os.path.join(self._ep_dir, f"{container_id}.json"))
@@ -799,6 +810,7 @@ class NetworkService:
                 except errors.DockerError:
                     log.exception("network: cannot release endpoints of %s", cid)
             else:
+                self._hold_ports(rec)
                 self._dns_attach(rec)
 
     def cleanup(self) -> None:
@@ -865,6 +877,14 @@ class NetworkService:
                         f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
         return env
 
+    def rename(self, container_id: str, name: str) -> None:
+        """A running container's new name: for network inspect and the embedded DNS."""
+        with self._lock:
+            rec = self._sandboxes.get(container_id)
+            if rec is not None:
+                rec["name"] = name
+                self._save(rec)
+
     # ---- embedded DNS -----------------------------------------------------
 
     def dns_lookup(self, asker: str, name: str) -> list[str] | None:
@@ -886,6 +906,10 @@ class NetworkService:
                 suffix = "." + mine["network"].lower()
                 if query.endswith(suffix):
                     wanted.add(query[: -len(suffix)])
+                for link in mine.get("config", {}).get("Links") or ():  # --link on a user network:
+                    target, _, alias = link.partition(":")  # an alias only this container resolves
+                    if (alias or target).lower() in wanted:
+                        wanted.add(target.lstrip("/").lower())
                 for other in self._sandboxes.values():
                     ep = other["endpoints"].get(net_id)
                     if other.get("ready") and ep and ep.get("ip") and wanted & {
@@ -937,6 +961,25 @@ class NetworkService:
     def _save(self, rec: dict[str, Any]) -> None:
         self._sandboxes[rec["container_id"]] = rec
         atomic.write_json(os.path.join(self._ep_dir, f"{rec['container_id']}.json"), rec)
+
+    def _hold_ports(self, rec: Mapping[str, Any]) -> None:
+        """After a restart: hold the published host ports of a running container again."""
+        held = []
+        for b in rec.get("bindings") or ():
+            try:
+                sock = reserve_port(b["host_ip"], b["proto"], int(b["host_port"]))
+            except OSError as exc:  # DNAT still serves it; only the hold is lost
+                log.warning("network: cannot hold %s:%s/%s again: %s", b["host_ip"], b["host_port"],
+                            b["proto"], exc)
+                continue
+            if sock is not None:
+                held.append(sock)
+        with self._lock:
+            self._held[rec["container_id"]] = held
+
+    def _release_ports(self, container_id: str) -> None:
+        for sock in self._held.pop(container_id, []):
+            sock.close()
 
     def _taken_ports(self) -> list[tuple[str, str, int]]:
         return [(b["host_ip"], b["proto"], b["host_port"])

@@ -268,6 +268,12 @@ def add_address(name: str, address: str) -> None:
     _host.run(lambda ipr: _add_address(ipr, socket.if_nametoindex(name), address))
 
 
+def replace_default_route(gateway: str) -> None:
+    """Set the default route of the calling thread's namespace to `gateway` (run in_netns)."""
+    with _open() as ipr:
+        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
+
+
 def set_sysctl(key: str, value: str) -> None:
     """Write /proc/sys/<key> (dots or slashes) if it differs."""
     path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key

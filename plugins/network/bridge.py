@@ -160,6 +160,13 @@ class BridgeDriver:
         return {"gateway": gateway, "gateway_ipv6": gateway6}
 
     @hookimpl
+    def network_set_default_route(self, network_id: str, endpoint_id: str, sandbox_key: str) -> bool:
+        net = self._net(network_id)
+        if not net.internal:
+            _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway)
+        return True
+
+    @hookimpl
     def network_leave(self) -> bool:
         return True  # the veth goes away in endpoint_delete
 

@@ -65,6 +65,9 @@ def test_range_udp_host_ip_ephemeral_and_docker_port(cli, container_cleanup):
     assert {f"80/tcp -> 0.0.0.0:{base}", f"82/tcp -> 127.0.0.1:{base + 2}",
             f"5353/udp -> 0.0.0.0:{base + 3}", f"83/tcp -> 0.0.0.0:{ephemeral}"} <= port_lines
     assert cli("port", name, "82").stdout.strip() == f"127.0.0.1:{base + 2}"
+    with socket.socket() as other:  # the daemon holds published ports, as Docker's port mapper does
+        with pytest.raises(OSError):
+            other.bind(("0.0.0.0", base))
     assert _read_from("127.0.0.1", base) == b"hello-80\n"
     assert _read_from("127.0.0.1", base + 1) == b"hello-81\n"
     assert _read_from("127.0.0.1", base + 2) == b"hello-82\n"
@@ -138,3 +141,6 @@ def test_taken_port_gives_dockers_error_and_leaves_nothing(daemon, cli, containe
         out = cli("run", "-d", "--name", third, "-p", f"{held}:80", "busybox", "sleep", "300", check=False)
     assert out.returncode == 125
     assert f"Error starting userland proxy: listen tcp4 0.0.0.0:{held}: bind: address already in use" in out.stderr
+    cli("rm", "-f", owner)
+    with socket.socket() as s:  # released with the container
+        s.bind(("0.0.0.0", port))

@@ -7,6 +7,7 @@ Every network made here is removed by the `networks` fixture; the kernel is chec
 
 import ipaddress
 import json
+import socket
 import subprocess
 import uuid
 
@@ -294,8 +295,10 @@ def test_connect_and_disconnect_running_and_stopped(cli, networks, container_cle
     settings = json.loads(cli("inspect", a).stdout)[0]["NetworkSettings"]["Networks"]
     assert set(settings) == {one, two} and settings[two]["IPAddress"]
     assert sh(cli, a, f"ping -c 1 -W 2 {peer_ip}").returncode == 0
-    cli("stop", "-t", "0", a)
+    assert "default via " + settings[one]["Gateway"] in sh(cli, a, "ip route").stdout
     cli("network", "disconnect", one, a)
+    assert "default via " + settings[two]["Gateway"] in sh(cli, a, "ip route").stdout  # the way out moved
+    cli("stop", "-t", "0", a)
     cli("network", "rm", one)  # no endpoint left on it
     networks.remove(one)
     cli("start", a)
@@ -389,8 +392,17 @@ def test_embedded_dns_names_aliases_and_isolation(cli, networks, container_clean
     # a container on the default bridge keeps the host's resolvers
     plain = cli("run", "--rm", "busybox", "cat", "/etc/resolv.conf").stdout
     assert "127.0.0.11" not in plain
-    cli("rm", "-f", a)
-    assert resolve(cli, b, a) == set()
+    # --link on a user network: an alias for the linking container only
+    c = uid("c")
+    container_cleanup.append(c)
+    cli("run", "-d", "--name", c, "--network", net, "--link", f"{a}:mydb", "busybox", "sleep", "300")
+    assert resolve(cli, c, "mydb") == {a_ip} and resolve(cli, b, "mydb") == set()
+    renamed = uid("r")
+    cli("rename", a, renamed)
+    container_cleanup.append(renamed)
+    assert resolve(cli, b, renamed) == {a_ip} and resolve(cli, b, a) == set()
+    cli("rm", "-f", renamed)
+    assert resolve(cli, b, renamed) == set()
     assert resolve(cli, b, "svc") == {b_ip}
 
 
@@ -398,9 +410,10 @@ def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, co
     net = uid("n")
     networks.append(net)
     cli("network", "create", net)
-    a = run_sleeper(cli, container_cleanup, "--network", net)
+    a = run_sleeper(cli, container_cleanup, "--network", net, "-p", "127.0.0.1::80")
     b = run_sleeper(cli, container_cleanup)  # default bridge first
     cli("network", "connect", net, b)
+    port = int(json.loads(cli("inspect", a).stdout)[0]["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
     a_ip = inspect_ep(cli, a, net)["IPAddress"]
     assert resolve(cli, b, a) == {a_ip}
     daemon.kill_hard()
@@ -410,6 +423,8 @@ def test_embedded_dns_after_connect_and_daemon_restart(daemon, cli, networks, co
     bridge = "br-" + net_inspect(cli, net)["Id"][:12]
     assert link_exists(bridge) and f"dockerd-py-{bridge}" in nft_tables()
     assert sh(cli, b, f"ping -c 1 -W 2 {a_ip}").returncode == 0
+    with socket.socket() as other, pytest.raises(OSError):  # the restarted daemon holds the port again
+        other.bind(("127.0.0.1", port))
 
 
 def test_user_rules_survive_and_cleanup_removes_everything(tmp_path):
@@ -451,3 +466,31 @@ def test_user_rules_survive_and_cleanup_removes_everything(tmp_path):
         d.stop()
         cleanup(d)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_docker_py_connect_disconnect_and_events(client, networks, container_cleanup):
+    name = uid("n")
+    networks.append(name)
+    base = _free_subnet()
+    net = client.networks.create(name, ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+        subnet=str(base))]))
+    since = int(__import__("time").time())
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=uid("c"))
+    container_cleanup.append(c.name)
+    net.connect(c, aliases=["pyalias"], ipv4_address=str(base.network_address + 9))
+    c.reload()
+    ep = c.attrs["NetworkSettings"]["Networks"][name]
+    assert ep["IPAddress"] == str(base.network_address + 9) and ep["Aliases"] == ["pyalias"]
+    net.reload()
+    assert [x.id for x in net.containers] == [c.id]
+    assert [n.name for n in client.networks.list(names=[name])] == [name]
+    net.disconnect(c, force=True)
+    c.reload()
+    assert set(c.attrs["NetworkSettings"]["Networks"]) == {"bridge"}
+    with pytest.raises(docker.errors.APIError) as info:
+        net.disconnect(c)
+    assert info.value.status_code == 500 and "is not connected to network" in info.value.explanation
+    events = client.events(since=since, until=int(__import__("time").time()) + 1, decode=True,
+                           filters={"type": "network", "network": net.id})
+    actions = [e["Action"] for e in events]
+    assert actions.count("connect") >= 1 and actions.count("disconnect") >= 1

@@ -60,3 +60,19 @@ def test_allocation_order_and_requested_addresses():
     assert ipam.allocate(small, set(), "n") == "10.9.1.2"
     with pytest.raises(errors.Unavailable, match="no available IPv4 addresses"):
         ipam.allocate(small, {"10.9.1.2"}, "n")
+
+
+def test_default_address_pools_from_flag_and_daemon_json(tmp_path):
+    from dockerd_py import config
+
+    cfg = config.load(["--config-file", str(tmp_path / "none.json"),
+                       "--default-address-pool", "base=10.66.0.0/16,size=24"])
+    assert cfg.default_address_pools == ["base=10.66.0.0/16,size=24"]
+    path = tmp_path / "daemon.json"
+    path.write_text('{"default-address-pools": [{"base": "10.67.0.0/16", "size": 26}]}')
+    assert config.load(["--config-file", str(path)]).default_address_pools == [{"base": "10.67.0.0/16", "size": 26}]
+    with pytest.raises(config.ConfigError, match="specified both as a flag and in the configuration file"):
+        config.load(["--config-file", str(path), "--default-address-pool", "base=10.66.0.0/16,size=24"])
+    path.write_text('{"default-address-pools": [{"base": "10.67.0.0/16", "size": 8}]}')
+    with pytest.raises(config.ConfigError, match="invalid default address pool"):
+        config.load(["--config-file", str(path)])

@@ -269,6 +269,7 @@ class ContainerService:
             self.names.release(old)
             c.name = new
             c.save()
+        self.networks.rename(c.id, new.lstrip("/"))  # the embedded DNS answers to the new name
         self._publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
