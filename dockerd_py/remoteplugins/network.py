@@ -126,12 +126,23 @@ class RemoteNetworkDriver:
         mac = ep["mac"] or out.get("MacAddress") or ""
         _sandbox_link.adopt(src, sandbox_key, dst, mac, ep["address"], gateway if default_route else "",
                             out.get("StaticRoutes") or [])
-        ep.update(sandbox=sandbox_key, src=src, dst=dst)
+        ep.update(sandbox=sandbox_key, src=src, dst=dst, gateway=gateway)
         if default_route and gateway:  # the sandbox's gateway endpoint, as Docker's
             self._call("ProgramExternalConnectivity", {**ids, "Options": dict(_NO_PORTS)})
             ep["programmed"] = True
         self._call("EndpointOperInfo", ids)
         return {"gateway": gateway}
+
+    @hookimpl
+    def network_set_default_route(self, network_id: str, endpoint_id: str, sandbox_key: str) -> bool:
+        """The endpoint that gave the default route left: this one's Join gateway takes over."""
+        ep = self._eps.get(endpoint_id) or {}
+        if ep.get("gateway"):
+            _sandbox_link.replace_default_route(sandbox_key, ep["gateway"])
+            self._call("ProgramExternalConnectivity", {"NetworkID": network_id, "EndpointID": endpoint_id,
+                                                       "Options": dict(_NO_PORTS)})
+            ep["programmed"] = True
+        return True
 
     @hookimpl
     def network_leave(self, network_id: str, endpoint_id: str) -> bool:

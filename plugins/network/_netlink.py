@@ -271,7 +271,7 @@ def add_address(name: str, address: str) -> None:
 def replace_default_route(gateway: str) -> None:
     """Set the default route of the calling thread's namespace to `gateway` (run in_netns)."""
     with _open() as ipr:
-        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
+        ipr.route("replace", dst="::/0" if ":" in gateway else "0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
 
 
 def set_sysctl(key: str, value: str) -> None:

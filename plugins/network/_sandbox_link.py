@@ -169,3 +169,8 @@ def delete_in(netns_path: str, ifname: str) -> None:
     """Delete `ifname` inside the netns, if both are still there."""
     if os.path.exists(netns_path):
         _netlink.in_netns(netns_path, _delete_inside, ifname)
+
+
+def replace_default_route(netns_path: str, gateway: str) -> None:
+    """The netns's default route goes via `gateway` now."""
+    _netlink.in_netns(netns_path, _netlink.replace_default_route, gateway)

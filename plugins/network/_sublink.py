@@ -151,6 +151,13 @@ class SubLinkDriver:
         return {"gateway": gateway}
 
     @hookimpl
+    def network_set_default_route(self, network_id: str, sandbox_key: str) -> bool:
+        net = self._net(network_id)
+        if net.gateway and not net.internal:
+            _sandbox_link.replace_default_route(sandbox_key, net.gateway)
+        return True
+
+    @hookimpl
     def network_leave(self, network_id: str, endpoint_id: str) -> bool:
         ep = self._nets[network_id].eps.get(endpoint_id, {}) if network_id in self._nets else {}
         if ep.get("sandbox"):

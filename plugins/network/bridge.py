@@ -164,6 +164,8 @@ class BridgeDriver:
         net = self._net(network_id)
         if not net.internal:
             _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway)
+            if net.gateway6 and self._eps.get(endpoint_id, {}).get("address6"):
+                _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway6)
         return True
 
     @hookimpl

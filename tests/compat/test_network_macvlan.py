@@ -106,6 +106,19 @@ def test_macvlan_without_parent_and_internal(cli, container_cleanup, nets):
     assert f"dm-{nid[:12]}" not in links()
 
 
+def test_default_route_moves_to_macvlan_gateway(cli, container_cleanup, nets, parent):
+    mv, br = uid("mv"), uid("br")
+    nets += [mv, br]
+    cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.231.11.0/24", mv)
+    cli("network", "create", br)
+    c = run(cli, container_cleanup, "--network", br)
+    cli("network", "connect", mv, c)
+    assert "default via 10.231.11.1" not in sh(cli, c, "ip route").stdout
+    cli("network", "disconnect", br, c)
+    assert "default via 10.231.11.1 dev eth1" in sh(cli, c, "ip route").stdout
+    cli("rm", "-f", c)
+
+
 def test_ipvlan(cli, container_cleanup, nets, parent):
     net = uid("iv")
     nets.append(net)
