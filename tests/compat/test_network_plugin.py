@@ -28,10 +28,8 @@ from .test_networks_user import sh
 ENV = ("DOCKERD_PY_PLUGIN_SOCKETS", "DOCKERD_PY_PLUGIN_SPECS", "DOCKERD_PY_PLUGIN_RETRY_SECONDS")
 
 
-@pytest.fixture(scope="module")
-def ndaemon():
-    tmp = tempfile.mkdtemp(prefix="n", dir="/tmp")
-    d = make_daemon(tmp, "n" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
+def start(d, tmp: str) -> None:
+    """Start the daemon looking for plugins in `tmp` only."""
     saved = {k: os.environ.get(k) for k in ENV}
     os.environ.update({"DOCKERD_PY_PLUGIN_SOCKETS": f"{tmp}/run", "DOCKERD_PY_PLUGIN_SPECS": f"{tmp}/etc",
                        "DOCKERD_PY_PLUGIN_RETRY_SECONDS": "4"})  # gives up after 1 + 2 s (Docker: 15 s)
@@ -40,6 +38,13 @@ def ndaemon():
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture(scope="module")
+def ndaemon():
+    tmp = tempfile.mkdtemp(prefix="n", dir="/tmp")
+    d = make_daemon(tmp, "n" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
+    start(d, tmp)
     try:
         docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
         d.extra["plugins"] = tmp
@@ -174,3 +179,22 @@ def test_unknown_plugin_and_failing_plugin(ncli, plugin):
     assert out.returncode == 1 and "NetworkDriver.CreateNetwork: no room" in out.stderr
     assert ncli("network", "ls", "-q", "--filter", f"name={name}").stdout.strip() == ""
     assert not plugin.networks
+
+
+def test_remote_network_survives_a_daemon_restart(ndaemon, ncli, plugin):
+    net, ctr = "rs" + uuid.uuid4().hex[:8], "rs" + uuid.uuid4().hex[:8]
+    ncli("network", "create", "-d", plugin.name, "--subnet", "10.77.42.0/24", net)
+    ndaemon.stop()
+    start(ndaemon, ndaemon.extra["plugins"])
+    plugin.calls.clear()
+    try:
+        ncli("run", "-d", "--name", ctr, "--network", net, "busybox", "sleep", "300")
+        # not created again (the network lives in the plugin); activated again when first needed
+        assert _net_calls(plugin)[:3] == ["Plugin.Activate", "NetworkDriver.GetCapabilities",
+                                          "IpamDriver.GetCapabilities"]
+        assert "NetworkDriver.CreateNetwork" not in _net_calls(plugin)
+        assert "inet 10.77.42.2/24" in sh(ncli, ctr, "ip -o -4 addr show eth0").stdout
+    finally:
+        ncli("rm", "-f", ctr, check=False)
+    ncli("network", "rm", net)
+    assert _net_calls(plugin)[-1] == "NetworkDriver.DeleteNetwork" and not plugin.networks
