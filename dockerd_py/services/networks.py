@@ -226,7 +226,8 @@ class NetworkService:
                    **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
                       if net["Id"] in self._ipam_pools else {})}
                   for c in self._config(net)],
-            ipv6=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")} for c in self._ipam6.get(net["Id"], [])],
+            ipv6=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
+                  for c in self._ipam6.get(net["Id"], []) if net.get("EnableIPv6")],
             options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
 

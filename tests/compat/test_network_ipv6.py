@@ -75,6 +75,20 @@ def test_dual_stack_user_network(cli, container_cleanup, nets):
     assert table not in ip6_tables()
 
 
+def test_ipv6_subnet_without_enable_ipv6_is_kept_unused(cli, container_cleanup, nets):
+    net, subnet = uid("v6"), ula()
+    nets.append(net)
+    cli("network", "create", "--subnet", subnet, net)  # Docker keeps it, EnableIPv6 stays off
+    info = json.loads(cli("network", "inspect", net).stdout)[0]
+    assert info["EnableIPv6"] is False and {"Subnet": subnet} in info["IPAM"]["Config"]
+    assert f"dockerd-py-br-{info['Id'][:12]}" not in ip6_tables()
+    c = uid("c")
+    container_cleanup.append(c)
+    cli("run", "-d", "--name", c, "--network", net, "busybox", "sleep", "60")
+    assert json.loads(cli("inspect", c).stdout)[0]["NetworkSettings"]["Networks"][net]["GlobalIPv6Address"] == ""
+    cli("rm", "-f", c)
+
+
 def test_ipv6_without_subnet_gets_a_ula_64(client, nets):
     name = uid("v6")
     nets.append(name)
