@@ -82,7 +82,12 @@ class SubLinkDriver:
             if not dot or not base or not vid.isdigit() or _netlink.link_info(base) is None:
                 raise errors.InvalidParameter(f"invalid subinterface vlan name {parent}, "
                                               "example formatting is eth0.10")
-            _sandbox_link.ensure_vlan(parent, base, int(vid), owner)
+            try:
+                _sandbox_link.ensure_vlan(parent, base, int(vid), owner)
+            except NetlinkError as exc:
+                if exc.code == errno.EOPNOTSUPP:
+                    raise errors.InvalidParameter("vlan is not supported by this host's kernel") from None
+                raise
             made = True
         gateway = ipv4[0].get("gateway", "") if ipv4 else ""
         mtu = int(options.get("com.docker.network.driver.mtu") or 0)

@@ -154,6 +154,15 @@ def test_bad_input_leaves_nothing(cli, nets, parent):
         "driver default"
     assert fails("-d", "ipvlan", "-o", f"parent={parent}", "-o", "ipvlan_mode=foo") == \
         "Error response from daemon: requested ipvlan mode 'foo' is not valid, 'l2' mode is the ipvlan driver default"
+    vlan = uid("mv")
+    nets.append(vlan)
+    out = cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}.10", vlan, check=False)
+    if out.returncode == 0:  # the VLAN sub-interface is made, and removed with the network
+        assert f"{parent}.10@{parent}" in links()
+        cli("network", "rm", vlan)
+        assert f"{parent}.10@" not in links()
+    else:
+        assert out.stderr.strip() == "Error response from daemon: vlan is not supported by this host's kernel"
     other = uid("mv")
     nets.append(other)
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.231.10.0/24", other)
