@@ -246,6 +246,11 @@ class NetworkService:
     def _by_name(self, name: str) -> dict[str, Any] | None:
         return next((n for n in self._networks.values() if n["Name"] == name), None)
 
+    @property
+    def host_gateway(self) -> str:
+        """What ``--add-host name:host-gateway`` means: the default bridge's address, as Docker."""
+        return str(self._bip.ip)
+
     @staticmethod
     def is_user_defined(net: Mapping[str, Any]) -> bool:
         return net["Name"] not in PREDEFINED_NAMES
@@ -476,6 +481,7 @@ class NetworkService:
             "IPv6Gateway": ep.get("gateway6", ""), "GlobalIPv6Address": ep.get("ip6", ""),
             "GlobalIPv6PrefixLen": ep.get("prefixlen6", 0),
             "DNSNames": self.dns_names(rec, ep) if ep.get("user") else None,
+            **({"DesiredMacAddress": cfg["MacAddress"]} if cfg.get("MacAddress") else {}),
         }
 
     def _primary(self, mode: str, configs: Mapping[str, Any]) -> dict[str, Any]:
@@ -509,9 +515,10 @@ class NetworkService:
 
         `extra` may hold ``name`` (container name), ``mac_address``,
         ``publish_all`` (``-P``), ``ipv4_address`` (both for the primary
-        network), ``dns`` and ``dns_options`` (for the embedded DNS server) and ``endpoints`` ({network name or id: EndpointSettings as
-        stored in the container's NetworkSettings.Networks}: IPAMConfig,
-        Aliases, MacAddress, Links, DriverOpts). ``container:<ref>`` shares
+        network), ``dns`` and ``dns_options`` (for the embedded DNS server)
+        and ``endpoints`` ({network name or id: EndpointSettings as stored in
+        the container's NetworkSettings.Networks}: IPAMConfig, Aliases,
+        MacAddress, Links, DriverOpts). ``container:<ref>`` shares
         the netns of a running container. Returns the existing sandbox if
         already attached.
         """
@@ -811,6 +818,7 @@ class NetworkService:
                 except errors.DockerError:
                     log.exception("network: cannot release endpoints of %s", cid)
             else:
+                self._readopt(rec)
                 self._hold_ports(rec)
                 self._dns_attach(rec)
 
@@ -963,6 +971,26 @@ class NetworkService:
         self._sandboxes[rec["container_id"]] = rec
         atomic.write_json(os.path.join(self._ep_dir, f"{rec['container_id']}.json"), rec)
 
+    def _readopt(self, rec: Mapping[str, Any]) -> None:
+        """After a restart: tell the drivers about a running container's endpoints again
+        and program its published ports anew (netfilter state is rebuilt at start)."""
+        for ep in rec["endpoints"].values():
+            net = self._networks.get(ep["network_id"])
+            if net is None:
+                continue
+            driver = self._driver(net)
+            ids = {"network_id": net["Id"], "endpoint_id": ep["endpoint_id"]}
+            try:
+                driver.call("network_endpoint_create", **ids, iface={
+                    "address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
+                    "mac_address": ep.get("mac", "")})
+                if rec.get("ports_network") == net["Id"] and rec.get("bindings"):
+                    driver.call("network_revoke_external", default=True, **ids)
+                    driver.call("network_program_external", **ids, bindings=rec["bindings"])
+            except errors.DockerError:
+                log.exception("network: cannot re-adopt the endpoint of %s on %s",
+                              rec["container_id"][:12], net["Name"])
+
     def _hold_ports(self, rec: Mapping[str, Any]) -> None:
         """After a restart: hold the published host ports of a running container again."""
         held = []
@@ -1005,8 +1033,11 @@ class NetworkService:
 def _check_options(options: Mapping[str, str]) -> None:
     """The bridge driver's options whose values Docker checks."""
     mtu = options.get("com.docker.network.driver.mtu")
-    if mtu is not None and (not mtu.isdigit() or not 68 <= int(mtu) <= 65535):
-        raise errors.InvalidParameter(f"invalid MTU number: {mtu}")
+    if mtu is not None and not re.fullmatch(r"[+-]?\d+", mtu):
+        raise errors.InvalidParameter(f"failed to parse com.docker.network.driver.mtu value: {mtu} "
+                                      f'(strconv.Atoi: parsing "{mtu}": invalid syntax)')
+    if mtu is not None and not 68 <= int(mtu) <= 65535:
+        raise errors.InvalidParameter(f"invalid MTU number: {int(mtu)}")
     bridge = options.get("com.docker.network.bridge.name")
     if bridge is not None and (len(bridge) > 15 or not re.fullmatch(r"[A-Za-z0-9_.-]+", bridge)):
         raise errors.InvalidParameter(f"invalid bridge name: {bridge}")

@@ -144,3 +144,16 @@ def test_taken_port_gives_dockers_error_and_leaves_nothing(daemon, cli, containe
     cli("rm", "-f", owner)
     with socket.socket() as s:  # released with the container
         s.bind(("0.0.0.0", port))
+
+
+def test_published_ports_rebuilt_after_a_restart(daemon, cli, container_cleanup):
+    """The daemon rebuilds the netfilter state of running containers at start."""
+    name = uid("p")
+    container_cleanup.append(name)
+    cli("run", "-d", "--name", name, "-p", "127.0.0.1::80", "busybox", "sh", "-c", SERVE, "again")
+    port = int(ports_of(cli, name)["80/tcp"][0]["HostPort"])
+    assert _read_from("127.0.0.1", port) == b"hello-again\n"
+    daemon.kill_hard()
+    subprocess.run(["nft", "delete", "table", "ip", f"dockerd-py-{daemon.bridge}"], check=True)
+    daemon.start()
+    assert _read_from("127.0.0.1", port) == b"hello-again\n"

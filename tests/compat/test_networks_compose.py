@@ -29,6 +29,10 @@ services:
     image: busybox
     command: ["sleep", "300"]
     networks: [back]
+  sidecar:
+    image: busybox
+    command: ["sleep", "300"]
+    network_mode: "service:api"
 networks:
   front: {}
   back:
@@ -83,6 +87,10 @@ def test_three_services_talk_by_name_and_networks_isolate(project, daemon):
     assert in_service("db", "ping -c 1 -W 1 web").returncode != 0
     web_ip = in_service("web", "ip -o -4 addr show eth0").stdout.split()[3].split("/")[0]
     assert in_service("db", f"nc -w 2 {web_ip} 80 </dev/null").returncode != 0
+    # network_mode service:api shares api's network namespace
+    assert in_service("sidecar", "ip -o -4 addr").stdout == in_service("api", "ip -o -4 addr").stdout
+    got = retry(lambda: in_service("sidecar", "nc -w 3 127.0.0.1 9000 </dev/null"))
+    assert got.stdout == "api-says-hi\n", got.stderr
     # the internal network has no way out: no default route on db
     assert "default" not in in_service("db", "ip route").stdout
     # the published port answers on the host
@@ -96,6 +104,8 @@ def test_three_services_talk_by_name_and_networks_isolate(project, daemon):
     nets = subprocess.run([DOCKER, "network", "ls", "--filter", f"label=com.docker.compose.project={name}",
                            "--format", "{{.Name}}"], env=daemon.env, capture_output=True, text=True).stdout.split()
     assert sorted(nets) == [f"{name}_back", f"{name}_front"]
+    again = compose("up", "-d")  # the project's networks are found and reused
+    assert again.returncode == 0, again.stderr
     down = compose("down", "--timeout", "1")
     assert down.returncode == 0, down.stderr
     nets = subprocess.run([DOCKER, "network", "ls", "--filter", f"label=com.docker.compose.project={name}",

@@ -108,7 +108,8 @@ def test_create_with_ipam_and_options(cli, networks, container_cleanup):
         "--aux-address", f"reserved={base.network_address + 129}",
         "-o", f"com.docker.network.bridge.name={bridge}", "-o", "com.docker.network.driver.mtu=1400", name)
     net = net_inspect(cli, name)
-    assert net["IPAM"]["Config"] == [{"Subnet": str(base), "IPRange": str(list(base.subnets(new_prefix=base.prefixlen + 1))[1]),
+    upper_half = str(list(base.subnets(new_prefix=base.prefixlen + 1))[1])
+    assert net["IPAM"]["Config"] == [{"Subnet": str(base), "IPRange": upper_half,
                                       "Gateway": str(base.network_address + 254),
                                       "AuxiliaryAddresses": {"reserved": str(base.network_address + 129)}}]
     assert net["Options"]["com.docker.network.bridge.name"] == bridge
@@ -158,6 +159,11 @@ def test_bad_input_gives_dockers_errors_and_leaves_nothing(cli, client, networks
                                       f"parent subnet {other} doesn't contain this address")
     assert fails(name) == f"Error response from daemon: network with name {name} already exists"
     assert fails("--subnet", "10.1.2.3/24", uid("n")).endswith("invalid subnet 10.1.2.3/24: it should be 10.1.2.0/24")
+    assert fails("-o", "com.docker.network.driver.mtu=abc", uid("n")) == (
+        "Error response from daemon: failed to parse com.docker.network.driver.mtu value: abc "
+        '(strconv.Atoi: parsing "abc": invalid syntax)')
+    out = cli("network", "ls", "--filter", "dangling=maybe", check=False)
+    assert out.returncode != 0 and "invalid value for filter 'dangling'" in out.stderr
     assert fails("bridge") == "Error response from daemon: operation is not permitted on predefined bridge network"
     assert user_bridge_tables() == tables and user_bridges() == links
     # outside the snapshot above: Docker looks for a plugin of that name for 15 s first
@@ -181,20 +187,25 @@ def test_docker_py_create_status_codes(client, networks):
     assert client.networks.create(v6, enable_ipv6=True).attrs["EnableIPv6"] is True  # see test_network_ipv6.py
 
 
-def test_containers_on_a_user_network_and_remove_while_in_use(cli, networks, container_cleanup):
+def test_containers_on_a_user_network_and_remove_while_in_use(daemon, cli, networks, container_cleanup):
     name = uid("n")
     networks.append(name)
     cli("network", "create", name)
     a = run_sleeper(cli, container_cleanup, "--network", name, "--network-alias", "web", "--hostname", "ahost")
     b = run_sleeper(cli, container_cleanup, "--network", name)
     ep = inspect_ep(cli, a, name)
-    a_id = inspect(cli.__self__ if hasattr(cli, "__self__") else None, a)["Id"] if False else \
-        json.loads(cli("inspect", a).stdout)[0]["Id"]
+    a_id = inspect(daemon, a)["Id"]
     assert ep["Aliases"] == ["web"]
     assert ep["DNSNames"] == [a, "web", a_id[:12], "ahost"]
     assert ep["NetworkID"] == net_inspect(cli, name)["Id"]
     assert sh(cli, b, f"ping -c 1 -W 2 {ep['IPAddress']}").returncode == 0
     assert sh(cli, a, "cat /etc/hostname").stdout.strip() == "ahost"
+    hosts = cli("run", "--rm", "--network", name, "--add-host", "gw:host-gateway", "--add-host", "x.example:192.0.2.5",
+                "busybox", "cat", "/etc/hosts").stdout.splitlines()
+    assert f"{daemon.subnet_prefix}.1\tgw" in hosts and "192.0.2.5\tx.example" in hosts
+    dns = cli("run", "--rm", "--network", name, "--dns-search", "corp.example", "--dns-option", "timeout:2",
+              "busybox", "cat", "/etc/resolv.conf").stdout.splitlines()
+    assert dns == ["nameserver 127.0.0.11", "search corp.example", "options timeout:2 ndots:0"]
     resolv = sh(cli, a, "cat /etc/resolv.conf").stdout
     assert "nameserver 127.0.0.11" in resolv and "ndots:0" in resolv
     containers = net_inspect(cli, name)["Containers"]
@@ -221,6 +232,9 @@ def test_static_ip_mac_and_errors(cli, client, networks, container_cleanup):
     assert (ep["IPAddress"], ep["MacAddress"]) == (ip, "02:42:aa:bb:cc:dd")
     assert ep["IPAMConfig"] == {"IPv4Address": ip}
     assert "02:42:aa:bb:cc:dd" in sh(cli, a, "ip link show eth0").stdout
+    cli("restart", "-t", "0", a)  # the MAC asked for is kept, not the one shown while stopped
+    assert inspect_ep(cli, a, name)["MacAddress"] == "02:42:aa:bb:cc:dd"
+    assert "DesiredMacAddress" not in cli("inspect", a).stdout
     taken = cli("run", "--rm", "--network", name, "--ip", ip, "busybox", "true", check=False)
     assert taken.returncode != 0 and "Address already in use" in taken.stderr
     outside = cli("run", "--rm", "--network", name, "--ip", "192.0.2.9", "busybox", "true", check=False)

@@ -47,7 +47,8 @@ def test_validation_messages(config, message):
 
 
 def test_allocation_order_and_requested_addresses():
-    entry = ipam.complete({"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.128/25", "AuxiliaryAddresses": {"r": "10.9.0.130"}})
+    entry = ipam.complete({"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.128/25",
+                           "AuxiliaryAddresses": {"r": "10.9.0.130"}})
     assert entry["Gateway"] == "10.9.0.129"
     assert ipam.allocate(entry, set(), "n") == "10.9.0.131"
     assert ipam.allocate(entry, {"10.9.0.131"}, "n") == "10.9.0.132"

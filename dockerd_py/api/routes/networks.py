@@ -83,7 +83,8 @@ def _matches(network: dict, filters: dict[str, list[str]], in_use) -> bool:
     if "dangling" in filters:
         value = filters["dangling"][0].lower()
         if value not in ("true", "1", "false", "0"):
-            raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
+            raise InvalidParameter("invalid value for filter 'dangling', must be \"true\" (or \"1\"), "
+                                   "or \"false\" (or \"0\")")
         dangling = network["Name"] not in PREDEFINED and not in_use(network["Id"])
         if (value in ("true", "1")) != dangling:
             return False

@@ -49,6 +49,8 @@ def network_settings(c: Container) -> dict:
                 "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
                 "IPv6Gateway": "", "MacAddress": "", "Networks": {}}
     settings.update(c.network_settings or {})
+    settings["Networks"] = {name: {k: v for k, v in ep.items() if k != "DesiredMacAddress"}  # stored, not shown
+                            for name, ep in (settings.get("Networks") or {}).items()}
     bridge = (settings.get("Networks") or {}).get("bridge")
     if bridge:  # the deprecated top-level copy of the default bridge endpoint
         for key in ("EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress",

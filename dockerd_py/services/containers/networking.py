@@ -13,12 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import Forbidden, InvalidParameter, NotFound, SystemErr
+from ...errors import InvalidParameter, NotFound, SystemErr
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
 NONE = "Container cannot be connected to multiple networks with one of the networks in private (none) mode"
 CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts")
+# The MAC a user asked for, kept in the stored endpoint while MacAddress shows the live one
+# (cleared when the container stops), as Docker's config.v2.json does; never shown by the API.
+DESIRED_MAC = "DesiredMacAddress"
 
 
 def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict[str, Any]:
@@ -26,11 +29,14 @@ def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict
     cfg = cfg or {}
     if not isinstance(cfg, Mapping):
         raise InvalidParameter("json: cannot unmarshal into Go value of type network.EndpointSettings")
-    return {"IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
-            "Aliases": cfg.get("Aliases") or None, "MacAddress": cfg.get("MacAddress") or "",
-            "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": network_id, "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    out = {"IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
+           "Aliases": cfg.get("Aliases") or None, "MacAddress": cfg.get("MacAddress") or "",
+           "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": network_id, "EndpointID": "",
+           "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+           "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    if cfg.get("MacAddress"):
+        out[DESIRED_MAC] = cfg["MacAddress"]
+    return out
 
 
 def check_endpoint(networks, net: Mapping[str, Any], cfg: Mapping[str, Any] | None) -> None:
@@ -83,7 +89,13 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
 def endpoint_configs(c) -> dict[str, dict[str, Any]]:
     """What to hand to NetworkService.attach: the config part of each stored endpoint."""
     nets = (c.network_settings or {}).get("Networks") or {}
-    return {name: {k: ep.get(k) for k in CONFIG_FIELDS if ep.get(k)} for name, ep in nets.items()}
+    out = {}
+    for name, ep in nets.items():
+        cfg = {k: ep.get(k) for k in CONFIG_FIELDS if ep.get(k) and k != "MacAddress"}
+        if ep.get(DESIRED_MAC):
+            cfg["MacAddress"] = ep[DESIRED_MAC]
+        out[name] = cfg
+    return out
 
 
 def _check_mode(c, net: Mapping[str, Any]) -> None:
@@ -106,9 +118,7 @@ def connect(containers, networks, container_ref: str, network_ref: str,
         settings = c.network_settings.setdefault("Networks", {})
         if c.state.running:
             settings[net["Name"]] = networks.connect(c.id, net["Id"], dict(config or {}))
-        else:
-            if net["Name"] in settings:
-                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in network {net['Name']}")
+        else:  # remembered for the next start; connecting again replaces the config, as Docker
             check_endpoint(networks, net, config)
             settings[net["Name"]] = stored_endpoint(config, net["Id"])
         c.save()

@@ -133,7 +133,8 @@ class Runner:
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
                 hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
-                hc.get("NetworkMode", "bridge"), embedded_dns=self.networks.uses_embedded_dns(c.id))
+                hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
+                embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.networks.link_env(hc.get("Links") or (), c.name)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
