@@ -923,7 +923,7 @@ class NetworkService:
                     ep = other["endpoints"].get(net_id)
                     if other.get("ready") and ep and ep.get("ip") and wanted & {
                             n.lower() for n in self.dns_names(other, ep)}:
-                        found.append(ep["ip"])
+                        found += [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])]  # A and AAAA
         found = list(dict.fromkeys(found))
         random.shuffle(found)
         return found or None
@@ -939,7 +939,7 @@ class NetworkService:
                     continue
                 for other in self._sandboxes.values():
                     ep = other["endpoints"].get(net_id)
-                    if other.get("ready") and ep and ep.get("ip") == address:
+                    if other.get("ready") and ep and address in (ep.get("ip"), ep.get("ip6") or ""):
                         return f"{self.dns_names(other, ep)[0]}.{mine['network']}"
         return None
 
