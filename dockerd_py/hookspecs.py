@@ -157,9 +157,12 @@ def network_set_default_route(driver: str, network_id: str, endpoint_id: str,
 
 
 @hookspec(firstresult=True)
-def network_leave(driver: str, network_id: str, endpoint_id: str) -> bool:
+def network_leave(driver: str, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str) -> bool:
     """Take the endpoint out of its sandbox. Idempotent.
 
+    :param sandbox_key: the netns file the endpoint joined (``""`` if none),
+        and `ifname` its interface there, so that a restarted daemon's driver
+        finds what a previous process made (added in 0.3).
     :return: True.
 
     Routed, firstresult. Added in 0.1.

@@ -125,7 +125,7 @@ class RemoteNetworkDriver:
         dst = prefix + (index.group() if index else "0")
         mac = ep["mac"] or out.get("MacAddress") or ""
         _sandbox_link.adopt(src, sandbox_key, dst, mac, ep["address"], gateway if default_route else "",
-                            out.get("StaticRoutes") or [])
+                            out.get("StaticRoutes") or [], mark=endpoint_id)
         ep.update(sandbox=sandbox_key, src=src, dst=dst, gateway=gateway)
         if default_route and gateway:  # the sandbox's gateway endpoint, as Docker's
             self._call("ProgramExternalConnectivity", {**ids, "Options": dict(_NO_PORTS)})
@@ -145,7 +145,7 @@ class RemoteNetworkDriver:
         return True
 
     @hookimpl
-    def network_leave(self, network_id: str, endpoint_id: str) -> bool:
+    def network_leave(self, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str) -> bool:
         ids = {"NetworkID": network_id, "EndpointID": endpoint_id}
         ep = self._eps.get(endpoint_id) or {"programmed": True}  # unknown after a restart: revoke anyway
         if ep.get("programmed"):
@@ -154,6 +154,8 @@ class RemoteNetworkDriver:
         self._call("Leave", ids)
         if ep.get("sandbox"):
             _sandbox_link.give_back(ep["sandbox"], ep["dst"], ep["src"])
+        elif sandbox_key:  # joined by a previous daemon process: found by its mark, deleted
+            _sandbox_link.delete_marked_in(sandbox_key, endpoint_id)
         return True
 
     @hookimpl

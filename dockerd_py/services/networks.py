@@ -710,7 +710,7 @@ class NetworkService:
         ids = {"network_id": ep["network_id"], "endpoint_id": ep["endpoint_id"]}
         if rec.get("ports_network") == ep["network_id"] and rec.get("bindings"):
             driver.call("network_revoke_external", default=True, **ids)
-        driver.call("network_leave", **ids)
+        driver.call("network_leave", sandbox_key=rec.get("netns_path") or "", ifname=ep.get("ifname", ""), **ids)
         driver.call("network_endpoint_delete", **ids)
         pool = self._ipam_pools.get(ep["network_id"])
         if pool and ep.get("ip"):
@@ -976,14 +976,15 @@ class NetworkService:
         and program its published ports anew (netfilter state is rebuilt at start)."""
         for ep in rec["endpoints"].values():
             net = self._networks.get(ep["network_id"])
-            if net is None:
-                continue
+            if net is None or net["Driver"] not in self._host.drivers("network"):
+                continue  # a remote plugin keeps its endpoints itself (not contacted at start, as Docker)
             driver = self._driver(net)
             ids = {"network_id": net["Id"], "endpoint_id": ep["endpoint_id"]}
             try:
                 driver.call("network_endpoint_create", **ids, iface={
                     "address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
-                    "mac_address": ep.get("mac", "")})
+                    "mac_address": ep.get("mac", ""),
+                    **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
                 if rec.get("ports_network") == net["Id"] and rec.get("bindings"):
                     driver.call("network_revoke_external", default=True, **ids)
                     driver.call("network_program_external", **ids, bindings=rec["bindings"])

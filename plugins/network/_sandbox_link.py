@@ -37,7 +37,7 @@ def _move(ipr: IPRoute, name: str, fd: int) -> None:
 
 
 def _configure(src: str, ifname: str, mac: str, address: str, gateway: str,
-               routes: Sequence[Mapping[str, Any]]) -> None:
+               routes: Sequence[Mapping[str, Any]], mark: str) -> None:
     index = socket.if_nametoindex(src)
     with _netlink._open() as ipr:
         ipr.link("set", index=index, state="down")
@@ -46,6 +46,8 @@ def _configure(src: str, ifname: str, mac: str, address: str, gateway: str,
             changes["address"] = mac
         if changes:
             ipr.link("set", index=index, **changes)
+        if mark:
+            ipr.link("set", index=index, ifalias=mark)
     _netlink._configure_inside(ifname, address, "")
     with _netlink._open() as ipr:
         for r in routes:
@@ -59,14 +61,15 @@ def _configure(src: str, ifname: str, mac: str, address: str, gateway: str,
 
 
 def adopt(src: str, netns_path: str, ifname: str, mac: str, address: str, gateway: str,
-          routes: Sequence[Mapping[str, Any]] = ()) -> None:
-    """Move host interface `src` into the netns as `ifname`; address (CIDR), MAC, routes."""
+          routes: Sequence[Mapping[str, Any]] = (), mark: str = "") -> None:
+    """Move host interface `src` into the netns as `ifname`; address (CIDR), MAC, routes;
+    `mark` becomes its ifalias (a later process finds it by that: `delete_marked_in`)."""
     fd = _netns_fd(netns_path)
     try:
         _netlink._host.run(_move, src, fd)
     finally:
         os.close(fd)
-    _netlink.in_netns(netns_path, _configure, src, ifname, mac, address, gateway, routes)
+    _netlink.in_netns(netns_path, _configure, src, ifname, mac, address, gateway, routes, mark)
 
 
 def _move_out(ifname: str, src: str, host_fd: int) -> None:
@@ -174,3 +177,16 @@ def delete_in(netns_path: str, ifname: str) -> None:
 def replace_default_route(netns_path: str, gateway: str) -> None:
     """The netns's default route goes via `gateway` now."""
     _netlink.in_netns(netns_path, _netlink.replace_default_route, gateway)
+
+
+def _delete_marked(mark: str) -> None:
+    with _netlink._open() as ipr:
+        for link in ipr.get_links():
+            if link.get_attr("IFLA_IFALIAS") == mark:
+                ipr.link("del", index=link["index"])
+
+
+def delete_marked_in(netns_path: str, mark: str) -> None:
+    """Delete the interfaces of the netns whose ifalias is `mark`, if the netns is still there."""
+    if os.path.exists(netns_path):
+        _netlink.in_netns(netns_path, _delete_marked, mark)

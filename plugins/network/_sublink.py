@@ -152,7 +152,6 @@ class SubLinkDriver:
         gateway = "" if net.internal else net.gateway
         _sandbox_link.create_sublink(self.kind, net.parent, self.mode_option, self.modes[net.mode], sandbox_key, ifname,
                                      ep["mac"], ep["address"], gateway if default_route else "", net.mtu)
-        ep.update(sandbox=sandbox_key, ifname=ifname)
         return {"gateway": gateway}
 
     @hookimpl
@@ -163,10 +162,9 @@ class SubLinkDriver:
         return True
 
     @hookimpl
-    def network_leave(self, network_id: str, endpoint_id: str) -> bool:
-        ep = self._nets[network_id].eps.get(endpoint_id, {}) if network_id in self._nets else {}
-        if ep.get("sandbox"):
-            _sandbox_link.delete_in(ep["sandbox"], ep["ifname"])
+    def network_leave(self, sandbox_key: str, ifname: str) -> bool:
+        if sandbox_key and ifname:  # the link lives in the sandbox only: delete it there
+            _sandbox_link.delete_in(sandbox_key, ifname)
         return True
 
     @hookimpl

@@ -182,19 +182,46 @@ def test_unknown_plugin_and_failing_plugin(ncli, plugin):
 
 
 def test_remote_network_survives_a_daemon_restart(ndaemon, ncli, plugin):
-    net, ctr = "rs" + uuid.uuid4().hex[:8], "rs" + uuid.uuid4().hex[:8]
+    net, old, new = ("rs" + uuid.uuid4().hex[:8] for _ in range(3))
     ncli("network", "create", "-d", plugin.name, "--subnet", "10.77.42.0/24", net)
+    ncli("run", "-d", "--name", old, "--network", net, "busybox", "sleep", "300")
+    before = len(plugin.calls)
     ndaemon.stop()
     start(ndaemon, ndaemon.extra["plugins"])
+    assert plugin.calls[before:] == []  # nothing is sent to the plugin at stop or start, as Docker
     plugin.calls.clear()
     try:
-        ncli("run", "-d", "--name", ctr, "--network", net, "busybox", "sleep", "300")
-        # not created again (the network lives in the plugin); activated again when first needed
-        assert _net_calls(plugin)[:3] == ["Plugin.Activate", "NetworkDriver.GetCapabilities",
-                                          "IpamDriver.GetCapabilities"]
-        assert "NetworkDriver.CreateNetwork" not in _net_calls(plugin)
-        assert "inet 10.77.42.2/24" in sh(ncli, ctr, "ip -o -4 addr show eth0").stdout
+        # a container joined by the previous process leaves: its interface is found by its mark
+        ncli("network", "disconnect", net, old)
+        assert _net_calls(plugin) == ["Plugin.Activate", "NetworkDriver.GetCapabilities",
+                                      "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces",
+                                      "NetworkDriver.RevokeExternalConnectivity", "NetworkDriver.Leave",
+                                      "NetworkDriver.DeleteEndpoint"]
+        assert "eth0" not in sh(ncli, old, "ip -o link").stdout
+        ncli("run", "-d", "--name", new, "--network", net, "busybox", "sleep", "300")
+        assert "NetworkDriver.CreateNetwork" not in _net_calls(plugin)  # the network lives in the plugin
+        assert "inet 10.77.42.2/24" in sh(ncli, new, "ip -o -4 addr show eth0").stdout
     finally:
-        ncli("rm", "-f", ctr, check=False)
+        ncli("rm", "-f", old, new, check=False)
     ncli("network", "rm", net)
     assert _net_calls(plugin)[-1] == "NetworkDriver.DeleteNetwork" and not plugin.networks
+
+
+def test_macvlan_endpoint_leaves_after_a_daemon_restart(ndaemon, ncli):
+    parent, net, ctr = "dpyt" + uuid.uuid4().hex[:6], "mr" + uuid.uuid4().hex[:8], "mr" + uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p"], check=True)
+    try:
+        ncli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.77.43.0/24", net)
+        ncli("run", "-d", "--name", ctr, "busybox", "sleep", "300")
+        ncli("network", "connect", net, ctr)
+        assert "eth1" in sh(ncli, ctr, "ip -o link").stdout
+        ndaemon.stop()
+        start(ndaemon, ndaemon.extra["plugins"])
+        ncli("network", "disconnect", net, ctr)
+        assert "eth1" not in sh(ncli, ctr, "ip -o link").stdout
+        ncli("rm", "-f", ctr)
+        ncli("network", "rm", net)
+    finally:
+        ncli("rm", "-f", ctr, check=False)
+        ncli("network", "rm", net, check=False)
+        subprocess.run(["ip", "link", "del", parent], capture_output=True)
