@@ -35,11 +35,14 @@ def _host_port_range(spec: str) -> tuple[int, int] | None:
 
 
 def parse_ports(port_bindings: Mapping[str, Any] | None,
-                exposed_ports: Iterable[str] | None) -> tuple[list[dict], list[str]]:
+                exposed_ports: Iterable[str] | None,
+                default_host_ip: str = "0.0.0.0") -> tuple[list[dict], list[str]]:
     """Validate HostConfig.PortBindings / Config.ExposedPorts.
 
     Returns (requests, keys): requests ``{"proto", "container_port", "host_ip",
-    "range"}`` per binding, keys every "port/proto" to show in Ports.
+    "range"}`` per binding, keys every "port/proto" to show in Ports. A binding
+    without HostIp gets `default_host_ip` (the network's
+    ``com.docker.network.bridge.host_binding_ipv4``).
     """
     keys: dict[str, None] = {}
     for key in exposed_ports or ():
@@ -50,7 +53,7 @@ def parse_ports(port_bindings: Mapping[str, Any] | None,
         port, proto = _port_key(key)
         keys[f"{port}/{proto}"] = None
         for b in bindings or [{}]:
-            host_ip = (b or {}).get("HostIp") or "0.0.0.0"
+            host_ip = (b or {}).get("HostIp") or default_host_ip
             try:
                 addr = ipaddress.ip_address(host_ip)
             except ValueError:

@@ -540,7 +540,9 @@ class NetworkService:
             for key in exposed_ports or ():
                 if key not in port_bindings and f"{key}/tcp" not in port_bindings:
                     port_bindings[key] = [{"HostIp": "", "HostPort": ""}]
-        requests, port_keys = parse_ports(port_bindings, exposed_ports)
+        ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
+        requests, port_keys = parse_ports(port_bindings, exposed_ports, (ports_net or {}).get(
+            "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0")
         caps = self._driver(primary).call("network_driver_capabilities")
         with self._lock:
             if container_id in self._sandboxes:
@@ -563,7 +565,6 @@ class NetworkService:
                         cfg["IPAMConfig"] = {**(cfg.get("IPAMConfig") or {}),
                                              "IPv4Address": extra["ipv4_address"]}
                 rec["endpoints"][net["Id"]] = self._plan_endpoint(rec, net, cfg, f"eth{index}")
-            ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
             if ports_net is not None and requests:
                 ep = rec["endpoints"][ports_net["Id"]]
                 rec["bindings"], self._held[container_id] = allocate_ports(

@@ -105,6 +105,7 @@ def test_publish_all_and_hairpin_from_other_containers(cli, container_cleanup):
         ports = ports_of(cli, name)
         assert set(ports) == {"80/tcp", "7000/udp"} and all(ports[k][0]["HostPort"] for k in ports)
         port = ports["80/tcp"][0]["HostPort"]
+        assert ports["80/tcp"][0]["HostIp"] == "0.0.0.0"
         assert _read_from("127.0.0.1", int(port)) == b"hello-P\n"
         addr = host_addresses()[0]
         for args in ([], ["--network", net]):  # the default bridge, and the container's own network
@@ -157,3 +158,17 @@ def test_published_ports_rebuilt_after_a_restart(daemon, cli, container_cleanup)
     subprocess.run(["nft", "delete", "table", "ip", f"dockerd-py-{daemon.bridge}"], check=True)
     daemon.start()
     assert _read_from("127.0.0.1", port) == b"hello-again\n"
+
+
+def test_network_default_host_binding_ip(cli, container_cleanup):
+    name, net = uid("p"), uid("n")
+    container_cleanup.append(name)
+    cli("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1", net)
+    try:
+        cli("run", "-d", "--name", name, "--network", net, "-p", "80", "busybox", "sh", "-c", SERVE, "lo")
+        binding = ports_of(cli, name)["80/tcp"][0]
+        assert binding["HostIp"] == "127.0.0.1"
+        assert _read_from("127.0.0.1", int(binding["HostPort"])) == b"hello-lo\n"
+    finally:
+        cli("rm", "-f", name, check=False)
+        cli("network", "rm", net, check=False)

@@ -119,6 +119,16 @@ def test_create_with_ipam_and_options(cli, networks, container_cleanup):
     # first address of the ip-range, the auxiliary address skipped
     assert ep["IPAddress"] == str(base.network_address + 130) and ep["Gateway"] == str(base.network_address + 254)
     assert "mtu 1400" in sh(cli, c, "ip link show eth0").stdout
+    rules = subprocess.run(["nft", "list", "table", "ip", f"dockerd-py-{bridge}"], capture_output=True,
+                           text=True).stdout
+    assert f'oifname != "{bridge}" ip saddr {base} masquerade' in rules
+    quiet = uid("n")
+    networks.append(quiet)
+    quiet_id = cli("network", "create", "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+                   quiet).stdout.strip()
+    rules = subprocess.run(["nft", "list", "table", "ip", f"dockerd-py-br-{quiet_id[:12]}"], capture_output=True,
+                           text=True).stdout
+    assert "ct status dnat masquerade" in rules and f'oifname != "br-{quiet_id[:12]}"' not in rules
 
 
 def inspect_ep(cli, container: str, network: str) -> dict:
@@ -509,3 +519,20 @@ def test_docker_py_connect_disconnect_and_events(client, networks, container_cle
                            filters={"type": "network", "network": net.id})
     actions = [e["Action"] for e in events]
     assert actions.count("connect") >= 1 and actions.count("disconnect") >= 1
+
+
+def test_parallel_starts_get_distinct_addresses(cli, networks, container_cleanup):
+    import concurrent.futures
+
+    name = uid("n")
+    networks.append(name)
+    cli("network", "create", name)
+    names = [uid("c") for _ in range(8)]
+    container_cleanup.extend(names)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: cli("run", "-d", "--name", n, "--network", name, "--network-alias", "many",
+                                    "busybox", "sleep", "300"), names))
+    ips = [inspect_ep(cli, n, name)["IPAddress"] for n in names]
+    assert len(set(ips)) == 8 and all(ips)
+    assert len(net_inspect(cli, name)["Containers"]) == 8
+    assert resolve(cli, names[0], "many") == set(ips)
