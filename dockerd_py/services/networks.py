@@ -15,7 +15,7 @@ module owns what is driver-independent:
   ``eth0``, ``eth1``, ...), its published ports (`netports`). The records are
   the allocation tables, so a restarted daemon keeps the addresses and ports
   of running containers;
-- name resolution for the embedded DNS (`dns_lookup`, `dns_reverse`).
+- name resolution for the embedded DNS and legacy links (`netnames`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import datetime
 import ipaddress
 import logging
 import os
-import random
 import re
 import secrets
 import threading
@@ -38,7 +37,7 @@ from ..pluginhost import PluginHost
 from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
-from . import ipam
+from . import ipam, netnames
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
 from .netports import reserve as reserve_port
@@ -463,13 +462,6 @@ class NetworkService:
                        if rec.get("ports_network") or rec.get("port_keys") else {},
                        sandbox_key=rec.get("sandbox_key", ""), sandbox_id=rec.get("sandbox_id", ""))
 
-    @staticmethod
-    def dns_names(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> list[str]:
-        """Docker's DNSNames: name, aliases, short id, hostname (user networks only)."""
-        names = [rec.get("name", ""), *(ep.get("config", {}).get("Aliases") or []),
-                 rec["container_id"][:12], rec.get("hostname", "")]
-        return list(dict.fromkeys(n for n in names if n))
-
     def _endpoint_json(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:
         cfg = ep.get("config") or {}
         return {
@@ -480,7 +472,7 @@ class NetworkService:
             "IPAddress": ep.get("ip", ""), "IPPrefixLen": ep.get("prefixlen", 0),
             "IPv6Gateway": ep.get("gateway6", ""), "GlobalIPv6Address": ep.get("ip6", ""),
             "GlobalIPv6PrefixLen": ep.get("prefixlen6", 0),
-            "DNSNames": self.dns_names(rec, ep) if ep.get("user") else None,
+            "DNSNames": netnames.dns_names(rec, ep) if ep.get("user") else None,
             **({"DesiredMacAddress": cfg["MacAddress"]} if cfg.get("MacAddress") else {}),
         }
 
@@ -840,52 +832,15 @@ class NetworkService:
         except OSError:
             pass
 
-    def _links(self, links: Iterable[str]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-        """Legacy links (``name:alias``) to running containers on the default bridge:
-        [(alias, their sandbox record, their endpoint there)]."""
-        out = []
-        bridge = self._by_name("bridge")
-        for link in links:
-            target, _, alias = link.partition(":")
-            target = target.lstrip("/")
-            alias = (alias or target).rsplit("/", 1)[-1]
-            rec = next((r for r in self._sandboxes.values()
-                        if r.get("ready") and (r.get("name") == target or r["container_id"].startswith(target))),
-                       None)
-            ep = rec and bridge and rec["endpoints"].get(bridge["Id"])
-            if ep:
-                out.append((alias, rec, ep))
-        return out
-
     def extra_hosts(self, links: Iterable[str]) -> list[str]:
-        """Legacy ``--link name:alias`` → /etc/hosts entries ("names:ip"): the alias,
-        the linked container's hostname and (if not the alias) its name, as Docker writes them."""
-        out = []
-        for alias, rec, ep in self._links(links):
-            names = [alias, rec.get("hostname") or rec["container_id"][:12]]
-            if alias != rec.get("name"):
-                names.append(rec.get("name", ""))
-            out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
-        return out
+        """Legacy ``--link name:alias`` on the default bridge → /etc/hosts entries ("names:ip")."""
+        with self._lock:
+            return netnames.extra_hosts(self._sandboxes, self._by_name("bridge")["Id"], links)
 
     def link_env(self, links: Iterable[str], own_name: str) -> list[str]:
-        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT, ALIAS_PORT_80_TCP...).
-
-        The linked container's own ``ALIAS_ENV_*`` variables are not given.
-        """
-        env = []
-        for alias, rec, ep in self._links(links):
-            prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
-            env.append(f"{prefix}_NAME=/{own_name.lstrip('/')}/{alias}")
-            ports = sorted((int(k.split("/")[0]), k.partition("/")[2] or "tcp")
-                           for k in rec.get("port_keys") or [])
-            if ports:
-                env.append(f"{prefix}_PORT={ports[0][1]}://{ep['ip']}:{ports[0][0]}")
-            for port, proto in ports:
-                key = f"{prefix}_PORT_{port}_{proto.upper()}"
-                env += [f"{key}={proto}://{ep['ip']}:{port}", f"{key}_ADDR={ep['ip']}",
-                        f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
-        return env
+        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT...)."""
+        with self._lock:
+            return netnames.link_env(self._sandboxes, self._by_name("bridge")["Id"], links, own_name)
 
     def rename(self, container_id: str, name: str) -> None:
         """A running container's new name: for network inspect and the embedded DNS."""
@@ -898,51 +853,14 @@ class NetworkService:
     # ---- embedded DNS -----------------------------------------------------
 
     def dns_lookup(self, asker: str, name: str) -> list[str] | None:
-        """Addresses of the containers called `name` on the user networks `asker` is on.
-
-        None when no such container is known (the query goes upstream).
-        Several containers with one alias answer in random order.
-        """
-        query = name.rstrip(".").lower()
+        """For the embedded DNS server: see `netnames.lookup`."""
         with self._lock:
-            rec = self._sandboxes.get(asker)
-            if rec is None:
-                return None
-            found: list[str] = []
-            for net_id, mine in rec["endpoints"].items():
-                if not mine.get("user"):
-                    continue
-                wanted = {query}
-                suffix = "." + mine["network"].lower()
-                if query.endswith(suffix):
-                    wanted.add(query[: -len(suffix)])
-                for link in mine.get("config", {}).get("Links") or ():  # --link on a user network:
-                    target, _, alias = link.partition(":")  # an alias only this container resolves
-                    if (alias or target).lower() in wanted:
-                        wanted.add(target.lstrip("/").lower())
-                for other in self._sandboxes.values():
-                    ep = other["endpoints"].get(net_id)
-                    if other.get("ready") and ep and ep.get("ip") and wanted & {
-                            n.lower() for n in self.dns_names(other, ep)}:
-                        found += [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])]  # A and AAAA
-        found = list(dict.fromkeys(found))
-        random.shuffle(found)
-        return found or None
+            return netnames.lookup(self._sandboxes, asker, name)
 
     def dns_reverse(self, asker: str, address: str) -> str | None:
-        """PTR: "<name>.<network>" of the container with `address` on a network `asker` shares."""
+        """For the embedded DNS server: see `netnames.reverse`."""
         with self._lock:
-            rec = self._sandboxes.get(asker)
-            if rec is None:
-                return None
-            for net_id, mine in rec["endpoints"].items():
-                if not mine.get("user"):
-                    continue
-                for other in self._sandboxes.values():
-                    ep = other["endpoints"].get(net_id)
-                    if other.get("ready") and ep and address in (ep.get("ip"), ep.get("ip6") or ""):
-                        return f"{self.dns_names(other, ep)[0]}.{mine['network']}"
-        return None
+            return netnames.reverse(self._sandboxes, asker, address)
 
     def uses_embedded_dns(self, container_id: str) -> bool:
         rec = self._sandboxes.get(container_id)

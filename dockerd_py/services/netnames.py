@@ -1,0 +1,112 @@
+"""Names of running containers on networks, from the network service's sandbox records.
+
+Pure functions over ``{container id: sandbox record}`` (see `networks`): the
+embedded DNS server's answers on user-defined networks, and the legacy links
+of the default bridge (/etc/hosts entries and environment variables).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Records = Mapping[str, Mapping[str, Any]]
+
+
+def dns_names(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> list[str]:
+    """Docker's DNSNames of an endpoint: name, aliases, short id, hostname."""
+    names = [rec.get("name", ""), *(ep.get("config", {}).get("Aliases") or []),
+             rec["container_id"][:12], rec.get("hostname", "")]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def lookup(records: Records, asker: str, name: str) -> list[str] | None:
+    """Addresses of the containers called `name` on the user networks `asker` is on:
+    by name, alias, short id or hostname, also as ``<name>.<network>``, and the
+    asker's own ``--link target:alias`` there. None when there is none (the query
+    goes upstream)."""
+    query = name.rstrip(".").lower()
+    rec = records.get(asker)
+    if rec is None:
+        return None
+    found: list[str] = []
+    for net_id, mine in rec["endpoints"].items():
+        if not mine.get("user"):
+            continue
+        wanted = {query}
+        suffix = "." + mine["network"].lower()
+        if query.endswith(suffix):
+            wanted.add(query[: -len(suffix)])
+        for link in mine.get("config", {}).get("Links") or ():
+            target, _, alias = link.partition(":")
+            if (alias or target).lower() in wanted:
+                wanted.add(target.lstrip("/").lower())
+        for other in records.values():
+            ep = other["endpoints"].get(net_id)
+            if other.get("ready") and ep and ep.get("ip") and wanted & {n.lower() for n in dns_names(other, ep)}:
+                found += [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])]  # A and AAAA
+    return list(dict.fromkeys(found)) or None
+
+
+def reverse(records: Records, asker: str, address: str) -> str | None:
+    """PTR: "<name>.<network>" of the container with `address` on a user network `asker` is on."""
+    rec = records.get(asker)
+    if rec is None:
+        return None
+    for net_id, mine in rec["endpoints"].items():
+        if not mine.get("user"):
+            continue
+        for other in records.values():
+            ep = other["endpoints"].get(net_id)
+            if other.get("ready") and ep and address in (ep.get("ip"), ep.get("ip6") or ""):
+                return f"{dns_names(other, ep)[0]}.{mine['network']}"
+    return None
+
+
+def _links(records: Records, bridge_id: str, links: Iterable[str]
+           ) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
+    """Legacy links (``name:alias``) to running containers on the default bridge:
+    [(alias, their record, their endpoint there)]."""
+    out = []
+    for link in links:
+        target, _, alias = link.partition(":")
+        target = target.lstrip("/")
+        alias = (alias or target).rsplit("/", 1)[-1]
+        rec = next((r for r in records.values()
+                    if r.get("ready") and (r.get("name") == target or r["container_id"].startswith(target))), None)
+        ep = rec and rec["endpoints"].get(bridge_id)
+        if ep:
+            out.append((alias, rec, ep))
+    return out
+
+
+def extra_hosts(records: Records, bridge_id: str, links: Iterable[str]) -> list[str]:
+    """/etc/hosts entries ("names:ip") of legacy links: the alias, the linked container's
+    hostname and (if not the alias) its name, as Docker writes them."""
+    out = []
+    for alias, rec, ep in _links(records, bridge_id, links):
+        names = [alias, rec.get("hostname") or rec["container_id"][:12]]
+        if alias != rec.get("name"):
+            names.append(rec.get("name", ""))
+        out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
+    return out
+
+
+def link_env(records: Records, bridge_id: str, links: Iterable[str], own_name: str) -> list[str]:
+    """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT, ALIAS_PORT_80_TCP...).
+
+    The linked container's own ``ALIAS_ENV_*`` variables are not given.
+    """
+    env = []
+    for alias, rec, ep in _links(records, bridge_id, links):
+        prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
+        env.append(f"{prefix}_NAME=/{own_name.lstrip('/')}/{alias}")
+        ports = sorted((int(k.split("/")[0]), k.partition("/")[2] or "tcp") for k in rec.get("port_keys") or [])
+        if ports:
+            env.append(f"{prefix}_PORT={ports[0][1]}://{ep['ip']}:{ports[0][0]}")
+        for port, proto in ports:
+            key = f"{prefix}_PORT_{port}_{proto.upper()}"
+            env += [f"{key}={proto}://{ep['ip']}:{port}", f"{key}_ADDR={ep['ip']}",
+                    f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
+    return env
