@@ -47,7 +47,8 @@ def _network_cleanup(cfg: DaemonConfig) -> None:
     from .services.networks import NetworkService
 
     service = NetworkService(data_root=cfg.data_root, exec_root=cfg.exec_root, bridge_name=cfg.bridge, bip=cfg.bip,
-                             pluginhost=PluginHost(), on_event=lambda *a, **k: None)
+                             pluginhost=PluginHost(), on_event=lambda *a, **k: None,
+                             ipv6=cfg.ipv6, fixed_cidr_v6=cfg.fixed_cidr_v6)
     service.cleanup()
 
 

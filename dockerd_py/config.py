@@ -31,6 +31,8 @@ class DaemonConfig:
     bridge: str = "docker0"
     bip: str = "172.17.0.1/16"
     storage_driver: str = "overlay2"  # images/graphdriver.py SUPPORTED
+    ipv6: bool = False        # IPv6 on the default bridge, in --fixed-cidr-v6
+    fixed_cidr_v6: str = ""
     cgroup_parent: str = "/docker"
     default_address_pools: list = field(default_factory=list)  # [{"base": CIDR, "size": N}]; [] = Docker's
     group: str = ""  # group owning the unix socket; "" keeps root's
@@ -57,6 +59,8 @@ _FILE_KEYS = {
     "bridge": "bridge",
     "bip": "bip",
     "storage_driver": "storage-driver",
+    "ipv6": "ipv6",
+    "fixed_cidr_v6": "fixed-cidr-v6",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
     "init": "init",
@@ -79,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-b", "--bridge", dest="bridge")
     p.add_argument("--bip", dest="bip")
     p.add_argument("-s", "--storage-driver", dest="storage_driver")
+    p.add_argument("--ipv6", dest="ipv6", action="store_const", const=True, help="IPv6 on the default bridge")
+    p.add_argument("--fixed-cidr-v6", dest="fixed_cidr_v6", metavar="CIDR", help="the default bridge's IPv6 subnet")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("--default-address-pool", dest="default_address_pools", action="append",
                    metavar="base=CIDR,size=N", help="where networks without --subnet get one (repeatable)")

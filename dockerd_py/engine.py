@@ -33,7 +33,8 @@ class Engine:
         self.networks = NetworkService(data_root=config.data_root, exec_root=config.exec_root,
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
                                        on_event=self._network_event,
-                                       default_pools=config.default_address_pools)
+                                       default_pools=config.default_address_pools,
+                                       ipv6=config.ipv6, fixed_cidr_v6=config.fixed_cidr_v6)
         self.networks.dns = _embedded_dns(self.networks)
         self.volumes = VolumeService(config.data_root, self.plugins, on_event=self._volume_event)
         self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server

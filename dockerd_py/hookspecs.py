@@ -37,7 +37,7 @@ from typing import Any
 import pluggy
 
 PROJECT = "dockerd_py"
-HOOKS_API_VERSION = "0.2"
+HOOKS_API_VERSION = "0.3"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -67,6 +67,7 @@ def network_create(
     name: str,
     ipv4: Sequence[Mapping[str, str]],
     options: Mapping[str, str],
+    ipv6: Sequence[Mapping[str, str]],
 ) -> bool:
     """Create (or re-adopt, after a daemon restart) a network's host state.
 
@@ -78,6 +79,9 @@ def network_create(
         daemon's ``dockerd-py.netfilter_prefix`` and ``dockerd-py.internal``
         (``"true"``: no traffic in or out of the network but among its
         endpoints; added in 0.2).
+    :param ipv6: the IPv6 IPAM results of an ``EnableIPv6`` network, same
+        shape as `ipv4` (empty otherwise; only bridge networks can enable
+        IPv6 for now). Added in 0.3.
     :return: True. Must be idempotent.
 
     Routed, firstresult. Added in 0.1.
@@ -101,7 +105,8 @@ def network_endpoint_create(
     """Create an endpoint: record it (the bridge driver makes its veth pair at join, in the sandbox).
 
     :param iface: ``{"address": "172.17.0.2/16", "mac_address": "02:42:..."}``
-        as chosen by the daemon; either may be empty.
+        as chosen by the daemon; either may be empty. On an IPv6 network also
+        ``"address_ipv6": "fd00::2/64"`` (added in 0.3).
     :return: the interface as created, the same keys, filled in.
 
     Routed, firstresult. Added in 0.1.
@@ -131,7 +136,8 @@ def network_join(
     :param default_route: True when the sandbox has no default route yet:
         the driver adds one through its gateway (if it has one). Added in 0.2.
     :return: ``{"gateway": "172.17.0.1"}`` (``""`` when there is none, e.g.
-        an internal network, which has no way out).
+        an internal network, which has no way out), and ``"gateway_ipv6"`` for
+        an endpoint with an IPv6 address (added in 0.3).
 
     Routed, firstresult. Added in 0.1.
     """
@@ -151,9 +157,12 @@ def network_set_default_route(driver: str, network_id: str, endpoint_id: str,
 
 
 @hookspec(firstresult=True)
-def network_leave(driver: str, network_id: str, endpoint_id: str) -> bool:
+def network_leave(driver: str, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str) -> bool:
     """Take the endpoint out of its sandbox. Idempotent.
 
+    :param sandbox_key: the netns file the endpoint joined (``""`` if none),
+        and `ifname` its interface there, so that a restarted daemon's driver
+        finds what a previous process made (added in 0.3).
     :return: True.
 
     Routed, firstresult. Added in 0.1.
@@ -188,6 +197,50 @@ def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> b
     Routed, firstresult, *optional* (default: nothing to revoke).
     Added in 0.1.
     """
+
+
+# ---------------------------------------------------------------------------
+# IPAM drivers ("ipam.<name>"), added in 0.3
+#
+# The built-in ``default`` IPAM is the daemon's own (services/ipam.py); these
+# hooks are what a remote ``IpamDriver`` plugin is adapted into
+# (dockerd_py/remoteplugins/ipam.py), for ``--ipam-driver <plugin>``.
+# Call order: request_pool, request_address of the gateway (options
+# ``{"RequestAddressType": "com.docker.network.gateway"}``) before
+# network_create; request_address per endpoint before endpoint_create,
+# release_address after endpoint_delete; release_address of the gateway and
+# release_pool before network_delete.
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def ipam_request_pool(driver: str, pool: str, sub_pool: str, options: Mapping[str, str],
+                      v6: bool) -> dict[str, Any]:
+    """Reserve a pool: `pool` as given by the user (``--subnet``) or ``""`` for any.
+
+    :return: ``{"pool_id": str, "pool": "10.1.0.0/24", "address_space": str, "data": {}}``.
+
+    Routed, firstresult. Added in 0.3.
+    """
+
+
+@hookspec(firstresult=True)
+def ipam_release_pool(driver: str, pool_id: str) -> bool:
+    """Release a pool. :return: True. Routed, firstresult. Added in 0.3."""
+
+
+@hookspec(firstresult=True)
+def ipam_request_address(driver: str, pool_id: str, address: str,
+                         options: Mapping[str, str] | None) -> str:
+    """Reserve `address` (``""``: any) of a pool. :return: it in CIDR form (``10.1.0.2/24``).
+
+    Routed, firstresult. Added in 0.3.
+    """
+
+
+@hookspec(firstresult=True)
+def ipam_release_address(driver: str, pool_id: str, address: str) -> bool:
+    """Release an address (no prefix length). :return: True. Routed, firstresult. Added in 0.3."""
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""IPv4 address management of the daemon's networks (Docker's `default` IPAM driver).
+"""IPv4 and IPv6 address management of the daemon's networks (Docker's `default` IPAM driver).
 
 - default address pools: where a network without ``--subnet`` gets one
   (Docker's defaults: 172.17..31.0.0/16, then 192.168.x.0/20; configurable
@@ -7,11 +7,14 @@
   daemon's networks or a route of the host is skipped;
 - validation of a network's IPAM config with Docker's messages;
 - per-network address allocation: lowest free address of the ip-range (or
-  the subnet), never the network, broadcast, gateway or auxiliary addresses.
+  the subnet), never the network, broadcast, gateway or auxiliary addresses;
+- IPv6 (``--ipv6``): at most one IPv6 subnet beside the IPv4 one; without
+  one, a /64 of the daemon's ULA prefix (`default_ipv6_pool`), as Engine 27+.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 from .. import errors
 
 IPv4Net = ipaddress.IPv4Network
+AnyNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_POOLS: tuple[tuple[str, int], ...] = tuple(
     [(f"172.{n}.0.0/16", 16) for n in range(17, 32)] + [("192.168.0.0/16", 20)])
@@ -74,26 +78,40 @@ def allocate_subnet(pools: Sequence[tuple[IPv4Net, int]], used: Iterable[IPv4Net
                            "among the defaults to assign to the network")
 
 
-def _cidr(kind: str, value: str) -> tuple[IPv4Net | None, list[str]]:
+def default_ipv6_pool(seed: str) -> ipaddress.IPv6Network:
+    """The daemon's ULA /48 (fd00::/8 and a 40-bit global id derived from `seed`, e.g. the data root)."""
+    gid = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:5], "big")
+    return ipaddress.IPv6Network(((0xFD << 120) | (gid << 80), 48))
+
+
+def allocate_subnet6(pool: ipaddress.IPv6Network, used: Iterable[AnyNet]) -> ipaddress.IPv6Network:
+    """The first /64 of `pool` that overlaps nothing in `used`."""
+    taken = [u for u in used if u.version == 6]
+    for candidate in pool.subnets(new_prefix=64):
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise errors.Forbidden("could not find an available, non-overlapping IPv6 address pool "
+                           "among the defaults to assign to the network")
+
+
+def _cidr(kind: str, value: str) -> tuple[AnyNet | None, list[str]]:
     try:
         iface = ipaddress.ip_interface(value)
     except ValueError:
         return None, [f"invalid {kind} {value}: invalid CIDR block notation"]
-    if iface.version != 4:
-        return None, [f"invalid {kind} {value}: IPv6 is not supported by this daemon"]
     net = iface.network
     if iface.ip != net.network_address:
         return net, [f"invalid {kind} {value}: it should be {net}"]
     return net, []
 
 
-def _address(kind: str, value: str, subnet: IPv4Net) -> list[str]:
+def _address(kind: str, value: str, subnet: AnyNet) -> list[str]:
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
         return [f"invalid {kind}: invalid address"]
-    if addr.version != 4:
-        return [f"invalid {kind}: parent subnet is an IPv4 block"]
+    if addr.version != subnet.version:
+        return [f"invalid {kind}: parent subnet is an IPv{subnet.version} block"]
     if addr not in subnet:
         return [f"invalid {kind}: parent subnet {subnet} doesn't contain this address"]
     return []
@@ -102,8 +120,8 @@ def _address(kind: str, value: str, subnet: IPv4Net) -> list[str]:
 def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Check IPAM.Config entries as Docker does; return them normalized.
 
-    Errors are joined under "invalid network config:" (a 400). Only IPv4
-    subnets are supported; at most one.
+    Errors are joined under "invalid network config:" (a 400). At most one
+    subnet per address family.
     """
     problems: list[str] = []
     out = []
@@ -123,9 +141,9 @@ def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             rng, errs = _cidr("ip-range", cfg["IPRange"])
             problems += errs
             if rng is not None and not errs:
-                if rng.prefixlen < subnet.prefixlen:
+                if rng.version == subnet.version and rng.prefixlen < subnet.prefixlen:
                     problems.append(f"invalid ip-range {rng}: CIDR block is bigger than its parent subnet {subnet}")
-                elif not rng.subnet_of(subnet):
+                elif rng.version != subnet.version or not rng.subnet_of(subnet):  # type: ignore[arg-type]
                     problems.append(f"invalid ip-range {rng}: parent subnet {subnet} doesn't contain ip-range")
                 else:
                     entry["IPRange"] = str(rng)
@@ -140,8 +158,9 @@ def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if aux:
             entry["AuxiliaryAddresses"] = dict(aux)
         out.append(entry)
-    if len(out) > 1:
-        problems.append("this daemon supports one IPv4 subnet per network")
+    for version in (4, 6):
+        if sum(1 for e in out if ipaddress.ip_network(e["Subnet"]).version == version) > 1:
+            problems.append(f"this daemon supports one IPv{version} subnet per network")
     if problems:
         joined = problems[0] if len(problems) == 1 else "* " + "\n* ".join(problems)
         raise errors.InvalidParameter(f"invalid network config:\n{joined}")
@@ -151,14 +170,14 @@ def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def complete(entry: dict[str, Any]) -> dict[str, Any]:
     """Fill in the gateway: the first address of the ip-range, else of the subnet."""
     if not entry.get("Gateway"):
-        rng = IPv4Net(entry.get("IPRange") or entry["Subnet"])
-        subnet = IPv4Net(entry["Subnet"])
+        rng = ipaddress.ip_network(entry.get("IPRange") or entry["Subnet"])
+        subnet = ipaddress.ip_network(entry["Subnet"])
         first = next(a for a in _hosts(rng) if a != subnet.network_address)
         entry["Gateway"] = str(first)
     return entry
 
 
-def _hosts(net: IPv4Net) -> Iterator[ipaddress.IPv4Address]:
+def _hosts(net: AnyNet) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     if net.prefixlen >= 31:
         yield from net
     else:
@@ -174,13 +193,13 @@ def reserved(entry: Mapping[str, Any]) -> set[str]:
 
 def allocate(entry: Mapping[str, Any], used: set[str], network_name: str) -> str:
     """The lowest free address of the ip-range (or subnet)."""
-    subnet = IPv4Net(entry["Subnet"])
-    rng = IPv4Net(entry.get("IPRange") or entry["Subnet"])
+    subnet = ipaddress.ip_network(entry["Subnet"])
+    rng = ipaddress.ip_network(entry.get("IPRange") or entry["Subnet"])
     skip = used | reserved(entry) | {str(subnet.network_address), str(subnet.broadcast_address)}
     for addr in _hosts(rng):
         if str(addr) not in skip:
             return str(addr)
-    raise errors.Unavailable(f"no available IPv4 addresses on this network's address pools: "
+    raise errors.Unavailable(f"no available IPv{subnet.version} addresses on this network's address pools: "
                              f"{network_name}")
 
 
@@ -189,11 +208,17 @@ def check_requested(entry: Mapping[str, Any], address: str, used: set[str]) -> s
     try:
         addr = ipaddress.ip_address(address)
     except ValueError:
-        raise errors.InvalidParameter(f"invalid endpoint settings:\ninvalid IPv4 address: {address}") from None
-    subnet = IPv4Net(entry["Subnet"])
-    if addr.version != 4 or addr not in subnet:
+        raise errors.InvalidParameter(f"invalid endpoint settings:\ninvalid IPv{version(entry)} address: "
+                                      f"{address}") from None
+    subnet = ipaddress.ip_network(entry["Subnet"])
+    if addr.version != subnet.version or addr not in subnet:
         raise errors.InvalidParameter(
             f"invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {address}")
     if str(addr) in used | reserved(entry) or addr in (subnet.network_address, subnet.broadcast_address):
         raise errors.Forbidden("Address already in use")
     return str(addr)
+
+
+def version(entry: Mapping[str, Any]) -> int:
+    """4 or 6: the address family of an IPAM config entry."""
+    return ipaddress.ip_network(entry["Subnet"], strict=False).version

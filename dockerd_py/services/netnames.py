@@ -45,7 +45,7 @@ def lookup(records: Records, asker: str, name: str) -> list[str] | None:
         for other in records.values():
             ep = other["endpoints"].get(net_id)
             if other.get("ready") and ep and ep.get("ip") and wanted & {n.lower() for n in dns_names(other, ep)}:
-                found.append(ep["ip"])
+                found += [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])]  # A and AAAA
     return list(dict.fromkeys(found)) or None
 
 
@@ -59,7 +59,7 @@ def reverse(records: Records, asker: str, address: str) -> str | None:
             continue
         for other in records.values():
             ep = other["endpoints"].get(net_id)
-            if other.get("ready") and ep and ep.get("ip") == address:
+            if other.get("ready") and ep and address in (ep.get("ip"), ep.get("ip6") or ""):
                 return f"{dns_names(other, ep)[0]}.{mine['network']}"
     return None
 

@@ -34,6 +34,7 @@ from typing import Any
 from .. import errors
 from ..filters import labels_match
 from ..pluginhost import PluginHost
+from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
 from . import ipam, netnames
@@ -101,7 +102,8 @@ class NetworkService:
                  bip: str = "172.17.0.1/16", pluginhost: PluginHost | None = None,
                  on_event: Callable[..., None] | None = None,
                  netfilter_prefix: str = "dockerd-py",
-                 default_pools: Iterable[Any] | None = None) -> None:
+                 default_pools: Iterable[Any] | None = None, ipv6: bool = False,
+                 fixed_cidr_v6: str = "") -> None:
         try:
             self._bip = ipaddress.IPv4Interface(bip)
         except ValueError:
@@ -120,6 +122,8 @@ class NetworkService:
         self.netfilter_prefix = netfilter_prefix
         self.dns: Any = None  # an EmbeddedDNS (attach/detach), set by the engine
         self._host = pluginhost if pluginhost is not None else PluginHost()
+        self.remote = RemoteNetworkPlugins(self._host)
+        self._ipam_pools: dict[str, dict[str, str]] = {}  # id -> remote IPAM pool (pool_id, address_space)
         self._on_event = on_event
         self._lock = threading.RLock()
         os.makedirs(self._ep_dir, mode=0o700, exist_ok=True)
@@ -127,6 +131,9 @@ class NetworkService:
         self._networks: dict[str, dict[str, Any]] = {}   # id -> Network JSON (Containers empty)
         self._user_subnet: dict[str, bool] = {}          # id -> subnet given by the user
         self._ipam: dict[str, list[dict[str, Any]]] = {}  # id -> IPAM config with its gateway filled in
+        self._ipam6: dict[str, list[dict[str, Any]]] = {}  # id -> the IPv6 entry of it (EnableIPv6 networks)
+        self._pool6 = ipam.default_ipv6_pool(os.path.abspath(data_root))
+        self._bridge6 = self._default_bridge_v6(ipv6, fixed_cidr_v6)
         self._load_networks()
         self._sandboxes: dict[str, dict[str, Any]] = {}
         self._held: dict[str, list[Any]] = {}  # container id -> sockets holding its published host ports
@@ -137,6 +144,8 @@ class NetworkService:
                     rec = _from_v1(rec)
                 self._sandboxes[rec["container_id"]] = rec
         for net in list(self._networks.values()):
+            if net["Driver"] not in self._host.drivers("network"):
+                continue  # a remote plugin's network lives in the plugin; Docker does not re-create it
             try:
                 self._driver_create(net)
             except errors.DockerError:
@@ -154,7 +163,7 @@ class NetworkService:
             saved[name] = rec
             config, options = [], {}
             if name == "bridge":
-                config = [{"Subnet": str(self._bip.network), "Gateway": str(self._bip.ip)}]
+                config = [{"Subnet": str(self._bip.network), "Gateway": str(self._bip.ip)}, *self._bridge6]
                 options = {
                     "com.docker.network.bridge.default_bridge": "true",
                     "com.docker.network.bridge.enable_icc": "true",
@@ -166,6 +175,9 @@ class NetworkService:
             self._networks[rec["id"]] = _network_json(
                 name, rec["id"], rec["created"], driver,
                 {"Driver": "default", "Options": None, "Config": config}, options, {})
+            if name == "bridge" and self._bridge6:
+                self._networks[rec["id"]]["EnableIPv6"] = True
+                self._ipam[rec["id"]], self._ipam6[rec["id"]] = config[:1], self._bridge6
         atomic.write_json(path, saved)
         for fname in sorted(os.listdir(self._user_dir)):
             if fname.endswith(".json"):
@@ -173,15 +185,48 @@ class NetworkService:
                 self._networks[rec["network"]["Id"]] = rec["network"]
                 self._user_subnet[rec["network"]["Id"]] = rec.get("user_subnet", False)
                 self._ipam[rec["network"]["Id"]] = rec.get("ipam") or rec["network"]["IPAM"]["Config"]
+                self._ipam6[rec["network"]["Id"]] = rec.get("ipam6") or []
+                if rec.get("ipam_pool"):
+                    self._ipam_pools[rec["network"]["Id"]] = rec["ipam_pool"]
+
+    @staticmethod
+    def _default_bridge_v6(enabled: bool, fixed_cidr_v6: str) -> list[dict[str, Any]]:
+        """The default bridge's IPv6 IPAM entry (daemon --ipv6 --fixed-cidr-v6), gateway its first address."""
+        if not enabled:
+            return []
+        if not fixed_cidr_v6:
+            raise errors.InvalidParameter("--ipv6 needs --fixed-cidr-v6 (an IPv6 subnet for the default bridge)")
+        try:
+            subnet = ipaddress.IPv6Network(fixed_cidr_v6, strict=False)
+        except ValueError:
+            raise errors.InvalidParameter(f"invalid --fixed-cidr-v6: {fixed_cidr_v6}") from None
+        return [ipam.complete({"Subnet": str(subnet)})]
 
     def _driver(self, net: Mapping[str, Any]) -> Any:
+        self.remote.lookup("network", net["Driver"])  # a remote plugin's driver is registered when first needed
         return self._host.driver("network", net["Driver"])
+
+    def _ipam_driver(self, net: Mapping[str, Any]) -> Any:
+        self.remote.lookup("ipam", net["IPAM"]["Driver"])
+        return self._host.driver("ipam", net["IPAM"]["Driver"])
+
+    def _release_pool(self, net: Mapping[str, Any], pool: Mapping[str, str]) -> None:
+        """A remote IPAM's network is going: its gateway address, then its pool."""
+        driver = self._ipam_driver(net)
+        for c in self._config(net):
+            if c.get("Gateway"):
+                driver.call("ipam_release_address", pool_id=pool["pool_id"], address=c["Gateway"])
+        driver.call("ipam_release_pool", pool_id=pool["pool_id"])
 
     def _driver_create(self, net: Mapping[str, Any]) -> None:
         self._driver(net).call(
             "network_create", network_id=net["Id"], name=net["Name"],
-            ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
+            ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", ""),
+                   **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
+                      if net["Id"] in self._ipam_pools else {})}
                   for c in self._config(net)],
+            ipv6=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
+                  for c in self._ipam6.get(net["Id"], []) if net.get("EnableIPv6")],
             options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
 
@@ -230,7 +275,7 @@ class NetworkService:
                         "Name": rec.get("name", ""), "EndpointID": ep["endpoint_id"],
                         "MacAddress": ep.get("mac", ""),
                         "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
-                        "IPv6Address": "",
+                        "IPv6Address": f"{ep['ip6']}/{ep['prefixlen6']}" if ep.get("ip6") else "",
                     }
             return dict(net, Containers=containers)
 
@@ -242,8 +287,7 @@ class NetworkService:
         if name in PREDEFINED_NAMES:
             raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
         driver_name = body.get("Driver") or "bridge"
-        if driver_name not in self._host.drivers("network"):
-            raise errors.NotFound(f'plugin "{driver_name}" not found')
+        self.remote.lookup("network", driver_name)  # Docker's 404 'plugin "x" not found'
         if driver_name in ("host", "null"):
             raise errors.Forbidden(f'only one instance of "{driver_name}" network is allowed')
         if (body.get("Scope") or "local") != "local":
@@ -254,24 +298,31 @@ class NetworkService:
                 raise errors.InvalidParameter(f"not supported by this daemon yet: {key}")
         if (body.get("ConfigFrom") or {}).get("Network"):
             raise errors.InvalidParameter("not supported by this daemon yet: ConfigFrom")
-        if body.get("EnableIPv6"):
-            raise errors.InvalidParameter("IPv6 networks are not supported by this daemon yet "
-                                          "(EnableIPv6)")
         if body.get("EnableIPv4") is False:
             raise errors.InvalidParameter("IPv4 can only be disabled if experimental "
                                           "features are enabled")
         ipam_body = body.get("IPAM") or {}
         ipam_driver = ipam_body.get("Driver") or "default"
         if ipam_driver != "default":
-            raise errors.NotFound(f'plugin "{ipam_driver}" not found')
+            self.remote.lookup("ipam", ipam_driver)
         configs = ipam.validate(ipam_body.get("Config") or [])
+        given6 = [c for c in configs if ipam.version(c) == 6]
+        configs = [c for c in configs if ipam.version(c) == 4]
+        enable6 = bool(body.get("EnableIPv6"))
+        if enable6 and (driver_name != "bridge" or ipam_driver != "default"):
+            raise errors.InvalidParameter(f"IPv6 is supported by this daemon on bridge networks with the default "
+                                          f"IPAM driver only (driver {driver_name}, IPAM driver {ipam_driver})")
         options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         _check_options(options)
         with self._lock:
             if self._by_name(name) is not None:
                 raise errors.Conflict(f"network with name {name} already exists")
             used = self._subnets()
-            if configs:
+            pool: dict[str, str] = {}
+            if ipam_driver != "default":
+                configs, pool = self._remote_pool(ipam_driver, configs, ipam_body.get("Options") or {})
+                shown = [dict(c) for c in configs]
+            elif configs:
                 subnet = ipam.IPv4Net(configs[0]["Subnet"])
                 if any(subnet.overlaps(u) for u in used):
                     raise errors.Forbidden(ipam.OVERLAP)
@@ -280,6 +331,7 @@ class NetworkService:
                 configs = [{"Subnet": str(ipam.allocate_subnet(self._pools, used))}]
                 shown = [ipam.complete(dict(c)) for c in configs]  # and a pool's gateway
             configs = [ipam.complete(c) for c in configs]
+            shown6, configs6 = self._plan_v6(given6, enable6)
             bridge = options.get("com.docker.network.bridge.name")
             if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge
                               for n in self._networks.values()):
@@ -287,27 +339,67 @@ class NetworkService:
             net_id = secrets.token_hex(32)
             net = _network_json(
                 name, net_id, _now(), driver_name,
-                {"Driver": "default", "Options": dict(ipam_body.get("Options") or {}),
-                 "Config": shown},
+                {"Driver": ipam_driver, "Options": dict(ipam_body.get("Options") or {}),
+                 "Config": shown + shown6},
                 options, {str(k): str(v) for k, v in (body.get("Labels") or {}).items()},
                 internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")))
-            self._ipam[net_id] = configs
+            net["EnableIPv6"] = enable6
+            self._ipam[net_id], self._ipam6[net_id] = configs, configs6
+            if pool:
+                self._ipam_pools[net_id] = pool
             try:
                 self._driver_create(net)
             except BaseException:
-                self._ipam.pop(net_id, None)
-                self._driver(net).call("network_delete", network_id=net_id)
+                try:
+                    self._driver(net).call("network_delete", network_id=net_id)
+                finally:
+                    if self._ipam_pools.pop(net_id, None):
+                        self._release_pool(net, pool)
+                    self._ipam.pop(net_id, None)
+                    self._ipam6.pop(net_id, None)
                 raise
             user_subnet = bool((ipam_body.get("Config") or []))
             atomic.write_json(os.path.join(self._user_dir, f"{net_id}.json"),
-                              {"network": net, "user_subnet": user_subnet, "ipam": configs})
+                              {"network": net, "user_subnet": user_subnet, "ipam": configs, "ipam6": configs6,
+                               **({"ipam_pool": pool} if pool else {})})
             self._networks[net_id] = net
             self._user_subnet[net_id] = user_subnet
         self._emit_net("create", net)
         return {"Id": net_id, "Warning": ""}
 
+    def _plan_v6(self, given: list[dict[str, Any]], enabled: bool
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A new network's IPv6 IPAM entry (shown, used): as given, else a /64 of the ULA pool if enabled."""
+        used = [ipaddress.ip_network(c["Subnet"]) for entries in self._ipam6.values() for c in entries]
+        if given:
+            if any(ipaddress.ip_network(given[0]["Subnet"]).overlaps(u) for u in used):
+                raise errors.Forbidden(ipam.OVERLAP)
+            return [dict(c) for c in given], [ipam.complete(dict(c)) for c in given]
+        if not enabled:
+            return [], []
+        entry = ipam.complete({"Subnet": str(ipam.allocate_subnet6(self._pool6, used))})
+        return [dict(entry)], [entry]
+
     def _subnets(self) -> list[ipam.IPv4Net]:
-        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values() for c in self._config(n)]
+        """The default address space's subnets (a remote IPAM's pools are its own)."""
+        return [ipam.IPv4Net(c["Subnet"]) for n in self._networks.values() for c in self._config(n)
+                if n["Id"] not in self._ipam_pools]
+
+    def _remote_pool(self, ipam_driver: str, configs: list[dict[str, Any]], options: Mapping[str, str]
+                     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """A remote IPAM's pool and gateway for a new network (Docker's RequestPool, RequestAddress)."""
+        driver = self._host.driver("ipam", ipam_driver)
+        cfg = configs[0] if configs else {}
+        got = driver.call("ipam_request_pool", pool=cfg.get("Subnet", ""), sub_pool=cfg.get("IPRange", ""),
+                          options={str(k): str(v) for k, v in options.items()}, v6=False)
+        pool = {"pool_id": got["pool_id"], "address_space": got.get("address_space", "")}
+        try:
+            gw = driver.call("ipam_request_address", pool_id=pool["pool_id"], address=cfg.get("Gateway", ""),
+                             options={"RequestAddressType": "com.docker.network.gateway"})
+        except BaseException:
+            driver.call("ipam_release_pool", pool_id=pool["pool_id"])
+            raise
+        return [{**cfg, "Subnet": got["pool"], "Gateway": gw.partition("/")[0]}], pool
 
     def _config(self, net: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The network's IPAM config as used (gateway filled in), not as shown."""
@@ -324,6 +416,9 @@ class NetworkService:
                 listed = ", ".join(f'name:"{n}" id:"{cid[:12]}"' for n, cid in users)
                 raise errors.Forbidden(f"error while removing network: network {net['Name']} "
                                        f"has active endpoints ({listed})")
+            pool = self._ipam_pools.pop(net["Id"], None)
+            if pool:
+                self._release_pool(net, pool)
             self._driver(net).call("network_delete", network_id=net["Id"])
             try:
                 os.unlink(os.path.join(self._user_dir, f"{net['Id']}.json"))
@@ -332,6 +427,7 @@ class NetworkService:
             self._networks.pop(net["Id"], None)
             self._user_subnet.pop(net["Id"], None)
             self._ipam.pop(net["Id"], None)
+            self._ipam6.pop(net["Id"], None)
         self._emit_net("destroy", net)
 
     def prune(self, filters: Mapping[str, list[str]]) -> list[str]:
@@ -374,7 +470,8 @@ class NetworkService:
             "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": ep["network_id"],
             "EndpointID": ep["endpoint_id"], "Gateway": ep.get("gateway", ""),
             "IPAddress": ep.get("ip", ""), "IPPrefixLen": ep.get("prefixlen", 0),
-            "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": ep.get("gateway6", ""), "GlobalIPv6Address": ep.get("ip6", ""),
+            "GlobalIPv6PrefixLen": ep.get("prefixlen6", 0),
             "DNSNames": netnames.dns_names(rec, ep) if ep.get("user") else None,
             **({"DesiredMacAddress": cfg["MacAddress"]} if cfg.get("MacAddress") else {}),
         }
@@ -545,7 +642,11 @@ class NetworkService:
                                                 if e["network_id"] == net["Id"]}
             if net["Name"] == "bridge":
                 used.add(str(self._bip.ip))
-            if requested:
+            pool = self._ipam_pools.get(net["Id"])
+            if pool:
+                ip = self._ipam_driver(net).call("ipam_request_address", pool_id=pool["pool_id"],
+                                                 address=requested, options=None).partition("/")[0]
+            elif requested:
                 if not self._user_subnet.get(net["Id"]):
                     raise errors.InvalidParameter(
                         "invalid endpoint settings:\nuser specified IP address is supported only "
@@ -554,12 +655,29 @@ class NetworkService:
             else:
                 ip = ipam.allocate(entry, used, net["Name"])
             prefixlen = ipam.IPv4Net(entry["Subnet"]).prefixlen
+        ip6, prefixlen6 = self._plan_ip6(rec, net, (cfg.get("IPAMConfig") or {}).get("IPv6Address") or "")
         config = {k: cfg.get(k) for k in ("IPAMConfig", "Links", "Aliases", "DriverOpts", "MacAddress")
                   if cfg.get(k)}
         return {"network_id": net["Id"], "network": net["Name"], "driver": net["Driver"],
                 "endpoint_id": secrets.token_hex(32), "ip": ip, "prefixlen": prefixlen,
                 "mac": mac, "gateway": "", "ifname": ifname,
-                "user": self.is_user_defined(net) and net["Driver"] == "bridge", "config": config}
+                "user": self.is_user_defined(net), "config": config,
+                **({"ip6": ip6, "prefixlen6": prefixlen6} if ip6 else {})}
+
+    def _plan_ip6(self, rec: Mapping[str, Any], net: Mapping[str, Any], requested: str) -> tuple[str, int]:
+        """An endpoint's IPv6 address on an EnableIPv6 network (``--ip6`` or the lowest free)."""
+        entries = self._ipam6.get(net["Id"]) if net.get("EnableIPv6") else None
+        if not entries:
+            if requested:
+                raise errors.InvalidParameter("invalid endpoint settings:\nuser specified IP address is "
+                                              "supported only when connecting to networks with user configured "
+                                              "subnets")
+            return "", 0
+        entry = entries[0]
+        used = {ep["ip6"] for r in [*self._sandboxes.values(), rec] for nid, ep in r["endpoints"].items()
+                if nid == net["Id"] and ep.get("ip6")}
+        ip6 = ipam.check_requested(entry, requested, used) if requested else ipam.allocate(entry, used, net["Name"])
+        return ip6, ipaddress.ip_network(entry["Subnet"]).prefixlen
 
     def _join(self, rec: dict[str, Any], net: Mapping[str, Any], ep: dict[str, Any]) -> None:
         """Create the endpoint in its driver and put it into the sandbox."""
@@ -567,7 +685,8 @@ class NetworkService:
         address = f"{ep['ip']}/{ep['prefixlen']}" if ep["ip"] else ""
         iface = driver.call("network_endpoint_create", network_id=net["Id"],
                             endpoint_id=ep["endpoint_id"],
-                            iface={"address": address, "mac_address": ep["mac"]})
+                            iface={"address": address, "mac_address": ep["mac"],
+                                   **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
         ep["mac"] = iface.get("mac_address", "")
         has_route = any(e.get("gateway") and e.get("routed") for e in rec["endpoints"].values())
         joined = driver.call("network_join", network_id=net["Id"], endpoint_id=ep["endpoint_id"],
@@ -575,6 +694,8 @@ class NetworkService:
                              default_route=not has_route)
         ep["gateway"] = joined.get("gateway", "")
         ep["routed"] = bool(ep["gateway"]) and not has_route
+        if joined.get("gateway_ipv6"):
+            ep["gateway6"] = joined["gateway_ipv6"]
 
     def _leave(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> None:
         net = self._networks.get(ep["network_id"]) or {"Driver": ep["driver"], "Id": ep["network_id"]}
@@ -582,8 +703,11 @@ class NetworkService:
         ids = {"network_id": ep["network_id"], "endpoint_id": ep["endpoint_id"]}
         if rec.get("ports_network") == ep["network_id"] and rec.get("bindings"):
             driver.call("network_revoke_external", default=True, **ids)
-        driver.call("network_leave", **ids)
+        driver.call("network_leave", sandbox_key=rec.get("netns_path") or "", ifname=ep.get("ifname", ""), **ids)
         driver.call("network_endpoint_delete", **ids)
+        pool = self._ipam_pools.get(ep["network_id"])
+        if pool and ep.get("ip"):
+            self._ipam_driver(net).call("ipam_release_address", pool_id=pool["pool_id"], address=ep["ip"])
 
     def connect(self, container_id: str, name_or_id: str, config: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
@@ -771,14 +895,15 @@ class NetworkService:
         and program its published ports anew (netfilter state is rebuilt at start)."""
         for ep in rec["endpoints"].values():
             net = self._networks.get(ep["network_id"])
-            if net is None:
-                continue
+            if net is None or net["Driver"] not in self._host.drivers("network"):
+                continue  # a remote plugin keeps its endpoints itself (not contacted at start, as Docker)
             driver = self._driver(net)
             ids = {"network_id": net["Id"], "endpoint_id": ep["endpoint_id"]}
             try:
                 driver.call("network_endpoint_create", **ids, iface={
                     "address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
-                    "mac_address": ep.get("mac", "")})
+                    "mac_address": ep.get("mac", ""),
+                    **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
                 if rec.get("ports_network") == net["Id"] and rec.get("bindings"):
                     driver.call("network_revoke_external", default=True, **ids)
                     driver.call("network_program_external", **ids, bindings=rec["bindings"])

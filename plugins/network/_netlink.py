@@ -155,11 +155,16 @@ def link_info(name: str) -> tuple[str, str] | None:
     return _host.run(_link, name)
 
 
+_IFA_F_NODAD = 0x02
+
+
 def _add_address(ipr: IPRoute, index: int, address: str) -> None:
-    """Add an IPv4 address (CIDR) to a link; one it already has is fine."""
-    iface = ipaddress.IPv4Interface(address)
+    """Add an address (CIDR) to a link; one it already has is fine. IPv6 without
+    duplicate address detection (the daemon's IPAM made it unique), as Docker."""
+    iface = ipaddress.ip_interface(address)
+    extra = {"flags": _IFA_F_NODAD} if iface.version == 6 else {}
     try:
-        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen, **extra)
     except NetlinkError as exc:
         if exc.code != errno.EEXIST:
             raise
@@ -225,37 +230,48 @@ def _add_veth(ipr: IPRoute, host: str, bridge: str, mtu: int, netns_fd: int,
 
 
 def create_veth(host: str, bridge: str, mtu: int, netns_path: str, ifname: str,
-                mac: str, address: str, gateway: str, isolated: bool = False) -> None:
+                mac: str, address: str, gateway: str, isolated: bool = False,
+                address6: str = "", gateway6: str = "") -> None:
     """Create a veth pair: `host` enslaved to `bridge`, hairpin (and
     isolated if asked), up; its peer made directly inside the netns file as
     `ifname` with `mac`, given `address` (CIDR) and a default route via
-    `gateway` (none if ""), then brought up."""
+    `gateway` (none if ""), then brought up. `address6`/`gateway6`: the same
+    for IPv6 (none: IPv6 is off on the interface)."""
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         _host.run(_add_veth, host, bridge, mtu, fd, ifname, mac, isolated)
     finally:
         os.close(fd)
-    in_netns(netns_path, _configure_inside, ifname, address, gateway)
+    in_netns(netns_path, _configure_inside, ifname, address, gateway, address6, gateway6)
 
 
-def _configure_inside(ifname: str, address: str, gateway: str) -> None:
+def _configure_inside(ifname: str, address: str, gateway: str, address6: str = "", gateway6: str = "") -> None:
     # no IPv6 on this network: like Engine 26+, no link-local address on the
     # interface either (set before it goes up, so none is ever configured)
     if os.path.exists("/proc/sys/net/ipv6"):
         with open(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "w") as f:
-            f.write("1")
+            f.write("0" if address6 else "1")
     index = socket.if_nametoindex(ifname)
     with _open() as ipr:  # opened here, on a thread inside the sandbox
         _add_address(ipr, index, address)
+        if address6:
+            _add_address(ipr, index, address6)
         ipr.link("set", index=index, state="up")
         if gateway:
             ipr.route("add", dst="0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
+        if gateway6:
+            ipr.route("add", dst="::/0", gateway=gateway6, proto=_RTPROT_BOOT)
+
+
+def add_address(name: str, address: str) -> None:
+    """Give link `name` one more address (CIDR); one it has already is fine."""
+    _host.run(lambda ipr: _add_address(ipr, socket.if_nametoindex(name), address))
 
 
 def replace_default_route(gateway: str) -> None:
     """Set the default route of the calling thread's namespace to `gateway` (run in_netns)."""
     with _open() as ipr:
-        ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
+        ipr.route("replace", dst="::/0" if ":" in gateway else "0.0.0.0/0", gateway=gateway, proto=_RTPROT_BOOT)
 
 
 def set_sysctl(key: str, value: str) -> None:

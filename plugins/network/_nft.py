@@ -18,6 +18,9 @@ removes every trace. Layout::
                 passes. (ICC off is not here: its bridge ports are made
                 ``isolated``, see `_netlink`.)
 
+An IPv6 network also owns ``ip6 <prefix>-<bridge>`` (`ensure_table6`): the
+same forward chain and MASQUERADE of its IPv6 subnet; no published ports.
+
 The user's table ``ip <prefix>-user-<default bridge>`` (chain ``forward``,
 priority filter - 1, before ours) is made once and never flushed: it is the
 nftables equivalent of Docker's DOCKER-USER (contracts.md §5).
@@ -72,8 +75,8 @@ def nft(script: str | None = None, *args: str) -> str:
     return proc.stdout
 
 
-def table_exists(table: str) -> bool:
-    proc = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True)
+def table_exists(table: str, family: str = "ip") -> bool:
+    proc = subprocess.run(["nft", "list", "table", family, table], capture_output=True)
     return proc.returncode == 0
 
 
@@ -94,24 +97,41 @@ def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True,
         f"add chain {t} ports",
     ]
     lines += [f"flush chain {t} {c}" for c in ("guard", "prerouting", "output", "postrouting", "forward")]
-    into, out_of = f'oifname "{bridge}" iifname != "{bridge}"', f'iifname "{bridge}" oifname != "{bridge}"'
     lines += [
         f'add rule {t} guard iifname "{bridge}" ip daddr 127.0.0.0/8 drop',
         f"add rule {t} prerouting fib daddr type local jump ports",
         f"add rule {t} output fib daddr type local jump ports",
         f'add rule {t} postrouting oifname "{bridge}" ip saddr 127.0.0.0/8 masquerade',
         f'add rule {t} postrouting oifname "{bridge}" ip saddr {subnet} ct status dnat masquerade',
-        f"add rule {t} forward meta mark & {USER_MARK:#x} == {USER_MARK:#x} accept",
     ]
-    if internal:
-        lines += [f"add rule {t} forward {into} drop", f"add rule {t} forward {out_of} drop"]
-    else:
-        lines += [f"add rule {t} forward {into} ct state established,related accept",
-                  f"add rule {t} forward {into} ct status dnat accept",
-                  f"add rule {t} forward {into} drop"]
-        if masquerade:
-            lines.append(f'add rule {t} postrouting oifname != "{bridge}" ip saddr {subnet} masquerade')
+    lines += _isolation(t, bridge, subnet, "ip", masquerade, internal)
     nft("\n".join(lines) + "\n")
+
+
+def _isolation(t: str, bridge: str, subnet: str, family: str, masquerade: bool, internal: bool) -> list[str]:
+    """The forward chain's rules, and the outbound MASQUERADE, of table `t` (flushed already)."""
+    into, out_of = f'oifname "{bridge}" iifname != "{bridge}"', f'iifname "{bridge}" oifname != "{bridge}"'
+    lines = [f"add rule {t} forward meta mark & {USER_MARK:#x} == {USER_MARK:#x} accept"]
+    if internal:
+        return lines + [f"add rule {t} forward {into} drop", f"add rule {t} forward {out_of} drop"]
+    lines += [f"add rule {t} forward {into} ct state established,related accept",
+              f"add rule {t} forward {into} ct status dnat accept",
+              f"add rule {t} forward {into} drop"]
+    if masquerade:
+        lines.append(f'add rule {t} postrouting oifname != "{bridge}" {family} saddr {subnet} masquerade')
+    return lines
+
+
+def ensure_table6(table: str, bridge: str, subnet: str, masquerade: bool = True, internal: bool = False) -> None:
+    """Create or refresh the IPv6 table of a network: isolation and MASQUERADE of `subnet`."""
+    t = f"ip6 {table}"
+    lines = [
+        f"add table {t}",
+        f"add chain {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
+        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
+        f"flush chain {t} postrouting", f"flush chain {t} forward",
+    ]
+    nft("\n".join(lines + _isolation(t, bridge, subnet, "ip6", masquerade, internal)) + "\n")
 
 
 def ensure_user_table(table: str) -> None:
@@ -120,9 +140,9 @@ def ensure_user_table(table: str) -> None:
         f"add chain ip {table} forward {{ type filter hook forward priority filter - 1; policy accept; }}\n")
 
 
-def delete_table(table: str) -> None:
-    if table_exists(table):
-        nft(None, "delete", "table", "ip", table)
+def delete_table(table: str, family: str = "ip") -> None:
+    if table_exists(table, family):
+        nft(None, "delete", "table", family, table)
 
 
 def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int]]) -> None:

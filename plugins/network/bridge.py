@@ -4,7 +4,7 @@ MASQUERADE for outbound traffic and DNAT for published ports.
 Kernel state is named after the ids it is given, so a restarted daemon finds
 it again: bridge ``br-<network[:12]>`` unless named by the
 ``com.docker.network.bridge.name`` option, veth host side
-``vdpy<endpoint[:11]>``, netfilter table ``ip <prefix>-<bridge>`` (see
+``vdpy<endpoint[:11]>``, netfilter table ``ip <prefix>-<bridge>`` (and ``ip6`` for an IPv6 network; see
 `_nft`; isolation, internal networks and ICC off are its forward rules). The veth pair is made at join, its
 container side created directly inside the sandbox (moving a device between
 namespaces costs the kernel an RCU grace period, ~20 ms). Published ports
@@ -39,6 +39,8 @@ class _Net:
     internal: bool
     icc: bool
     user_table: str  # the user's table, made with the default bridge ("" otherwise)
+    subnet6: str = ""   # an IPv6 network's subnet and gateway (its table: ip6 <table>)
+    gateway6: str = ""
 
 
 def mac_for(ip: str) -> str:
@@ -71,7 +73,7 @@ class BridgeDriver:
 
     @hookimpl
     def network_create(self, network_id: str, ipv4: list[dict[str, str]],
-                       options: dict[str, str]) -> bool:
+                       options: dict[str, str], ipv6: list[dict[str, str]] | None = None) -> bool:
         if not ipv4:
             raise errors.InvalidParameter("bridge network needs an IPv4 subnet")
         subnet = ipaddress.ip_network(ipv4[0]["subnet"], strict=False)
@@ -88,6 +90,9 @@ class BridgeDriver:
             raise errors.Conflict(f"interface {bridge} exists and is not a bridge")
         net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}",
                    internal, icc, f"{prefix}-user-{bridge}" if default else "")
+        if ipv6:
+            subnet6 = ipaddress.IPv6Network(ipv6[0]["subnet"], strict=False)
+            net.subnet6, net.gateway6 = str(subnet6), ipv6[0].get("gateway") or str(next(subnet6.hosts()))
         with self._lock:
             _nft.check_available()
             _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
@@ -96,6 +101,10 @@ class BridgeDriver:
             if net.user_table:
                 _nft.ensure_user_table(net.user_table)
             _nft.ensure_table(net.table, bridge, net.subnet, masq, internal)
+            if net.subnet6:
+                _netlink.set_sysctl(f"net/ipv6/conf/{bridge}/disable_ipv6", "0")
+                _netlink.add_address(bridge, f"{net.gateway6}/{ipaddress.IPv6Network(net.subnet6).prefixlen}")
+                _nft.ensure_table6(net.table, bridge, net.subnet6, masq, internal)
             self._nets[network_id] = net
         return True
 
@@ -107,6 +116,8 @@ class BridgeDriver:
                 if net.user_table:  # only the daemon's cleanup deletes the default bridge
                     _nft.delete_table(net.user_table)
                 _nft.delete_table(net.table)
+                if net.subnet6:
+                    _nft.delete_table(net.table, "ip6")
                 # only a bridge this daemon made (marked by its ifalias)
                 if _netlink.link_info(net.bridge) == ("bridge", net.table):
                     _netlink.delete_link(net.bridge)
@@ -122,7 +133,8 @@ class BridgeDriver:
         ip = str(ipaddress.ip_interface(address).ip)
         mac = iface.get("mac_address") or mac_for(ip)
         with self._lock:  # the veth is made at join, once the sandbox is known
-            self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac}
+            self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac,
+                                      "address6": iface.get("address_ipv6") or ""}
         return {"address": address, "mac_address": mac}
 
     @hookimpl
@@ -140,16 +152,20 @@ class BridgeDriver:
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
         gateway = "" if net.internal else net.gateway  # an internal network has no way out
+        gateway6 = "" if net.internal or not ep["address6"] else net.gateway6
         _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
                              ep["mac_address"], ep["address"], gateway if default_route else "",
-                             isolated=not net.icc)
-        return {"gateway": gateway}
+                             isolated=not net.icc, address6=ep["address6"],
+                             gateway6=gateway6 if default_route else "")
+        return {"gateway": gateway, "gateway_ipv6": gateway6}
 
     @hookimpl
     def network_set_default_route(self, network_id: str, endpoint_id: str, sandbox_key: str) -> bool:
         net = self._net(network_id)
         if not net.internal:
             _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway)
+            if net.gateway6 and self._eps.get(endpoint_id, {}).get("address6"):
+                _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway6)
         return True
 
     @hookimpl

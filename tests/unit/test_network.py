@@ -189,7 +189,7 @@ class FakeDriver:
 
 def test_pluginhost_loads_builtin_drivers_from_entry_points():
     host = PluginHost()
-    assert host.drivers("network") == ["bridge", "host", "null"]
+    assert host.drivers("network") == ["bridge", "host", "ipvlan", "macvlan", "null"]
     caps = host.driver("network", "host").call("network_driver_capabilities")
     assert caps["needs_sandbox"] is False
 

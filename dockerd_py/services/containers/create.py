@@ -108,6 +108,6 @@ def check_networking_config(networking: dict) -> None:
             if value and key not in _ENDPOINT_FIELDS_ACCEPTED:
                 raise InvalidParameter(f"not supported by this daemon yet: NetworkingConfig.EndpointsConfig.{name}.{key}")
         ipam_config = (settings or {}).get("IPAMConfig") or {}
-        for key in ("IPv6Address", "LinkLocalIPs"):
+        for key in ("LinkLocalIPs",):
             if ipam_config.get(key):
                 raise InvalidParameter(f"not supported by this daemon yet: NetworkingConfig.EndpointsConfig.{name}.IPAMConfig.{key}")
