@@ -32,6 +32,8 @@ class DaemonConfig:
     cgroup_parent: str = "/docker"
     group: str = ""  # group owning the unix socket; "" keeps root's
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
+    insecure_registries: list[str] = field(default_factory=list)  # host[:port] or CIDR (127.0.0.0/8 always)
+    registry_mirrors: list[str] = field(default_factory=list)     # Docker Hub mirrors, http(s) URLs
 
     @property
     def level_name(self) -> str:
@@ -53,6 +55,8 @@ _FILE_KEYS = {
     "bip": "bip",
     "cgroup_parent": "cgroup-parent",
     "group": "group",
+    "insecure_registries": "insecure-registries",
+    "registry_mirrors": "registry-mirrors",
 }
 
 
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", dest="bip")
     p.add_argument("--cgroup-parent", dest="cgroup_parent")
     p.add_argument("-G", "--group", dest="group")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST[:PORT]|CIDR")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="URL")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -98,6 +104,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     if cfg.debug:
         cfg.log_level = "debug"
     _check_exec_root(cfg.exec_root)
+    _check_registries(cfg)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
@@ -115,6 +122,19 @@ def _check_exec_root(exec_root: str) -> None:
     if longest > _SUN_PATH_MAX:
         raise ConfigError(f"exec-root {exec_root} is too long: the unix sockets below it would need {longest} bytes "
                           f"(at most {_SUN_PATH_MAX}); use a path of at most {_SUN_PATH_MAX - _LONGEST_SOCKET_SUFFIX} characters")
+
+
+def _check_registries(cfg: DaemonConfig) -> None:
+    from .distribution.registries import RegistryConfig
+
+    for key in ("insecure_registries", "registry_mirrors"):
+        value = getattr(cfg, key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{_FILE_KEYS[key]} must be a list of strings")
+    try:
+        RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors)
+    except Exception as e:  # an invalid CIDR or mirror URL
+        raise ConfigError(str(getattr(e, "message", e))) from e
 
 
 def _dest(key: str) -> str:

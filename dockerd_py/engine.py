@@ -16,6 +16,7 @@ class Engine:
     current: "Engine | None" = None
 
     def __init__(self, config: DaemonConfig) -> None:
+        from .distribution import DistributionService, RegistryConfig
         from .images import ImageStore
         from .pluginhost import PluginHost
         from .services.containers.service import ContainerService
@@ -37,6 +38,8 @@ class Engine:
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
                                            volumes=self.volumes)
+        self.distribution = DistributionService(
+            self.images, RegistryConfig(config.insecure_registries, config.registry_mirrors))
         self.system = SystemService(config, self.containers, self.images, self.events)
 
     def start(self) -> None:

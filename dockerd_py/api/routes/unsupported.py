@@ -39,10 +39,7 @@ def blueprint(engine) -> Blueprint:
         return handler
 
     for rule, methods, what in (("/build", ["POST"], "docker build"), ("/build/prune", ["POST"], "the build cache"),
-                                ("/images/<path:name>/push", ["POST"], "pushing images"),
-                                ("/images/search", ["GET"], "registry search"), ("/commit", ["POST"], "docker commit"),
-                                ("/auth", ["POST"], "registry login"),
-                                ("/distribution/<path:name>/json", ["GET"], "registry distribution info")):
+                                ("/commit", ["POST"], "docker commit")):
         bp.add_url_rule(rule, f"not-yet {rule}", not_yet(what), methods=methods)
     bp.add_url_rule("/plugins", "plugins-root", no_plugins, methods=ALL)
     bp.add_url_rule("/plugins/<path:rest>", "plugins-any", no_plugins, methods=ALL)

@@ -1,0 +1,279 @@
+"""`docker pull`: manifest, config, then layers downloaded concurrently and registered in order.
+
+The manifest (and, for a list, the platform's manifest) is resolved before the
+first progress message, so a missing tag is an ordinary HTTP error. Blobs go
+to temporary files under the data-root, each verified against its digest;
+layer i is extracted (in the store's extraction child) as soon as it and the
+layers below it are in, while later ones still download. The image config
+and its tags are stored only when every layer is; a failed or abandoned pull
+releases the layers it added and removes its files, so nothing is half-made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterator
+
+from .. import errors
+from ..images import archive
+from ..images.ids import chain_ids, short_id
+from ..images.imagedb import parse_config
+from ..images.reference import Reference
+from . import progress
+from .client import AuthError, RegistryError, TransportError
+from .manifest import FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, select
+from .metadata import V2Metadata
+from .repository import Repository, open_repository
+
+if TYPE_CHECKING:
+    from .service import DistributionService
+
+MAX_DOWNLOADS = 3           # Docker's max-concurrent-downloads default
+PROGRESS_EVERY = 0.1        # seconds between two Downloading messages of a layer
+_READ = 256 << 10
+_DONE = object()
+
+
+def translate(exc: BaseException, ref: Reference) -> errors.DockerError:
+    """translatePullError: registry answers in Docker's words and status codes."""
+    if isinstance(exc, errors.DockerError):
+        return exc
+    if isinstance(exc, RegistryError):
+        if exc.code == "MANIFEST_UNKNOWN":
+            return errors.NotFound(f"manifest for {ref.familiar()} not found: {exc.text}")
+        if exc.code == "NAME_UNKNOWN":
+            return errors.NotFound(f"repository {ref.familiar_name} not found: {exc.text}")
+        if exc.code == "DENIED":
+            return errors.NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist or "
+                                   f"may require 'docker login': {exc.text}")
+        if isinstance(exc, AuthError):
+            return errors.DockerError(exc.text)  # Docker: an unknown error (500)
+        return errors.SystemErr(exc.text)
+    if isinstance(exc, TransportError):
+        return errors.SystemErr(str(exc))
+    return errors.SystemErr(str(exc) or type(exc).__name__)
+
+
+@dataclass
+class _Layer:
+    index: int
+    desc: Descriptor
+    diff_id: str
+    ready: threading.Event = field(default_factory=threading.Event)
+    path: str = ""
+
+    @property
+    def ident(self) -> str:
+        return short_id(self.desc.digest)
+
+
+class Pull:
+    """One pull, run as a generator of progress messages."""
+
+    def __init__(self, svc: "DistributionService", ref: Reference, auth: Any,
+                 platform: tuple[str, str, str]) -> None:
+        self.svc = svc
+        self.store = svc.store
+        self.ref = ref
+        self.auth = auth
+        self.platform = platform
+        self.events: queue.Queue = queue.Queue()
+        self.cancel = threading.Event()
+        self.pinned: list[str] = []
+        self.added: list[str] = []
+        self.tmp = ""
+
+    # -- resolution (before the first message) ------------------------------------
+    def resolve(self) -> tuple[Repository, Manifest, str]:
+        try:
+            repo = open_repository(self.svc.registries, self.ref.name, self.auth)
+            manifest, digest = repo.manifest(self.ref.digest or self.ref.tag or "latest")
+        except (RegistryError, TransportError) as e:
+            raise translate(e, self.ref) from e
+        return repo, manifest, digest
+
+    def run(self) -> Iterator[dict[str, Any]]:
+        repo, manifest, list_digest = self.resolve()
+        # Docker names the repository by its path on the registry here (`library/busybox`)
+        path = self.ref.name.partition("/")[2]
+        yield progress.status(f"Pulling from {path}", self.ref.digest or self.ref.tag or "latest")
+        try:
+            yield from self._pull(repo, manifest, list_digest)
+        except GeneratorExit:
+            raise
+        except BaseException as e:
+            raise translate(e, self.ref) from e
+        finally:
+            self._cleanup()
+
+    def _pull(self, repo: Repository, manifest: Manifest, digest: str) -> Iterator[dict[str, Any]]:
+        if manifest.is_list:
+            chosen = select(manifest, self.platform)
+            manifest, _ = repo.manifest(chosen.digest)
+            if manifest.is_list:
+                raise errors.InvalidParameter("invalid manifest: nested manifest lists are not supported")
+        config_desc = manifest.config
+        existing = self.store.images.get(config_desc.digest)
+        if existing is not None:
+            config_raw = existing.raw
+        else:
+            config_raw = repo.fetch_blob(config_desc.digest)
+            config = parse_config(config_raw)
+            if (config.get("os") or "linux") != "linux":
+                raise errors.InvalidParameter(
+                    f'image operating system "{config.get("os")}" cannot be used on this platform')
+            diff_ids = list(config["rootfs"].get("diff_ids") or [])
+            layers = manifest.layers
+            if len(diff_ids) != len(layers):
+                raise errors.InvalidParameter("layers from manifest don't match image configuration")
+            yield from self._layers(repo, [_Layer(i, d, diff_ids[i]) for i, d in enumerate(layers)])
+        image = self.store.add_image(config_raw)
+        for chain in self.pinned:
+            self.store.layers.unpin(chain)
+        self.pinned.clear()
+        self.added.clear()
+        yield progress.status("Digest: " + digest)
+        updated = self._reference(image.id, digest)
+        self.store.emit("pull", self.ref.familiar(), self.ref.familiar_name, dict(image.labels))
+        word = "Downloaded newer image for " if updated else "Image is up to date for "
+        yield progress.status("Status: " + word + self.ref.familiar())
+
+    def _reference(self, image_id: str, digest: str) -> bool:
+        """Tag and digest references as Docker's pullTag sets them; True when the tag moved."""
+        digest_ref = Reference(self.ref.name, None, digest)
+        if self.ref.digest is not None:
+            old = self.store.refs.get(digest_ref)
+            self.store.set_digest_ref(image_id, digest_ref)
+            return old != image_id
+        tagged = self.ref.with_default_tag()
+        old = self.store.refs.get(tagged)
+        self.store.set_digest_ref(image_id, digest_ref)
+        if old == image_id:
+            return False
+        self.store.tag_ref(image_id, tagged, event=False)
+        return True
+
+    # -- layers -------------------------------------------------------------------------
+    def _layers(self, repo: Repository, layers: list[_Layer]) -> Iterator[dict[str, Any]]:
+        for layer in layers:
+            if layer.desc.media_type in FOREIGN_TYPES or layer.desc.urls:
+                raise errors.InvalidParameter(f"foreign layer {layer.desc.digest} is not supported")
+            if layer.desc.media_type and layer.desc.media_type not in LAYER_TYPES:
+                raise errors.InvalidParameter(f"unsupported layer media type {layer.desc.media_type}")
+        chains = chain_ids([l.diff_id for l in layers])
+        present = 0
+        with self.store.layers.lock:
+            for i, chain in enumerate(chains):
+                if chain in self.store.layers.layers:
+                    present = i + 1
+            if present:
+                self.store.layers.pin(chains[present - 1])
+                self.pinned.append(chains[present - 1])
+        missing = layers[present:]
+        for layer in layers:
+            yield progress.update(layer.ident, "Already exists" if layer.index < present else "Pulling fs layer")
+        if not missing:
+            return
+        for layer in missing[MAX_DOWNLOADS:]:
+            yield progress.update(layer.ident, "Waiting")
+        self.tmp = self.store.temp_path("pull-")
+        os.makedirs(self.tmp, mode=0o700)
+        pool = ThreadPoolExecutor(MAX_DOWNLOADS, thread_name_prefix="pull")
+        registrar = threading.Thread(target=self._guard, name="pull-register",
+                                     args=(self._register, missing, chains[present - 1] if present else None,
+                                           self.ref.name), daemon=True)
+        try:
+            for layer in missing:
+                pool.submit(self._guard, self._download, repo, layer)
+            registrar.start()
+            while True:
+                item = self.events.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            if registrar.is_alive():
+                registrar.join()
+
+    def _guard(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as e:  # reported to the generator, which raises it
+            if not self.cancel.is_set():
+                self.cancel.set()
+                self.events.put(e)
+
+    def _download(self, repo: Repository, layer: _Layer) -> None:
+        if self.cancel.is_set():
+            return
+        path = os.path.join(self.tmp, str(layer.index))
+        total = layer.desc.size if layer.desc.size > 0 else 0
+        hasher = hashlib.sha256()
+        got = 0
+        last = 0.0
+        with repo.blob(layer.desc.digest) as resp, open(path, "wb") as out:
+            while True:
+                if self.cancel.is_set():
+                    return
+                chunk = resp.read(_READ)
+                if not chunk:
+                    break
+                out.write(chunk)
+                hasher.update(chunk)
+                got += len(chunk)
+                if total and got > total:
+                    break
+                now = time.monotonic()
+                if now - last >= PROGRESS_EVERY:
+                    last = now
+                    self.events.put(progress.progress(layer.ident, "Downloading", got, total))
+        if total and got != total:
+            raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
+        self.events.put(progress.progress(layer.ident, "Downloading", got, total))
+        self.events.put(progress.update(layer.ident, "Verifying Checksum"))
+        if "sha256:" + hasher.hexdigest() != layer.desc.digest:
+            raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
+        self.events.put(progress.update(layer.ident, "Download complete"))
+        layer.path = path
+        layer.ready.set()
+
+    def _register(self, layers: list[_Layer], parent: str | None, source_repo: str) -> None:
+        with self.store.extractor() as extractor:
+            for layer in layers:
+                while not layer.ready.wait(0.2):
+                    if self.cancel.is_set():
+                        return
+                size = os.path.getsize(layer.path)
+                self.events.put(progress.progress(layer.ident, "Extracting", 0, size))
+                got, created = self.store.layers.ensure(parent, layer.diff_id, layer.path, extractor, layer.index)
+                self.pinned.append(got.chain_id)
+                if created:
+                    self.added.append(got.chain_id)
+                parent = got.chain_id
+                os.unlink(layer.path)
+                self.svc.metadata.add(layer.diff_id, V2Metadata(layer.desc.digest, source_repo))
+                self.events.put(progress.progress(layer.ident, "Extracting", size, size))
+                self.events.put(progress.update(layer.ident, "Pull complete"))
+        self.events.put(_DONE)
+
+    def _cleanup(self) -> None:
+        self.cancel.set()
+        for chain in self.pinned:
+            self.store.layers.unpin(chain)
+        if self.added:
+            self.store.release_layers(self.added)
+        self.pinned.clear()
+        self.added.clear()
+        if self.tmp:
+            archive.remove_tree(self.tmp)
+
