@@ -10,8 +10,9 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # busybox-static: test images; runc, crun: runtimes beside ours (and the tests' oracle);
 # docker.io: Docker's own dockerd and containerd, the reference for benchmarks and for the
 # test that runs our runtime under containerd (its CLI also serves where none is installed).
+# docker-registry, apache2-utils (htpasswd): the real registry of the distribution tests.
 need_apt=()
-for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io; do
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io docker-registry apache2-utils; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
@@ -23,6 +24,10 @@ fi
 # Docker's daemon is only a reference here: it must not hold the default socket
 if [ -x /usr/sbin/dockerd ] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+fi
+# the tests start their own registries: Debian's packaged one stays off
+if [ -x /usr/bin/docker-registry ] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
 fi
 
 modprobe overlay 2>/dev/null || true
