@@ -10,9 +10,9 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # busybox-static: test images; runc, crun: runtimes beside ours (and the tests' oracle);
 # docker.io: Docker's own dockerd and containerd, the reference for benchmarks and for the
 # test that runs our runtime under containerd (its CLI also serves where none is installed).
-# docker-registry, apache2-utils (htpasswd): the real registry of the distribution tests.
+# docker-registry, apache2-utils (htpasswd), openssl (token signing): the real registry of the distribution tests.
 need_apt=()
-for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io docker-registry apache2-utils; do
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io docker-registry apache2-utils openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

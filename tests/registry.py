@@ -2,32 +2,38 @@
 
 `Registry.start(root, auth=False)` runs it on 127.0.0.1:<free port> with its
 own config file and filesystem storage under `root`; with `auth=True` it asks
-for htpasswd (bcrypt) credentials USER / PASSWORD. `stop()` ends it by PID.
+for htpasswd (bcrypt) credentials USER / PASSWORD; with `token=True` it wants
+Bearer tokens from a `TokenServer` of this module. `stop()` ends it by PID.
 The blob helpers speak the registry API directly, to put there what Docker
 would not push (OCI indexes, zstd layers).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.server
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
 BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 USER, PASSWORD = "tester", "s3cret-pw"
+SERVICE, ISSUER = "test-registry", "test-token-issuer"
 
 
 def available() -> bool:
-    return os.access(BINARY, os.X_OK) and os.access(HTPASSWD, os.X_OK)
+    return all(os.access(p, os.X_OK) for p in (BINARY, HTPASSWD, OPENSSL))
 
 
 def _free_port() -> int:
@@ -36,12 +42,98 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """The Bearer token flow's other half: a token server signing RS256 JWTs (keys made by openssl).
+
+    USER/PASSWORD get pull and push; anyone gets pull; a wrong password gets a 401.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.key = os.path.join(root, "token.key")
+        self.cert = os.path.join(root, "token.crt")
+        subprocess.run([OPENSSL, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", self.key,
+                        "-out", self.cert, "-days", "2", "-subj", "/CN=test-token-issuer"],
+                       check=True, capture_output=True)
+        der = subprocess.run([OPENSSL, "x509", "-in", self.cert, "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.x5c = base64.b64encode(der).decode()
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                server.handle(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+
+    def sign(self, claims: dict) -> str:
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
+        signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+        sig = subprocess.run([OPENSSL, "dgst", "-sha256", "-sign", self.key], input=signing_input.encode(),
+                             check=True, capture_output=True).stdout
+        return signing_input + "." + _b64(sig)
+
+    def handle(self, req: http.server.BaseHTTPRequestHandler) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(req.path).query)
+        given = req.headers.get("Authorization", "")
+        user = ""
+        if given.startswith("Basic "):
+            name, _, password = base64.b64decode(given[6:]).decode().partition(":")
+            if (name, password) != (USER, PASSWORD):
+                body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+                req.send_response(401)
+                req.send_header("Content-Type", "application/json")
+                req.send_header("Content-Length", str(len(body)))
+                req.end_headers()
+                req.wfile.write(body)
+                return
+            user = name
+        access = []
+        for scope in query.get("scope", []):
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            granted = [a for a in actions.split(",") if a == "pull" or user]
+            access.append({"type": kind, "name": name, "actions": granted})
+        self.requests.append({"user": user, "scopes": query.get("scope", []), "service": query.get("service")})
+        now = int(time.time())
+        token = self.sign({"iss": ISSUER, "sub": user, "aud": SERVICE, "exp": now + 300, "nbf": now - 10,
+                           "iat": now, "jti": os.urandom(8).hex(), "access": access})
+        body = json.dumps({"token": token, "expires_in": 300}).encode()
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 @dataclass
 class Registry:
     root: str
     auth: bool = False
+    token: bool = False       # Bearer tokens from a TokenServer instead of htpasswd
     port: int = 0
     proc: subprocess.Popen | None = None
+    token_server: TokenServer | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -53,7 +145,7 @@ class Registry:
 
     @property
     def credentials(self) -> tuple[str, str] | None:
-        return (USER, PASSWORD) if self.auth else None
+        return (USER, PASSWORD) if self.auth else None  # direct API use: htpasswd registries only
 
     def start(self, timeout: float = 20) -> "Registry":
         os.makedirs(os.path.join(self.root, "data"), exist_ok=True)
@@ -63,6 +155,10 @@ class Registry:
             htpasswd = os.path.join(self.root, "htpasswd")
             subprocess.run([HTPASSWD, "-Bbc", htpasswd, USER, PASSWORD], check=True, capture_output=True)
             auth = f"auth:\n  htpasswd:\n    realm: test-realm\n    path: {htpasswd}\n"
+        elif self.token:
+            self.token_server = TokenServer(self.root)
+            auth = (f"auth:\n  token:\n    realm: {self.token_server.realm}\n    service: {SERVICE}\n"
+                    f"    issuer: {ISSUER}\n    rootcertbundle: {self.token_server.cert}\n")
         config = os.path.join(self.root, "config.yml")
         with open(config, "w") as f:
             f.write(f"version: 0.1\nlog:\n  level: warn\n"
@@ -84,6 +180,9 @@ class Registry:
         raise RuntimeError("docker-registry did not answer")
 
     def stop(self) -> None:
+        if self.token_server is not None:
+            self.token_server.stop()
+            self.token_server = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

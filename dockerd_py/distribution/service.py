@@ -77,7 +77,7 @@ class DistributionService:
                 if e.status == 401 and "no basic auth" not in e.text and not any(
                         c.scheme == "bearer" for c in session.challenges):
                     raise errors.Unauthorized(f"login attempt to {url} failed with status: 401 Unauthorized") from e
-                raise errors.Unauthorized(e.text) from e
+                raise errors.Unauthorized(f'Get "{url}": {e.text}') from e
             except RegistryError as e:
                 raise errors.SystemErr(
                     f"login attempt to {url} failed with status: {e.status} {http.client.responses.get(e.status, '')}"

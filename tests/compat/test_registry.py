@@ -32,9 +32,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
-def _start(auth: bool):
+def _start(auth: bool, token: bool = False):
     tmp = tempfile.mkdtemp(prefix="reg", dir="/tmp")
-    reg = registry_mod.Registry(tmp, auth=auth).start()
+    reg = registry_mod.Registry(tmp, auth=auth, token=token).start()
     try:
         yield reg
     finally:
@@ -50,6 +50,11 @@ def reg():
 @pytest.fixture(scope="session")
 def auth_reg():
     yield from _start(auth=True)
+
+
+@pytest.fixture(scope="session")
+def token_reg():
+    yield from _start(auth=False, token=True)
 
 
 def _name(reg, prefix: str) -> str:
@@ -304,6 +309,32 @@ def test_sdk_login_push_pull_with_auth_config(daemon, client, auth_reg):
     data = client.images.get_registry_data(f"{repo}:v1", auth_config=creds)
     assert data.has_platform("linux/amd64")
     client.images.remove(f"{repo}:v1")
+
+
+def test_bearer_token_flow(daemon, client, token_reg):
+    import docker
+
+    repo = _name(token_reg, "tok")
+    path = repo.split("/", 1)[1]
+    creds = {"username": registry_mod.USER, "password": registry_mod.PASSWORD}
+    assert client.login(registry=token_reg.host, reauth=True, **creds)["Status"] == "Login Succeeded"
+    with pytest.raises(docker.errors.APIError) as err:
+        client.login(registry=token_reg.host, username=registry_mod.USER, password="nope", reauth=True)
+    assert err.value.status_code == 401 and "unauthorized: authentication required" in str(err.value)
+
+    image = client.images.get("busybox:latest")
+    image.tag(repo, "t")
+    anonymous = client.images.push(repo, "t", auth_config={})
+    assert "denied: requested access to the resource is denied" in anonymous
+    out = client.images.push(repo, "t", auth_config=creds)
+    assert '"Tag":"t"' in out and "errorDetail" not in out
+    seen = token_reg.token_server.requests
+    assert {"user": registry_mod.USER, "scopes": [f"repository:{path}:pull,push"],
+            "service": [registry_mod.SERVICE]} in seen
+    client.images.remove(f"{repo}:t")
+    assert client.images.pull(repo, tag="t", auth_config={}).id == image.id   # anyone may pull: an anonymous token
+    assert {"user": "", "scopes": [f"repository:{path}:pull"], "service": [registry_mod.SERVICE]} in seen
+    client.images.remove(f"{repo}:t")
 
 
 def test_docker_hub_is_unreachable_and_says_so(cli):
