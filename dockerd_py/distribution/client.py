@@ -43,7 +43,7 @@ class AuthError(RegistryError):
     """The credentials were refused (bad password, or none where they are needed)."""
 
 
-def _go_error(method: str, url: str, exc: BaseException) -> str:
+def go_error(method: str, url: str, exc: BaseException) -> str:
     """Go's `Get "url": ...` rendering of a transport failure."""
     verb = method[0] + method[1:].lower()
     host = urllib.parse.urlsplit(url).netloc
@@ -188,7 +188,7 @@ class Session:
                 resp = self._send(conn, method, target or "/", headers, body)
                 data = resp.read()
             except (OSError, http.client.HTTPException) as e:
-                raise TransportError(_go_error(method, realm, e)) from e
+                raise TransportError(go_error(method, realm, e)) from e
         finally:
             conn.close()
         if resp.status != 200:
@@ -251,12 +251,12 @@ class Session:
                 # a kept-alive connection the server had closed: one retry for bodies we can resend
                 if attempt == 0 and (body is None or isinstance(body, (bytes, bytearray))):
                     continue
-                raise TransportError(_go_error(method, url, e)) from e
+                raise TransportError(go_error(method, url, e)) from e
             except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 if same and not stream:
                     self._local.conn = None
-                raise TransportError(_go_error(method, url, e)) from e
+                raise TransportError(go_error(method, url, e)) from e
         raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, scopes: tuple[str, ...], headers: dict[str, str] | None = None,

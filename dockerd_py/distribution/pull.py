@@ -77,8 +77,10 @@ class Pull:
     """One pull, run as a generator of progress messages."""
 
     def __init__(self, svc: "DistributionService", ref: Reference, auth: Any,
-                 platform: tuple[str, str, str]) -> None:
+                 platform: tuple[str, str, str], final_status: bool = True) -> None:
         self.svc = svc
+        self.final_status = final_status     # False for one tag of `pull -a`: the caller sums up
+        self.updated = False
         self.store = svc.store
         self.ref = ref
         self.auth = auth
@@ -139,10 +141,11 @@ class Pull:
         self.pinned.clear()
         self.added.clear()
         yield progress.status("Digest: " + digest)
-        updated = self._reference(image.id, digest)
+        self.updated = self._reference(image.id, digest)
         self.store.emit("pull", self.ref.familiar(), self.ref.familiar_name, dict(image.labels))
-        word = "Downloaded newer image for " if updated else "Image is up to date for "
-        yield progress.status("Status: " + word + self.ref.familiar())
+        if self.final_status:
+            word = "Downloaded newer image for " if self.updated else "Image is up to date for "
+            yield progress.status("Status: " + word + self.ref.familiar())
 
     def _reference(self, image_id: str, digest: str) -> bool:
         """Tag and digest references as Docker's pullTag sets them; True when the tag moved."""

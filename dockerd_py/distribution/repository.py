@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import urllib.parse
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
@@ -29,6 +30,14 @@ class Repository:
         return f"/v2/{self.path}/{suffix}"
 
     # -- manifests ---------------------------------------------------------------
+    def tags(self) -> list[str]:
+        resp = self.session.request("GET", self._p("tags/list"), self.scopes)
+        try:
+            tags = json.loads(resp.body or b"{}").get("tags") or []
+        except (ValueError, AttributeError) as e:
+            raise errors.SystemErr(f"invalid tags list: {e}") from e
+        return sorted(t for t in tags if isinstance(t, str))
+
     def manifest(self, reference: str) -> tuple[Manifest, str]:
         """GET a manifest by tag or digest: (manifest, its digest). A digest is verified."""
         resp = self.session.request("GET", self._p(f"manifests/{reference}"), self.scopes,

@@ -10,13 +10,14 @@ import urllib.parse
 from typing import Any, Iterator
 
 from .. import errors
+from . import progress
 from ..images.reference import Reference, parse_normalized, validate_tag
 from ..images.store import ImageStore
 from .auth import AuthConfig
-from .client import AuthError, RegistryError, Session, TransportError, _go_error
+from .client import AuthError, RegistryError, Session, TransportError, go_error
 from .manifest import Manifest, config_platform, default_platform, parse_platform
 from .metadata import MetadataStore
-from .pull import Pull
+from .pull import Pull, translate
 from .push import Push
 from .registries import RegistryConfig, login_host
 from .repository import open_repository
@@ -26,7 +27,10 @@ SEARCH_TIMEOUT = 10.0
 
 
 def pull_reference(from_image: str, tag: str) -> Reference:
-    """The reference `POST /images/create?fromImage=&tag=` names (the tag may be a digest)."""
+    """The reference `POST /images/create?fromImage=&tag=` names (the tag may be a digest).
+
+    A bare name (no tag anywhere) means every tag of the repository (`docker pull -a`).
+    """
     ref = parse_normalized(from_image.rstrip(":"))
     if tag:
         if tag.startswith("sha256:"):
@@ -34,7 +38,7 @@ def pull_reference(from_image: str, tag: str) -> Reference:
         else:
             validate_tag(tag)
             ref = Reference(ref.name, tag, ref.digest)
-    return ref.with_default_tag()
+    return ref
 
 
 class DistributionService:
@@ -47,7 +51,22 @@ class DistributionService:
         """Progress messages of a pull; errors before the first one are HTTP errors."""
         ref = pull_reference(from_image, tag)
         want = parse_platform(platform) if platform else default_platform()
+        if ref.tag is None and ref.digest is None:
+            return self._pull_all_tags(ref, auth, want)
         return Pull(self, ref, auth, want).run()
+
+    def _pull_all_tags(self, ref: Reference, auth: AuthConfig, want: tuple[str, str, str]) -> Iterator[dict[str, Any]]:
+        try:
+            tags = open_repository(self.registries, ref.name, auth).tags()
+        except (RegistryError, TransportError) as e:
+            raise translate(e, ref) from e
+        updated = False
+        for tag in tags:
+            job = Pull(self, Reference(ref.name, tag, None), auth, want, final_status=False)
+            yield from job.run()
+            updated = updated or job.updated
+        word = "Downloaded newer image for " if updated else "Image is up to date for "
+        yield progress.status("Status: " + word + ref.familiar())
 
     def push(self, name: str, tag: str, auth: AuthConfig) -> Iterator[dict[str, Any]]:
         ref = parse_normalized(name)
@@ -127,7 +146,7 @@ class DistributionService:
             resp = conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException, socket.timeout) as e:
-            raise errors.SystemErr(_go_error("GET", url, e)) from e
+            raise errors.SystemErr(go_error("GET", url, e)) from e
         finally:
             conn.close()
         if resp.status != 200:

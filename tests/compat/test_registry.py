@@ -128,6 +128,20 @@ def test_pull_by_digest_and_cross_repository_mount(daemon, cli, reg):
     cli("rmi", f"{repo}@{digest}")
 
 
+def test_pull_all_tags(daemon, cli, reg):
+    repo = _name(reg, "all")
+    for tag in ("a", "b"):
+        cli("tag", "busybox:latest", f"{repo}:{tag}")
+        cli("push", f"{repo}:{tag}")
+        cli("rmi", f"{repo}:{tag}")
+    out = cli("pull", "--all-tags", repo).stdout
+    assert "a: Pulling from" in out and "b: Pulling from" in out
+    assert f"Status: Downloaded newer image for {repo}\n" in out
+    assert sorted(inspect(daemon, f"{repo}:a")["RepoTags"]) == ["busybox:latest", f"{repo}:a", f"{repo}:b"]
+    assert f"Status: Image is up to date for {repo}" in cli("pull", "-a", repo).stdout
+    cli("rmi", f"{repo}:a", f"{repo}:b")
+
+
 def test_pull_of_a_missing_tag_is_docker_404(cli, client, reg):
     import docker
 
