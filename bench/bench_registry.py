@@ -149,10 +149,15 @@ def main() -> int:
         first.docker("push", ref)
         for d in daemons[1:]:
             d.docker("pull", ref)
+        digests = set()
         for d in daemons:
             got = image_id(d, ref)
             if got != want:
                 raise RuntimeError(f"[{d.name}] pulled image id {got}, expected {want}")
+            digests.add(d.docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref).stdout.strip())
+        if len(digests) != 1:
+            raise RuntimeError(f"the daemons disagree on the RepoDigests: {digests}")
+        print(f"A pushed, {'B pulled, ' if len(daemons) > 1 else ''}same image id and RepoDigests {digests.pop()}")
         for i in range(args.samples):
             order = daemons if i % 2 == 0 else list(reversed(daemons))
             for scenario in scenarios:

@@ -58,6 +58,9 @@ def classify(exc: BaseException) -> errors.DockerError:
         return errors.InvalidParameter(f"invalid layer: {exc}")
     if isinstance(exc, OSError) and exc.errno is None:
         return errors.InvalidParameter(f"invalid layer: {exc}")
+    zstd = sys.modules.get("zstandard")  # loaded only once a zstd layer was met
+    if zstd is not None and isinstance(exc, zstd.ZstdError):
+        return errors.InvalidParameter(f"invalid layer: {exc}")
     return errors.SystemErr(str(exc))
 
 

@@ -21,6 +21,7 @@ import pytest
 from .. import registry as registry_mod
 from ..rootfs import rootfs_tar_bytes
 from .conftest import inspect
+from .test_events import events_between
 from .test_images import _tar, save_archive
 from .test_system import raw_request
 
@@ -88,6 +89,7 @@ def test_push_rmi_pull_gives_the_same_image(daemon, cli, reg, container_cleanup)
     assert out.count("Pushed") == 3
     line = [ln for ln in out.splitlines() if ln.startswith("latest: digest: ")][0]
     digest = line.split()[2]
+    assert line == f"latest: digest: {digest} size: {len(reg.manifest(repo.split('/', 1)[1], 'latest'))}"
     assert inspect(daemon, repo)["RepoDigests"] == [f"{repo}@{digest}"]
 
     before = _layers_on_disk(daemon)
@@ -120,7 +122,11 @@ def test_pull_by_digest_and_cross_repository_mount(daemon, cli, reg):
     assert "Mounted from " + repo.split("/", 1)[1] in out
     assert f"1: digest: {digest} size: " in out      # the same manifest, byte for byte
     cli("rmi", f"{repo}:1", f"{other}:1")
+    since = time.time()
     out = cli("pull", f"{repo}@{digest}").stdout
+    events = events_between(daemon, since, time.time() + 0.01, "--filter", "type=image")
+    assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in events] == \
+        [("pull", f"{repo}@{digest}", repo)]
     assert f"Status: Downloaded newer image for {repo}@{digest}" in out
     data = inspect(daemon, f"{repo}@{digest}")
     assert data["Id"] == inspect(daemon, "busybox")["Id"]
