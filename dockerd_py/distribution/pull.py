@@ -178,6 +178,8 @@ class Pull:
             if present:
                 self.store.layers.pin(chains[present - 1])
                 self.pinned.append(chains[present - 1])
+        for layer in layers[:present]:  # as Docker's Registered(): the blob is known to give this layer
+            self.svc.metadata.add(layer.diff_id, V2Metadata(layer.desc.digest, self.ref.name))
         missing = layers[present:]
         for layer in layers:
             yield progress.update(layer.ident, "Already exists" if layer.index < present else "Pulling fs layer")

@@ -372,3 +372,38 @@ def test_docker_hub_is_unreachable_and_says_so(cli):
 def test_auth_needs_a_body(daemon):
     status, _, body = raw_request(daemon, "POST", "/v1.47/auth")
     assert status == 400 and json.loads(body)["message"]
+
+
+REFERENCE = os.environ.get("DOCKERD_PY_REFERENCE_HOST", "")
+
+
+@pytest.mark.skipif(not REFERENCE, reason="set DOCKERD_PY_REFERENCE_HOST to Docker's dockerd (contrib/reference-dockerd.sh)")
+def test_same_image_and_digests_as_dockers_dockerd(daemon, cli, reg, tmp_path):
+    """Docker pushes, we pull (same ID, same RepoDigest); we push it on, Docker pulls ours (same again)."""
+    import subprocess
+
+    from .conftest import DOCKER
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=REFERENCE, DOCKER_CONFIG=str(tmp_path))
+
+    def ref_cli(*args, **kw):
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, check=True, **kw)
+
+    theirs, ours = _name(reg, "fromdocker"), _name(reg, "fromus")
+    archive, image_id = save_archive([rootfs_tar_bytes(), _tar({"who": b"docker\n"})], f"{theirs}:1", {})
+    ref_cli("load", input=archive)
+    try:
+        ref_cli("push", f"{theirs}:1")
+        digest = json.loads(ref_cli("image", "inspect", f"{theirs}:1").stdout)[0]["RepoDigests"][0].split("@")[1]
+        cli("pull", f"{theirs}:1")
+        data = inspect(daemon, f"{theirs}:1")
+        assert data["Id"] == image_id and data["RepoDigests"] == [f"{theirs}@{digest}"]
+        cli("tag", f"{theirs}:1", f"{ours}:1")
+        assert f"1: digest: {digest} size:" in cli("push", f"{ours}:1").stdout   # blobs reused: Docker's manifest
+        ref_cli("pull", f"{ours}:1")
+        pulled = json.loads(ref_cli("image", "inspect", f"{ours}:1").stdout)[0]
+        assert pulled["Id"] == image_id and f"{ours}@{digest}" in pulled["RepoDigests"]
+    finally:
+        subprocess.run([DOCKER, "rmi", f"{theirs}:1", f"{ours}:1"], env=env, capture_output=True)
+        cli("rmi", f"{theirs}:1", f"{ours}:1", check=False)
