@@ -36,9 +36,9 @@ def available() -> bool:
     return all(os.access(p, os.X_OK) for p in (BINARY, HTPASSWD, OPENSSL))
 
 
-def _free_port() -> int:
+def _free_port(bind: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((bind, 0))
         return s.getsockname()[1]
 
 
@@ -131,13 +131,14 @@ class Registry:
     root: str
     auth: bool = False
     token: bool = False       # Bearer tokens from a TokenServer instead of htpasswd
+    bind: str = "127.0.0.1"   # another address of this host: a registry that is not insecure by default
     port: int = 0
     proc: subprocess.Popen | None = None
     token_server: TokenServer | None = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.bind}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -149,7 +150,7 @@ class Registry:
 
     def start(self, timeout: float = 20) -> "Registry":
         os.makedirs(os.path.join(self.root, "data"), exist_ok=True)
-        self.port = _free_port()
+        self.port = _free_port(self.bind)
         auth = ""
         if self.auth:
             htpasswd = os.path.join(self.root, "htpasswd")

@@ -20,7 +20,7 @@ import pytest
 
 from .. import registry as registry_mod
 from ..rootfs import rootfs_tar_bytes
-from .conftest import inspect
+from .conftest import cleanup, docker, inspect, make_daemon
 from .test_events import events_between
 from .test_images import _tar, save_archive
 from .test_system import raw_request
@@ -33,9 +33,9 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
-def _start(auth: bool, token: bool = False):
+def _start(auth: bool, token: bool = False, bind: str = "127.0.0.1"):
     tmp = tempfile.mkdtemp(prefix="reg", dir="/tmp")
-    reg = registry_mod.Registry(tmp, auth=auth, token=token).start()
+    reg = registry_mod.Registry(tmp, auth=auth, token=token, bind=bind).start()
     try:
         yield reg
     finally:
@@ -355,6 +355,47 @@ def test_bearer_token_flow(daemon, client, token_reg):
     assert client.images.pull(repo, tag="t", auth_config={}).id == image.id   # anyone may pull: an anonymous token
     assert {"user": "", "scopes": [f"repository:{path}:pull"], "service": [registry_mod.SERVICE]} in seen
     client.images.remove(f"{repo}:t")
+
+
+def test_insecure_registries_and_mirrors_from_daemon_json(daemon, cli, reg):
+    # the test daemon's bridge address is this host's but not loopback: secure unless configured
+    far_gen = _start(auth=False, bind=daemon.subnet_prefix + ".1")
+    far = next(far_gen)
+    tmp = tempfile.mkdtemp(prefix="d", dir="/tmp")
+    d2 = make_daemon(tmp, "r" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
+    try:
+        base = rootfs_tar_bytes()
+        _, far_id = _oci_image(far, "x", [(base, gzip.compress(base), "application/vnd.oci.image.layer.v1.tar+gzip")],
+                               "amd64")
+        for digest in (far_id, *(d["digest"] for d in json.loads(far.manifest("x", "only-amd64"))["layers"])):
+            reg.put_blob("mirrored/thing", _blob(far, "x", digest))   # the mirror holds the same image
+        reg.put_manifest("mirrored/thing", "1", json.loads(far.manifest("x", "only-amd64")), OCI_MANIFEST)
+
+        out = cli("pull", f"{far.host}/x:only-amd64", check=False)
+        assert out.returncode == 1
+        assert f'Get "https://{far.host}/v2/": http: server gave HTTP response to HTTPS client' in out.stderr
+
+        with open(f"{tmp}/daemon.json", "w") as f:
+            json.dump({"insecure-registries": [far.host], "registry-mirrors": [reg.url]}, f)
+        d2.start()
+        docker(d2, "pull", f"{far.host}/x:only-amd64")
+        assert inspect(d2, f"{far.host}/x:only-amd64")["Id"] == far_id
+        out = docker(d2, "pull", "mirrored/thing:1").stdout      # docker.io, served by the mirror
+        assert "Status: Downloaded newer image for mirrored/thing:1" in out
+        assert inspect(d2, "mirrored/thing:1")["Id"] == far_id
+        info = json.loads(docker(d2, "info", "--format", "{{json .RegistryConfig}}").stdout)
+        assert info["Mirrors"] == [reg.url + "/"] and info["IndexConfigs"][far.host]["Secure"] is False
+    finally:
+        d2.stop()
+        cleanup(d2)
+        shutil.rmtree(tmp, ignore_errors=True)
+        far_gen.close()
+
+
+def _blob(reg, repo: str, digest: str) -> bytes:
+    import requests
+
+    return requests.get(f"{reg.url}/v2/{repo}/blobs/{digest}", timeout=30).content
 
 
 def test_docker_hub_is_unreachable_and_says_so(cli):
