@@ -259,7 +259,8 @@ def test_failed_pull_leaves_the_store_as_it_was(daemon, cli, reg):
 
 def test_interrupted_pull_leaves_nothing(daemon, cli, reg):
     repo = _name(reg, "cut")
-    layers = [_tar({f"f{i}.bin": os.urandom(12 << 20)}) for i in range(3)]
+    # the first layer is bigger than one upload chunk (16 MiB): pushed in PATCH chunks
+    layers = [_tar({f"f{i}.bin": os.urandom(size << 20)}) for i, size in enumerate((20, 8, 8))]
     archive, image_id = save_archive(layers, f"{repo}:big", {})
     cli("load", input=archive)
     cli("push", f"{repo}:big")
