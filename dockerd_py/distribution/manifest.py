@@ -53,10 +53,6 @@ class Descriptor:
                    obj.get("platform") if isinstance(obj.get("platform"), dict) else None,
                    tuple(u for u in obj.get("urls") or [] if isinstance(u, str)))
 
-    def to_json(self) -> dict[str, Any]:
-        """ocispec.Descriptor's JSON (mediaType, digest, size)."""
-        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
-
 
 @dataclass(frozen=True)
 class Manifest:

@@ -26,6 +26,7 @@ from ..images.ids import chain_ids, short_id
 from ..images.imagedb import parse_config
 from ..images.reference import Reference
 from . import progress
+from .auth import AuthConfig
 from .client import AuthError, RegistryError, TransportError
 from .manifest import FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, select
 from .metadata import V2Metadata
@@ -76,7 +77,7 @@ class _Layer:
 class Pull:
     """One pull, run as a generator of progress messages."""
 
-    def __init__(self, svc: "DistributionService", ref: Reference, auth: Any,
+    def __init__(self, svc: "DistributionService", ref: Reference, auth: AuthConfig,
                  platform: tuple[str, str, str], final_status: bool = True) -> None:
         self.svc = svc
         self.final_status = final_status     # False for one tag of `pull -a`: the caller sums up
@@ -169,7 +170,7 @@ class Pull:
                 raise errors.InvalidParameter(f"foreign layer {layer.desc.digest} is not supported")
             if layer.desc.media_type and layer.desc.media_type not in LAYER_TYPES:
                 raise errors.InvalidParameter(f"unsupported layer media type {layer.desc.media_type}")
-        chains = chain_ids([l.diff_id for l in layers])
+        chains = chain_ids([layer.diff_id for layer in layers])
         present = 0
         with self.store.layers.lock:
             for i, chain in enumerate(chains):

@@ -19,7 +19,6 @@ from ..images.reference import DEFAULT_DOMAIN
 
 DEFAULT_INSECURE_CIDR = "127.0.0.0/8"
 HUB_HOST = "registry-1.docker.io"
-INDEX_SERVER = "https://index.docker.io/v1/"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator
 from .. import errors
 from ..images.ids import sha256_digest
 from .auth import AuthConfig
-from .client import RegistryError, Response, Session, TransportError
+from .client import Response, Session, TransportError
 from .manifest import ACCEPT, Manifest, parse_manifest
 from .registries import Endpoint, RegistryConfig
 
@@ -148,8 +148,3 @@ def open_repository(config: RegistryConfig, name: str, auth: AuthConfig, push: b
         return Repository(session, endpoint, domain, path, push)
     raise errors.SystemErr(str(last) if last else f"no endpoint for {domain}")
 
-
-def registry_error(exc: RegistryError | TransportError) -> errors.DockerError:
-    if isinstance(exc, TransportError):
-        return errors.SystemErr(str(exc))
-    return errors.SystemErr(exc.text)
