@@ -220,3 +220,77 @@ class Registry:
                          headers={"Accept": accept})
         r.raise_for_status()
         return r.content
+
+
+class CuttingProxy:
+    """A TCP proxy to a registry that, when armed, breaks the next download of blob `cut_digest`
+    after `cut_after` bytes (one-shot)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.cut_digest = ""
+        self.cut_after = 0
+        self.cuts = 0
+        self.ranged = 0             # requests that resumed with a Range header
+        self._lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        first = client.recv(65536)
+        limit = 0
+        with self._lock:
+            request_line = first.split(b"\r\n", 1)[0]
+            if b"\r\nrange: bytes=" in first.lower():
+                self.ranged += 1
+            if self.cut_digest and request_line.startswith(b"GET ") and \
+                    f"/blobs/{self.cut_digest} ".encode() in request_line:
+                limit, self.cut_digest = self.cut_after, ""
+                self.cuts += 1
+        upstream.sendall(first)
+        threading.Thread(target=self._pump, args=(client, upstream, 0), daemon=True).start()
+        self._pump(upstream, client, limit)
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, limit: int) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if limit and sent + len(data) >= limit:
+                    dst.sendall(data[:limit - sent])
+                    break
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()

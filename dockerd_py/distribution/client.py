@@ -288,7 +288,7 @@ class Session:
                 hops += 1
                 continue
             break
-        if resp.status != 200:
+        if resp.status not in (200, 206):
             raise self.error(resp)
         try:
             yield resp

@@ -12,13 +12,15 @@ releases the layers it added and removes its files, so nothing is half-made.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
+import socket
 import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 from .. import errors
 from ..images import archive
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from .service import DistributionService
 
 MAX_DOWNLOADS = 3           # Docker's max-concurrent-downloads default
+MAX_ATTEMPTS = 5            # Docker's max-download-attempts default
+RETRY_DELAY = 5             # seconds, times the attempt number, as Docker waits
 PROGRESS_EVERY = 0.1        # seconds between two Downloading messages of a layer
 _READ = 256 << 10
 _DONE = object()
@@ -59,6 +63,20 @@ def translate(exc: BaseException, ref: Reference) -> errors.DockerError:
     if isinstance(exc, TransportError):
         return errors.SystemErr(str(exc))
     return errors.SystemErr(str(exc) or type(exc).__name__)
+
+
+@dataclass
+class _Fetch:
+    """What one blob download has written so far (kept across retries)."""
+
+    total: int
+    got: int = 0
+    last: float = 0.0
+    hasher: Any = field(default_factory=hashlib.sha256)
+
+    def restart(self) -> None:
+        self.got = 0
+        self.hasher = hashlib.sha256()
 
 
 @dataclass
@@ -220,38 +238,58 @@ class Pull:
                 self.events.put(e)
 
     def _download(self, repo: Repository, layer: _Layer) -> None:
+        """Fetch one blob to a file; a broken connection is retried (resuming) as Docker does."""
         if self.cancel.is_set():
             return
         path = os.path.join(self.tmp, str(layer.index))
-        total = layer.desc.size if layer.desc.size > 0 else 0
-        hasher = hashlib.sha256()
-        got = 0
-        last = 0.0
-        with repo.blob(layer.desc.digest) as resp, open(path, "wb") as out:
+        fetch = _Fetch(layer.desc.size if layer.desc.size > 0 else 0)
+        with open(path, "wb") as out:
+            attempt = 1
             while True:
-                if self.cancel.is_set():
-                    return
-                chunk = resp.read(_READ)
-                if not chunk:
+                try:
+                    self._fetch(repo, layer, out, fetch)
                     break
-                out.write(chunk)
-                hasher.update(chunk)
-                got += len(chunk)
-                if total and got > total:
-                    break
-                now = time.monotonic()
-                if now - last >= PROGRESS_EVERY:
-                    last = now
-                    self.events.put(progress.progress(layer.ident, "Downloading", got, total))
-        if total and got != total:
+                except (TransportError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
+                    if self.cancel.is_set() or attempt >= MAX_ATTEMPTS:
+                        raise errors.SystemErr(str(e) or type(e).__name__) from e
+                    for left in range(attempt * RETRY_DELAY, 0, -1):
+                        self.events.put(progress.update(layer.ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
+                        if self.cancel.wait(1):
+                            return
+                    attempt += 1
+        if self.cancel.is_set():
+            return
+        if fetch.total and fetch.got != fetch.total:
             raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
-        self.events.put(progress.progress(layer.ident, "Downloading", got, total))
+        self.events.put(progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
         self.events.put(progress.update(layer.ident, "Verifying Checksum"))
-        if "sha256:" + hasher.hexdigest() != layer.desc.digest:
+        if "sha256:" + fetch.hasher.hexdigest() != layer.desc.digest:
             raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
         self.events.put(progress.update(layer.ident, "Download complete"))
         layer.path = path
         layer.ready.set()
+
+    def _fetch(self, repo: Repository, layer: _Layer, out: BinaryIO, fetch: "_Fetch") -> None:
+        with repo.blob(layer.desc.digest, fetch.got) as resp:
+            if fetch.got and resp.status != 206:   # the registry sends it all again
+                out.seek(0)
+                out.truncate()
+                fetch.restart()
+            while not self.cancel.is_set():
+                chunk = resp.read(_READ)
+                if not chunk:
+                    break
+                out.write(chunk)
+                fetch.hasher.update(chunk)
+                fetch.got += len(chunk)
+                if fetch.total and fetch.got > fetch.total:
+                    break
+                now = time.monotonic()
+                if now - fetch.last >= PROGRESS_EVERY:
+                    fetch.last = now
+                    self.events.put(progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
+        if fetch.total and fetch.got < fetch.total and not self.cancel.is_set():
+            raise ConnectionError("unexpected EOF")   # the connection ended early: retried
 
     def _register(self, layers: list[_Layer], parent: str | None, source_repo: str) -> None:
         with self.store.extractor() as extractor:

@@ -55,8 +55,10 @@ class Repository:
 
     # -- blobs ----------------------------------------------------------------------
     @contextmanager
-    def blob(self, digest: str) -> Iterator[Response]:
-        with self.session.stream(self._p(f"blobs/{digest}"), self.scopes) as resp:
+    def blob(self, digest: str, offset: int = 0) -> Iterator[Response]:
+        """Stream a blob, from `offset` on if given (a 206 answer; a 200 means from the start)."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        with self.session.stream(self._p(f"blobs/{digest}"), self.scopes, headers) as resp:
             yield resp
 
     def fetch_blob(self, digest: str, limit: int = 64 << 20) -> bytes:
