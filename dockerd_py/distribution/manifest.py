@@ -142,7 +142,16 @@ def format_platform(p: tuple[str, str, str]) -> str:
 
 def _matches(want: tuple[str, str, str], desc: Descriptor) -> int | None:
     """A rank (lower is better) when `desc` runs on `want`, else None."""
-    plat = desc.platform or {}
+    return rank(want, desc.platform or {})
+
+
+def of_config(config: dict[str, Any]) -> tuple[str, str, str]:
+    return normalize(str(config.get("os") or "linux"), str(config.get("architecture") or ""),
+                     str(config.get("variant") or ""))
+
+
+def rank(want: tuple[str, str, str], plat: dict[str, Any]) -> int | None:
+    """How well a platform (`os`, `architecture`, `variant`) serves `want`: 0 exactly, None not at all."""
     got = normalize(str(plat.get("os", "")), str(plat.get("architecture", "")), str(plat.get("variant", "")))
     if got[0] != want[0] or got[1] != want[1]:
         return None

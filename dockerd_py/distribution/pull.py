@@ -30,7 +30,8 @@ from ..images.reference import Reference
 from . import progress
 from .auth import AuthConfig
 from .client import AuthError, RegistryError, TransportError
-from .manifest import FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, select
+from .manifest import (FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, default_platform, format_platform,
+                       of_config, rank, select)
 from .metadata import V2Metadata
 from .repository import Repository, open_repository
 
@@ -65,6 +66,11 @@ def translate(exc: BaseException, ref: Reference) -> errors.DockerError:
     return errors.SystemErr(str(exc) or type(exc).__name__)
 
 
+def _platform_of(config: dict[str, Any]) -> dict[str, str]:
+    os_name, arch, variant = of_config(config)
+    return {"os": os_name, "architecture": arch, "variant": variant}
+
+
 @dataclass
 class _Fetch:
     """What one blob download has written so far (kept across retries)."""
@@ -96,14 +102,14 @@ class Pull:
     """One pull, run as a generator of progress messages."""
 
     def __init__(self, svc: "DistributionService", ref: Reference, auth: AuthConfig,
-                 platform: tuple[str, str, str], final_status: bool = True) -> None:
+                 platform: tuple[str, str, str] | None, final_status: bool = True) -> None:
         self.svc = svc
         self.final_status = final_status     # False for one tag of `pull -a`: the caller sums up
         self.updated = False
         self.store = svc.store
         self.ref = ref
         self.auth = auth
-        self.platform = platform
+        self.platform = platform              # None: the default, no warning on a mismatch
         self.events: queue.Queue = queue.Queue()
         self.cancel = threading.Event()
         self.pinned: list[str] = []
@@ -134,8 +140,9 @@ class Pull:
             self._cleanup()
 
     def _pull(self, repo: Repository, manifest: Manifest, digest: str) -> Iterator[dict[str, Any]]:
+        single = not manifest.is_list
         if manifest.is_list:
-            chosen = select(manifest, self.platform)
+            chosen = select(manifest, self.platform or default_platform())
             manifest, _ = repo.manifest(chosen.digest)
             if manifest.is_list:
                 raise errors.InvalidParameter("invalid manifest: nested manifest lists are not supported")
@@ -165,6 +172,11 @@ class Pull:
         if self.final_status:
             word = "Downloaded newer image for " if self.updated else "Image is up to date for "
             yield progress.status("Status: " + word + self.ref.familiar())
+        if single and self.platform is not None and rank(self.platform, _platform_of(image.config)) is None:
+            # Docker pulls a single-platform image anyway, and warns
+            yield progress.status(
+                f"WARNING: image with reference {self.ref.familiar()} was found but does not match the specified "
+                f"platform: wanted {format_platform(self.platform)}, actual: {format_platform(of_config(image.config))}")
 
     def _reference(self, image_id: str, digest: str) -> bool:
         """Tag and digest references as Docker's pullTag sets them; True when the tag moved."""

@@ -15,7 +15,7 @@ from ..images.reference import Reference, parse_normalized, validate_tag
 from ..images.store import ImageStore
 from .auth import AuthConfig
 from .client import AuthError, RegistryError, Session, TransportError, go_error
-from .manifest import Manifest, config_platform, default_platform, parse_platform
+from .manifest import Manifest, config_platform, parse_platform
 from .metadata import MetadataStore
 from .pull import Pull, translate
 from .push import Push
@@ -50,12 +50,13 @@ class DistributionService:
     def pull(self, from_image: str, tag: str, platform: str, auth: AuthConfig) -> Iterator[dict[str, Any]]:
         """Progress messages of a pull; errors before the first one are HTTP errors."""
         ref = pull_reference(from_image, tag)
-        want = parse_platform(platform) if platform else default_platform()
+        want = parse_platform(platform) if platform else None
         if ref.tag is None and ref.digest is None:
             return self._pull_all_tags(ref, auth, want)
         return Pull(self, ref, auth, want).run()
 
-    def _pull_all_tags(self, ref: Reference, auth: AuthConfig, want: tuple[str, str, str]) -> Iterator[dict[str, Any]]:
+    def _pull_all_tags(self, ref: Reference, auth: AuthConfig,
+                       want: tuple[str, str, str] | None) -> Iterator[dict[str, Any]]:
         try:
             tags = open_repository(self.registries, ref.name, auth).tags()
         except (RegistryError, TransportError) as e:

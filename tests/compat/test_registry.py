@@ -228,6 +228,11 @@ def test_oci_index_zstd_and_platform_selection(daemon, cli, client, reg):
     data = inspect(daemon, f"{repo}:multi")
     assert data["Id"] == arm_id and data["Architecture"] == "arm64"
 
+    out = cli("pull", "--platform", "linux/arm64", f"{repo}:only-amd64").stdout   # one platform: pulled, with a warning
+    assert (f"WARNING: image with reference {repo}:only-amd64 was found but does not match the specified platform: "
+            "wanted linux/arm64/v8, actual: linux/amd64") in out
+    assert inspect(daemon, f"{repo}:only-amd64")["Id"] == amd_id
+
     out = cli("pull", "--platform", "linux/s390x", f"{repo}:multi", check=False)
     assert out.returncode == 1 and "no matching manifest for linux/s390x in the manifest list entries" in out.stderr
 
