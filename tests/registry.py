@@ -224,12 +224,13 @@ class Registry:
 
 class CuttingProxy:
     """A TCP proxy to a registry that, when armed, breaks the next download of blob `cut_digest`
-    after `cut_after` bytes (one-shot)."""
+    after `cut_after` bytes, or the next blob upload after `cut_upload_after` bytes (one-shot)."""
 
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.cut_digest = ""
         self.cut_after = 0
+        self.cut_upload_after = 0   # armed when > 0: the next blob upload request breaks after that many bytes
         self.cuts = 0
         self.ranged = 0             # requests that resumed with a Range header
         self._lock = threading.Lock()
@@ -254,33 +255,49 @@ class CuttingProxy:
 
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
-        first = client.recv(65536)
-        limit = 0
-        with self._lock:
-            request_line = first.split(b"\r\n", 1)[0]
-            if b"\r\nrange: bytes=" in first.lower():
-                self.ranged += 1
-            if self.cut_digest and request_line.startswith(b"GET ") and \
-                    f"/blobs/{self.cut_digest} ".encode() in request_line:
-                limit, self.cut_digest = self.cut_after, ""
-                self.cuts += 1
-        upstream.sendall(first)
-        threading.Thread(target=self._pump, args=(client, upstream, 0), daemon=True).start()
-        self._pump(upstream, client, limit)
+        answer = {"limit": 0}                     # a cut of the answer, set by the request side
+        threading.Thread(target=self._pump, args=(client, upstream, True, answer), daemon=True).start()
+        self._pump(upstream, client, False, answer)
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket, limit: int) -> None:
-        sent = 0
+    def _armed(self, request: bytes) -> int:
+        """Bytes to let through from the start of this request before breaking it (0: all)."""
+        line = request.split(b"\r\n", 1)[0]
+        with self._lock:
+            if b"\r\nrange: bytes=" in request.lower():
+                self.ranged += 1
+            if self.cut_digest and line.startswith(b"GET ") and f"/blobs/{self.cut_digest} ".encode() in line:
+                self.cut_digest = ""
+                self.cuts += 1
+                return -self.cut_after            # negative: cut the answer, not the request
+            if self.cut_upload_after and line.split(b" ")[0] in (b"PATCH", b"PUT") and b"/blobs/uploads/" in line:
+                limit, self.cut_upload_after = self.cut_upload_after, 0
+                self.cuts += 1
+                return limit
+        return 0
+
+    def _pump(self, src: socket.socket, dst: socket.socket, requests: bool, answer: dict) -> None:
+        """Copy src to dst; on the client side, look at each request (keep-alive: one after another)."""
+        left = 0                                  # bytes still allowed before the cut (0: no cut pending)
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
-                if limit and sent + len(data) >= limit:
-                    dst.sendall(data[:limit - sent])
-                    break
+                if requests and not left and data[:8].split(b" ")[0] in (b"GET", b"HEAD", b"PUT", b"PATCH",
+                                                                          b"POST", b"DELETE"):
+                    limit = self._armed(data)
+                    if limit > 0:
+                        left = limit
+                    elif limit < 0:
+                        answer["limit"] = -limit
+                if not requests and answer["limit"]:
+                    left, answer["limit"] = answer["limit"], 0
+                if left:
+                    if len(data) >= left:
+                        dst.sendall(data[:left])
+                        break
+                    left -= len(data)
                 dst.sendall(data)
-                sent += len(data)
         except OSError:
             pass
         finally:

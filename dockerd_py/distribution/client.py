@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from contextlib import contextmanager
 from typing import Iterable, Iterator
@@ -22,6 +23,7 @@ from .auth import AuthConfig, Challenge, basic_header, parse_challenges
 
 USER_AGENT = f"docker/{__version__} (dockerd-py)"
 TIMEOUT = 60.0
+IDLE_REUSE = 2.0           # seconds a kept-alive connection may idle before a POST/PUT/PATCH
 _REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -125,17 +127,17 @@ class Session:
             return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=ctx)
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
-    def _pooled(self) -> http.client.HTTPConnection:
+    def _pooled(self, idempotent: bool) -> http.client.HTTPConnection:
+        """This thread's kept-alive connection; a request that cannot be resent gets a fresh one
+        if the kept one idled (the server may have closed it meanwhile)."""
         conn = getattr(self._local, "conn", None)
+        if conn is not None and not idempotent and time.monotonic() - self._local.used > IDLE_REUSE:
+            conn.close()
+            conn = None
         if conn is None:
             conn = self._local.conn = self._connect(self.scheme, self.netloc)
+        self._local.used = time.monotonic()
         return conn
-
-    def _drop_pooled(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
 
     def url(self, path: str) -> str:
         return self.base + path if path.startswith("/") else path
@@ -234,8 +236,9 @@ class Session:
                 hdrs["Authorization"] = authz
         target = parts.path + ("?" + parts.query if parts.query else "")
         same = (parts.scheme, parts.netloc) == (self.scheme, self.netloc)
+        idempotent = method in ("GET", "HEAD")
         for attempt in (0, 1):
-            conn = self._pooled() if same and not stream else self._connect(parts.scheme, parts.netloc)
+            conn = self._pooled(idempotent) if same and not stream else self._connect(parts.scheme, parts.netloc)
             try:
                 raw = self._send(conn, method, target, hdrs, body)
                 if stream and raw.status < 300:
@@ -248,8 +251,8 @@ class Session:
                 conn.close()
                 if same and not stream:
                     self._local.conn = None
-                # a kept-alive connection the server had closed: one retry for bodies we can resend
-                if attempt == 0 and (body is None or isinstance(body, (bytes, bytearray))):
+                # a kept-alive connection the server had closed: GET and HEAD are sent once more
+                if attempt == 0 and idempotent:
                     continue
                 raise TransportError(go_error(method, url, e)) from e
             except (OSError, http.client.HTTPException) as e:

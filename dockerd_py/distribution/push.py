@@ -9,7 +9,9 @@ digest is the one Docker pushes.
 
 from __future__ import annotations
 
+import http.client
 import queue
+import socket
 import threading
 import time
 import zlib
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from .service import DistributionService
 
 MAX_UPLOADS = 5             # Docker's max-concurrent-uploads default
+MAX_ATTEMPTS = 5            # Docker's upload attempts
+RETRY_DELAY = 5             # seconds, times the attempt number
 MAX_MOUNT_TRIES = 3
 PROGRESS_EVERY = 0.1
 _DONE = object()
@@ -187,8 +191,22 @@ class Push:
                 state["last"] = now
                 self.events.put(progress.progress(ident, "Pushing", state["read"], total))
 
-        chunks = gzip_chunks(self.store.layer_tar(chain), on_read)
-        digest, size = repo.upload(chunks, location, self.cancel.is_set)
+        attempt = 1
+        while True:   # a broken upload starts again, after Docker's countdown
+            state["read"] = 0
+            try:
+                chunks = gzip_chunks(self.store.layer_tar(chain), on_read)
+                digest, size = repo.upload(chunks, location, self.cancel.is_set)
+                break
+            except (TransportError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
+                if self.cancel.is_set() or attempt >= MAX_ATTEMPTS:
+                    raise errors.SystemErr(str(e) or type(e).__name__) from e
+                for left in range(attempt * RETRY_DELAY, 0, -1):
+                    self.events.put(progress.update(ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
+                    if self.cancel.wait(1):
+                        raise errors.SystemErr("push cancelled") from e
+                attempt += 1
+                location = None
         self.events.put(progress.progress(ident, "Pushing", state["read"], total))
         self.events.put(progress.update(ident, "Pushed"))
         self._record(diff_id, digest, target)

@@ -291,18 +291,20 @@ def test_interrupted_pull_leaves_nothing(daemon, cli, reg):
     assert not [n for n in os.listdir(os.path.join(daemon.root, "data", "tmp")) if n.startswith("pull-")]
 
 
-def test_broken_download_is_retried_and_resumed(daemon, cli, reg):
+def test_broken_upload_and_download_are_retried(daemon, cli, reg):
     proxy = registry_mod.CuttingProxy(reg.port)
     try:
         repo = f"{proxy.host}/retry{uuid.uuid4().hex[:8]}"
         archive, image_id = save_archive([_tar({"r.bin": os.urandom(4 << 20)})], f"{repo}:1", {})
         cli("load", input=archive)
-        cli("push", f"{repo}:1")
+        proxy.cut_upload_after = 1 << 20     # the upload breaks after 1 MiB: pushed again
+        out = cli("push", f"{repo}:1").stdout
+        assert proxy.cuts == 1 and "Retrying in 5 seconds" in out and "Pushed" in out
         cli("rmi", f"{repo}:1")
         layer = json.loads(reg.manifest(repo.split("/", 1)[1], "1"))["layers"][0]["digest"]
         proxy.cut_after, proxy.cut_digest = 1 << 20, layer     # the layer's connection breaks after 1 MiB
         out = cli("pull", f"{repo}:1").stdout
-        assert proxy.cuts == 1 and proxy.ranged == 1          # resumed where it broke
+        assert proxy.cuts == 2 and proxy.ranged == 1          # resumed where it broke
         assert "Retrying in 5 seconds" in out and "Pull complete" in out
         assert inspect(daemon, f"{repo}:1")["Id"] == image_id
         cli("rmi", f"{repo}:1")
