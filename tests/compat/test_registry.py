@@ -437,9 +437,15 @@ def test_docker_hub_is_unreachable_and_says_so(cli):
     assert time.monotonic() - start < 30
 
 
-def test_auth_needs_a_body(daemon):
+def test_bad_requests_are_400(daemon):
     status, _, body = raw_request(daemon, "POST", "/v1.47/auth")
     assert status == 400 and json.loads(body)["message"]
+    status, _, body = raw_request(daemon, "GET", "/v1.47/images/search?term=x&limit=500")
+    assert status == 400 and json.loads(body)["message"] == "limit 500 is outside the range of [1, 100]"
+    status, _, body = raw_request(daemon, "POST", "/v1.47/images/create?fromImage=Bad/Name")
+    assert status == 400 and "invalid reference format" in json.loads(body)["message"]
+    status, _, body = raw_request(daemon, "POST", "/v1.47/images/create?fromImage=busybox&platform=a/b/c/d")
+    assert status == 400 and "unknown operating system or architecture" in json.loads(body)["message"]
 
 
 REFERENCE = os.environ.get("DOCKERD_PY_REFERENCE_HOST", "")

@@ -5,6 +5,7 @@ import json
 from flask import Blueprint, request
 
 from ...distribution.auth import AuthConfig, decode_header
+from ...errors import InvalidParameter
 from .. import params
 from ..responses import json_response, progress_stream
 
@@ -38,6 +39,10 @@ def blueprint(engine) -> Blueprint:
 
     @bp.get("/images/search")
     def search():
-        return json_response(service.search(params.string("term"), params.integer("limit")))
+        params.filters({"is-automated", "is-official", "stars"})
+        limit = params.integer("limit")
+        if limit is not None and not 1 <= limit <= 100:
+            raise InvalidParameter(f"limit {limit} is outside the range of [1, 100]")
+        return json_response(service.search(params.string("term"), limit))
 
     return bp
