@@ -310,8 +310,10 @@ class Pull:
                     if self.cancel.is_set():
                         return
                 size = os.path.getsize(layer.path)
-                self.events.put(progress.progress(layer.ident, "Extracting", 0, size))
-                got, created = self.store.layers.ensure(parent, layer.diff_id, layer.path, extractor, layer.index)
+                got, created = self.store.layers.ensure(
+                    parent, layer.diff_id, layer.path, extractor, layer.index,
+                    lambda n, ident=layer.ident, size=size: self.events.put(
+                        progress.progress(ident, "Extracting", n, size)))
                 self.pinned.append(got.chain_id)
                 if created:
                     self.added.append(got.chain_id)

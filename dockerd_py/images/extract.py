@@ -6,6 +6,7 @@ that speaks JSON lines on stdin/stdout, one request at a time:
 
     {"op": "hash", "src": PATH}                  -> {"diff_id": ...}
     {"op": "extract", "src": PATH, "dest": DIR}  -> {"diff_id", "size", "split" (base64)}
+    with "progress": true, {"progress": N} lines (bytes of PATH read) come first
     failures                                     -> {"error": MESSAGE, "status": 400|500}
 """
 
@@ -21,8 +22,9 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zlib
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from .. import errors
 from . import archive, tarsplit
@@ -39,9 +41,36 @@ def hash_layer(src: str) -> str:
     return hashed.digest
 
 
-def extract_layer(src: str, dest: str) -> tuple[str, int, bytes]:
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 0.1   # seconds between two progress reports
+
+
+class _Counting:
+    """Reports how much of the (compressed) layer file has been read, every PROGRESS_EVERY at most."""
+
+    def __init__(self, raw: BinaryIO, report: Progress) -> None:
+        self._raw = raw
+        self._report = report
+        self._count = 0
+        self._last = 0.0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._count += len(data)
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY:
+            self._last = now
+            self._report(self._count)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def extract_layer(src: str, dest: str, on_progress: Progress | None = None) -> tuple[str, int, bytes]:
     """Apply a layer file to the empty dir `dest`: (diff id, size, tar-split bytes)."""
-    with open(src, "rb") as raw:
+    with open(src, "rb") as f:
+        raw: BinaryIO = _Counting(f, on_progress) if on_progress else f  # type: ignore[assignment]
         hashed = archive.HashingReader(archive.decompress(raw))
         rec = tarsplit.Recorder(hashed)  # type: ignore[arg-type]
         archive.apply_layer(rec, dest, lambda i: rec.member(  # type: ignore[arg-type]
@@ -73,9 +102,9 @@ class Extractor:
         except Exception as e:
             raise classify(e) from e
 
-    def extract(self, src: str, dest: str) -> tuple[str, int, bytes]:
+    def extract(self, src: str, dest: str, on_progress: Progress | None = None) -> tuple[str, int, bytes]:
         try:
-            return extract_layer(src, dest)
+            return extract_layer(src, dest, on_progress)
         except Exception as e:
             raise classify(e) from e
 
@@ -97,7 +126,7 @@ class ChildExtractor(Extractor):
         self._lock = threading.Lock()
         self.in_sync = True   # False when a request was interrupted before its reply
 
-    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, request: dict[str, Any], on_progress: Progress | None = None) -> dict[str, Any]:
         with self._lock:
             if self._proc is None:
                 env = dict(os.environ)
@@ -111,6 +140,10 @@ class ChildExtractor(Extractor):
                 self._proc.stdin.write(json.dumps(request).encode() + b"\n")
                 self._proc.stdin.flush()
                 line = self._proc.stdout.readline()
+                while line.startswith(b'{"progress":'):
+                    if on_progress is not None:
+                        on_progress(json.loads(line)["progress"])
+                    line = self._proc.stdout.readline()
             except BrokenPipeError:
                 line = b""
             if not line:
@@ -129,8 +162,9 @@ class ChildExtractor(Extractor):
     def hash(self, src: str) -> str:
         return self._call({"op": "hash", "src": src})["diff_id"]
 
-    def extract(self, src: str, dest: str) -> tuple[str, int, bytes]:
-        reply = self._call({"op": "extract", "src": src, "dest": dest})
+    def extract(self, src: str, dest: str, on_progress: Progress | None = None) -> tuple[str, int, bytes]:
+        request = {"op": "extract", "src": src, "dest": dest, "progress": on_progress is not None}
+        reply = self._call(request, on_progress)
         return reply["diff_id"], reply["size"], base64.b64decode(reply["split"])
 
     def close(self) -> None:
@@ -178,11 +212,17 @@ class ExtractorPool:
             ex.close()
 
 
+def _report_progress(count: int) -> None:
+    sys.stdout.write(json.dumps({"progress": count}) + "\n")
+    sys.stdout.flush()
+
+
 def _serve(request: dict[str, Any]) -> dict[str, Any]:
     try:
         if request["op"] == "hash":
             return {"diff_id": hash_layer(request["src"])}
-        diff_id, size, split = extract_layer(request["src"], request["dest"])
+        report = _report_progress if request.get("progress") else None
+        diff_id, size, split = extract_layer(request["src"], request["dest"], report)
         return {"diff_id": diff_id, "size": size, "split": base64.b64encode(split).decode()}
     except Exception as e:  # reported to the parent, which raises it
         err = classify(e)

@@ -175,6 +175,9 @@ def test_pull_progress_messages(daemon, client, cli, reg):
     downloading = [m for m in messages if m.get("status") == "Downloading"]
     assert downloading[-1]["progressDetail"]["current"] == downloading[-1]["progressDetail"]["total"]
     assert downloading[-1]["progress"].startswith("[=") and len(downloading[-1]["id"]) == 12
+    extracting = [m for m in messages if m.get("status") == "Extracting"]
+    assert extracting[-1]["progressDetail"]["current"] == extracting[-1]["progressDetail"]["total"]
+    assert len(extracting) >= 2 and extracting[0]["progressDetail"]["current"] < extracting[0]["progressDetail"]["total"]
     assert any(s.startswith("Digest: sha256:") for s in statuses)
     assert statuses[-1] == f"Status: Downloaded newer image for {repo}:p"
     assert not any("error" in m for m in messages)
