@@ -44,6 +44,8 @@ class RegistryError(Exception):
 class AuthError(RegistryError):
     """The credentials were refused (bad password, or none where they are needed)."""
 
+    reason = ""     # the bare cause, where Docker shows it without the request (push)
+
 
 def go_error(method: str, url: str, exc: BaseException) -> str:
     """Go's `Get "url": ...` rendering of a transport failure."""
@@ -215,8 +217,10 @@ class Session:
         for c in self.challenges:
             if c.scheme == "basic":
                 if self.auth.empty:
-                    raise AuthError(401, f'{method[0] + method[1:].lower()} "{url}": no basic auth credentials',
+                    err = AuthError(401, f'{method[0] + method[1:].lower()} "{url}": no basic auth credentials',
                                     "UNAUTHORIZED")
+                    err.reason = "no basic auth credentials"
+                    raise err
                 return basic_header(self.auth)
         return None
 

@@ -24,7 +24,7 @@ from ..images.ids import short_id
 from ..images.reference import Reference
 from . import progress
 from .auth import AuthConfig
-from .client import RegistryError, TransportError
+from .client import AuthError, RegistryError, TransportError
 from .manifest import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Descriptor, docker_manifest
 from .metadata import V2Metadata, metadata_hmac
 from .repository import Repository, open_repository
@@ -43,6 +43,8 @@ _DONE = object()
 def _error(exc: BaseException) -> errors.DockerError:
     if isinstance(exc, errors.DockerError):
         return exc
+    if isinstance(exc, AuthError) and exc.reason:
+        return errors.SystemErr(exc.reason)
     if isinstance(exc, RegistryError):
         return errors.SystemErr(exc.text)
     return errors.SystemErr(str(exc) or type(exc).__name__)
