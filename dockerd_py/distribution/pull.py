@@ -33,7 +33,7 @@ from .client import AuthError, RegistryError, TransportError
 from .manifest import (FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, default_platform, format_platform,
                        of_config, rank, select)
 from .metadata import V2Metadata
-from .repository import Repository, open_repository
+from .repository import Repository, connect
 
 if TYPE_CHECKING:
     from .service import DistributionService
@@ -118,12 +118,18 @@ class Pull:
 
     # -- resolution (before the first message) ------------------------------------
     def resolve(self) -> tuple[Repository, Manifest, str]:
-        try:
-            repo = open_repository(self.svc.registries, self.ref.name, self.auth)
-            manifest, digest = repo.manifest(self.ref.digest or self.ref.tag or "latest")
-        except (RegistryError, TransportError) as e:
-            raise translate(e, self.ref) from e
-        return repo, manifest, digest
+        """The manifest, from the first endpoint that has it: a mirror that fails passes to the next."""
+        last: Exception | None = None
+        for endpoint in self.svc.registries.endpoints(self.ref.name.partition("/")[0]):
+            try:
+                repo = connect(endpoint, self.ref.name, self.auth)
+                manifest, digest = repo.manifest(self.ref.digest or self.ref.tag or "latest")
+                return repo, manifest, digest
+            except (RegistryError, TransportError) as e:
+                if isinstance(e, RegistryError) and not endpoint.mirror:
+                    raise translate(e, self.ref) from e
+                last = e
+        raise translate(last or errors.SystemErr(f"no endpoint for {self.ref.name}"), self.ref)
 
     def run(self) -> Iterator[dict[str, Any]]:
         repo, manifest, list_digest = self.resolve()

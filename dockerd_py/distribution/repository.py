@@ -134,19 +134,22 @@ class Repository:
         self.finish_upload(self.start_upload(), digest, data)
 
 
+def connect(endpoint: Endpoint, name: str, auth: AuthConfig, push: bool = False) -> Repository:
+    """A repository on one endpoint, once its /v2/ answered (raises TransportError otherwise)."""
+    domain, _, path = name.partition("/")
+    session = Session(endpoint.base, auth, endpoint.verify_tls)
+    session.ping()
+    return Repository(session, endpoint, domain, path, push)
+
+
 def open_repository(config: RegistryConfig, name: str, auth: AuthConfig, push: bool = False) -> Repository:
     """Reach the registry of a normalised name: the first endpoint that answers /v2/."""
-    domain, _, path = name.partition("/")
     last: Exception | None = None
-    for endpoint in config.endpoints(domain):
+    for endpoint in config.endpoints(name.partition("/")[0]):
         if push and endpoint.mirror:
             continue
-        session = Session(endpoint.base, auth, endpoint.verify_tls)
         try:
-            session.ping()
+            return connect(endpoint, name, auth, push)
         except TransportError as e:
             last = e
-            continue
-        return Repository(session, endpoint, domain, path, push)
-    raise errors.SystemErr(str(last) if last else f"no endpoint for {domain}")
-
+    raise errors.SystemErr(str(last) if last else f"no endpoint for {name}")

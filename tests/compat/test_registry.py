@@ -413,6 +413,8 @@ def test_insecure_registries_and_mirrors_from_daemon_json(daemon, cli, reg):
         out = docker(d2, "pull", "mirrored/thing:1").stdout      # docker.io, served by the mirror
         assert "Status: Downloaded newer image for mirrored/thing:1" in out
         assert inspect(d2, "mirrored/thing:1")["Id"] == far_id
+        out = docker(d2, "pull", "mirrored/absent:1", check=False)   # not on the mirror: on to Docker Hub
+        assert out.returncode == 1 and 'Get "https://registry-1.docker.io/v2/"' in out.stderr
         info = json.loads(docker(d2, "info", "--format", "{{json .RegistryConfig}}").stdout)
         assert info["Mirrors"] == [reg.url + "/"] and info["IndexConfigs"][far.host]["Secure"] is False
     finally:
