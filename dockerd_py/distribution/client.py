@@ -95,7 +95,6 @@ class Response:
         self.raw = raw
         self.conn = conn
         self.status = raw.status
-        self.headers = raw.headers
         self.body = body
 
     def header(self, name: str) -> str:
@@ -111,7 +110,7 @@ class Session:
     def __init__(self, base: str, auth: AuthConfig, verify_tls: bool = True) -> None:
         self.base = base.rstrip("/")
         parts = urllib.parse.urlsplit(self.base)
-        self.scheme, self.netloc, self.prefix = parts.scheme, parts.netloc, parts.path
+        self.scheme, self.netloc = parts.scheme, parts.netloc
         self.auth = auth
         self.verify_tls = verify_tls
         self.challenges: list[Challenge] = []
