@@ -30,7 +30,7 @@ from ..images.reference import Reference
 from . import progress
 from .auth import AuthConfig
 from .client import AuthError, RegistryError, TransportError
-from .manifest import (FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, default_platform, format_platform,
+from .manifest import (CONFIG_TYPES, FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, default_platform, format_platform,
                        of_config, rank, select)
 from .metadata import V2Metadata
 from .repository import Repository, connect
@@ -153,6 +153,8 @@ class Pull:
             if manifest.is_list:
                 raise errors.InvalidParameter("invalid manifest: nested manifest lists are not supported")
         config_desc = manifest.config
+        if config_desc.media_type not in CONFIG_TYPES:   # an artifact (a helm chart...), not an image
+            raise errors.InvalidParameter(f'Encountered remote "{config_desc.media_type}"(unknown) when fetching')
         existing = self.store.images.get(config_desc.digest)
         if existing is not None:
             config_raw = existing.raw

@@ -236,6 +236,14 @@ def test_oci_index_zstd_and_platform_selection(daemon, cli, client, reg):
             "wanted linux/arm64/v8, actual: linux/amd64") in out
     assert inspect(daemon, f"{repo}:only-amd64")["Id"] == amd_id
 
+    artifact = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": amd_id, "size": 1},
+                "layers": []}
+    reg.put_manifest(path, "chart", artifact, OCI_MANIFEST)
+    out = cli("pull", f"{repo}:chart", check=False)
+    assert out.returncode == 1
+    assert 'Encountered remote "application/vnd.cncf.helm.config.v1+json"(unknown) when fetching' in out.stderr
+
     out = cli("pull", "--platform", "linux/s390x", f"{repo}:multi", check=False)
     assert out.returncode == 1 and "no matching manifest for linux/s390x in the manifest list entries" in out.stderr
 
