@@ -35,20 +35,23 @@ class AuthConfig:
             value = data.get(key)
             return value if isinstance(value, str) else ""
 
-        username, password = text("username"), text("password")
-        encoded = text("auth")
-        if encoded and not username and not password:
-            try:  # "auth" is base64("user:password"), as in the CLI's config.json
-                decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-                username, _, password = decoded.partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                pass
-        return cls(username, password, encoded, text("serveraddress"),
+        return cls(text("username"), text("password"), text("auth"), text("serveraddress"),
                    text("identitytoken"), text("registrytoken"))
+
+    def credentials(self) -> tuple[str, str]:
+        """(user, password): as given, or from `auth` (base64 "user:password", as in the CLI's config.json)."""
+        if (self.username or self.password) or not self.auth:
+            return self.username, self.password
+        try:
+            decoded = base64.b64decode(self.auth + "=" * (-len(self.auth) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return "", ""
+        user, _, password = decoded.partition(":")
+        return user, password
 
     @property
     def empty(self) -> bool:
-        return not (self.username or self.password or self.identity_token or self.registry_token)
+        return not (any(self.credentials()) or self.identity_token or self.registry_token)
 
     def hmac_key(self) -> bytes:
         """ComputeV2MetadataHMACKey: keys distribution metadata to these credentials, never stores them."""
@@ -96,5 +99,6 @@ def parse_challenges(headers: list[str]) -> list[Challenge]:
 
 
 def basic_header(auth: AuthConfig) -> str:
-    token = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+    user, password = auth.credentials()
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return "Basic " + token

@@ -178,8 +178,9 @@ class Session:
             headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
             target_url = realm
         else:
-            if self.auth.username:
-                query.append(("account", self.auth.username))
+            user = self.auth.credentials()[0]
+            if user:
+                query.append(("account", user))
                 headers["Authorization"] = basic_header(self.auth)
             sep = "&" if "?" in realm else "?"
             target_url = realm + (sep + urllib.parse.urlencode(query) if query else "")

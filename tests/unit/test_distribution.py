@@ -113,7 +113,8 @@ def test_registry_auth_header_decoding():
     assert "p>?" not in repr(got)
     assert auth.decode_header("!!not base64").empty
     legacy = auth.AuthConfig.from_dict({"auth": base64.b64encode(b"me:pw").decode()})
-    assert (legacy.username, legacy.password) == ("me", "pw")
+    assert legacy.credentials() == ("me", "pw") and not legacy.empty
+    assert legacy.username == ""          # the HMAC key sees the fields as sent, as Docker's does
 
 
 def test_challenges():
