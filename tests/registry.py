@@ -233,6 +233,8 @@ class CuttingProxy:
         self.cut_upload_after = 0   # armed when > 0: the next blob upload request breaks after that many bytes
         self.cuts = 0
         self.ranged = 0             # requests that resumed with a Range header
+        self.blob_gets: dict[str, int] = {}   # digest -> GET requests seen
+        self.slow = 0.0             # seconds of delay per 64 KiB of every blob answer
         self._lock = threading.Lock()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -265,6 +267,11 @@ class CuttingProxy:
         with self._lock:
             if b"\r\nrange: bytes=" in request.lower():
                 self.ranged += 1
+            if line.startswith(b"GET ") and b"/blobs/sha256:" in line:
+                digest = line.split(b"/blobs/", 1)[1].split(b" ", 1)[0].decode()
+                self.blob_gets[digest] = self.blob_gets.get(digest, 0) + 1
+                if self.slow:
+                    return -1 << 62           # no cut, but a slow answer (see _pump)
             if self.cut_digest and line.startswith(b"GET ") and f"/blobs/{self.cut_digest} ".encode() in line:
                 self.cut_digest = ""
                 self.cuts += 1
@@ -292,6 +299,8 @@ class CuttingProxy:
                         answer["limit"] = -limit
                 if not requests and answer["limit"]:
                     left, answer["limit"] = answer["limit"], 0
+                if not requests and self.slow and left > 1 << 61:
+                    time.sleep(self.slow * len(data) / 65536)
                 if left:
                     if len(data) >= left:
                         dst.sendall(data[:left])

@@ -11,6 +11,7 @@ releases the layers it added and removes its files, so nothing is half-made.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import os
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 from .. import errors
-from ..images import archive
 from ..images.ids import chain_ids, short_id
 from ..images.imagedb import parse_config
 from ..images.reference import Reference
 from . import progress
 from .auth import AuthConfig
+from .blobs import Blob
 from .client import AuthError, RegistryError, TransportError
 from .manifest import (CONFIG_TYPES, FOREIGN_TYPES, LAYER_TYPES, Descriptor, Manifest, default_platform, format_platform,
                        of_config, rank, select)
@@ -114,7 +115,7 @@ class Pull:
         self.cancel = threading.Event()
         self.pinned: list[str] = []
         self.added: list[str] = []
-        self.tmp = ""
+        self.held: dict[int, tuple[Blob, int]] = {}    # layer index -> shared download, watch token
 
     # -- resolution (before the first message) ------------------------------------
     def resolve(self) -> tuple[Repository, Manifest, str]:
@@ -226,8 +227,6 @@ class Pull:
             return
         for layer in missing[MAX_DOWNLOADS:]:
             yield progress.update(layer.ident, "Waiting")
-        self.tmp = self.store.temp_path("pull-")
-        os.makedirs(self.tmp, mode=0o700)
         pool = ThreadPoolExecutor(MAX_DOWNLOADS, thread_name_prefix="pull")
         registrar = threading.Thread(target=self._guard, name="pull-register",
                                      args=(self._register, missing, chains[present - 1] if present else None,
@@ -245,6 +244,8 @@ class Pull:
                 yield item
         finally:
             self.cancel.set()
+            for blob, token in list(self.held.values()):   # downloads others still watch go on
+                self.svc.blobs.unwatch(blob, token)
             pool.shutdown(wait=True, cancel_futures=True)
             if registrar.is_alive():
                 registrar.join()
@@ -258,44 +259,64 @@ class Pull:
                 self.events.put(e)
 
     def _download(self, repo: Repository, layer: _Layer) -> None:
-        """Fetch one blob to a file; a broken connection is retried (resuming) as Docker does."""
+        """Get one blob into a file: fetched here, or by a concurrent pull that needs it too."""
         if self.cancel.is_set():
             return
-        path = os.path.join(self.tmp, str(layer.index))
+        blob, owner, token = self.svc.blobs.acquire(layer.desc.digest, self.events.put)
+        self.held[layer.index] = (blob, token)
+        if owner:
+            try:
+                self._fetch_blob(repo, layer, blob)
+            except BaseException as e:
+                blob.error = e
+                raise
+            finally:
+                blob.done.set()
+        else:
+            while not blob.done.wait(0.2):
+                if self.cancel.is_set():
+                    return
+            if blob.error is not None:
+                raise translate(blob.error, self.ref)
+        layer.path = blob.path
+        layer.ready.set()
+
+    def _fetch_blob(self, repo: Repository, layer: _Layer, blob: Blob) -> None:
+        """Download and verify; a broken connection is retried (resuming) as Docker does."""
+        publish = functools.partial(self.svc.blobs.publish, blob)
         fetch = _Fetch(layer.desc.size if layer.desc.size > 0 else 0)
-        with open(path, "wb") as out:
+        with open(blob.path, "wb") as out:
             attempt = 1
             while True:
                 try:
-                    self._fetch(repo, layer, out, fetch)
+                    self._fetch(repo, layer, out, fetch, blob)
                     break
                 except (TransportError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
-                    if self.cancel.is_set() or attempt >= MAX_ATTEMPTS:
+                    if not blob.wanted or attempt >= MAX_ATTEMPTS:
                         raise errors.SystemErr(str(e) or type(e).__name__) from e
                     for left in range(attempt * RETRY_DELAY, 0, -1):
-                        self.events.put(progress.update(layer.ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
-                        if self.cancel.wait(1):
-                            return
+                        publish(progress.update(layer.ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
+                        time.sleep(1)
+                        if not blob.wanted:
+                            raise errors.SystemErr("download cancelled") from e
                     attempt += 1
-        if self.cancel.is_set():
-            return
+        if not blob.wanted:
+            raise errors.SystemErr("download cancelled")
         if fetch.total and fetch.got != fetch.total:
             raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
-        self.events.put(progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
-        self.events.put(progress.update(layer.ident, "Verifying Checksum"))
+        publish(progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
+        publish(progress.update(layer.ident, "Verifying Checksum"))
         if "sha256:" + fetch.hasher.hexdigest() != layer.desc.digest:
             raise errors.SystemErr(f"filesystem layer verification failed for digest {layer.desc.digest}")
-        self.events.put(progress.update(layer.ident, "Download complete"))
-        layer.path = path
-        layer.ready.set()
+        publish(progress.update(layer.ident, "Download complete"))
 
-    def _fetch(self, repo: Repository, layer: _Layer, out: BinaryIO, fetch: "_Fetch") -> None:
+    def _fetch(self, repo: Repository, layer: _Layer, out: BinaryIO, fetch: "_Fetch", blob: Blob) -> None:
         with repo.blob(layer.desc.digest, fetch.got) as resp:
             if fetch.got and resp.status != 206:   # the registry sends it all again
                 out.seek(0)
                 out.truncate()
                 fetch.restart()
-            while not self.cancel.is_set():
+            while blob.wanted:
                 chunk = resp.read(_READ)
                 if not chunk:
                     break
@@ -307,9 +328,14 @@ class Pull:
                 now = time.monotonic()
                 if now - fetch.last >= PROGRESS_EVERY:
                     fetch.last = now
-                    self.events.put(progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
-        if fetch.total and fetch.got < fetch.total and not self.cancel.is_set():
+                    self.svc.blobs.publish(blob, progress.progress(layer.ident, "Downloading", fetch.got, fetch.total))
+        if fetch.total and fetch.got < fetch.total and blob.wanted:
             raise ConnectionError("unexpected EOF")   # the connection ended early: retried
+
+    def _let_go(self, index: int) -> None:
+        held = self.held.pop(index, None)
+        if held is not None:
+            self.svc.blobs.release(*held)
 
     def _register(self, layers: list[_Layer], parent: str | None, source_repo: str) -> None:
         with self.store.extractor() as extractor:
@@ -326,7 +352,7 @@ class Pull:
                 if created:
                     self.added.append(got.chain_id)
                 parent = got.chain_id
-                os.unlink(layer.path)
+                self._let_go(layer.index)
                 self.svc.metadata.add(layer.diff_id, V2Metadata(layer.desc.digest, source_repo))
                 self.events.put(progress.progress(layer.ident, "Extracting", size, size))
                 self.events.put(progress.update(layer.ident, "Pull complete"))
@@ -334,12 +360,13 @@ class Pull:
 
     def _cleanup(self) -> None:
         self.cancel.set()
+        for index in list(self.held):
+            self._let_go(index)
         for chain in self.pinned:
             self.store.layers.unpin(chain)
-        if self.added:
-            self.store.release_layers(self.added)
+        added = list(self.added)
         self.pinned.clear()
         self.added.clear()
-        if self.tmp:
-            archive.remove_tree(self.tmp)
+        if added:
+            self.store.release_layers(added)
 

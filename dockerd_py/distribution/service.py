@@ -14,6 +14,7 @@ from . import progress
 from ..images.reference import Reference, parse_normalized, validate_tag
 from ..images.store import ImageStore
 from .auth import AuthConfig
+from .blobs import BlobDownloads
 from .client import AuthError, RegistryError, Session, TransportError, go_error
 from .manifest import Manifest, config_platform, parse_platform
 from .metadata import MetadataStore
@@ -46,6 +47,7 @@ class DistributionService:
         self.store = store
         self.registries = registries
         self.metadata = MetadataStore(os.path.join(store.root, "image", "overlay2"))
+        self.blobs = BlobDownloads(lambda: store.temp_path("pull-"))
 
     def pull(self, from_image: str, tag: str, platform: str, auth: AuthConfig) -> Iterator[dict[str, Any]]:
         """Progress messages of a pull; errors before the first one are HTTP errors."""

@@ -288,7 +288,7 @@ def test_interrupted_pull_leaves_nothing(daemon, cli, reg):
     s.sendall(f"POST /v1.47/images/create?fromImage={repo}&tag=big HTTP/1.1\r\nHost: x\r\n"
               "Content-Length: 0\r\n\r\n".encode())
     seen = b""
-    while b"Pulling fs layer" not in seen:
+    while b'"Downloading"' not in seen:   # its blob files exist now: they must go
         seen += s.recv(4096)
     s.close()
     deadline = time.monotonic() + 30
@@ -319,6 +319,40 @@ def test_broken_upload_and_download_are_retried(daemon, cli, reg):
         assert "Retrying in 5 seconds" in out and "Pull complete" in out
         assert inspect(daemon, f"{repo}:1")["Id"] == image_id
         cli("rmi", f"{repo}:1")
+    finally:
+        proxy.close()
+
+
+def test_concurrent_pulls_fetch_a_shared_layer_once(daemon, cli, reg):
+    import threading
+
+    proxy = registry_mod.CuttingProxy(reg.port)
+    try:
+        base = _tar({"base.bin": os.urandom(6 << 20)})
+        repos, ids = [], []
+        for name in ("one", "two"):
+            repo = f"{proxy.host}/{name}{uuid.uuid4().hex[:8]}"
+            archive, image_id = save_archive([base, _tar({f"{name}.txt": name.encode()})], f"{repo}:1", {})
+            cli("load", input=archive)
+            cli("push", f"{repo}:1")
+            repos.append(repo)
+            ids.append(image_id)
+        cli("rmi", *(f"{r}:1" for r in repos))
+        base_blob = json.loads(reg.manifest(repos[0].split("/", 1)[1], "1"))["layers"][0]["digest"]
+        proxy.blob_gets.clear()
+        proxy.slow = 0.01                     # ~1 s per blob: the two pulls overlap
+        outs: dict[str, str] = {}
+        threads = [threading.Thread(target=lambda r=r: outs.__setitem__(r, cli("pull", f"{r}:1").stdout))
+                   for r in repos]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert all("Status: Downloaded newer image" in outs[r] for r in repos)
+        assert proxy.blob_gets[base_blob] == 1
+        assert [inspect(daemon, f"{r}:1")["Id"] for r in repos] == ids
+        assert not [n for n in os.listdir(os.path.join(daemon.root, "data", "tmp")) if n.startswith("pull-")]
+        cli("rmi", *(f"{r}:1" for r in repos))
     finally:
         proxy.close()
 
