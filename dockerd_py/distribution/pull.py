@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import http.client
 import os
-import socket
 import queue
 import threading
 import time
@@ -35,13 +33,12 @@ from .manifest import (CONFIG_TYPES, FOREIGN_TYPES, LAYER_TYPES, Descriptor, Man
                        of_config, rank, select)
 from .metadata import V2Metadata
 from .repository import Repository, connect
+from .retry import MAX_ATTEMPTS, RETRYABLE, countdown
 
 if TYPE_CHECKING:
     from .service import DistributionService
 
 MAX_DOWNLOADS = 3           # Docker's max-concurrent-downloads default
-MAX_ATTEMPTS = 5            # Docker's max-download-attempts default
-RETRY_DELAY = 5             # seconds, times the attempt number, as Docker waits
 PROGRESS_EVERY = 0.1        # seconds between two Downloading messages of a layer
 _READ = 256 << 10
 _DONE = object()
@@ -291,14 +288,11 @@ class Pull:
                 try:
                     self._fetch(repo, layer, out, fetch, blob)
                     break
-                except (TransportError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
+                except RETRYABLE as e:
                     if not blob.wanted or attempt >= MAX_ATTEMPTS:
                         raise errors.SystemErr(str(e) or type(e).__name__) from e
-                    for left in range(attempt * RETRY_DELAY, 0, -1):
-                        publish(progress.update(layer.ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
-                        time.sleep(1)
-                        if not blob.wanted:
-                            raise errors.SystemErr("download cancelled") from e
+                    if not countdown(layer.ident, attempt, publish, lambda: not blob.wanted):
+                        raise errors.SystemErr("download cancelled") from e
                     attempt += 1
         if not blob.wanted:
             raise errors.SystemErr("download cancelled")

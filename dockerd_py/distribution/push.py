@@ -9,9 +9,7 @@ digest is the one Docker pushes.
 
 from __future__ import annotations
 
-import http.client
 import queue
-import socket
 import threading
 import time
 import zlib
@@ -28,13 +26,12 @@ from .client import AuthError, RegistryError, TransportError
 from .manifest import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Descriptor, docker_manifest
 from .metadata import V2Metadata, metadata_hmac
 from .repository import Repository, open_repository
+from .retry import MAX_ATTEMPTS, RETRYABLE, countdown
 
 if TYPE_CHECKING:
     from .service import DistributionService
 
 MAX_UPLOADS = 5             # Docker's max-concurrent-uploads default
-MAX_ATTEMPTS = 5            # Docker's upload attempts
-RETRY_DELAY = 5             # seconds, times the attempt number
 MAX_MOUNT_TRIES = 3
 PROGRESS_EVERY = 0.1
 _DONE = object()
@@ -200,13 +197,11 @@ class Push:
                 chunks = gzip_chunks(self.store.layer_tar(chain), on_read)
                 digest, size = repo.upload(chunks, location, self.cancel.is_set)
                 break
-            except (TransportError, ConnectionError, socket.timeout, http.client.HTTPException) as e:
+            except RETRYABLE as e:
                 if self.cancel.is_set() or attempt >= MAX_ATTEMPTS:
                     raise errors.SystemErr(str(e) or type(e).__name__) from e
-                for left in range(attempt * RETRY_DELAY, 0, -1):
-                    self.events.put(progress.update(ident, f"Retrying in {left} second{'s' if left > 1 else ''}"))
-                    if self.cancel.wait(1):
-                        raise errors.SystemErr("push cancelled") from e
+                if not countdown(ident, attempt, self.events.put, self.cancel.is_set):
+                    raise errors.SystemErr("push cancelled") from e
                 attempt += 1
                 location = None
         self.events.put(progress.progress(ident, "Pushing", state["read"], total))
