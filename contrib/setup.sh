@@ -11,12 +11,14 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # docker.io: Docker's own dockerd and containerd, the reference for benchmarks and for the
 # test that runs our runtime under containerd (its CLI also serves where none is installed).
 # debootstrap: the small Debian rootfs image of the image tests (cached in /var/cache/dockerd-py-tests).
+# docker-registry, apache2-utils (htpasswd), openssl (token signing): the real registry of the distribution tests.
+# tini: its tini-static is docker-init for `docker run --init`.
 need_apt=()
-for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io debootstrap; do
+for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io debootstrap docker-registry apache2-utils openssl \
+           tini; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-dpkg -s tini >/dev/null 2>&1 || need_apt+=(tini)   # tini-static: docker-init for `docker run --init`
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -25,6 +27,10 @@ fi
 # Docker's daemon is only a reference here: it must not hold the default socket
 if [ -x /usr/sbin/dockerd ] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+fi
+# the tests start their own registries: Debian's packaged one stays off
+if [ -x /usr/bin/docker-registry ] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
 fi
 
 modprobe overlay 2>/dev/null || true

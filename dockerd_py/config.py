@@ -39,6 +39,8 @@ class DaemonConfig:
     cleanup: bool = False  # --cleanup: tidy the host instead of serving
     init: bool = False  # run docker-init in every container whose HostConfig.Init is null
     init_path: str = ""  # the docker-init binary; "" looks it up as Docker does
+    insecure_registries: list[str] = field(default_factory=list)  # host[:port] or CIDR (127.0.0.0/8 always)
+    registry_mirrors: list[str] = field(default_factory=list)     # Docker Hub mirrors, http(s) URLs
 
     @property
     def level_name(self) -> str:
@@ -66,6 +68,8 @@ _FILE_KEYS = {
     "init": "init",
     "init_path": "init-path",
     "default_address_pools": "default-address-pools",
+    "insecure_registries": "insecure-registries",
+    "registry_mirrors": "registry-mirrors",
 }
 
 
@@ -91,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-G", "--group", dest="group")
     p.add_argument("--init", dest="init", action="store_const", const=True)
     p.add_argument("--init-path", dest="init_path")
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST[:PORT]|CIDR")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="URL")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -121,6 +127,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     _check_exec_root(cfg.exec_root)
     if cfg.storage_driver not in STORAGE_DRIVERS:
         raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
+    _check_registries(cfg)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
@@ -150,6 +157,19 @@ def _check_pools(pools: list) -> None:
             parse_pool(pool)
         except (ValueError, AttributeError) as e:
             raise ConfigError(str(e)) from None
+
+
+def _check_registries(cfg: DaemonConfig) -> None:
+    from .distribution.registries import RegistryConfig
+
+    for key in ("insecure_registries", "registry_mirrors"):
+        value = getattr(cfg, key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{_FILE_KEYS[key]} must be a list of strings")
+    try:
+        RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors)
+    except Exception as e:  # an invalid CIDR or mirror URL
+        raise ConfigError(str(getattr(e, "message", e))) from e
 
 
 def _dest(key: str) -> str:

@@ -16,6 +16,7 @@ class Engine:
     current: "Engine | None" = None
 
     def __init__(self, config: DaemonConfig) -> None:
+        from .distribution import DistributionService, RegistryConfig
         from .images import ImageStore
         from .pluginhost import PluginHost
         from .services.containers.exec import ExecService
@@ -47,6 +48,8 @@ class Engine:
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)
         self.containers.lifecycle_listeners.append(self.health.on_lifecycle)
+        self.distribution = DistributionService(
+            self.images, RegistryConfig(config.insecure_registries, config.registry_mirrors))
         self.system = SystemService(config, self.containers, self.images, self.events, self.plugins)
 
     def start(self) -> None:

@@ -20,6 +20,10 @@ class InvalidParameter(DockerError):
     status = 400
 
 
+class Unauthorized(DockerError):
+    status = 401
+
+
 class Forbidden(DockerError):
     status = 403
 

@@ -56,5 +56,9 @@ def progress_stream(messages: Iterator[Any]) -> Response:
                 yield (dumps(message) + "\n").encode()
         except DockerError as e:
             yield (dumps({"errorDetail": {"message": e.message}, "error": e.message}) + "\n").encode()
+        finally:  # a client that went away ends the producer now (its cleanup runs), not at garbage collection
+            close = getattr(messages, "close", None)
+            if close is not None:
+                close()
 
     return Response(generate(), content_type=JSON, direct_passthrough=True)

@@ -62,7 +62,7 @@ def _read_exact(raw: BinaryIO, n: int) -> bytes:
 
 
 def decompress(raw: BinaryIO) -> BinaryIO:
-    """DecompressStream: detect gzip, bzip2 or xz by magic; plain tar passes through."""
+    """DecompressStream: detect gzip, bzip2, xz or zstd by magic; plain tar passes through."""
     head = _read_exact(raw, 6)
     src = _Prefixed(head, raw)
     if head.startswith(b"\x1f\x8b"):
@@ -72,7 +72,8 @@ def decompress(raw: BinaryIO) -> BinaryIO:
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(src, mode="rb")  # type: ignore[arg-type]
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise errors.InvalidParameter("zstd compressed layers are not supported")
+        import zstandard  # only where a zstd layer is met
+        return zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True)  # type: ignore[return-value]
     return src  # type: ignore[return-value]
 
 

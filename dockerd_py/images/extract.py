@@ -7,6 +7,7 @@ that speaks JSON lines on stdin/stdout, one request at a time:
     {"op": "hash", "src": PATH}                  -> {"diff_id": ...}
     {"op": "extract", "src": PATH, "dest": DIR, "overlay": BOOL}
                                                  -> {"diff_id", "size", "split" (base64)}
+    with "progress": true, {"progress": N} lines (bytes of PATH read) come first
     failures                                     -> {"error": MESSAGE, "status": 400|500}
 """
 
@@ -22,8 +23,9 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 import zlib
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from .. import errors
 from . import archive, tarsplit
@@ -40,13 +42,41 @@ def hash_layer(src: str) -> str:
     return hashed.digest
 
 
-def extract_layer(src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
+Progress = Callable[[int], None]
+PROGRESS_EVERY = 0.1   # seconds between two progress reports
+
+
+class _Counting:
+    """Reports how much of the (compressed) layer file has been read, every PROGRESS_EVERY at most."""
+
+    def __init__(self, raw: BinaryIO, report: Progress) -> None:
+        self._raw = raw
+        self._report = report
+        self._count = 0
+        self._last = 0.0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._count += len(data)
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY:
+            self._last = now
+            self._report(self._count)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+def extract_layer(src: str, dest: str, overlay: bool = True,
+                  on_progress: Progress | None = None) -> tuple[str, int, bytes]:
     """Apply a layer file to `dest`: (diff id, size, tar-split bytes).
 
     `dest` is an empty overlay diff dir (size: its files), or with `overlay`
     false a copy of the parent layer (size: the tar's contents, as moby's naive driver).
     """
-    with open(src, "rb") as raw:
+    with open(src, "rb") as f:
+        raw: BinaryIO = _Counting(f, on_progress) if on_progress else f  # type: ignore[assignment]
         hashed = archive.HashingReader(archive.decompress(raw))
         rec = tarsplit.Recorder(hashed)  # type: ignore[arg-type]
         contents = archive.apply_layer(rec, dest, lambda i: rec.member(  # type: ignore[arg-type]
@@ -63,6 +93,9 @@ def classify(exc: BaseException) -> errors.DockerError:
         return errors.InvalidParameter(f"invalid layer: {exc}")
     if isinstance(exc, OSError) and exc.errno is None:
         return errors.InvalidParameter(f"invalid layer: {exc}")
+    zstd = sys.modules.get("zstandard")  # loaded only once a zstd layer was met
+    if zstd is not None and isinstance(exc, zstd.ZstdError):
+        return errors.InvalidParameter(f"invalid layer: {exc}")
     return errors.SystemErr(str(exc))
 
 
@@ -75,9 +108,10 @@ class Extractor:
         except Exception as e:
             raise classify(e) from e
 
-    def extract(self, src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
+    def extract(self, src: str, dest: str, overlay: bool = True,
+                on_progress: Progress | None = None) -> tuple[str, int, bytes]:
         try:
-            return extract_layer(src, dest, overlay)
+            return extract_layer(src, dest, overlay, on_progress)
         except Exception as e:
             raise classify(e) from e
 
@@ -99,7 +133,7 @@ class ChildExtractor(Extractor):
         self._lock = threading.Lock()
         self.in_sync = True   # False when a request was interrupted before its reply
 
-    def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, request: dict[str, Any], on_progress: Progress | None = None) -> dict[str, Any]:
         with self._lock:
             if self._proc is None:
                 env = dict(os.environ)
@@ -113,6 +147,10 @@ class ChildExtractor(Extractor):
                 self._proc.stdin.write(json.dumps(request).encode() + b"\n")
                 self._proc.stdin.flush()
                 line = self._proc.stdout.readline()
+                while line.startswith(b'{"progress":'):
+                    if on_progress is not None:
+                        on_progress(json.loads(line)["progress"])
+                    line = self._proc.stdout.readline()
             except BrokenPipeError:
                 line = b""
             if not line:
@@ -131,8 +169,10 @@ class ChildExtractor(Extractor):
     def hash(self, src: str) -> str:
         return self._call({"op": "hash", "src": src})["diff_id"]
 
-    def extract(self, src: str, dest: str, overlay: bool = True) -> tuple[str, int, bytes]:
-        reply = self._call({"op": "extract", "src": src, "dest": dest, "overlay": overlay})
+    def extract(self, src: str, dest: str, overlay: bool = True,
+                on_progress: Progress | None = None) -> tuple[str, int, bytes]:
+        request = {"op": "extract", "src": src, "dest": dest, "overlay": overlay, "progress": on_progress is not None}
+        reply = self._call(request, on_progress)
         return reply["diff_id"], reply["size"], base64.b64decode(reply["split"])
 
     def close(self) -> None:
@@ -180,11 +220,17 @@ class ExtractorPool:
             ex.close()
 
 
+def _report_progress(count: int) -> None:
+    sys.stdout.write(json.dumps({"progress": count}) + "\n")
+    sys.stdout.flush()
+
+
 def _serve(request: dict[str, Any]) -> dict[str, Any]:
     try:
         if request["op"] == "hash":
             return {"diff_id": hash_layer(request["src"])}
-        diff_id, size, split = extract_layer(request["src"], request["dest"], request.get("overlay", True))
+        report = _report_progress if request.get("progress") else None
+        diff_id, size, split = extract_layer(request["src"], request["dest"], request.get("overlay", True), report)
         return {"diff_id": diff_id, "size": size, "split": base64.b64encode(split).decode()}
     except Exception as e:  # reported to the parent, which raises it
         err = classify(e)

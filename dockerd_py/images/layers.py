@@ -170,7 +170,7 @@ class LayerStore:
                 self._pins.pop(chain_id, None)
 
     def ensure(self, parent: str | None, diff_id: str, source: str, extractor: "Extractor",
-               layer_index: int = 0) -> tuple[Layer, bool]:
+               layer_index: int = 0, on_progress: Callable[[int], None] | None = None) -> tuple[Layer, bool]:
         """Return the layer `parent`+`diff_id`, extracting the file `source` if it is missing.
 
         The returned layer is pinned (safe from removal) until `unpin`.
@@ -188,7 +188,7 @@ class LayerStore:
             cache_id = random_hex(64)
             diff_dir = self.driver.stage(cache_id, parent_layer.cache_id if parent_layer else None)
             try:
-                got, size, split = extractor.extract(source, diff_dir, self.driver.overlay_whiteouts)
+                got, size, split = extractor.extract(source, diff_dir, self.driver.overlay_whiteouts, on_progress)
                 if got != diff_id:
                     raise errors.InvalidParameter(
                         f'invalid diffID for layer {layer_index}: expected "{diff_id}", got "{got}"')

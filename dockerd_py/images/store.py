@@ -66,7 +66,7 @@ class ImageStore:
     # -- helpers shared by the operation modules ------------------------------
     def _clean_tmp(self) -> None:
         for name in os.listdir(self._tmp):
-            if name.startswith(("docker-import-", "import-")):
+            if name.startswith(("docker-import-", "import-", "pull-")):
                 archive.remove_tree(os.path.join(self._tmp, name))
 
     def temp_path(self, prefix: str) -> str:
@@ -135,6 +135,13 @@ class ImageStore:
         if event:
             self.emit("tag", image_id, ref.familiar())
         return old
+
+    def set_digest_ref(self, image_id: str, ref: Reference) -> None:
+        """Point `name@digest` at an image, moving it if it named another (Docker's addDigestReference)."""
+        with self._lock:
+            if self.refs.get(ref) not in (None, image_id):
+                self.refs.delete(ref)
+            self.refs.add(ref, image_id)
 
     def set_parent(self, image_id: str, parent: str) -> None:
         with self._lock:

@@ -7,6 +7,7 @@ import time
 
 from .. import __version__
 from ..api.versioning import ENGINE_VERSION, MAX_API_VERSION, MIN_API_VERSION
+from ..distribution.registries import RegistryConfig
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 
@@ -108,8 +109,7 @@ class SystemService:
             "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
             "NEventsListener": 0, "KernelVersion": _kernel(), "OperatingSystem": os_name, "OSVersion": os_version,
             "OSType": "linux", "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
-                               "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "RegistryConfig": RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors).info(),
             "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
             "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
             "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,

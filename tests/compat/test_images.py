@@ -128,11 +128,3 @@ def test_image_prune_and_system_df(daemon, cli, container_cleanup):
     assert cli("image", "inspect", f"{repo}:x", check=False).returncode != 0  # unused: removed with -a
     assert cli("image", "inspect", kept).returncode == 0  # a container still uses it
     assert "Total reclaimed space" in out
-
-
-def test_unimplemented_routes_say_so(daemon):
-    from .test_system import raw_request
-
-    for method, path in (("POST", "/auth"), ("GET", "/images/search")):
-        status, _, body = raw_request(daemon, method, "/v1.47" + path)
-        assert status == 501 and "not implemented by this daemon yet" in json.loads(body)["message"], path

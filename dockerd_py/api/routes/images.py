@@ -2,7 +2,8 @@
 
 from flask import Blueprint, Response, request
 
-from ...errors import InvalidParameter, NotImplementedErr
+from ...distribution.auth import decode_header
+from ...errors import InvalidParameter
 from ...images import listfilter
 from ...images import prune as image_prune
 from ...timeutil import parse_timestamp
@@ -26,7 +27,9 @@ def blueprint(engine) -> Blueprint:
     @bp.post("/images/create")
     def create():
         if params.string("fromImage"):
-            raise NotImplementedErr("pulling images from a registry is not implemented by this daemon yet")
+            auth = decode_header(request.headers.get("X-Registry-Auth"))
+            return progress_stream(engine.distribution.pull(params.string("fromImage"), params.string("tag"),
+                                                            params.string("platform"), auth))
         source = params.string("fromSrc")
         if source != "-":
             if not source:

@@ -32,17 +32,6 @@ def blueprint(engine) -> Blueprint:
     for prefix in SWARM_PREFIXES:
         bp.add_url_rule(f"/{prefix}", f"{prefix}-root", not_a_manager, methods=ALL)
         bp.add_url_rule(f"/{prefix}/<path:rest>", f"{prefix}-any", not_a_manager, methods=ALL)
-    def not_yet(what: str):
-        def handler(**_):
-            raise NotImplementedErr(f"{what} is not implemented by this daemon yet")
-
-        return handler
-
-    for rule, methods, what in (("/images/<path:name>/push", ["POST"], "pushing images"),
-                                ("/images/search", ["GET"], "registry search"),
-                                ("/auth", ["POST"], "registry login"),
-                                ("/distribution/<path:name>/json", ["GET"], "registry distribution info")):
-        bp.add_url_rule(rule, f"not-yet {rule}", not_yet(what), methods=methods)
     bp.add_url_rule("/plugins", "plugins-root", no_plugins, methods=ALL)
     bp.add_url_rule("/plugins/<path:rest>", "plugins-any", no_plugins, methods=ALL)
     return bp
