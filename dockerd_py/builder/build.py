@@ -24,7 +24,9 @@ from ..errors import DockerError, InvalidParameter, NotFound
 from ..images.changes import go_config
 from ..images.commit import CommitRequest, commit
 from ..images.ids import random_hex, short_id
-from ..images.reference import parse_any, repo_tag
+from ..distribution.auth import AuthConfig
+from ..distribution.registries import login_host
+from ..images.reference import parse_normalized, repo_tag
 from ..images.words import process_word
 from . import copier, parse
 from .cache import ImageCache
@@ -193,9 +195,8 @@ class Builder(ConfigInstructions):
         elif name == "scratch":
             image_id = ""
         else:
-            if self.opts.pull:
-                raise BuildError(f"failed to pull {name}: pulling images from a registry is not implemented "
-                                 "by this daemon yet (build without --pull)")
+            if self.opts.pull or not self._present(name):
+                yield from self._pull(name)
             image = self._base_image(name)
             image_id = image.id
         if image_id:
@@ -218,17 +219,34 @@ class Builder(ConfigInstructions):
                 cfg["Image"] = state.image_id
                 yield from self._dispatch(state, parse.parse_one(trigger))
 
-    def _base_image(self, name: str):
+    def _present(self, name: str) -> bool:
         try:
-            parsed = parse_any(name)
+            self.store.get(name)
+            return True
+        except NotFound:
+            return False
         except DockerError as e:
             raise BuildError(e.message) from e
+
+    def _pull(self, name: str) -> Iterator[Message]:
+        """A base image that is not here (or every one, with --pull) is pulled, its progress streamed,
+        as Docker's legacy builder does; the credentials are X-Registry-Config's entry for its registry."""
+        try:
+            ref = parse_normalized(name)
+            if ref.tag is None and ref.digest is None:
+                ref = ref.with_default_tag()   # FROM x means x:latest, never every tag
+            host = ref.name.split("/", 1)[0]
+            auth = next((a for address, a in self.opts.registry_auths.items() if login_host(address) == host),
+                        AuthConfig())
+            yield from self.engine.distribution.pull(ref.familiar(), "", "", auth)
+        except DockerError as e:
+            raise BuildError(e.message) from e
+
+    def _base_image(self, name: str):
         try:
             return self.store.get(name)
-        except NotFound:
-            familiar = parsed.with_default_tag().familiar() if not isinstance(parsed, str) else name
-            raise BuildError(f"pull access denied for {familiar.rsplit(':', 1)[0]}: image not present here and "
-                             "pulling from a registry is not implemented by this daemon yet") from None
+        except DockerError as e:
+            raise BuildError(e.message) from e
 
     # -- dispatch -----------------------------------------------------------
     def _dispatch(self, state: State, ins: parse.Instruction) -> Iterator[Message]:

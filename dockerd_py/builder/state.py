@@ -40,6 +40,7 @@ class BuildOptions:
     quiet: bool = False
     extra_hosts: list[str] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)   # HostConfig limits of RUN containers
+    registry_auths: dict[str, Any] = field(default_factory=dict)  # X-Registry-Config: host -> AuthConfig (pulls)
 
 
 @dataclass

@@ -75,6 +75,19 @@ def decode_header(value: str | None) -> AuthConfig:
         return AuthConfig()
 
 
+def decode_config_header(value: str | None) -> dict[str, AuthConfig]:
+    """X-Registry-Config (`POST /build`): base64url JSON of server address -> AuthConfig."""
+    if not value:
+        return {}
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {address: AuthConfig.from_dict(entry) for address, entry in raw.items() if isinstance(entry, dict)}
+
+
 @dataclass(frozen=True)
 class Challenge:
     scheme: str                      # "basic" or "bearer"

@@ -4,12 +4,15 @@ A host is insecure when it is listed in `insecure-registries` (a host[:port] or
 a CIDR), or when it resolves into one of the insecure CIDRs (127.0.0.0/8 by
 default). An insecure host is tried over https without certificate checks and
 then over plain http; a secure one over https only. Docker Hub (`docker.io`)
-is reached through the `registry-mirrors` first, then registry-1.docker.io.
+is reached through the `registry-mirrors` first, then registry-1.docker.io
+(`DOCKERD_PY_HUB_HOST` names another host: the tests use a closed loopback port,
+so that nothing they do leaves the machine).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -18,7 +21,7 @@ from .. import errors
 from ..images.reference import DEFAULT_DOMAIN
 
 DEFAULT_INSECURE_CIDR = "127.0.0.0/8"
-HUB_HOST = "registry-1.docker.io"
+HUB_HOST = os.environ.get("DOCKERD_PY_HUB_HOST", "registry-1.docker.io")
 
 
 @dataclass(frozen=True)

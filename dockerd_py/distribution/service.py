@@ -23,7 +23,7 @@ from .push import Push
 from .registries import RegistryConfig, login_host
 from .repository import open_repository
 
-INDEX_SEARCH = "https://index.docker.io/v1/search"
+INDEX_SEARCH = os.environ.get("DOCKERD_PY_HUB_SEARCH", "https://index.docker.io/v1/search")  # see HUB_HOST
 SEARCH_TIMEOUT = 10.0
 
 

@@ -24,6 +24,9 @@ from ..rootfs import rootfs_tar_bytes
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 RUNC = shutil.which("runc")
+# Docker Hub stands at a closed loopback port for the test daemons: nothing a test does leaves the machine
+TEST_HUB = "127.0.0.1:1"
+HUB_ENV = {"DOCKERD_PY_HUB_HOST": TEST_HUB, "DOCKERD_PY_HUB_SEARCH": f"https://{TEST_HUB}/v1/search"}
 CRUN = shutil.which("crun")
 
 
@@ -45,7 +48,7 @@ class Daemon:
 
     def start(self, timeout: float = 30) -> None:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log,
+        self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log, env={**os.environ, **HUB_ENV},
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

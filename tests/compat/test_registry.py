@@ -20,7 +20,7 @@ import pytest
 
 from .. import registry as registry_mod
 from ..rootfs import rootfs_tar_bytes
-from .conftest import cleanup, docker, inspect, make_daemon
+from .conftest import TEST_HUB, docker, inspect, private_daemon
 from .test_events import events_between
 from .test_images import _tar, save_archive
 from .test_system import raw_request
@@ -381,6 +381,29 @@ def test_login_push_pull_with_htpasswd(daemon, cli, auth_reg):
     cli("rmi", f"{repo}:1")
 
 
+def test_build_pulls_its_base_image_with_the_clis_credentials(daemon, cli, auth_reg, tmp_path):
+    """FROM an image that is not here is pulled (credentials from X-Registry-Config); --pull pulls again."""
+    repo = _name(auth_reg, "base")
+    tag = "frompull" + uuid.uuid4().hex[:8]
+    cli("tag", "busybox:latest", f"{repo}:1")
+    cli("login", auth_reg.host, "-u", registry_mod.USER, "--password-stdin", input=registry_mod.PASSWORD)
+    try:
+        cli("push", f"{repo}:1")
+        cli("rmi", f"{repo}:1")
+        (tmp_path / "Dockerfile").write_text(f"FROM {repo}:1\nRUN echo built > /b\n")
+        out = cli("build", "-t", tag, str(tmp_path)).stdout
+        assert f"Status: Downloaded newer image for {repo}:1" in out
+        assert cli("run", "--rm", tag, "cat", "/b").stdout == "built\n"
+        out = cli("build", "--pull", "-t", tag, str(tmp_path)).stdout
+        assert f"Status: Image is up to date for {repo}:1" in out and "Using cache" in out
+    finally:
+        cli("logout", auth_reg.host)
+        cli("rmi", "-f", tag, f"{repo}:1", check=False)
+    (tmp_path / "Dockerfile").write_text(f"FROM {repo}:2\n")
+    out = cli("build", str(tmp_path), check=False)   # logged out: the registry refuses
+    assert out.returncode == 1 and "no basic auth credentials" in out.stderr
+
+
 def test_sdk_login_push_pull_with_auth_config(daemon, client, auth_reg):
     import docker
 
@@ -433,8 +456,6 @@ def test_insecure_registries_and_mirrors_from_daemon_json(daemon, cli, reg):
     # the test daemon's bridge address is this host's but not loopback: secure unless configured
     far_gen = _start(auth=False, bind=daemon.subnet_prefix + ".1")
     far = next(far_gen)
-    tmp = tempfile.mkdtemp(prefix="d", dir="/tmp")
-    d2 = make_daemon(tmp, "r" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
     try:
         base = rootfs_tar_bytes()
         _, far_id = _oci_image(far, "x", [(base, gzip.compress(base), "application/vnd.oci.image.layer.v1.tar+gzip")],
@@ -447,22 +468,18 @@ def test_insecure_registries_and_mirrors_from_daemon_json(daemon, cli, reg):
         assert out.returncode == 1
         assert f'Get "https://{far.host}/v2/": http: server gave HTTP response to HTTPS client' in out.stderr
 
-        with open(f"{tmp}/daemon.json", "w") as f:
-            json.dump({"insecure-registries": [far.host], "registry-mirrors": [reg.url]}, f)
-        d2.start()
-        docker(d2, "pull", f"{far.host}/x:only-amd64")
-        assert inspect(d2, f"{far.host}/x:only-amd64")["Id"] == far_id
-        out = docker(d2, "pull", "mirrored/thing:1").stdout      # docker.io, served by the mirror
-        assert "Status: Downloaded newer image for mirrored/thing:1" in out
-        assert inspect(d2, "mirrored/thing:1")["Id"] == far_id
-        out = docker(d2, "pull", "mirrored/absent:1", check=False)   # not on the mirror: on to Docker Hub
-        assert out.returncode == 1 and 'Get "https://registry-1.docker.io/v2/"' in out.stderr
-        info = json.loads(docker(d2, "info", "--format", "{{json .RegistryConfig}}").stdout)
-        assert info["Mirrors"] == [reg.url + "/"] and info["IndexConfigs"][far.host]["Secure"] is False
+        config = {"insecure-registries": [far.host], "registry-mirrors": [reg.url]}
+        with private_daemon("r", daemon_json=config) as d2:
+            docker(d2, "pull", f"{far.host}/x:only-amd64")
+            assert inspect(d2, f"{far.host}/x:only-amd64")["Id"] == far_id
+            out = docker(d2, "pull", "mirrored/thing:1").stdout      # docker.io, served by the mirror
+            assert "Status: Downloaded newer image for mirrored/thing:1" in out
+            assert inspect(d2, "mirrored/thing:1")["Id"] == far_id
+            out = docker(d2, "pull", "mirrored/absent:1", check=False)   # not on the mirror: on to Docker Hub
+            assert out.returncode == 1 and f'Get "https://{TEST_HUB}/v2/"' in out.stderr
+            info = json.loads(docker(d2, "info", "--format", "{{json .RegistryConfig}}").stdout)
+            assert info["Mirrors"] == [reg.url + "/"] and info["IndexConfigs"][far.host]["Secure"] is False
     finally:
-        d2.stop()
-        cleanup(d2)
-        shutil.rmtree(tmp, ignore_errors=True)
         far_gen.close()
 
 
@@ -473,14 +490,15 @@ def _blob(reg, repo: str, digest: str) -> bytes:
 
 
 def test_docker_hub_is_unreachable_and_says_so(cli):
+    """(The test daemons' Docker Hub is a closed loopback port: nothing leaves the machine.)"""
     start = time.monotonic()
     out = cli("push", "busybox:latest", check=False)
     assert out.returncode == 1 and "The push refers to repository [docker.io/library/busybox]" in out.stdout
-    assert "registry-1.docker.io" in out.stderr + out.stdout
+    assert TEST_HUB in out.stderr + out.stdout
     out = cli("search", "busybox", check=False)
-    assert out.returncode == 1 and "index.docker.io" in out.stderr
+    assert out.returncode == 1 and TEST_HUB in out.stderr
     out = cli("pull", "nosuchhubimage", check=False)
-    assert out.returncode == 1 and "registry-1.docker.io" in out.stderr
+    assert out.returncode == 1 and TEST_HUB in out.stderr
     assert time.monotonic() - start < 30
 
 

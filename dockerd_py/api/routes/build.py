@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from flask import Blueprint, Response, request
 
 from ...builder import Builder, BuildError, BuildOptions, open_context
+from ...distribution.auth import decode_config_header
 from ...errors import DockerError, InvalidParameter
 from ...images import gojson
 from .. import hijack, params
@@ -55,7 +56,8 @@ def _options() -> BuildOptions:
         no_cache=params.boolean("nocache"), remove=remove, force_remove=params.boolean("forcerm"),
         pull=params.boolean("pull"), target=params.string("target"), network_mode=params.string("networkmode"),
         cache_from=_json_param("cachefrom", list, []), quiet=params.boolean("q"),
-        extra_hosts=[h for h in params.string("extrahosts").split(",") if h], resources=_resources())
+        extra_hosts=[h for h in params.string("extrahosts").split(",") if h], resources=_resources(),
+        registry_auths=decode_config_header(request.headers.get("X-Registry-Config")))
 
 
 _RESOURCES = (("memory", "Memory"), ("memswap", "MemorySwap"), ("cpushares", "CpuShares"),
