@@ -5,6 +5,7 @@ flag and in the file is an error, as in dockerd.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -41,6 +42,9 @@ class DaemonConfig:
     init_path: str = ""  # the docker-init binary; "" looks it up as Docker does
     insecure_registries: list[str] = field(default_factory=list)  # host[:port] or CIDR (127.0.0.0/8 always)
     registry_mirrors: list[str] = field(default_factory=list)     # Docker Hub mirrors, http(s) URLs
+    dns: list[str] = field(default_factory=list)          # containers' defaults for --dns, --dns-search,
+    dns_search: list[str] = field(default_factory=list)   # --dns-option (each used when a container has none)
+    dns_opts: list[str] = field(default_factory=list)
 
     @property
     def level_name(self) -> str:
@@ -70,6 +74,9 @@ _FILE_KEYS = {
     "default_address_pools": "default-address-pools",
     "insecure_registries": "insecure-registries",
     "registry_mirrors": "registry-mirrors",
+    "dns": "dns",
+    "dns_search": "dns-search",
+    "dns_opts": "dns-opts",
 }
 
 
@@ -97,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-path", dest="init_path")
     p.add_argument("--insecure-registry", dest="insecure_registries", action="append", metavar="HOST[:PORT]|CIDR")
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append", metavar="URL")
+    p.add_argument("--dns", dest="dns", action="append", metavar="IP", help="DNS server for containers")
+    p.add_argument("--dns-search", dest="dns_search", action="append", metavar="DOMAIN")
+    p.add_argument("--dns-opt", dest="dns_opts", action="append", metavar="OPTION")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -128,6 +138,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     if cfg.storage_driver not in STORAGE_DRIVERS:
         raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
     _check_registries(cfg)
+    _check_dns(cfg)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
@@ -159,13 +170,26 @@ def _check_pools(pools: list) -> None:
             raise ConfigError(str(e)) from None
 
 
-def _check_registries(cfg: DaemonConfig) -> None:
-    from .distribution.registries import RegistryConfig
-
-    for key in ("insecure_registries", "registry_mirrors"):
+def _check_string_lists(cfg: DaemonConfig, *keys: str) -> None:
+    for key in keys:
         value = getattr(cfg, key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{_FILE_KEYS[key]} must be a list of strings")
+
+
+def _check_dns(cfg: DaemonConfig) -> None:
+    _check_string_lists(cfg, "dns", "dns_search", "dns_opts")
+    for server in cfg.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise ConfigError(f"{server} is not an ip address") from None
+
+
+def _check_registries(cfg: DaemonConfig) -> None:
+    from .distribution.registries import RegistryConfig
+
+    _check_string_lists(cfg, "insecure_registries", "registry_mirrors")
     try:
         RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors)
     except Exception as e:  # an invalid CIDR or mirror URL

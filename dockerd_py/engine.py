@@ -22,6 +22,7 @@ class Engine:
         from .services.containers.exec import ExecService
         from .services.containers.health import HealthMonitor
         from .services.containers.service import ContainerService
+        from .services.etc_files import DnsSettings
         from .services.networks import NetworkService
         from .services.system import SystemService
         from .services.volumes import VolumeService
@@ -43,7 +44,9 @@ class Engine:
                                            images=self.images, networks=self.networks, events=self.events,
                                            runtimes=config.runtimes, default_runtime=config.default_runtime,
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
-                                           volumes=self.volumes, init=(config.init, config.init_path))
+                                           volumes=self.volumes, init=(config.init, config.init_path),
+                                           dns_defaults=DnsSettings(tuple(config.dns), tuple(config.dns_search),
+                                                                    tuple(config.dns_opts)))
         self.volumes.find_container = self.containers.get  # --volumes-from
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)

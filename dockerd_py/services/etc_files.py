@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..state import atomic
 
@@ -24,6 +25,20 @@ DEFAULT_HOSTS = (
 FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
 HOST_RESOLV = "/etc/resolv.conf"
 SYSTEMD_RESOLV = "/run/systemd/resolve/resolv.conf"
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """--dns, --dns-search, --dns-option: each the container's own, else the daemon's (as Docker)."""
+
+    servers: tuple[str, ...] = ()
+    search: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()
+
+    def for_container(self, host_config: Mapping) -> "DnsSettings":
+        return DnsSettings(tuple(host_config.get("Dns") or self.servers),
+                           tuple(host_config.get("DnsSearch") or self.search),
+                           tuple(host_config.get("DnsOptions") or self.options))
 
 
 def _read(path: str) -> str:

@@ -125,7 +125,8 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
     tcp_port = _free_tcp_port()
     args = ["-H", host, "-H", f"tcp://127.0.0.1:{tcp_port}", "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
             "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
-            "--cgroup-parent", f"/dpytest-{tag}", "--default-address-pool", f"base={_free_pool_base()},size=24"]
+            "--cgroup-parent", f"/dpytest-{tag}", "--default-address-pool", f"base={_free_pool_base()},size=24",
+            "--dns", "127.0.0.1"]  # containers' lookups of foreign names stay on this machine (nothing serves there)
     if RUNC:
         args += ["--add-runtime", f"runc={RUNC}"]
     if CRUN:

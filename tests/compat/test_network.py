@@ -31,7 +31,9 @@ def test_container_gets_bridge_address_and_etc_files(daemon, cli, container_clea
     assert f"inet {daemon.subnet_prefix}." in out
     assert f"default via {daemon.subnet_prefix}.1" in out
     assert "box\n" in out
-    assert "nameserver" in out
+    assert "nameserver 127.0.0.1\n" in out  # the daemon's --dns (conftest), as no --dns was given
+    own = cli("run", "--rm", "--dns", "10.1.2.3", "--dns-search", "x.test", "busybox", "cat", "/etc/resolv.conf").stdout
+    assert "nameserver 10.1.2.3" in own and "127.0.0.1" not in own and "search x.test" in own
 
 
 def test_containers_on_the_bridge_reach_each_other_and_the_gateway(daemon, cli, container_cleanup):

@@ -49,3 +49,15 @@ def test_gunicorn_binds_from_hosts(monkeypatch):
     assert gunicorn_binds(["fd://", "unix:///run/x.sock"]) == ["unix:/run/x.sock"]
     with pytest.raises(ValueError):
         gunicorn_binds(["http://nope"])
+
+
+def test_dns_defaults_from_file_and_flags(tmp_path):
+    path = write(tmp_path, {"dns": ["10.0.0.2"], "dns-search": ["corp.test"], "dns-opts": ["ndots:2"]})
+    cfg = config.load(["--config-file", path])
+    assert (cfg.dns, cfg.dns_search, cfg.dns_opts) == (["10.0.0.2"], ["corp.test"], ["ndots:2"])
+    cfg = config.load(["--config-file", str(tmp_path / "none.json"), "--dns", "1.1.1.1", "--dns", "::1"])
+    assert cfg.dns == ["1.1.1.1", "::1"]
+    with pytest.raises(config.ConfigError, match="nameserver is not an ip address"):
+        config.load(["--config-file", str(tmp_path / "none.json"), "--dns", "nameserver"])
+    with pytest.raises(config.ConfigError, match="dns-search must be a list of strings"):
+        config.load(["--config-file", write(tmp_path, {"dns-search": "corp.test"})])

@@ -22,7 +22,7 @@ from ...oci import build_spec
 from ...oci import init as init_mod
 from ...state import atomic
 from ...timeutil import now_rfc3339
-from ..etc_files import write_etc_files
+from ..etc_files import DnsSettings, write_etc_files
 from .oom import OomWatcher
 from . import networking
 from .record import Container
@@ -70,8 +70,9 @@ class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
                  on_start_failed: Callable[[Container], None], volumes=None,
-                 init: tuple[bool, str] = (False, "")) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
         self.images = images
+        self.dns_defaults = dns_defaults
         self.networks = networks
         self.volumes = volumes
         self.publish = publish
@@ -129,16 +130,17 @@ class Runner:
             if self.volumes is not None:  # volume binds become host paths for the spec
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
+            dns = self.dns_defaults.for_container(hc)
             sandbox = self.networks.attach(
                 c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
                 c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
                                                "publish_all": bool(hc.get("PublishAllPorts")),
                                                "endpoints": networking.endpoint_configs(c),
-                                               "dns": hc.get("Dns"), "dns_options": hc.get("DnsOptions")})
+                                               "dns": list(dns.servers), "dns_options": list(dns.options)})
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
-                hc.get("Dns") or (), hc.get("DnsSearch") or (), hc.get("DnsOptions") or (),
+                dns.servers, dns.search, dns.options,
                 hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
                 embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.networks.link_env(hc.get("Links") or (), c.name)

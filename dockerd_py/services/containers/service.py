@@ -18,6 +18,7 @@ from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
+from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
 from . import logs as logs_mod
@@ -40,7 +41,7 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
                  default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None,
-                 init: tuple[bool, str] = (False, "")) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -58,7 +59,8 @@ class ContainerService:
         self.lifecycle_listeners: list[Callable[[Container, str], None]] = []
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
-                             on_exit=self._after_exit, on_start_failed=self._after_exit, init=init)
+                             on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
+                             dns_defaults=dns_defaults)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
