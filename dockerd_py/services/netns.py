@@ -1,5 +1,11 @@
 """Network namespaces of sandboxes: ``<exec-root>/netns/<container-id>``, a
-bind mount of a new network namespace with ``lo`` up; made without forking."""
+bind mount of a new network namespace with ``lo`` up; made without forking.
+
+Namespaces are per thread, so whatever must happen inside one runs on a
+short-lived thread of its own (`on_own_thread`, `in_netns`), never on the
+caller's; no process is forked. Sockets and netlink handles keep the
+namespace they were opened in after that thread ends.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,12 @@ import os
 import socket
 import struct
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .. import errors
+
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------
 
@@ -52,30 +61,57 @@ def _new_netns_on(path: str) -> None:
     _check(libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", _MS_BIND, None), "mount")
 
 
-def create_netns(path: str) -> None:
-    """Bind-mount a new network namespace on `path` and bring up its ``lo``.
-
-    Namespaces are per thread: a short-lived thread unshares its network
-    namespace and bind-mounts it, which keeps it alive after the thread
-    ends. No process is forked, and no thread but that one changes namespace.
-    """
-    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
-    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
-    failure: list[Exception] = []
+def on_own_thread(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) on a short-lived thread of its own: its result, or its exception raised here."""
+    outcome: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            _new_netns_on(path)
-        except Exception as exc:  # handed to the caller
-            failure.append(exc)
+            outcome["result"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            outcome["error"] = exc
 
-    thread = threading.Thread(target=run, name="netns-create")
+    thread = threading.Thread(target=run, name="netns")
     thread.start()
     thread.join()
-    if failure:
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def enter(netns_path: str) -> None:
+    """setns(2) the calling thread into the network namespace at `netns_path`."""
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _c().setns(fd, _CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "not a network namespace" if err == errno.EINVAL else f"setns: {os.strerror(err)}")
+    finally:
+        os.close(fd)
+
+
+def in_netns(netns_path: str, fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) inside the network namespace of `netns_path` (on a thread of its own)."""
+
+    def run() -> T:
+        enter(netns_path)
+        return fn(*args)
+
+    return on_own_thread(run)
+
+
+def create_netns(path: str) -> None:
+    """Bind-mount a new network namespace on `path` and bring up its ``lo``.
+
+    The bind mount keeps the namespace alive after the thread that made it ends.
+    """
+    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    try:
+        on_own_thread(_new_netns_on, path)
+    except Exception as exc:
         os.unlink(path)
-        raise errors.SystemErr(
-            f"failed to create network namespace {path}: {failure[0]}") from failure[0]
+        raise errors.SystemErr(f"failed to create network namespace {path}: {exc}") from exc
 
 
 def remove_netns(path: str) -> None:

@@ -21,7 +21,6 @@ which also serializes them.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import ipaddress
 import os
@@ -34,7 +33,8 @@ from typing import Any, TypeVar
 
 from pyroute2 import IPRoute, NetlinkError
 
-CLONE_NEWNET = 0x40000000
+from dockerd_py.services import netns
+
 _RTPROT_BOOT = 3  # the protocol ip(8) gives routes it adds
 T = TypeVar("T")
 _Job = tuple[Callable[..., Any], tuple[Any, ...], "Future[Any]"]
@@ -94,43 +94,7 @@ os.register_at_fork(after_in_child=_host.__init__)
 # sandboxes' namespaces
 # --------------------------------------------------------------------------
 
-_libc: Any = None
-
-
-def _setns(fd: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
-def in_netns(netns_path: str, fn: Callable[..., T], *args: Any) -> T:
-    """Run fn(*args) inside the network namespace of `netns_path`; return its result.
-
-    It runs on a thread of its own that enters the namespace and then ends
-    (namespaces are per thread), never on the caller's.
-    """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
-            outcome["result"] = fn(*args)
-        except BaseException as exc:  # handed to the caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="netns")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
+in_netns = netns.in_netns  # fn(*args) inside a sandbox's namespace, on a thread of its own
 
 
 # --------------------------------------------------------------------------

@@ -7,33 +7,14 @@ has no os.setns), opens and binds both sockets, and ends; no process forks.
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import os
 import socket
-import threading
-from typing import Any
+
+from ..netns import in_netns
 
 ADDRESS = ("127.0.0.11", 53)
-CLONE_NEWNET = 0x40000000
-_libc: Any = None
 
 
-def _setns(fd: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, "not a network namespace" if err == errno.EINVAL else os.strerror(err))
-
-
-def _bind(netns_path: str) -> tuple[socket.socket, socket.socket]:
-    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(fd)
-    finally:
-        os.close(fd)
+def _bind() -> tuple[socket.socket, socket.socket]:
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -55,19 +36,8 @@ def open_listeners(netns_path: str) -> tuple[socket.socket, socket.socket]:
 
     Raises OSError naming the path: FileNotFoundError when it does not exist.
     """
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["sockets"] = _bind(netns_path)
-        except OSError as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="dns-netns")
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        exc = outcome["error"]
+    try:
+        return in_netns(netns_path, _bind)
+    except OSError as exc:
         raise OSError(exc.errno, f"embedded DNS cannot listen on 127.0.0.11:53 in "
                       f"{netns_path}: {exc.strerror or exc}") from exc
-    return outcome["sockets"]
