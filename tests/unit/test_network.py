@@ -200,13 +200,13 @@ def test_third_party_driver_is_routed_by_name():
     host.register("network.fakea", a)
     host.register("network.fakeb", b)
     assert host.driver("network", "fakeb").call("network_create", network_id="n1", name="x",
-                                                ipv4=[], options={}) == "b"
+                                                ipv4=[], ipv6=[], options={}) == "b"
     assert host.driver("network", "fakea").call("network_create", network_id="n2", name="x",
-                                                ipv4=[], options={}) == "a"
+                                                ipv4=[], ipv6=[], options={}) == "a"
     assert a.calls == [("create", "fakea", "n2")] and b.calls == [("create", "fakeb", "n1")]
     # the built-in drivers were not reached either
     assert host.driver("network", "null").call("network_create", network_id="n3", name="x",
-                                               ipv4=[], options={}) is True
+                                               ipv4=[], ipv6=[], options={}) is True
     with pytest.raises(errors.NotImplementedErr):
         host.driver("network", "fakea").call("network_join", network_id="n", endpoint_id="e",
                                              sandbox_key="", ifname="eth0", default_route=True)
@@ -240,7 +240,7 @@ def test_wrappers_wrap_and_plain_non_driver_impls_are_refused():
 
     host.register("tracer", Tracer())
     assert host.driver("network", "fake").call("network_create", network_id="n", name="n",
-                                               ipv4=[], options={}) == "x"
+                                               ipv4=[], ipv6=[], options={}) == "x"
     assert seen == ["fake"]
     with pytest.raises(errors.InvalidParameter, match="wrapper=True"):
         host.register("hijacker", Hijacker())
