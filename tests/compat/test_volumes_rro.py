@@ -127,15 +127,18 @@ def test_docker_py_read_only_binds_by_api_version(daemon, nested):
         _clean(nested)
         assert _api_run(old, {"Mounts": [ro_mount]}) == TOP_ONLY
         _clean(nested)
-        c = old.create_container("busybox", ["true"], host_config={"Binds": [f"{src}:/o:ro"], "Mounts": [
-            {**ro_mount, "Target": "/m"}]})
+        c = old.create_container("busybox", ["sh", "-c", SCRIPT], host_config={
+            "Binds": [f"{src}:/o:ro"], "Mounts": [{**ro_mount, "Target": "/m"}]})
         try:
             hc = old.inspect_container(c)["HostConfig"]
             assert hc["Binds"] == [f"{src}:/o:ro"] and "BindOptions" not in hc["Mounts"][0]
-            old.start(c)  # started again: still on top only (the choice is the container's, kept)
-            assert old.wait(c)["StatusCode"] == 0
+            daemon.stop()  # the container's choice is kept across a daemon restart
+            daemon.start()
+            new.start(c)
+            assert new.wait(c)["StatusCode"] == 0
+            assert new.logs(c).decode().splitlines() == TOP_ONLY
         finally:
-            old.remove_container(c, force=True)
+            new.remove_container(c, force=True)
         with pytest.raises(docker.errors.APIError) as e:
             old.create_container("busybox", ["true"], host_config={"Mounts": [
                 {**ro_mount, "BindOptions": {"ReadOnlyForceRecursive": True}}]})
