@@ -62,6 +62,10 @@ def test_bind_recursive_values_as_docker_documents(cli, nested, runtime):
     assert run("-v", f"{src}:/o:ro") == RECURSIVE
     assert run("-v", f"{src}:/o:ro,rprivate") == RECURSIVE
     assert run("-v", f"{src}:/o") == ALL
+    # --read-only: the network files are read-only binds as well (rro on a file)
+    out = cli("run", "--rm", "--runtime", runtime, "--read-only", "busybox", "sh", "-c",
+              "cat /etc/hostname >/dev/null && echo x >> /etc/hosts", check=False)
+    assert out.returncode == 1 and "Read-only file system" in out.stderr
     # the kernel's answer for a write under the read-only submount
     out = cli("run", "--rm", "--runtime", runtime, "-v", f"{src}:/o:ro", "busybox", "sh", "-c",
               "echo x > /o/inner/f", check=False)
