@@ -89,6 +89,15 @@ def gate_container_create(body: dict, version: str) -> None:
     _gate_mounts(host_config if isinstance(host_config, dict) else None, version)
 
 
+def read_only_non_recursive(version: str) -> bool:
+    """Whether a container created at this API version keeps read-only host binds read-only on top only.
+
+    Read-only binds became recursively read-only with API 1.44; Docker keeps the
+    old behaviour for older clients' containers (DefaultReadOnlyNonRecursive).
+    """
+    return not at_least(version, "1.44")
+
+
 def _gate_mounts(host_config: dict | None, version: str) -> None:
     """HostConfig.Mounts options newer than the request's API version: Docker's 400s and defaults."""
     from ..errors import InvalidParameter
@@ -97,11 +106,8 @@ def _gate_mounts(host_config: dict | None, version: str) -> None:
         if not isinstance(m, dict):
             continue
         bind = m.get("BindOptions") if isinstance(m.get("BindOptions"), dict) else None
-        if not at_least(version, "1.44"):
-            if bind and bind.get("ReadOnlyForceRecursive"):
-                raise InvalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
-            if m.get("Type") == "bind" and m.get("ReadOnly"):  # before 1.44 read-only binds were not recursive
-                m["BindOptions"] = {**(bind or {}), "ReadOnlyNonRecursive": True}
+        if not at_least(version, "1.44") and bind and bind.get("ReadOnlyForceRecursive"):
+            raise InvalidParameter("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer")
         if not at_least(version, "1.45") and ((m.get("VolumeOptions") or {}).get("Subpath")):
             raise InvalidParameter("VolumeOptions.Subpath needs API v1.45 or newer")
         if not at_least(version, "1.46") and ((m.get("TmpfsOptions") or {}).get("Options")):
@@ -109,4 +115,4 @@ def _gate_mounts(host_config: dict | None, version: str) -> None:
 
 
 __all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
-           "at_least", "gate_container_create", "__version__"]
+           "at_least", "gate_container_create", "read_only_non_recursive", "__version__"]

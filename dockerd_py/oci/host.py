@@ -88,6 +88,9 @@ def _lookup_device(path: str) -> list[dict]:
     raise ValueError("not a device node")
 
 
+RRO_UNKNOWN = "rro is not supported: no runtime given"
+
+
 @dataclass(frozen=True)
 class HostInfo:
     arch: str = "amd64"                     # GOARCH naming
@@ -102,7 +105,8 @@ class HostInfo:
         {"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"})
     swap_limit: bool = True                 # memory cgroup can limit swap (memsw on v1)
     seccomp: bool = True                    # kernel supports seccomp filters
-    rro: bool = False                       # runtime + kernel support "rro" (recursive read-only)
+    # "" when read-only binds can be "rro" (kernel and the container's runtime), else Docker's reason
+    rro_error: Callable[[], str] = field(default=lambda: RRO_UNKNOWN, compare=False)
     devices: Callable[[], list[dict]] = field(default=_scan_host_devices, compare=False)
     lookup_device: Callable[[str], list[dict]] = field(default=_lookup_device, compare=False)
 

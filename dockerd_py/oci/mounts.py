@@ -9,10 +9,12 @@ every default under /dev/), and are appended after the defaults.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter
 from .defaults import DEFAULT_SHM_SIZE, default_mounts
+from .rro import Unsupported
 
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 _BIND_MODES = {"ro", "rw", "z", "Z", "nocopy", *PROPAGATIONS}
@@ -43,7 +45,7 @@ class UserMount:
     propagation: str = "rprivate"
     data: str = ""           # tmpfs options as given
     recursive: bool = True   # rbind (BindOptions.NonRecursive: bind)
-    ro_recursive: str = ""   # "" (rro where the kernel has it), "non-recursive" or "force" (BindOptions)
+    ro_recursive: str = ""   # read-only: "" (rro where supported), "non-recursive" or "force" (BindOptions)
 
 
 def _check_destination(dest: str, kind: str) -> str:
@@ -143,7 +145,17 @@ def _depth(path: str) -> int:
     return len(posixpath.normpath(path).split("/"))
 
 
-def _oci(m: UserMount, rro: bool) -> dict:
+def _read_only(m: UserMount, rro_error: Callable[[], str]) -> str:
+    """A read-only bind's option, as Docker 25+: "rro" unless ReadOnlyNonRecursive or rro is unsupported."""
+    if m.ro_recursive == "non-recursive":
+        return "ro"
+    reason = rro_error()
+    if reason and m.ro_recursive == "force":
+        raise Unsupported(reason)
+    return "ro" if reason else "rro"
+
+
+def _oci(m: UserMount, rro_error: Callable[[], str]) -> dict:
     if m.kind == "tmpfs":
         options = ["noexec", "nosuid", "nodev", "rprivate"]
         if m.data:
@@ -152,14 +164,17 @@ def _oci(m: UserMount, rro: bool) -> dict:
                 "options": merge_tmpfs_options(options)}
     options = ["rbind" if m.recursive else "bind"]
     if not m.writable:
-        options.append("rro" if m.recursive and (rro or m.ro_recursive == "force") and m.ro_recursive != "non-recursive"
-                       else "ro")
+        options.append(_read_only(m, rro_error))
     options.append(m.propagation)
     return {"destination": m.destination, "type": "bind", "source": m.source, "options": options}
 
 
-def build(*, host_config: dict, etc_files: dict[str, str], rro: bool) -> tuple[list[dict], str | None]:
-    """All mounts of the spec, and the rootfs propagation shared/slave binds need (or None)."""
+def build(*, host_config: dict, etc_files: dict[str, str], rro_error: Callable[[], str]) \
+        -> tuple[list[dict], str | None]:
+    """All mounts of the spec, and the rootfs propagation shared/slave binds need (or None).
+
+    `rro_error()` is "" when read-only binds can be recursively read-only, else Docker's reason.
+    """
     hc = host_config
     readonly = bool(hc.get("ReadonlyRootfs"))
     user: list[UserMount] = [parse_bind(b) for b in hc.get("Binds") or []]
@@ -196,9 +211,36 @@ def build(*, host_config: dict, etc_files: dict[str, str], rro: bool) -> tuple[l
 
     rootfs_propagation = None
     for m in user:
-        mounts.append(_oci(m, rro))
+        mounts.append(_oci(m, rro_error))
         if m.kind == "bind" and m.propagation in ("shared", "rshared"):
             rootfs_propagation = "shared"
         elif m.kind == "bind" and m.propagation in ("slave", "rslave") and rootfs_propagation != "shared":
             rootfs_propagation = "rslave"
     return mounts, rootfs_propagation
+
+
+def legacy_read_only(host_config: dict) -> dict:
+    """A container created through API < 1.44: its read-only host binds stay read-only on top only.
+
+    Docker marks such binds (``Binds`` with a host path, ``Mounts`` of type
+    bind) ReadOnlyNonRecursive in its mount points, not in the HostConfig the
+    client sees; here the HostConfig the spec is built from gets the mark at
+    start, a read-only host ``Binds`` entry becoming the equivalent ``Mounts``
+    one (its missing source created, as -v does). Volumes keep Docker's 1.44
+    default: recursive where supported.
+    """
+    binds: list[str] = []
+    mounts: list[dict] = []
+    for spec in host_config.get("Binds") or []:
+        b = parse_bind(spec)
+        if not is_host_bind(spec) or b.writable:
+            binds.append(spec)
+            continue
+        mounts.append({"Type": "bind", "Source": b.source, "Target": b.destination, "ReadOnly": True,
+                       "BindOptions": {"Propagation": b.propagation, "CreateMountpoint": True,
+                                       "ReadOnlyNonRecursive": True}})
+    for m in host_config.get("Mounts") or []:
+        if m.get("Type") == "bind" and m.get("ReadOnly"):
+            m = {**m, "BindOptions": {**(m.get("BindOptions") or {}), "ReadOnlyNonRecursive": True}}
+        mounts.append(m)
+    return {**host_config, "Binds": binds, "Mounts": mounts}

@@ -203,7 +203,7 @@ def build_spec(*, container_id: str, config: dict | None, host_config: dict | No
     if filt is not None:
         linux["seccomp"] = filt
     # mounts, masked/read-only paths
-    spec_mounts, propagation = mounts.build(host_config=hc, etc_files=etc_files or {}, rro=host.rro)
+    spec_mounts, propagation = mounts.build(host_config=hc, etc_files=etc_files or {}, rro_error=host.rro_error)
     if propagation:
         linux["rootfsPropagation"] = propagation
     if not privileged:

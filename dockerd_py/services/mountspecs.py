@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from ..errors import InvalidParameter, NotFound
 from ..oci import mounts as oci_mounts
-from ..oci.host import detect
 
 _VOLUMES_FROM_MODES = {"ro", "rw", "z", "Z"}  # no propagation, no copy mode: inherited as they are
 
@@ -58,9 +57,6 @@ def _check_bind_options(m: dict) -> None:
     if (b.get("ReadOnlyNonRecursive") or b.get("ReadOnlyForceRecursive")) and not m.get("ReadOnly"):
         option = "ReadOnlyNonRecursive" if b.get("ReadOnlyNonRecursive") else "ReadOnlyForceRecursive"
         raise _mount_error("bind", f"option {option!r} requires ReadOnly")
-    if b.get("ReadOnlyForceRecursive") and not detect().rro:
-        raise InvalidParameter("ReadOnlyForceRecursive: recursive read-only mounts (rro) are not supported by this "
-                               "kernel and runtime")
 
 
 def check_api_mount(m: dict, volume_driver: str) -> dict | None:

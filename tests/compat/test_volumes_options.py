@@ -1,5 +1,5 @@
 """Volume and mount options through the docker CLI and docker-py: local driver options
-(tmpfs, bind) mounted while used, --volumes-from, subpath, recursive binds, created and refused
+(tmpfs, bind) mounted while used, --volumes-from, subpath, propagation, created and refused
 bind sources, --read-only, and Docker's errors for bad input. Every mount made here is undone."""
 
 from __future__ import annotations
@@ -182,38 +182,6 @@ def test_read_only_root_with_writable_mounts(cli, volumes):
     out = cli("run", "--rm", "--read-only", "-v", f"{name}:/data", "--tmpfs", "/scratch", "busybox", "sh", "-c",
               "echo v > /data/f && echo ok1; echo t > /scratch/f && echo ok2; touch /rootfile 2>&1 || true").stdout
     assert out.splitlines()[:2] == ["ok1", "ok2"] and "Read-only file system" in out
-
-
-@pytest.fixture
-def nested(tmp_path):
-    """A host directory with a tmpfs mounted inside it (outer/inner), unmounted afterwards."""
-    inner = tmp_path / "outer" / "inner"
-    inner.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(inner)], check=True)
-    (inner / "sub").write_text("in the submount\n")
-    yield tmp_path / "outer"
-    subprocess.run(["umount", "-l", str(inner)], check=False)
-
-
-def test_bind_recursive_options(cli, nested):
-    src = str(nested)
-    script = "cat /o/inner/sub 2>/dev/null || echo no-submount; touch /o/inner/w 2>/dev/null && echo inner-rw; " \
-             "touch /o/w 2>/dev/null && echo outer-rw; true"
-    run = lambda opts: cli("run", "--rm", "--mount", f"type=bind,src={src},dst=/o{opts}", "busybox", "sh", "-c",
-                           script).stdout.splitlines()  # noqa: E731
-    assert run("") == ["in the submount", "inner-rw", "outer-rw"]
-    assert run(",bind-recursive=disabled") == ["no-submount", "inner-rw", "outer-rw"]  # inner: the empty dir
-    # this daemon's runtime has no recursive read-only (rro): read-only binds are read-only on top only,
-    # as Docker's without rro; forcing it is refused
-    assert run(",readonly") == ["in the submount", "inner-rw"]
-    assert run(",readonly,bind-recursive=writable") == ["in the submount", "inner-rw"]
-    forced = cli("run", "--rm", "--mount",
-                 f"type=bind,src={src},dst=/o,readonly,bind-recursive=readonly,bind-propagation=rprivate",
-                 "busybox", "true", check=False)
-    assert forced.returncode != 0 and "recursive read-only mounts (rro) are not supported" in forced.stderr
-    for name in os.listdir(nested / "inner"):
-        if name != "sub":
-            os.unlink(nested / "inner" / name)
 
 
 def test_bind_propagation(cli, tmp_path):

@@ -19,7 +19,8 @@ from dockerd_py.errors import InvalidParameter
 from dockerd_py.oci import (HostInfo, OPTIONS, build_spec, host_config_warnings, unsupported_options,
                             validate_host_config)
 from dockerd_py.oci.capabilities import capability_mask
-from dockerd_py.oci.mounts import merge_tmpfs_options
+from dockerd_py.oci import rro
+from dockerd_py.oci.mounts import legacy_read_only, merge_tmpfs_options
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rootfs import make_rootfs  # noqa: E402
@@ -450,6 +451,56 @@ def test_binds_and_tmpfs():
     dests = [m["destination"] for m in s["mounts"]]
     assert dests.index("/data") < dests.index("/etc/hosts") < dests.index("/x/y/z")
     assert user
+
+
+def test_read_only_binds_recursive_where_supported():
+    """Docker 25+: read-only binds get "rro" when kernel and runtime can, "ro" when not or when asked."""
+    def mount(ro_opts=None, non_recursive=False):
+        return {"Type": "bind", "Source": "/m", "Target": "/m", "ReadOnly": True,
+                "BindOptions": {**(ro_opts or {}), **({"NonRecursive": True} if non_recursive else {})}}
+
+    hc = {"Binds": ["/b:/b:ro", "/w:/w"], "Mounts": [
+        mount(), {**mount({"ReadOnlyNonRecursive": True}), "Target": "/n"},
+        {**mount({"ReadOnlyForceRecursive": True}), "Target": "/f"}, {**mount(non_recursive=True), "Target": "/nr"}]}
+    calls = []
+    able = HostInfo(**{**HOST.__dict__, "rro_error": lambda: calls.append(1) or ""})
+    by = {m["destination"]: m["options"] for m in spec(host_config=hc, host=able)["mounts"]}
+    assert by["/b"] == by["/m"] == by["/f"] == ["rbind", "rro", "rprivate"]
+    assert by["/n"] == ["rbind", "ro", "rprivate"] and by["/w"] == ["rbind", "rprivate"]
+    assert by["/nr"] == ["bind", "rro", "rprivate"]
+    # --read-only: the network files are read-only binds too
+    by = {m["destination"]: m["options"] for m in spec(etc_files=ETC, host_config={"ReadonlyRootfs": True},
+                                                      host=able)["mounts"]}
+    assert by["/etc/hosts"] == ["rbind", "rro", "rprivate"]
+    unable = HostInfo(**{**HOST.__dict__, "rro_error": lambda: 'rro is not supported by runtime "crun"'})
+    with pytest.raises(rro.Unsupported) as e:
+        spec(host_config=hc, host=unable)
+    assert e.value.message == 'rro is not supported by runtime "crun"' and e.value.status == 500
+    del hc["Mounts"][2]
+    by = {m["destination"]: m["options"] for m in spec(host_config=hc, host=unable)["mounts"]}
+    assert by["/b"] == by["/m"] == by["/n"] == ["rbind", "ro", "rprivate"] and by["/nr"] == ["bind", "ro", "rprivate"]
+    calls.clear()
+    spec(host_config={"Binds": ["/w:/w"]}, host=able)
+    assert calls == []  # no read-only bind: the runtime is not asked
+
+
+def test_legacy_read_only_binds_stay_non_recursive():
+    """A container of an API < 1.44 client: read-only host binds (not volumes) as Docker 24 made them."""
+    hc = {"Binds": ["/h:/h:ro,rslave", "/w:/w", "vol:/v:ro"],
+          "Mounts": [{"Type": "bind", "Source": "/m", "Target": "/m", "ReadOnly": True},
+                     {"Type": "tmpfs", "Target": "/t"}]}
+    out = legacy_read_only(hc)
+    assert out["Binds"] == ["/w:/w", "vol:/v:ro"] and hc["Mounts"][0] == {
+        "Type": "bind", "Source": "/m", "Target": "/m", "ReadOnly": True}  # the stored HostConfig untouched
+    assert out["Mounts"] == [
+        {"Type": "bind", "Source": "/h", "Target": "/h", "ReadOnly": True,
+         "BindOptions": {"Propagation": "rslave", "CreateMountpoint": True, "ReadOnlyNonRecursive": True}},
+        {"Type": "bind", "Source": "/m", "Target": "/m", "ReadOnly": True,
+         "BindOptions": {"ReadOnlyNonRecursive": True}},
+        {"Type": "tmpfs", "Target": "/t"}]
+    able = HostInfo(**{**HOST.__dict__, "rro_error": lambda: ""})
+    by = {m["destination"]: m["options"] for m in spec(host_config={**out, "Binds": ["/w:/w"]}, host=able)["mounts"]}
+    assert by["/h"] == ["rbind", "ro", "rslave"] and by["/m"] == ["rbind", "ro", "rprivate"]
 
 
 def test_tmpfs_option_merge():

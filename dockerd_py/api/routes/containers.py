@@ -16,7 +16,7 @@ from ...services.containers.signals import parse as parse_signal
 from ...streams import STDERR, STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response, no_content
-from ..versioning import at_least, gate_container_create, request_version
+from ..versioning import at_least, gate_container_create, read_only_non_recursive, request_version
 from ..views import containers as views
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -41,7 +41,8 @@ def blueprint(engine) -> Blueprint:
         if platform and platform.split("/")[0] != "linux":
             raise InvalidParameter(f"invalid platform: {platform}")
         gate_container_create(body, request_version())
-        container_id, warnings = svc.create(body, params.string("name") or None)
+        container_id, warnings = svc.create(body, params.string("name") or None,
+                                            legacy_read_only=read_only_non_recursive(request_version()))
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 
     @bp.get("/containers/<ref>/json")

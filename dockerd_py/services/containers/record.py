@@ -66,6 +66,7 @@ class Container:
     network_settings: dict[str, Any] = field(default_factory=dict)
     has_been_started: bool = False
     manually_stopped: bool = False
+    legacy_read_only: bool = False  # created through API < 1.44: read-only host binds are not recursively so
     exits: int = field(default=0, compare=False)  # in memory: exits seen since load, for wait(next-exit)
     removed: bool = field(default=False, compare=False)
     restart_delay: float = field(default=0.0, compare=False)  # in memory: the restart policy's back-off
@@ -106,6 +107,7 @@ class Container:
                 "RestartCount": self.restart_count, "Driver": "overlay2", "OS": "linux",
                 "NetworkSettings": self.network_settings, "LogPath": self.log_path,
                 "HasBeenStartedBefore": self.has_been_started, "HasBeenManuallyStopped": self.manually_stopped,
+                "DefaultReadOnlyNonRecursive": self.legacy_read_only,
                 "HostnamePath": self.etc_path("hostname"), "HostsPath": self.etc_path("hosts"),
                 "ResolvConfPath": self.etc_path("resolv.conf")}
 
@@ -119,4 +121,5 @@ class Container:
                    restart_count=data.get("RestartCount", 0), runtime_dir=runtime_dir, dir=directory,
                    network_settings=data.get("NetworkSettings", {}),
                    has_been_started=data.get("HasBeenStartedBefore", False),
-                   manually_stopped=data.get("HasBeenManuallyStopped", False))
+                   manually_stopped=data.get("HasBeenManuallyStopped", False),
+                   legacy_read_only=data.get("DefaultReadOnlyNonRecursive", False))

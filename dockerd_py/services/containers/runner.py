@@ -15,11 +15,15 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
-from ...oci import build_spec
+from ...oci import build_spec, detect_host
 from ...oci import init as init_mod
+from ...oci import rro
+from ...oci.mounts import legacy_read_only
 from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import DnsSettings, write_etc_files
@@ -126,7 +130,7 @@ class Runner:
         sandbox = shim = None
         volumes_mounted = False
         try:
-            hc = c.host_config
+            hc = legacy_read_only(c.host_config) if c.legacy_read_only else c.host_config
             if self.volumes is not None:  # volume binds become host paths for the spec
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
@@ -148,7 +152,9 @@ class Runner:
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
-                              cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}")
+                              cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}",
+                              host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
+                                                                            self.runtimes[runtime])))
             if init_mod.wanted(hc, self.default_init):
                 init_mod.apply(spec, init_mod.lookup(self.init_path))
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)

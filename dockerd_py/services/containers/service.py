@@ -92,7 +92,9 @@ class ContainerService:
                 "ContainersStopped": sum(not c.state.running for c in cs)}
 
     # --- create -------------------------------------------------------------
-    def create(self, body: dict, name: str | None) -> tuple[str, list[str]]:
+    def create(self, body: dict, name: str | None, *, legacy_read_only: bool = False) -> tuple[str, list[str]]:
+        """A new container; `legacy_read_only`: an API < 1.44 client's, whose read-only host binds stay
+        read-only on top only (api.versioning.read_only_non_recursive)."""
         config, host_config, networking = create_mod.split_body(body)
         image_ref = config.get("Image") or ""
         if not image_ref:
@@ -123,7 +125,8 @@ class ContainerService:
         c = Container(id=container_id, name=full_name, created=now_rfc3339(), image_id=image.id,
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
-                      dir=os.path.join(self.root, container_id), network_settings=network_settings)
+                      dir=os.path.join(self.root, container_id), network_settings=network_settings,
+                      legacy_read_only=legacy_read_only)
         try:
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
