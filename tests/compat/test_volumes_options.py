@@ -102,6 +102,14 @@ def test_bad_local_options_give_dockers_errors_and_lose_nothing(daemon, cli, vol
     assert (f"error while mounting volume '{data}': failed to mount local volume: mount tmpfs:{data}, data: bogus: "
             "invalid argument") in r.stderr
     assert name in cli("volume", "ls", "-q").stdout.split() and data not in _host_mounts()
+    kept = uuid.uuid4().hex[:10]                      # without --rm: the failure is in State, as Docker's
+    r = cli("run", "--name", kept, "-v", f"{name}:/d", "busybox", "true", check=False)
+    try:
+        state = json.loads(cli("inspect", kept).stdout)[0]["State"]
+        assert state["Status"] == "created" and state["ExitCode"] == 128
+        assert "failed to mount local volume" in state["Error"]
+    finally:
+        cli("rm", "-f", kept)
 
 
 def test_volumes_from_shares_volumes_and_binds(daemon, cli, volumes, container_cleanup, tmp_path):

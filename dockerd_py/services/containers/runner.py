@@ -109,9 +109,12 @@ class Runner:
                 self._fail_pending(c, error)
                 self.on_start_failed(c)
                 raise error from None
-            except DockerError as e:
+            except DockerError as e:  # e.g. a volume that cannot be mounted
+                c.state.error = e.message
+                c.state.exit_code = c.state.exit_code or 128  # moby's exitUnknown when nothing set one
+                c.save()
                 self._fail_pending(c, e)
-                self.on_start_failed(c)  # e.g. a volume that cannot be mounted: --rm still removes it
+                self.on_start_failed(c)  # --rm still removes it
                 raise
             c.save()
         self.publish(c, "start")
