@@ -2,7 +2,8 @@
 
 Keys appear in Go's struct order: status, progressDetail, progress, id, aux;
 zero numbers are left out (omitempty). The `progress` text is what Docker's
-JSONProgress.String() renders for a 200-column terminal.
+JSONProgress.String() renders for a 200-column terminal. Shared by pull,
+push, load and the API's stream writer.
 """
 
 from __future__ import annotations
@@ -64,3 +65,8 @@ def progress(ident: str, action: str, current: int, total: int) -> dict[str, Any
 
 def aux(obj: dict[str, Any]) -> dict[str, Any]:
     return {"progressDetail": {}, "aux": obj}
+
+
+def error(message: str) -> dict[str, Any]:
+    """streamformatter.FormatError: the CLI fails on `errorDetail`; `error` is its legacy twin."""
+    return {"errorDetail": {"message": message}, "error": message}
