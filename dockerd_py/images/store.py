@@ -279,10 +279,13 @@ class ImageStore:
         with self._collect():
             return importer.import_tar(self, stream, repo_tag, changes, message)
 
-    def load(self, stream: BinaryIO) -> Iterator[str]:
+    def load(self, stream: BinaryIO, quiet: bool = True) -> Iterator[dict[str, Any]]:
+        """Docker's JSON messages of a load: `Loading layer` bars (unless quiet), then `stream` lines."""
+        job = loader.Load(self)
+        yield from job.layers(stream, quiet)
         with self._collect():
-            lines = list(loader.load(self, stream))
-        yield from lines
+            messages = job.images()
+        yield from messages
 
     def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         """ImageTag: `repo[:tag]` (+ `tag`) now points at the image `ref` names."""

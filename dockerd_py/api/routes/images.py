@@ -43,7 +43,8 @@ def blueprint(engine) -> Blueprint:
 
     @bp.post("/images/load")
     def load():
-        return progress_stream({"stream": line + "\n"} for line in store.load(request.stream))
+        # moby: quiet unless asked otherwise; every error in-band, after a 200
+        return progress_stream(store.load(request.stream, params.boolean("quiet", True)), errors_in_band=True)
 
     @bp.get("/images/<path:name>/json")
     def inspect(name):
