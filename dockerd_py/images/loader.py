@@ -220,13 +220,15 @@ class Load:
                 for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
                     if self.cancel.is_set():
                         raise errors.SystemErr("load cancelled")
-                    bar = _LayerBar(report, short_id(diff_id), os.path.getsize(path)) if report else None
-                    layer, created = self.store.layers.ensure(parent, diff_id, path, extractor, i, bar)
+                    # as moby's progress reader over the layer file: the extractor counts the bytes read
+                    meter = progress.Meter(report, short_id(diff_id), "Loading layer",
+                                           os.path.getsize(path)) if report else None
+                    layer, created = self.store.layers.ensure(parent, diff_id, path, extractor, i, meter)
                     self.pinned.append(layer.chain_id)
                     if created:
                         self.added.append(layer.chain_id)
-                        if bar is not None:
-                            bar(bar.total)
+                        if meter is not None:
+                            meter.finish()
                     parent = layer.chain_id
 
     def images(self) -> list[dict[str, Any]]:
@@ -259,23 +261,6 @@ class Load:
         for chain in self.pinned:
             self.store.layers.unpin(chain)
         self.pinned.clear()
-
-
-class _LayerBar:
-    """moby's progress reader over a layer file, fed the extractor's counts of bytes read:
-    a `Loading layer` bar each time 1% of the file (at most 512 KiB) more is read, and at the end."""
-
-    def __init__(self, report: Callable[[dict[str, Any]], None], ident: str, total: int) -> None:
-        self.report = report
-        self.ident = ident
-        self.total = total
-        self.every = min(512 * 1024, total // 100)
-        self.last = 0
-
-    def __call__(self, current: int) -> None:
-        if current - self.last > self.every or current >= self.total:
-            self.last = current
-            self.report(progress.progress(self.ident, "Loading layer", current, self.total))
 
 
 def _line(text: str) -> dict[str, Any]:

@@ -220,3 +220,93 @@ def test_import_from_stdin_sends_only_the_image_id(daemon, client, cli):
         assert cli("image", "inspect", f"{repo}:bad", check=False).returncode == 1
     finally:
         cli("rmi", f"{repo}:v1", f"{repo}:v3", check=False)
+
+
+# -- import from a URL: Docker's `Downloading from`, `Importing` bars without an id, then the id ------------
+
+@pytest.fixture
+def web():
+    """A loopback HTTP server: {path: body}; a path missing answers 404 with the body `nope`."""
+    import http.server
+    import threading
+
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            body = body if body is not None else b"nope\n"
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield files, f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_import_from_a_url_streams_dockers_progress(daemon, client, cli, web):
+    files, where = web
+    rootfs = rootfs_tar_bytes()
+    files["/rootfs.tar"] = rootfs
+    url = f"http://{where}/rootfs.tar"
+    repo = "url" + uuid.uuid4().hex[:8]
+    try:
+        text = client.api.import_image_from_url(url, repository=repo, tag="v1")
+        messages = [json.loads(line) for line in text.splitlines()]
+        image = inspect(daemon, f"{repo}:v1")
+        assert messages[0] == {"status": f"Downloading from {url}"}
+        assert messages[-1] == {"status": image["Id"]}
+        bars = messages[1:-1]
+        assert bars and all(list(m) == ["status", "progressDetail", "progress"] and m["status"] == "Importing"
+                            for m in bars), bars
+        assert bars[-1]["progressDetail"] == {"current": len(rootfs), "total": len(rootfs)}
+        assert bars[-1]["progress"] == f"{FULL_BAR} {human(len(rootfs)):>8}/{human(len(rootfs))}"
+        assert image["Comment"] == f"Imported from {url}"
+        # without a scheme: http, as in Docker
+        text = client.api.import_image_from_url(f"{where}/rootfs.tar", repository=repo, tag="v4")
+        assert text.splitlines()[0] == json.dumps({"status": f"Downloading from {url}"}, separators=(",", ":"))
+        # not a terminal: the CLI leaves the bars out
+        out = cli("import", "--change", "CMD [\"sh\"]", url, f"{repo}:v2").stdout
+        assert out == f"Downloading from {url}\n{inspect(daemon, f'{repo}:v2')['Id']}\n"
+        status, drawn = run_in_pty(daemon, "import", url, f"{repo}:v3")
+        assert status == 0 and f"\x1b[2K\rImporting {FULL_BAR} {human(len(rootfs)):>8}/{human(len(rootfs))}\r" in drawn
+        assert drawn.endswith(inspect(daemon, f"{repo}:v3")["Id"] + "\r\n")
+    finally:
+        cli("rmi", f"{repo}:v1", f"{repo}:v2", f"{repo}:v3", f"{repo}:v4", check=False)
+
+
+def test_import_from_a_url_errors(daemon, client, cli, web):
+    files, where = web
+    files["/garbage.tar"] = b"\x1f\x8b" + os.urandom(3000)
+    before = store_state(daemon, cli)
+    # the server's error status passes through before any message, with Docker's text
+    missing = cli("import", f"http://{where}/nosuch.tar", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr == (f"Error response from daemon: failed to GET http://{where}/nosuch.tar "
+                              "with status 404 Not Found: nope\n")
+    with pytest.raises(docker_sdk.errors.NotFound):
+        client.api.import_image_from_url(f"http://{where}/nosuch.tar")
+    refused = cli("import", "http://127.0.0.1:1/x.tar", check=False)
+    assert refused.stderr == ('Error response from daemon: Get "http://127.0.0.1:1/x.tar": '
+                              "dial tcp 127.0.0.1:1: connect: connection refused\n")
+    bad_change = cli("import", "--change", "BOGUS x", f"http://{where}/garbage.tar", check=False)
+    assert bad_change.stderr == "Error response from daemon: bogus is not a valid change command\n"
+    # a tar that is not one: after `Downloading from`, an in-band error; nothing is kept
+    broken = cli("import", f"http://{where}/garbage.tar", check=False)
+    assert broken.returncode == 1 and broken.stdout == f"Downloading from http://{where}/garbage.tar\n"
+    assert broken.stderr and "Error response from daemon" not in broken.stderr
+    text = client.api.import_image_from_url(f"http://{where}/garbage.tar")
+    last = json.loads(text.splitlines()[-1])
+    assert list(last) == ["errorDetail", "error"]
+    assert store_state(daemon, cli) == before
