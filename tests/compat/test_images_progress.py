@@ -5,8 +5,10 @@ What Docker 20.10 (reference daemon) sends, and these tests expect:
   "progress":"[==>  ] a/b","id":<12 hex of the diff id>}` (total: the layer file's size; nothing for a
   layer already present), then `{"stream":"Loaded image: x\\n"}` lines; the ids of untagged images in
   one `stream` message. quiet=1 (the CLI's choice when stdout is not a terminal, and the API default):
-  the `stream` lines only. Every error: a 200 whose body is an `errorDetail` message.
+  the `stream` lines only. Every load error: a 200 whose body is an `errorDetail` message.
 - import from stdin: no progress, only `{"status":"sha256:..."}`; an error is an HTTP error.
+- import from a URL: `{"status":"Downloading from <url>"}`, `Importing` bars without an id (total: the
+  Content-Length), then the id; a fetch error is an HTTP error, a bad tar an `errorDetail` after the bars.
 """
 
 import fcntl
@@ -45,7 +47,7 @@ def short(blob: bytes) -> str:
 
 
 def new_layers() -> list[bytes]:
-    """Two layers no other test has: a big random file (several bars) and a small one."""
+    """Two layers no other test has: a big random file and a small one."""
     return [layer([member("big", data=os.urandom(24 << 20))]),
             layer([member("small", data=uuid.uuid4().bytes)])]
 
@@ -186,6 +188,29 @@ def test_a_corrupt_layer_ends_the_stream_with_error_detail(daemon, client, cli, 
     with pytest.raises(docker_sdk.errors.ImageLoadError, match="invalid diffID for layer 1"):
         client.images.load(tampered)
     assert store_state(daemon, cli) == before
+
+
+def test_a_client_that_leaves_during_the_bars_leaves_the_store_as_it_was(daemon, cli):
+    import socket
+    import time
+
+    before = store_state(daemon, cli)
+    layers = [layer([member(f"f{i}", data=os.urandom(16 << 20))]) for i in range(6)]
+    archive, _ = save_archive([rootfs_tar_bytes(), *layers], "gone:1", {})
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(daemon.socket_path)
+        s.sendall(b"POST /v1.47/images/load?quiet=0 HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(archive) + archive)
+        seen = b""
+        while b"Loading layer" not in seen:
+            chunk = s.recv(65536)
+            assert chunk, seen
+            seen += chunk
+    tmp = os.path.join(daemon.root, "data", "tmp")
+    deadline = time.monotonic() + 30
+    while (store_state(daemon, cli) != before or os.listdir(tmp)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store_state(daemon, cli) == before and os.listdir(tmp) == []
 
 
 def test_a_broken_archive_is_a_200_with_error_detail_and_the_cli_fails(daemon, client, cli):
