@@ -253,8 +253,8 @@ class Load:
                 self.store.emit("load", image.id, image.id)
         finally:
             self._unpin()
-        if ref_count == 0 and ids_text:
-            messages.append({"stream": ids_text})
+        if ref_count == 0:   # moby writes it even when empty (no image): `{}`, a blank line in the CLI
+            messages.append({"stream": ids_text} if ids_text else {})
         return messages
 
     def _unpin(self) -> None:

@@ -167,6 +167,9 @@ def test_untagged_images_are_listed_in_one_message(daemon, client, cli):
         assert cli("load", input=archive).stdout == f"Loaded image ID: {one_id}\nLoaded image ID: {two_id}\n"
     finally:
         cli("rmi", one_id, two_id, check=False)
+    # no image at all: moby still writes the (empty) id text, `{}`, which the CLI prints as a blank line
+    assert list(client.api.load_image(untagged(), quiet=True)) == [{}]
+    assert cli("load", input=untagged()).stdout == "\n"
 
 
 @pytest.mark.parametrize("quiet", [False, True])
