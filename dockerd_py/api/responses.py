@@ -38,15 +38,22 @@ def json_stream(objects: Iterable[Any]) -> Response:
     return Response(generate(), content_type=JSON, direct_passthrough=True)
 
 
-def progress_stream(messages: Iterator[Any]) -> Response:
+def progress_stream(messages: Iterator[Any], errors_in_band: bool = False) -> Response:
     """A JSON message stream whose first step runs before the status is sent.
 
-    An error before the first message is an ordinary HTTP error; a later one
+    An error before the first message is an ordinary HTTP error (or, with
+    `errors_in_band`, as for `docker load`, a 200 carrying it); a later one
     can only travel in-band, as Docker's `errorDetail` message.
     """
     from ..errors import DockerError
+    from ..progress import error
 
-    first = next(messages, None)
+    try:
+        first = next(messages, None)
+    except DockerError as e:
+        if not errors_in_band:
+            raise
+        first, messages = error(e.message), iter(())
 
     def generate() -> Iterator[bytes]:
         if first is not None:
@@ -55,7 +62,7 @@ def progress_stream(messages: Iterator[Any]) -> Response:
             for message in messages:
                 yield (dumps(message) + "\n").encode()
         except DockerError as e:
-            yield (dumps({"errorDetail": {"message": e.message}, "error": e.message}) + "\n").encode()
+            yield (dumps(error(e.message)) + "\n").encode()
         finally:  # a client that went away ends the producer now (its cleanup runs), not at garbage collection
             close = getattr(messages, "close", None)
             if close is not None:

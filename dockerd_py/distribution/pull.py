@@ -21,11 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
-from .. import errors
+from .. import errors, progress
 from ..images.ids import chain_ids, short_id
 from ..images.imagedb import parse_config
 from ..images.reference import Reference
-from . import progress
 from .auth import AuthConfig
 from .blobs import Blob
 from .client import AuthError, RegistryError, TransportError

@@ -16,11 +16,10 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from .. import errors
+from .. import errors, progress
 from ..images.imagedb import Image
 from ..images.ids import short_id
 from ..images.reference import Reference
-from . import progress
 from .auth import AuthConfig
 from .client import AuthError, RegistryError, TransportError
 from .manifest import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, Descriptor, docker_manifest

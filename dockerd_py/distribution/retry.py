@@ -7,7 +7,7 @@ import socket
 import time
 from typing import Any, Callable
 
-from . import progress
+from .. import progress
 from .client import TransportError
 
 MAX_ATTEMPTS = 5

@@ -9,8 +9,7 @@ import socket
 import urllib.parse
 from typing import Any, Iterator
 
-from .. import errors
-from . import progress
+from .. import errors, progress
 from ..images.reference import Reference, parse_normalized, validate_tag
 from ..images.store import ImageStore
 from .auth import AuthConfig

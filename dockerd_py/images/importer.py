@@ -1,17 +1,19 @@
-"""`docker import`: one rootfs tar becomes a one-layer image."""
+"""`docker import`: one rootfs tar (the request body, or fetched from a URL) becomes a one-layer image."""
 
 from __future__ import annotations
 
 import os
 import platform
 import shutil
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
+from .. import progress
 from . import gojson
 from .changes import apply_changes, go_config
 from .ids import rfc3339_nano
 
 if TYPE_CHECKING:
+    from .reference import Reference
     from .store import ImageStore
 
 _ARCH = {"x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", "v8"),
@@ -62,20 +64,42 @@ def spool(stream: BinaryIO, path: str) -> None:
         shutil.copyfileobj(stream, out, 1 << 20)
 
 
+def download(source: BinaryIO, size: int, path: str) -> Iterator[dict[str, Any]]:
+    """Copy a fetched tar to `path`, with Docker's `Importing` bars (no id) as it comes."""
+    bars: list[dict[str, Any]] = []
+    meter = progress.Meter(bars.append, "", "Importing", size)
+    got = 0
+    with source, open(path, "wb") as out:
+        while chunk := source.read(1 << 16):
+            out.write(chunk)
+            got += len(chunk)
+            meter(got)
+            yield from bars
+            bars.clear()
+    meter.finish()
+    yield from bars
+
+
 def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
                changes: list[str], message: str) -> str:
+    """`docker import -`: the request body is the tar."""
     ref = store.parse_repo_tag(repo_tag) if repo_tag else None
     run_config = apply_changes(None, changes or [])
-    message = message or "Imported from -"
     tmp = store.temp_path("import-")
     try:
         spool(stream, tmp)
-        with store.extractor() as extractor:
-            diff_id = extractor.hash(tmp)
-            layer, created = store.layers.ensure(None, diff_id, tmp, extractor)
+        return import_file(store, tmp, ref, run_config, message or "Imported from -")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def import_file(store: "ImageStore", path: str, ref: "Reference | None", run_config: dict[str, Any],
+                message: str) -> str:
+    """The one-layer image of the tar file `path`, tagged `ref`: its id."""
+    with store.extractor() as extractor:
+        diff_id = extractor.hash(path)
+        layer, created = store.layers.ensure(None, diff_id, path, extractor)
     try:
         raw = build_config(diff_id, run_config, message, store.docker_version)
         image = store.add_image(raw)

@@ -2,7 +2,9 @@
 
 Every layer of every image is verified against its config's diff_ids before
 any config or tag is stored; on failure the layers this load added are
-removed again, so nothing is half-stored.
+removed again, so nothing is half-stored. The messages are moby's
+(image/tarexport/load.go): `Loading layer` bars keyed by the short diff id,
+sized by the layer file, then `stream` lines.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import queue
 import tarfile
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator
 
-from .. import errors
+from .. import errors, progress
 from . import archive
+from .ids import short_id
 from .imagedb import parse_config
 from .importer import host_platform
 from .reference import Reference, parse_normalized
@@ -129,71 +134,134 @@ def _oci_entries(base: str) -> list[_Entry]:
     return entries
 
 
-def _verify(store: "ImageStore", entries: list[_Entry], pinned: list[str], added: list[str]) -> None:
-    """Make sure every layer exists (extracting those that do not)."""
-    with store.extractor() as extractor:
-        for entry in entries:
-            os_name = entry.config.get("os") or "linux"
-            if os_name != "linux":
-                raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
-            diff_ids = entry.config["rootfs"].get("diff_ids") or []
-            if len(entry.layers) != len(diff_ids):
-                raise errors.InvalidParameter(
-                    f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
-            parent = None
-            for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
-                layer, created = store.layers.ensure(parent, diff_id, path, extractor, i)
-                pinned.append(layer.chain_id)
-                if created:
-                    added.append(layer.chain_id)
-                parent = layer.chain_id
+class _Failed:
+    """An exception of the layer thread, carried to the generator that re-raises it."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
-def load(store: "ImageStore", stream: BinaryIO) -> Iterator[str]:
-    tmp = store.temp_path("docker-import-")
-    os.makedirs(tmp, mode=0o700)
-    pinned: list[str] = []
-    added: list[str] = []
-    try:
-        _unpack(stream, tmp)
-        if os.path.exists(os.path.join(tmp, "manifest.json")):
-            entries = _docker_entries(tmp)
-        elif os.path.exists(os.path.join(tmp, "index.json")):
-            entries = _oci_entries(tmp)
-        else:
-            raise errors.InvalidParameter(
-                "invalid archive: no manifest.json (legacy pre-1.10 archives are not supported)")
+_DONE = object()
+
+
+class Load:
+    """One `docker load`, as `layers()` (progress messages) then `images()` (the result lines).
+
+    Every layer is in the store before any config or tag is; on failure the
+    layers this load added are removed again, so nothing is half-stored.
+    """
+
+    def __init__(self, store: "ImageStore") -> None:
+        self.store = store
+        self.entries: list[_Entry] = []
+        self.pinned: list[str] = []
+        self.added: list[str] = []
+        self.cancel = threading.Event()
+
+    def layers(self, stream: BinaryIO, quiet: bool) -> Iterator[dict[str, Any]]:
+        """Unpack the archive and make sure every layer exists; unless `quiet`,
+        Docker's `Loading layer` bars for the layers extracted (none for those present)."""
+        tmp = self.store.temp_path("docker-import-")
+        os.makedirs(tmp, mode=0o700)
         try:
-            _verify(store, entries, pinned, added)
+            _unpack(stream, tmp)
+            if os.path.exists(os.path.join(tmp, "manifest.json")):
+                self.entries = _docker_entries(tmp)
+            elif os.path.exists(os.path.join(tmp, "index.json")):
+                self.entries = _oci_entries(tmp)
+            else:
+                raise errors.InvalidParameter(
+                    "invalid archive: no manifest.json (legacy pre-1.10 archives are not supported)")
+            if quiet:
+                self._verify(None)
+            else:
+                yield from self._verify_reporting()
         except BaseException:
-            for chain in pinned:
-                store.layers.unpin(chain)
-            pinned.clear()
-            store.release_layers(added)
+            self._unpin()
+            self.store.release_layers(self.added)
             raise
-    finally:
-        archive.remove_tree(tmp)
-    lines: list[str] = []
-    ids_text: list[str] = []
-    ref_count = 0
-    try:
-        for entry in entries:
-            image = store.add_image(entry.raw)
-            ids_text.append(f"Loaded image ID: {image.id}")
-            ref_count = 0
-            for ref in entry.tags:
-                old = store.tag_ref(image.id, ref, event=False)
-                if old:
-                    lines.append(f"The image {ref.familiar()} already exists, renaming the old one "
-                                 f"with ID {old} to empty string")
-                lines.append(f"Loaded image: {ref.familiar()}")
-                ref_count += 1
-            if entry.parent:
-                store.set_parent(image.id, entry.parent)
-            store.emit("load", image.id, image.id)
-    finally:
-        for chain in pinned:
-            store.layers.unpin(chain)
-    if ref_count == 0:
-        lines.extend(ids_text)
-    yield from lines
+        finally:
+            archive.remove_tree(tmp)
+
+    def _verify_reporting(self) -> Iterator[dict[str, Any]]:
+        """`_verify` in a thread, its progress messages yielded here as they come."""
+        events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                self._verify(events.put)
+                events.put(_DONE)
+            except BaseException as e:  # noqa: BLE001 - re-raised by the generator
+                events.put(_Failed(e))
+
+        worker = threading.Thread(target=work, name="image-load", daemon=True)
+        worker.start()
+        try:
+            while (item := events.get()) is not _DONE:
+                if isinstance(item, _Failed):
+                    raise item.exc
+                yield item
+        finally:   # the client went away, or a layer failed: stop after the current layer
+            self.cancel.set()
+            worker.join()
+
+    def _verify(self, report: Callable[[dict[str, Any]], None] | None) -> None:
+        """Make sure every layer exists (extracting those that do not)."""
+        with self.store.extractor() as extractor:
+            for entry in self.entries:
+                os_name = entry.config.get("os") or "linux"
+                if os_name != "linux":
+                    raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
+                diff_ids = entry.config["rootfs"].get("diff_ids") or []
+                if len(entry.layers) != len(diff_ids):
+                    raise errors.InvalidParameter(
+                        f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
+                parent = None
+                for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
+                    if self.cancel.is_set():
+                        raise errors.SystemErr("load cancelled")
+                    # as moby's progress reader over the layer file: the extractor counts the bytes read
+                    meter = progress.Meter(report, short_id(diff_id), "Loading layer",
+                                           os.path.getsize(path)) if report else None
+                    layer, created = self.store.layers.ensure(parent, diff_id, path, extractor, i, meter)
+                    self.pinned.append(layer.chain_id)
+                    if created:
+                        self.added.append(layer.chain_id)
+                        if meter is not None:
+                            meter.finish()
+                    parent = layer.chain_id
+
+    def images(self) -> list[dict[str, Any]]:
+        """Store the configs and tags: moby's `stream` lines (the ids of untagged images in one)."""
+        messages: list[dict[str, Any]] = []
+        ids_text = ""
+        ref_count = 0
+        try:
+            for entry in self.entries:
+                image = self.store.add_image(entry.raw)
+                ids_text += f"Loaded image ID: {image.id}\n"
+                ref_count = 0
+                for ref in entry.tags:
+                    old = self.store.tag_ref(image.id, ref, event=False)
+                    if old:
+                        messages.append(_line(f"The image {ref.familiar()} already exists, renaming the old one "
+                                              f"with ID {old} to empty string"))
+                    messages.append(_line(f"Loaded image: {ref.familiar()}"))
+                    ref_count += 1
+                if entry.parent:
+                    self.store.set_parent(image.id, entry.parent)
+                self.store.emit("load", image.id, image.id)
+        finally:
+            self._unpin()
+        if ref_count == 0:   # moby writes it even when empty (no image): `{}`, a blank line in the CLI
+            messages.append({"stream": ids_text} if ids_text else {})
+        return messages
+
+    def _unpin(self) -> None:
+        for chain in self.pinned:
+            self.store.layers.unpin(chain)
+        self.pinned.clear()
+
+
+def _line(text: str) -> dict[str, Any]:
+    return {"stream": text + "\n"}

@@ -13,8 +13,9 @@ import os
 import threading
 from typing import Any, BinaryIO, Callable, ContextManager, Iterator
 
-from .. import errors
-from . import archive, delete, exporter, importer, initlayer, loader, upperview, views
+from .. import errors, progress
+from . import archive, delete, exporter, importer, initlayer, loader, upperview, urlsource, views
+from .changes import apply_changes
 from .ids import ID_HEX_RE, hex_of, random_hex, rfc3339_nano
 from .extract import Extractor, ExtractorPool
 from .imagedb import Image, ImageDB
@@ -279,10 +280,34 @@ class ImageStore:
         with self._collect():
             return importer.import_tar(self, stream, repo_tag, changes, message)
 
-    def load(self, stream: BinaryIO) -> Iterator[str]:
+    def import_url(self, source: str, repo_tag: str | None, changes: list[str],
+                   message: str) -> Iterator[dict[str, Any]]:
+        """`docker import URL`: Docker's `Downloading from` status and `Importing` bars, then the image id.
+
+        A bad tag or change, or a URL that cannot be fetched, fails before the first message."""
+        ref = self.parse_repo_tag(repo_tag) if repo_tag else None
+        run_config = apply_changes(None, changes or [])
+        url = urlsource.normalize(source)
+        body, size = urlsource.open_url(url)
+        tmp = self.temp_path("import-")
+        try:
+            yield progress.status(f"Downloading from {url}")
+            yield from importer.download(body, size, tmp)
+            with self._collect():
+                image_id = importer.import_file(self, tmp, ref, run_config, message or f"Imported from {url}")
+        finally:
+            body.close()
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        yield progress.status(image_id)
+
+    def load(self, stream: BinaryIO, quiet: bool = True) -> Iterator[dict[str, Any]]:
+        """Docker's JSON messages of a load: `Loading layer` bars (unless quiet), then `stream` lines."""
+        job = loader.Load(self)
+        yield from job.layers(stream, quiet)
         with self._collect():
-            lines = list(loader.load(self, stream))
-        yield from lines
+            messages = job.images()
+        yield from messages
 
     def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         """ImageTag: `repo[:tag]` (+ `tag`) now points at the image `ref` names."""

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from dockerd_py import config, errors
-from dockerd_py.distribution import auth, manifest, progress
+from dockerd_py import config, errors, progress
+from dockerd_py.distribution import auth, manifest
 from dockerd_py.distribution.metadata import MetadataStore, V2Metadata, metadata_hmac
 from dockerd_py.distribution.registries import RegistryConfig
 

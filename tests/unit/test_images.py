@@ -264,7 +264,7 @@ def test_load_docker_save_and_mount(root, store, events):
     config = image_config(diffs)
     expected_id = sha(config)
     lines = list(store.load(io.BytesIO(save_archive([(config, [LAYER1, LAYER2], ["myimg:1.0", "myimg:latest"])]))))
-    assert lines == ["Loaded image: myimg:1.0", "Loaded image: myimg:latest"]
+    assert lines == [{"stream": "Loaded image: myimg:1.0\n"}, {"stream": "Loaded image: myimg:latest\n"}]
     image = store.get("myimg:1.0")
     assert image.id == expected_id == store.get("myimg").id
     assert image.raw == config
@@ -333,11 +333,11 @@ def test_load_docker_save_and_mount(root, store, events):
 def test_load_gzip_layers_oci_only_and_untagged(root, store):
     config = image_config([sha(LAYER1)], cmd=["true"])
     lines = list(store.load(io.BytesIO(save_archive([(config, [LAYER1], [])], gzip_layers=True))))
-    assert lines == [f"Loaded image ID: {sha(config)}"]
+    assert lines == [{"stream": f"Loaded image ID: {sha(config)}\n"}]
     config2 = image_config([sha(LAYER1), sha(LAYER2)], cmd=["false"])
     lines = list(store.load(io.BytesIO(save_archive([(config2, [LAYER1, LAYER2], ["oci:only"])],
                                                     gzip_layers=True, with_manifest=False))))
-    assert lines == ["Loaded image: oci:only"]
+    assert lines == [{"stream": "Loaded image: oci:only\n"}]
     assert store.get("oci:only").id == sha(config2)
     assert len(layerdb_entries(root)) == 2  # LAYER1 shared
 
@@ -347,8 +347,8 @@ def test_load_moves_tag_and_old_image_dangles(root, store):
     new = image_config([sha(LAYER1)], cmd=["new"])
     list(store.load(io.BytesIO(save_archive([(old, [LAYER1], ["app:latest"])]))))
     lines = list(store.load(io.BytesIO(save_archive([(new, [LAYER1], ["app:latest"])]))))
-    assert lines == [f"The image app:latest already exists, renaming the old one with ID {sha(old)} "
-                     "to empty string", "Loaded image: app:latest"]
+    assert lines == [{"stream": f"The image app:latest already exists, renaming the old one with ID {sha(old)} "
+                                "to empty string\n"}, {"stream": "Loaded image: app:latest\n"}]
     assert store.get("app").id == sha(new)
     assert store.summary(store.get(sha(old)))["RepoTags"] == []
     # loading the same archive again changes nothing
@@ -574,8 +574,9 @@ def test_save_then_load_elsewhere_keeps_ids(root, store, tmp_path_factory):
         "docker.io/library/app:1", "docker.io/library/app:2", None]
     other = ImageStore(str(tmp_path_factory.mktemp("other")), Events())
     lines = list(other.load(io.BytesIO(data)))
-    assert lines == ["Loaded image: app:1", "Loaded image: app:2", f"Loaded image ID: {sha(cfg)}",
-                     f"Loaded image ID: {imported}"]
+    # as moby: the ids of all images in one message, when the last one has no tag
+    assert lines == [{"stream": "Loaded image: app:1\n"}, {"stream": "Loaded image: app:2\n"},
+                     {"stream": f"Loaded image ID: {sha(cfg)}\nLoaded image ID: {imported}\n"}]
     assert other.get("app:2").id == sha(cfg) and other.get(imported).raw == store.get(imported).raw
     with pytest.raises(errors.NotFound):
         store.save(["nosuch"])

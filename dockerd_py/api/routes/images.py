@@ -31,19 +31,20 @@ def blueprint(engine) -> Blueprint:
             return progress_stream(engine.distribution.pull(params.string("fromImage"), params.string("tag"),
                                                             params.string("platform"), auth))
         source = params.string("fromSrc")
-        if source != "-":
-            if not source:
-                raise InvalidParameter("fromImage or fromSrc is required")
-            raise InvalidParameter("importing from a URL is not supported: this daemon has no internet access")
+        if not source:
+            raise InvalidParameter("fromImage or fromSrc is required")
         repo, tag = params.string("repo"), params.string("tag")
         repo_tag = f"{repo}:{tag}" if repo and tag else (repo or None)
         changes = request.args.getlist("changes")
+        if source != "-":
+            return progress_stream(store.import_url(source, repo_tag, changes, params.string("message")))
         image_id = store.import_tar(request.stream, repo_tag, changes, params.string("message"))
         return json_stream([{"status": image_id}])
 
     @bp.post("/images/load")
     def load():
-        return progress_stream({"stream": line + "\n"} for line in store.load(request.stream))
+        # moby: quiet unless asked otherwise; every error in-band, after a 200
+        return progress_stream(store.load(request.stream, params.boolean("quiet", True)), errors_in_band=True)
 
     @bp.get("/images/<path:name>/json")
     def inspect(name):
