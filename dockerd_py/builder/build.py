@@ -28,7 +28,7 @@ from ..distribution.auth import AuthConfig
 from ..distribution.registries import login_host
 from ..images.reference import parse_normalized, repo_tag
 from ..images.words import process_word
-from . import copier, parse
+from . import copier, parse, tarsum
 from .cache import ImageCache
 from .context import BuildContext
 from .instructions import ConfigInstructions
@@ -357,13 +357,13 @@ class Builder(ConfigInstructions):
         chmod = copier.parse_chmod(ins.flags.get("chmod", ""))
         with contextlib.ExitStack() as stack:
             from_ = ins.flags.get("from", "")
+            hasher: tarsum.Hasher
             if from_:
-                source_root = stack.enter_context(self._mounted(self._from_image(state, from_)))[0]
+                hasher = tarsum.TreeHasher(stack.enter_context(self._mounted(self._from_image(state, from_)))[0])
             else:
-                source_root = self.ctx.root
-            sources = copier.resolve(source_root, srcs, what, from_stage=bool(from_),
-                                      known={} if from_ else self.ctx.digests)
-            checksum = copier.sources_checksum(sources)
+                hasher = tarsum.ContextHasher(self.ctx.root, self.ctx.sums)
+            sources = copier.resolve(hasher, srcs, what, from_stage=bool(from_))
+            checksum = tarsum.sources_hash([s.checksum for s in sources])
             chown_comment = f"--chown={chown}" if chown else ""
             probe = self._with_cmd(state, comment_cmd_string(f"{what} {chown_comment}{checksum} in {dest} "))
             hit = self._probe(state, probe)

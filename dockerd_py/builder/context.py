@@ -9,7 +9,6 @@ the clients' own filtering together do.
 from __future__ import annotations
 
 import errno
-import hashlib
 import lzma
 import os
 import shutil
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import InvalidParameter
 from ..images import archive
+from . import tarsum
 from .dockerignore import Matcher, read_patterns
 
 if TYPE_CHECKING:
@@ -33,9 +33,9 @@ class BuildContext:
     """An unpacked context directory; `close()` removes it."""
 
     def __init__(self, root: str, dockerfile_text: str, dockerfile_name: str,
-                 digests: dict[str, str] | None = None) -> None:
+                 sums: dict[str, str] | None = None) -> None:
         self.root = root
-        self.digests = digests or {}   # real path -> sha256 of the content, computed while unpacking
+        self.sums = sums or {}   # tar name -> tarsum v1 of the entry, computed while unpacking
         self.dockerfile = dockerfile_text
         self.dockerfile_name = dockerfile_name
 
@@ -131,18 +131,19 @@ class _Completed:
 
 
 def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
-    """Unpack the context under `root`; return {real path: sha256 of the content} of its files.
+    """Unpack the context under `root`; return the tarsum v1 of each entry by its cleaned name
+    (the first entry of a name, as Docker's lookup finds).
 
     Names and link targets are resolved inside `root` (never outside). Hashing
     and writing release the GIL, so this runs in the request's thread while the
     client is still sending.
     """
-    digests: dict[str, str] = {}
+    sums: dict[str, str] = {}
     try:
         tar = tarfile.open(fileobj=_Completed(archive.decompress(stream)), mode="r|")  # type: ignore[arg-type]
     except tarfile.ReadError as e:
         if "empty" in str(e):
-            return digests
+            return sums
         raise InvalidParameter(f"failed to read the build context (a tar, plain or gzip/bzip2/xz compressed): {e}") from e
     dirs: list[tuple[str, tarfile.TarInfo]] = []
     try:
@@ -150,6 +151,7 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
             name = os.path.normpath("/" + info.name).lstrip("/")
             if not name or info.type in (tarfile.XGLTYPE,):
                 continue
+            h = tarsum.tar_entry_hash(info)
             parent_rel, base = os.path.split(name)
             parent = archive._resolve_dir(root, parent_rel.split("/") if parent_rel else [])
             path = os.path.join(parent, base)
@@ -161,7 +163,6 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
                 dirs.append((path, info))
             elif info.isreg():
                 src = tar.extractfile(info)
-                h = hashlib.sha256()
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "wb") as out:
                     while src is not None:
@@ -170,7 +171,6 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
                             break
                         h.update(chunk)
                         out.write(chunk)
-                digests[path] = h.hexdigest()
             elif info.issym():
                 os.symlink(info.linkname, path)
             elif info.islnk():
@@ -179,10 +179,11 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
                 target = os.path.join(archive._resolve_dir(root, t_parent.split("/") if t_parent else []), t_base)
                 if os.path.isfile(target) and not os.path.islink(target):
                     os.link(target, path)
-                    digests[path] = digests.get(target, "")
+                sums.setdefault(name, h.hexdigest())   # Docker's lookup finds the first
                 continue
             else:
                 continue   # devices and fifos have no place in a build context
+            sums.setdefault(name, h.hexdigest())   # Docker's lookup finds the first
             os.lchown(path, info.uid, info.gid)
             if not info.issym():
                 os.chmod(path, info.mode & 0o7777)
@@ -196,7 +197,7 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
     for path, info in reversed(dirs):
         os.chmod(path, info.mode & 0o7777)
         os.utime(path, (info.mtime, info.mtime))
-    return {k: v for k, v in digests.items() if v}
+    return sums
 
 
 def open_context(store: "ImageStore", body: BinaryIO, dockerfile_name: str) -> BuildContext:
@@ -205,10 +206,10 @@ def open_context(store: "ImageStore", body: BinaryIO, dockerfile_name: str) -> B
     os.makedirs(root, mode=0o700)
     try:
         root = os.path.realpath(root)
-        digests = _untar(body, root)
+        sums = _untar(body, root)
         text, name = _read_dockerfile(root, dockerfile_name or DEFAULT_DOCKERFILE)
         _apply_dockerignore(root)
-        return BuildContext(root, text, name, digests)
+        return BuildContext(root, text, name, sums)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise

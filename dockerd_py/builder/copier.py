@@ -4,14 +4,13 @@ Sources are context-relative, may hold Go-style wildcards (`*`, `?`, `[...]`
 within one path element) and never leave their root. A directory source
 copies its contents; a file goes to `dest` or, when `dest` ends with `/` or
 is a directory, into it. ADD unpacks a local tar (plain, gzip, bzip2, xz).
-Each source has a content checksum (`file:<hex>`, `dir:<hex>`, several:
-`multi:<hex>`) that keys the build cache.
+Each source has Docker's hash string (tarsum.py: `file:<hex>`, `dir:<hex>`,
+several: `multi:<hex>`), shown in the history and keying the build cache.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import shutil
 import stat
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import InvalidParameter
 from ..images import archive
-
-_CHUNK = 1 << 20
+from . import tarsum
 
 
 @dataclass
@@ -30,58 +28,6 @@ class Source:
     name: str        # the name it is copied under (a link keeps its own name)
     is_dir: bool
     checksum: str    # file:<hex> | dir:<hex>
-
-
-def _hash_file(h: "hashlib._Hash", path: str) -> None:
-    with open(path, "rb") as f:
-        while True:
-            chunk = f.read(_CHUNK)
-            if not chunk:
-                break
-            h.update(chunk)
-
-
-def _entry_digest(path: str, name: str, known: dict[str, str]) -> bytes:
-    st = os.lstat(path)
-    h = hashlib.sha256()
-    h.update(f"{name}\0{stat.S_IMODE(st.st_mode):o}\0{stat.S_IFMT(st.st_mode):o}\0".encode())
-    if stat.S_ISREG(st.st_mode):
-        h.update(str(st.st_size).encode() + b"\0")
-        content = known.get(path)
-        if content is None:
-            content_hash = hashlib.sha256()
-            _hash_file(content_hash, path)
-            content = content_hash.hexdigest()
-        h.update(content.encode())
-    elif stat.S_ISLNK(st.st_mode):
-        h.update(os.readlink(path).encode())
-    return h.digest()
-
-
-def checksum(path: str, known: dict[str, str], name: str = "") -> str:
-    """tarsum-like checksum of a file or a whole tree (names, modes, links, contents).
-
-    `known` holds content digests computed earlier (while the context was unpacked).
-    """
-    st = os.stat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        path = os.path.realpath(path)
-        return "file:" + hashlib.sha256(_entry_digest(path, name or os.path.basename(path), known)).hexdigest()
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames.sort()
-        rel = os.path.relpath(dirpath, path)
-        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
-            h.update(_entry_digest(os.path.join(dirpath, name), os.path.normpath(os.path.join(rel, name)), known))
-        h.update(_entry_digest(dirpath, rel, known))
-    return "dir:" + h.hexdigest()
-
-
-def sources_checksum(sources: list[Source]) -> str:
-    if len(sources) == 1:
-        return sources[0].checksum
-    h = hashlib.sha256("".join(s.checksum for s in sources).encode())
-    return "multi:" + h.hexdigest()
 
 
 def _inside(root: str, rel: str) -> str | None:
@@ -109,9 +55,9 @@ def _glob(root: str, pattern: str) -> list[str]:
     return found
 
 
-def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False,
-            known: dict[str, str] | None = None) -> list[Source]:
-    """The sources named by `patterns` under `root`; Docker's errors when one is outside or missing."""
+def resolve(hasher: tarsum.Hasher, patterns: list[str], what: str, from_stage: bool = False) -> list[Source]:
+    """The sources named by `patterns` under `hasher.root`; Docker's errors when one is outside or missing."""
+    root = hasher.root
     out: list[Source] = []
     for orig in patterns:
         if orig.startswith(("http://", "https://")):
@@ -137,7 +83,7 @@ def resolve(root: str, patterns: list[str], what: str, from_stage: bool = False,
                 where = "file not found in build context or excluded by .dockerignore: " if not from_stage else ""
                 raise InvalidParameter(f"{what} failed: {where}stat {rel.lstrip('/')}: file does not exist")
             name = os.path.basename(rel.rstrip("/")) or os.path.basename(path)
-            out.append(Source(path, name, os.path.isdir(path), checksum(path, known or {}, name)))
+            out.append(Source(path, name, os.path.isdir(path), tarsum.source_hash(hasher, rel.lstrip("/"))))
     if not out:
         raise InvalidParameter(f"{what} failed: no source files were specified")
     return out
