@@ -80,6 +80,19 @@ def request_version() -> str:
     return request.environ.get(ENVIRON_KEY, MAX_API_VERSION)
 
 
+def gate_image_inspect(out: dict, image_config: dict, version: str) -> dict:
+    """Image inspect before API 1.45 also has `Container` and `ContainerConfig` (after `Created`)."""
+    if at_least(version, "1.45"):
+        return out
+    from ..images.changes import go_config
+
+    legacy = {"Container": image_config.get("container") or "",
+              "ContainerConfig": go_config(image_config.get("container_config") or {})}
+    keys = list(out)
+    at = keys.index("Created") + 1 if "Created" in keys else keys.index("Comment") + 1
+    return {**{k: out[k] for k in keys[:at]}, **legacy, **{k: out[k] for k in keys[at:]}}
+
+
 def gate_container_create(body: dict, version: str) -> None:
     """A create body's fields newer than the request's API version: Docker's 400s, or dropped as Docker does."""
     health = body.get("Healthcheck")
@@ -115,4 +128,4 @@ def _gate_mounts(host_config: dict | None, version: str) -> None:
 
 
 __all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
-           "at_least", "gate_container_create", "read_only_non_recursive", "__version__"]
+           "at_least", "gate_container_create", "gate_image_inspect", "read_only_non_recursive", "__version__"]

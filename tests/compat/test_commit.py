@@ -3,8 +3,10 @@
 import json
 import time
 
+from .test_system import raw_request
 
-def test_commit_with_changes_then_run(cli, container_cleanup):
+
+def test_commit_with_changes_then_run(daemon, cli, container_cleanup):
     script = "echo hello > /made && rm /etc/group && echo ready && sleep 60"
     cid = cli("run", "-d", "busybox", "sh", "-c", script).stdout.strip()
     container_cleanup.append(cid)
@@ -35,6 +37,12 @@ def test_commit_with_changes_then_run(cli, container_cleanup):
         history = json.loads(cli("history", "--format", "{{json .}}", "--no-trunc", "committed:1").stdout.splitlines()[0])
         assert history["Comment"] == "a message"
         assert history["CreatedBy"] == "sh -c " + script
+        assert "ContainerConfig" not in img                                  # API 1.45+ dropped it
+        status, _, body = raw_request(daemon, "GET", "/v1.44/images/committed:1/json")
+        old = json.loads(body)
+        assert status == 200 and old["Container"] == cid                     # older clients still get both
+        assert old["ContainerConfig"]["Cmd"] == ["sh", "-c", script] and list(old)[6:8] == ["Container",
+                                                                                            "ContainerConfig"]
     finally:
         cli("rmi", "committed:1", check=False)
 

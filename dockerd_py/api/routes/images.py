@@ -9,6 +9,7 @@ from ...images import prune as image_prune
 from ...timeutil import parse_timestamp
 from .. import params
 from ..responses import json_response, json_stream, progress_stream
+from ..versioning import gate_image_inspect, request_version
 
 
 
@@ -48,7 +49,8 @@ def blueprint(engine) -> Blueprint:
 
     @bp.get("/images/<path:name>/json")
     def inspect(name):
-        return json_response(store.inspect(store.get(name)))
+        image = store.get(name)
+        return json_response(gate_image_inspect(store.inspect(image), image.config, request_version()))
 
     @bp.post("/images/prune")
     def prune():
