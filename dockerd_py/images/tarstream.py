@@ -55,7 +55,10 @@ def _str(field: bytes) -> str:
 
 
 def _checksum_ok(blk: bytes) -> bool:
-    stored = _num(blk[148:156])
+    try:
+        stored = _num(blk[148:156])
+    except errors.InvalidParameter:
+        return False
     unsigned = sum(blk) - sum(blk[148:156]) + 256   # the chksum field counts as 8 spaces
     if stored == unsigned:
         return True
