@@ -201,7 +201,8 @@ def _create(m: tarstream.Member, root: str, path: str, resolve: Callable[[str], 
         if not os.path.lexists(target):
             raise errors.InvalidParameter(f"invalid layer: hardlink target {m.linkname!r} not found")
         os.link(target, path, follow_symlinks=False)
-        return
+        if os.path.islink(path):   # a link to a symlink: its metadata must not reach the symlink's target
+            kind = tarstream.SYM
     elif kind == tarstream.SYM:
         joined = os.path.normpath(os.path.dirname(path) + "/" + m.linkname)
         if not (joined == root or joined.startswith(root.rstrip("/") + "/")):

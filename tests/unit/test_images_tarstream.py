@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from dockerd_py import errors
-from dockerd_py.images import extract, tarsplit, tarstream
+from dockerd_py.images import archive, extract, tarsplit, tarstream
 
 LONG = "d/" + "x" * 150 + "/" + "y" * 120   # beyond ustar's name and prefix fields
 
@@ -131,3 +131,22 @@ def test_base256_numbers():
     assert tarstream._num(b"\x80\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00") == 1 << 32
     assert tarstream._num(b"0000644\x00") == 0o644
     assert tarstream._num(b"\x00" * 8) == 0
+
+
+def test_hard_link_metadata_applies_to_the_inode_but_never_through_a_symlink(tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_text("x")
+    os.chmod(outside, 0o600)
+    data = build(tarfile.PAX_FORMAT, [
+        (ti("f", mode=0o600), b"data"),
+        (ti("hard", tarfile.LNKTYPE, linkname="f", mode=0o751, uid=7, gid=8), None),
+        (ti("sym", tarfile.SYMTYPE, linkname="x"), None),
+        (ti("hardsym", tarfile.LNKTYPE, linkname="sym", mode=0o777), None),
+    ])
+    dest = tmp_path / "diff"
+    dest.mkdir()
+    os.symlink(str(outside), dest / "x")   # as a parent layer's symlink could point anywhere
+    archive.apply_layer(io.BytesIO(data), str(dest), overlay=False)
+    st = os.lstat(dest / "f")
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_nlink) == (0o751, 7, 8, 2)
+    assert stat.S_IMODE(os.stat(outside).st_mode) == 0o600
