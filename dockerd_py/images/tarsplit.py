@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import os
 from typing import BinaryIO, Iterator
@@ -100,6 +101,18 @@ def rebuild(tar_split: str, diff_dir: str) -> Iterator[bytes]:
                             raise errors.SystemErr(f"layer file {entry['name']} is shorter than recorded")
                         left -= len(chunk)
                         yield chunk
+
+
+def verified(chunks: Iterator[bytes], diff_id: str) -> Iterator[bytes]:
+    """`chunks`, failing at the end (as moby's layer.TarStream) when they do not hash to `diff_id`."""
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+        yield chunk
+    if "sha256:" + h.hexdigest() != diff_id:
+        raise errors.SystemErr(f"could not verify layer data for: {diff_id}. This may be because internal "
+                               "files in the layer store were modified. Re-pulling or rebuilding this "
+                               "image may resolve the issue")
 
 
 def total_size(tar_split: str) -> int:
