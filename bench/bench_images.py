@@ -6,7 +6,8 @@ default socket); daemon B is ``BENCH_B`` (optional). Samples alternate A,B
 then B,A (ABBA), so a slow minute of the machine hits both alike.
 
 For each rootfs (``--rootfs``: ``debian`` = the cached bookworm minbase tar,
-``busybox`` = tests/rootfs.py's rootfs; both when they exist):
+``busybox`` = tests/rootfs.py's rootfs; both when they exist), plus one file naming
+the run, so that its layer is new to both daemons:
   import  ``docker import FILE``, after an ``rmi`` so the layer is extracted anew
   load    ``docker load -i ARCHIVE``, also after an ``rmi``; ARCHIVE is one
           ``docker save`` of that image (from B when given: Docker's own format)
@@ -26,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -71,6 +73,28 @@ def median(xs: list[float]) -> float:
 
 def abba(daemons: list[Daemon], i: int) -> list[Daemon]:
     return daemons if i % 2 == 0 else list(reversed(daemons))
+
+
+def unique_copy(src: str, dst: str, run_id: str) -> None:
+    """`src` with one more member, /etc/dockerd-py-bench (the run id): its layer is new to both
+    daemons, so no image already there (busybox:latest, an earlier run) shares it and no
+    import or load is answered from a layer already stored."""
+    with tarfile.open(src) as tar:
+        for _ in tar:
+            pass
+        end = tar.offset            # where the end-of-archive blocks start
+    info = tarfile.TarInfo("etc/dockerd-py-bench")
+    data = run_id.encode() + b"\n"
+    info.size, info.mode, info.mtime = len(data), 0o644, 0
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        left = end
+        while left:
+            chunk = fin.read(min(left, 1 << 20))
+            if not chunk:
+                raise RuntimeError(f"{src}: shorter than its headers say")
+            fout.write(chunk)
+            left -= len(chunk)
+        fout.write(info.tobuf(tarfile.GNU_FORMAT) + data + b"\0" * (-len(data) % 512) + b"\0" * 1024)
 
 
 def bench_rootfs(label: str, path: str, daemons: list[Daemon], n: int, run_id: str, tmp: str) -> dict:
@@ -134,6 +158,9 @@ def main() -> int:
                 sources[label] = os.path.join(tmp, "busybox-rootfs.tar")
                 with open(sources[label], "wb") as f:
                     f.write(rootfs_tar_bytes())
+        for label, path in list(sources.items()):
+            sources[label] = os.path.join(tmp, f"{label}-unique.tar")
+            unique_copy(path, sources[label], run_id)
         try:
             for label, path in sources.items():
                 mib = os.path.getsize(path) / (1 << 20)
