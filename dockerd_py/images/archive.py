@@ -156,6 +156,12 @@ class HashingReader:
         return "sha256:" + self._hash.hexdigest()
 
 
+def is_plain(path: str) -> bool:
+    """Whether `decompress` passes the file through unchanged (its sha256 is then its diff id)."""
+    with open(path, "rb") as f:
+        return isinstance(decompress(f), _Prefixed)
+
+
 def _resolve_dir(root: str, parts: list[str]) -> str:
     """Resolve a directory path inside `root` chroot-style, creating missing ones (0755)."""
     stack: list[str] = []

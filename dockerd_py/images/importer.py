@@ -7,7 +7,7 @@ import platform
 import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from . import gojson
+from . import archive, gojson
 from .changes import apply_changes, go_config
 from .ids import rfc3339_nano
 
@@ -56,10 +56,13 @@ def build_config(diff_id: str, run_config: dict[str, Any], message: str,
     return gojson.dumps(dict(sorted(cfg.items())))
 
 
-def spool(stream: BinaryIO, path: str) -> None:
-    """Copy the request body (compressed or not) to `path`."""
+def spool(stream: BinaryIO, path: str) -> str:
+    """Copy the request body (compressed or not) to `path`; return the sha256 of its bytes,
+    hashed on a second core as they arrive."""
+    hashed = archive.HashingReader(stream)
     with open(path, "wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
+        shutil.copyfileobj(hashed, out, 1 << 20)  # type: ignore[misc]
+    return hashed.digest
 
 
 def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
@@ -69,9 +72,9 @@ def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
     message = message or "Imported from -"
     tmp = store.temp_path("import-")
     try:
-        spool(stream, tmp)
+        digest = spool(stream, tmp)
         with store.extractor() as extractor:
-            diff_id = extractor.hash(tmp)
+            diff_id = digest if archive.is_plain(tmp) else extractor.hash(tmp)
             layer, created = store.layers.ensure(None, diff_id, tmp, extractor)
     finally:
         if os.path.exists(tmp):
