@@ -20,7 +20,7 @@ import queue
 import shutil
 import stat
 import threading
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable
 
 from .. import errors
 from . import tarstream
