@@ -16,12 +16,14 @@ import hashlib
 import json
 import lzma
 import os
+import queue
 import shutil
 import stat
-import tarfile
-from typing import BinaryIO, Callable, Iterator
+import threading
+from typing import Any, BinaryIO, Callable
 
 from .. import errors
+from . import tarstream
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -77,19 +79,70 @@ def decompress(raw: BinaryIO) -> BinaryIO:
     return src  # type: ignore[return-value]
 
 
+class _HashThread:
+    """One thread per process that runs sha256 updates in order, beside the reader.
+
+    hashlib releases the GIL on large buffers, so hashing a layer takes a second
+    core instead of adding to the extraction's time. At most `AHEAD` chunks wait.
+    """
+
+    AHEAD = 8
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.Queue[tuple[Any, Any]] = queue.Queue(self.AHEAD)
+        self._thread: threading.Thread | None = None
+
+    def _run(self, jobs: "queue.Queue[tuple[Any, Any]]") -> None:
+        while True:
+            target, data = jobs.get()
+            if target is None:
+                data.set()        # a flush: everything queued before it is hashed
+            else:
+                target.update(data)
+
+    def update(self, h: Any, data: bytes) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():   # first use, or after a fork
+                self._jobs = queue.Queue(self.AHEAD)
+                self._thread = threading.Thread(target=self._run, args=(self._jobs,),
+                                                name="layer-sha256", daemon=True)
+                self._thread.start()
+        self._jobs.put((h, data))
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._jobs.put((None, done))
+        done.wait()
+
+
+_HASHER = _HashThread()
+
+
 class HashingReader:
-    """Counts and sha256-hashes everything read through it."""
+    """Counts and sha256-hashes everything read through it (large reads hashed by _HASHER)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
+        self._behind = False   # chunks were handed to the hash thread
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n) or b""
-        self._hash.update(data)
+        if len(data) >= 1 << 16:
+            _HASHER.update(self._hash, data)
+            self._behind = True
+        elif data:
+            self._catch_up()
+            self._hash.update(data)
         self.count += len(data)
         return data
+
+    def _catch_up(self) -> None:
+        if self._behind:
+            _HASHER.flush()
+            self._behind = False
 
     def readable(self) -> bool:
         return True
@@ -100,7 +153,14 @@ class HashingReader:
 
     @property
     def digest(self) -> str:
+        self._catch_up()
         return "sha256:" + self._hash.hexdigest()
+
+
+def is_plain(path: str) -> bool:
+    """Whether `decompress` passes the file through unchanged (its sha256 is then its diff id)."""
+    with open(path, "rb") as f:
+        return isinstance(decompress(f), _Prefixed)
 
 
 def _resolve_dir(root: str, parts: list[str]) -> str:
@@ -155,68 +215,76 @@ def _remove(path: str) -> None:
         os.unlink(path)
 
 
-def _xattrs(info: tarfile.TarInfo) -> Iterator[tuple[str, bytes]]:
-    for key, value in info.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            yield key[len("SCHILY.xattr."):], value.encode("utf-8", "surrogateescape")
-
-
-def _times_ns(info: tarfile.TarInfo) -> tuple[int, int]:
-    mtime = int(round(float(info.mtime) * 1e9))
-    atime_s = info.pax_headers.get("atime")
-    atime = int(round(float(atime_s) * 1e9)) if atime_s else mtime
-    return max(atime, mtime), mtime
-
-
-def _apply_metadata(path: str, info: tarfile.TarInfo) -> None:
-    os.lchown(path, info.uid, info.gid)
-    for key, value in _xattrs(info):
+def _set_xattrs(target: str | int, m: tarstream.Member) -> None:
+    for key, value in m.xattrs:
         try:
-            os.setxattr(path, key, value, follow_symlinks=False)
+            if isinstance(target, int):
+                os.setxattr(target, key, value)
+            else:
+                os.setxattr(target, key, value, follow_symlinks=False)
         except OSError as e:
             if e.errno not in (errno.ENOTSUP, errno.EPERM):
                 raise
-    if not info.issym():
-        os.chmod(path, info.mode & 0o7777)
-        if not info.isdir():
-            os.utime(path, ns=_times_ns(info))
-    else:
-        os.utime(path, ns=_times_ns(info), follow_symlinks=False)
 
 
-def _create(tar: tarfile.TarFile, info: tarfile.TarInfo, root: str, path: str) -> None:
-    if info.isdir():
-        if not os.path.isdir(path):
-            os.mkdir(path, info.mode & 0o777)
-    elif info.isreg():
-        src = tar.extractfile(info)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, info.mode & 0o777)
-        with os.fdopen(fd, "wb") as dst:
-            if src is not None:
-                shutil.copyfileobj(src, dst, _CHUNK)
-    elif info.islnk():
-        target_rel = _clean(info.linkname)
+def _times_ns(m: tarstream.Member) -> tuple[int, int]:
+    return max(m.atime_ns, m.mtime_ns), m.mtime_ns
+
+
+def _write_file(tar: tarstream.TarStream, m: tarstream.Member, path: str) -> None:
+    """A regular file: data, then owner, xattrs, mode and times through its fd.
+
+    That order matters: a write or chown drops security.capability and setuid bits.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        tar.write_to(fd)
+        os.fchown(fd, m.uid, m.gid)
+        if m.xattrs:
+            _set_xattrs(fd, m)
+        os.fchmod(fd, m.mode & 0o7777)
+        os.utime(fd, ns=_times_ns(m))
+    finally:
+        os.close(fd)
+
+
+def _create(m: tarstream.Member, root: str, path: str, resolve: Callable[[str], str]) -> None:
+    """Make a non-regular entry (raises FileExistsError if `path` exists)."""
+    kind = m.type
+    if kind == tarstream.DIR:
+        os.mkdir(path, m.mode & 0o777)
+    elif kind == tarstream.LNK:
+        target_rel = _clean(m.linkname)
         if target_rel is None:
-            raise errors.InvalidParameter(f"invalid hardlink {info.linkname!r} -> {info.name!r}")
+            raise errors.InvalidParameter(f"invalid hardlink {m.linkname!r} -> {m.name!r}")
         t_parent, t_base = os.path.split(target_rel)
-        target = os.path.join(_resolve_dir(root, t_parent.split("/") if t_parent else []), t_base)
+        target = os.path.join(resolve(t_parent), t_base)
         if not os.path.lexists(target):
-            raise errors.InvalidParameter(f"invalid layer: hardlink target {info.linkname!r} not found")
+            raise errors.InvalidParameter(f"invalid layer: hardlink target {m.linkname!r} not found")
         os.link(target, path, follow_symlinks=False)
-    elif info.issym():
-        joined = os.path.normpath(os.path.dirname(path) + "/" + info.linkname)
+        if os.path.islink(path):   # a link to a symlink: its metadata must not reach the symlink's target
+            kind = tarstream.SYM
+    elif kind == tarstream.SYM:
+        joined = os.path.normpath(os.path.dirname(path) + "/" + m.linkname)
         if not (joined == root or joined.startswith(root.rstrip("/") + "/")):
-            raise errors.InvalidParameter(f"invalid symlink {info.linkname!r} -> {info.name!r}")
-        os.symlink(info.linkname, path)
-    elif info.ischr() or info.isblk() or info.isfifo():
-        kind = stat.S_IFCHR if info.ischr() else stat.S_IFBLK if info.isblk() else stat.S_IFIFO
-        os.mknod(path, kind | (info.mode & 0o777), os.makedev(info.devmajor, info.devminor))
+            raise errors.InvalidParameter(f"invalid symlink {m.linkname!r} -> {m.name!r}")
+        os.symlink(m.linkname, path)
     else:
-        raise errors.InvalidParameter(f"unhandled tar header type {info.type!r}")
+        mode = {tarstream.CHR: stat.S_IFCHR, tarstream.BLK: stat.S_IFBLK, tarstream.FIFO: stat.S_IFIFO}[kind]
+        os.mknod(path, mode | (m.mode & 0o777), os.makedev(m.devmajor, m.devminor))
+    os.lchown(path, m.uid, m.gid)
+    if m.xattrs:
+        _set_xattrs(path, m)
+    if kind == tarstream.SYM:
+        os.utime(path, ns=_times_ns(m), follow_symlinks=False)
+        return
+    os.chmod(path, m.mode & 0o7777)
+    if kind != tarstream.DIR:
+        os.utime(path, ns=_times_ns(m))
 
 
 def apply_layer(stream: BinaryIO, root: str,
-                on_member: Callable[[tarfile.TarInfo], None] | None = None, overlay: bool = True) -> int:
+                on_member: Callable[[tarstream.Member], None] | None = None, overlay: bool = True) -> int:
     """Untar `stream` (uncompressed) into `root`; return the size of its contents (sum of member sizes).
 
     With `overlay`, `root` is an empty diff dir and whiteouts become overlayfs ones;
@@ -224,57 +292,69 @@ def apply_layer(stream: BinaryIO, root: str,
     (moby's UnpackLayer, used by naive drivers such as vfs).
     `on_member` sees every header as it is read (tar-split recording).
     """
-    try:
-        tar = tarfile.open(fileobj=stream, mode="r|")  # type: ignore[call-overload]
-    except tarfile.ReadError as e:
-        if "empty" in str(e):
-            return 0
-        raise errors.InvalidParameter(f"invalid tar header: {e}") from e
-    dirs: list[tuple[str, tarfile.TarInfo]] = []
+    tar = tarstream.TarStream(stream)
+    dirs: list[tuple[str, tarstream.Member]] = []
     unpacked: set[str] = set()
+    resolved: dict[str, str] = {}   # parent dir (relative) -> checked real path; cleared on any removal
+
+    def resolve(rel: str) -> str:
+        path = resolved.get(rel)
+        if path is None:
+            path = resolved[rel] = _resolve_dir(root, rel.split("/") if rel else [])
+        return path
+
+    def remove(path: str) -> None:
+        resolved.clear()
+        _remove(path)
+
     size = 0
-    try:
-        for info in tar:
-            if on_member is not None:
-                on_member(info)
-            size += info.size
-            if info.type in (tarfile.XGLTYPE,):
-                continue
-            name = _clean(info.name)
-            if name is None:
-                continue  # the root itself keeps the diff dir's metadata
-            parent_rel, base = os.path.split(name)
-            parent = _resolve_dir(root, parent_rel.split("/") if parent_rel else [])
-            path = os.path.join(parent, base)
-            if base == OPAQUE_MARKER:
-                if overlay:
-                    os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
+    for m in tar:
+        if on_member is not None:
+            on_member(m)
+        size += m.size
+        name = _clean(m.name)
+        if name is None:
+            continue  # the root itself keeps the diff dir's metadata
+        parent_rel, base = os.path.split(name)
+        parent = resolve(parent_rel)
+        path = os.path.join(parent, base)
+        if base == OPAQUE_MARKER:
+            if overlay:
+                os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
+            else:
+                resolved.clear()
+                _remove_not_unpacked(parent, unpacked)
+            continue
+        if base.startswith(WHITEOUT_PREFIX):
+            if base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
+                raise errors.InvalidParameter(f"invalid layer: invalid whiteout {json.dumps(m.name)}")
+            hidden = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
+            remove(hidden)
+            if overlay:
+                os.mknod(hidden, stat.S_IFCHR | 0o000, 0)
+                os.lchown(hidden, m.uid, m.gid)
+            continue
+        try:
+            if m.type in tarstream.REGULAR:
+                _write_file(tar, m, path)
+            else:
+                _create(m, root, path, resolve)
+        except FileExistsError:
+            if m.type == tarstream.DIR and os.path.isdir(path) and not os.path.islink(path):
+                os.lchown(path, m.uid, m.gid)
+                _set_xattrs(path, m)
+                os.chmod(path, m.mode & 0o7777)
+            else:
+                remove(path)
+                if m.type in tarstream.REGULAR:
+                    _write_file(tar, m, path)
                 else:
-                    _remove_not_unpacked(parent, unpacked)
-                continue
-            if base.startswith(WHITEOUT_PREFIX):
-                if base[len(WHITEOUT_PREFIX):] in ("", ".", ".."):
-                    raise errors.InvalidParameter(f"invalid layer: invalid whiteout {json.dumps(info.name)}")
-                hidden = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
-                _remove(hidden)
-                if overlay:
-                    os.mknod(hidden, stat.S_IFCHR | 0o000, 0)
-                    os.lchown(hidden, info.uid, info.gid)
-                continue
-            if os.path.lexists(path) and not (info.isdir() and os.path.isdir(path)
-                                               and not os.path.islink(path)):
-                _remove(path)
-            _create(tar, info, root, path)
-            _apply_metadata(path, info)
-            unpacked.add(path)
-            if info.isdir():
-                dirs.append((path, info))
-    except tarfile.TarError as e:
-        raise errors.InvalidParameter(f"invalid tar: {e}") from e
-    finally:
-        tar.close()
-    for path, info in reversed(dirs):
-        os.utime(path, ns=_times_ns(info))
+                    _create(m, root, path, resolve)
+        unpacked.add(path)
+        if m.type == tarstream.DIR:
+            dirs.append((path, m))
+    for path, m in reversed(dirs):
+        os.utime(path, ns=_times_ns(m))
     return size
 
 

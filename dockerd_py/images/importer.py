@@ -8,7 +8,7 @@ import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO, Iterator
 
 from .. import progress
-from . import gojson
+from . import archive, gojson
 from .changes import apply_changes, go_config
 from .ids import rfc3339_nano
 
@@ -58,10 +58,13 @@ def build_config(diff_id: str, run_config: dict[str, Any], message: str,
     return gojson.dumps(dict(sorted(cfg.items())))
 
 
-def spool(stream: BinaryIO, path: str) -> None:
-    """Copy the request body (compressed or not) to `path`."""
+def spool(stream: BinaryIO, path: str) -> str:
+    """Copy the request body (compressed or not) to `path`; return the sha256 of its bytes,
+    hashed on a second core as they arrive."""
+    hashed = archive.HashingReader(stream)
     with open(path, "wb") as out:
-        shutil.copyfileobj(stream, out, 1 << 20)
+        shutil.copyfileobj(hashed, out, 1 << 20)  # type: ignore[misc]
+    return hashed.digest
 
 
 def download(source: BinaryIO, size: int, path: str) -> Iterator[dict[str, Any]]:
@@ -87,18 +90,19 @@ def import_tar(store: "ImageStore", stream: BinaryIO, repo_tag: str | None,
     run_config = apply_changes(None, changes or [])
     tmp = store.temp_path("import-")
     try:
-        spool(stream, tmp)
-        return import_file(store, tmp, ref, run_config, message or "Imported from -")
+        digest = spool(stream, tmp)
+        return import_file(store, tmp, ref, run_config, message or "Imported from -", digest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
 def import_file(store: "ImageStore", path: str, ref: "Reference | None", run_config: dict[str, Any],
-                message: str) -> str:
-    """The one-layer image of the tar file `path`, tagged `ref`: its id."""
+                message: str, digest: str | None = None) -> str:
+    """The one-layer image of the tar file `path`, tagged `ref`: its id. `digest`, the sha256 of the
+    file's bytes if known, is its diff id when the tar is not compressed (no second pass)."""
     with store.extractor() as extractor:
-        diff_id = extractor.hash(path)
+        diff_id = digest if digest and archive.is_plain(path) else extractor.hash(path)
         layer, created = store.layers.ensure(None, diff_id, path, extractor)
     try:
         raw = build_config(diff_id, run_config, message, store.docker_version)

@@ -246,14 +246,14 @@ class LayerStore:
         self.driver.remove(layer.cache_id)
 
     def tar_stream(self, chain_id: str) -> Iterator[bytes]:
-        """The layer's original uncompressed tar (its sha256 is the diff id)."""
+        """The layer's original uncompressed tar, checked against the diff id as it is read."""
         layer = self.layers.get(chain_id)
         if layer is None:
             raise errors.NotFound(f"layer does not exist: {chain_id}")
         split = os.path.join(self._sha, hex_of(chain_id), "tar-split.json.gz")
         if not os.path.exists(split):
             raise errors.SystemErr(f"layer {chain_id} has no tar-split data")
-        return tarsplit.rebuild(split, self.driver.diff_dir(layer.cache_id))
+        return tarsplit.verified(tarsplit.rebuild(split, self.driver.diff_dir(layer.cache_id)), layer.diff_id)
 
     def tar_size(self, chain_id: str) -> int:
         split = os.path.join(self._sha, hex_of(chain_id), "tar-split.json.gz")

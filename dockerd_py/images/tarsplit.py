@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import gzip
-import io
+import hashlib
 import json
 import os
 from typing import BinaryIO, Iterator
@@ -23,43 +23,48 @@ FILE, SEGMENT = 1, 2
 
 
 class Recorder:
-    """A reader that records every byte outside the file payloads it is told about."""
+    """A reader that records every byte outside the file payloads it is told about.
+
+    Chunks read are kept by reference (not copied) until a member's payload
+    passes them; only the header bytes between payloads are sliced out.
+    """
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self._pos = 0
-        self._kept = bytearray()
-        self._base = 0            # stream offset of _kept[0]
+        self._chunks: list[tuple[int, bytes]] = []   # (stream offset, data) not yet recorded
+        self._base = 0            # stream offset where the next segment starts
         self._skip_to = 0         # bytes before this offset are payload, not recorded
-        self._entries: list[dict] = []
+        self._lines: list[str] = []
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n) or b""
         start, self._pos = self._pos, self._pos + len(data)
         if self._pos > self._skip_to:
-            cut = max(0, self._skip_to - start)
-            self._kept += data[cut:]
+            self._chunks.append((start, data))
         return data
 
     def readable(self) -> bool:
         return True
 
     def _segment(self, upto: int) -> None:
-        chunk = bytes(self._kept[:upto - self._base])
-        if chunk:
-            self._entries.append({"type": SEGMENT, "payload": base64.b64encode(chunk).decode(),
-                                  "position": len(self._entries)})
+        parts = []
+        for start, data in self._chunks:
+            lo, hi = max(self._base, start), min(upto, start + len(data))
+            if lo < hi:
+                parts.append(data[lo - start:hi - start])
+        if parts:
+            payload = base64.b64encode(b"".join(parts)).decode()
+            self._lines.append(f'{{"type":{SEGMENT},"payload":"{payload}","position":{len(self._lines)}}}')
 
     def member(self, offset: int, offset_data: int, size: int, name: str) -> None:
         """Called for each member once its header has been parsed."""
         self._segment(offset_data)
-        entry = {"type": FILE, "name": name, "payload": None, "position": len(self._entries)}
-        if size:
-            entry["size"] = size
-        self._entries.append(entry)
+        line = f'{{"type":{FILE},"name":{json.dumps(name)},"payload":null,"position":{len(self._lines)}'
+        self._lines.append(line + (f',"size":{size}}}' if size else "}"))
         payload_end = offset_data + size
-        # keep the bytes already read past the payload (padding belongs to the next segment)
-        self._kept = self._kept[max(0, payload_end - self._base):] if self._pos > payload_end else bytearray()
+        # keep the chunks reaching past the payload (padding belongs to the next segment)
+        self._chunks = [c for c in self._chunks if c[0] + len(c[1]) > payload_end]
         self._base = payload_end
         self._skip_to = payload_end
 
@@ -68,11 +73,8 @@ class Recorder:
         while self.read(1 << 20):
             pass
         self._segment(self._pos)
-        buf = io.BytesIO()
-        with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-            for entry in self._entries:
-                gz.write(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
-        return buf.getvalue()
+        self._lines.append("")
+        return gzip.compress("\n".join(self._lines).encode(), compresslevel=6, mtime=0)
 
 
 def _clean(name: str) -> str:
@@ -99,6 +101,18 @@ def rebuild(tar_split: str, diff_dir: str) -> Iterator[bytes]:
                             raise errors.SystemErr(f"layer file {entry['name']} is shorter than recorded")
                         left -= len(chunk)
                         yield chunk
+
+
+def verified(chunks: Iterator[bytes], diff_id: str) -> Iterator[bytes]:
+    """`chunks`, failing at the end (as moby's layer.TarStream) when they do not hash to `diff_id`."""
+    h = hashlib.sha256()
+    for chunk in chunks:
+        h.update(chunk)
+        yield chunk
+    if "sha256:" + h.hexdigest() != diff_id:
+        raise errors.SystemErr(f"could not verify layer data for: {diff_id}. This may be because internal "
+                               "files in the layer store were modified. Re-pulling or rebuilding this "
+                               "image may resolve the issue")
 
 
 def total_size(tar_split: str) -> int:

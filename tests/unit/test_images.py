@@ -521,6 +521,15 @@ def test_layer_tar_rebuilt_byte_for_byte(root, store):
     assert store.get(image_id).diff_ids == [sha(BUSYBOX_TAR)]
 
 
+def test_layer_tar_of_a_modified_layer_fails_its_diff_id(root, store):
+    list(store.load(io.BytesIO(save_archive([(image_config([sha(LAYER1)]), [LAYER1], ["x:1"])]))))
+    layer = store.layers.get(sha(LAYER1))
+    with open(os.path.join(store.layers.driver.diff_dir(layer.cache_id), "etc", "motd"), "wb") as f:
+        f.write(b"HELLO\n")   # same size: only the hash can tell
+    with pytest.raises(errors.SystemErr, match="could not verify layer data for: " + sha(LAYER1)):
+        b"".join(store.layer_tar(sha(LAYER1)))
+
+
 def test_forced_rmi_ignores_stopped_container(root, store):
     image_id = store.import_tar(io.BytesIO(BUSYBOX_TAR), "busybox", [], "")
     cid = "a" * 64
