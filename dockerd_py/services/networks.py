@@ -837,10 +837,12 @@ class NetworkService:
         with self._lock:
             return netnames.extra_hosts(self._sandboxes, self._by_name("bridge")["Id"], links)
 
-    def link_env(self, links: Iterable[str], own_name: str) -> list[str]:
-        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT...)."""
+    def link_env(self, links: Iterable[str], own_name: str,
+                 env_of: Callable[[str], Iterable[str]] | None = None) -> list[str]:
+        """Legacy links' environment variables (ALIAS_PORT..., ALIAS_NAME, and with
+        `env_of(container_id)` the linked container's environment as ALIAS_ENV_*)."""
         with self._lock:
-            return netnames.link_env(self._sandboxes, self._by_name("bridge")["Id"], links, own_name)
+            return netnames.link_env(self._sandboxes, self._by_name("bridge")["Id"], links, own_name, env_of)
 
     def rename(self, container_id: str, name: str) -> None:
         """A running container's new name: for network inspect and the embedded DNS."""

@@ -26,6 +26,7 @@ from . import restart, signals
 from . import stats as stats_mod
 from . import update as update_mod
 from .names import NameRegistry, normalize
+from . import networking as networking_mod
 from .networking import initial_networks
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
@@ -60,7 +61,8 @@ class ContainerService:
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
-                             dns_defaults=dns_defaults)
+                             dns_defaults=dns_defaults, check_start=lambda c: networking_mod.check_shared(self, c),
+                             env_of=lambda cid: self.get(cid).config.get("Env") or [])
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -106,6 +108,7 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
+        host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
         network_settings = {"Networks": initial_networks(self.networks, host_config["NetworkMode"],
                                                          networking.get("EndpointsConfig") or {})}
