@@ -66,6 +66,31 @@ def parse_ports(port_bindings: Mapping[str, Any] | None,
     return requests, list(keys)
 
 
+_PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
+EXPOSED_PORTS_OPTION = "com.docker.network.endpoint.exposedports"
+PORT_MAP_OPTION = "com.docker.network.portmap"
+
+
+def port_options(port_bindings: Mapping[str, Any] | None, exposed_ports: Iterable[str] | None) -> dict[str, list]:
+    """Docker's generic endpoint options for a driver (libnetwork's TransportPort and
+    PortBinding JSON): the exposed ports (bound ones included) and each requested binding
+    as asked (HostIP "" when not given, HostPort 0 for an ephemeral one). Remote network
+    plugins get them in CreateEndpoint, Join and ProgramExternalConnectivity."""
+    exposed: dict[tuple[int, str], None] = {}
+    portmap = []
+    for key in exposed_ports or ():
+        exposed[_port_key(key)] = None
+    for key, bindings in (port_bindings or {}).items():
+        port, proto = _port_key(key)
+        exposed[(port, proto)] = None
+        for b in bindings or [{}]:
+            lo, hi = _host_port_range((b or {}).get("HostPort", "")) or (0, 0)
+            portmap.append({"Proto": _PROTO_NUMBERS[proto], "IP": "", "Port": port,
+                            "HostIP": (b or {}).get("HostIp") or "", "HostPort": lo, "HostPortEnd": hi})
+    return {EXPOSED_PORTS_OPTION: [{"Proto": _PROTO_NUMBERS[proto], "Port": port} for port, proto in exposed],
+            PORT_MAP_OPTION: portmap}
+
+
 def _ephemeral_range() -> tuple[int, int]:
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:

@@ -41,7 +41,7 @@ from . import ipam, netnames
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
 from .netports import reserve as reserve_port
-from .netports import parse_ports, ports_json
+from .netports import parse_ports, port_options, ports_json
 
 __all__ = ["NetworkService", "Sandbox", "create_netns", "remove_netns", "parse_ports"]
 
@@ -546,6 +546,7 @@ class NetworkService:
                 "netns_path": netns, "sandbox_key": netns or os.path.join(self._netns_dir, "default"),
                 "sandbox_id": sid, "endpoints": {}, "bindings": [], "ports_network": "",
                 "port_keys": port_keys if primary["Driver"] == "bridge" else [], "ready": False,
+                "port_options": port_options(port_bindings, exposed_ports),
                 "dns": list(extra.get("dns") or []), "dns_options": list(extra.get("dns_options") or []),
             }
             for index, (net, cfg) in enumerate(plan):
@@ -686,7 +687,8 @@ class NetworkService:
         iface = driver.call("network_endpoint_create", network_id=net["Id"],
                             endpoint_id=ep["endpoint_id"],
                             iface={"address": address, "mac_address": ep["mac"],
-                                   **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
+                                   **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {}),
+                                   **self._endpoint_options(rec, ep)})
         ep["mac"] = iface.get("mac_address", "")
         has_route = any(e.get("gateway") and e.get("routed") for e in rec["endpoints"].values())
         joined = driver.call("network_join", network_id=net["Id"], endpoint_id=ep["endpoint_id"],
@@ -696,6 +698,14 @@ class NetworkService:
         ep["routed"] = bool(ep["gateway"]) and not has_route
         if joined.get("gateway_ipv6"):
             ep["gateway6"] = joined["gateway_ipv6"]
+
+    @staticmethod
+    def _endpoint_options(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:
+        """Docker's generic options of an endpoint, for drivers that take them: the
+        container's ports for the endpoint of its NetworkMode (``options``, as in Docker's
+        CreateEndpoint) and for every endpoint of its sandbox (``sandbox_options``, Join)."""
+        ports = rec.get("port_options") or port_options(None, None)
+        return {"options": ports if ep["ifname"] == "eth0" else port_options(None, None), "sandbox_options": ports}
 
     def _leave(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> None:
         net = self._networks.get(ep["network_id"]) or {"Driver": ep["driver"], "Id": ep["network_id"]}
