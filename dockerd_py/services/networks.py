@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from ..pluginhost import PluginHost
 from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
-from . import ipam, netnames
+from . import ipam, netnames, netrelay
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
 from .netports import reserve as reserve_port
@@ -534,7 +535,8 @@ class NetworkService:
                     port_bindings[key] = [{"HostIp": "", "HostPort": ""}]
         ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
         requests, port_keys = parse_ports(port_bindings, exposed_ports, (ports_net or {}).get(
-            "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0")
+            "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0",
+            ipv6=bool((ports_net or {}).get("EnableIPv6")) or ports_net is None)
         caps = self._driver(primary).call("network_driver_capabilities")
         with self._lock:
             if container_id in self._sandboxes:
@@ -576,6 +578,7 @@ class NetworkService:
                 self._driver(net).call("network_program_external", network_id=net["Id"],
                                        endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
                                        bindings=rec["bindings"])
+                self._relay_loopback6(rec)
             with self._lock:
                 rec["ready"] = True
                 self._save(rec)
@@ -937,10 +940,24 @@ class NetworkService:
                 held.append(sock)
         with self._lock:
             self._held[rec["container_id"]] = held
+        self._relay_loopback6(rec)
 
     def _release_ports(self, container_id: str) -> None:
         for sock in self._held.pop(container_id, []):
-            sock.close()
+            netrelay.stop(sock)
+
+    def _relay_loopback6(self, rec: Mapping[str, Any]) -> None:
+        """TCP ports published on ``::1`` or ``::``: their held sockets relay [::1] (`netrelay`)."""
+        ep = rec["endpoints"].get(rec.get("ports_network") or "") or {}
+        if not ep.get("ip6"):
+            return
+        by_port = {(b["host_ip"], int(b["host_port"])): int(b["container_port"])
+                   for b in rec.get("bindings") or () if b["proto"] == "tcp" and b["host_ip"] in ("::1", "::")}
+        for sock in self._held.get(rec["container_id"], []):
+            if sock.family == socket.AF_INET6 and sock.type == socket.SOCK_STREAM:
+                host_ip, port = sock.getsockname()[:2]
+                if (host_ip, port) in by_port:
+                    netrelay.serve(sock, (ep["ip6"], by_port[(host_ip, port)]))
 
     def _taken_ports(self) -> list[tuple[str, str, int]]:
         return [(b["host_ip"], b["proto"], b["host_port"])
