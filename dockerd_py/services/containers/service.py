@@ -62,7 +62,7 @@ class ContainerService:
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
                              dns_defaults=dns_defaults, check_start=lambda c: networking_mod.check_shared(self, c),
-                             env_of=lambda cid: self.get(cid).config.get("Env") or [])
+                             env_of=self._config_env)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -72,6 +72,13 @@ class ContainerService:
         if c is None:
             raise NotFound(f"No such container: {ref}")
         return c
+
+    def _config_env(self, container_id: str) -> list[str]:
+        """Config.Env of a container (a linked one: for its ALIAS_ENV_* variables); [] once it is gone."""
+        try:
+            return self.get(container_id).config.get("Env") or []
+        except NotFound:
+            return []
 
     def all(self) -> list[Container]:
         with self._lock:
