@@ -106,7 +106,10 @@ def network_endpoint_create(
 
     :param iface: ``{"address": "172.17.0.2/16", "mac_address": "02:42:..."}``
         as chosen by the daemon; either may be empty. On an IPv6 network also
-        ``"address_ipv6": "fd00::2/64"`` (added in 0.3).
+        ``"address_ipv6": "fd00::2/64"`` (added in 0.3). Also ``"options"`` and
+        ``"sandbox_options"``: Docker's generic endpoint options (the container's
+        ``com.docker.network.endpoint.exposedports`` / ``com.docker.network.portmap``)
+        for this endpoint's creation and for its join; drivers may ignore them.
     :return: the interface as created, the same keys, filled in.
 
     Routed, firstresult. Added in 0.1.

@@ -111,6 +111,19 @@ def read_only_non_recursive(version: str) -> bool:
     return not at_least(version, "1.44")
 
 
+def gate_container_inspect(out: dict, version: str) -> dict:
+    """A container's inspect JSON for the request's API version. Below 1.45 each endpoint
+    on a user-defined network lists the short container id and the hostname among its
+    Aliases (they moved to DNSNames in 1.45), as Docker's router adds them."""
+    if at_least(version, "1.45"):
+        return out
+    short_id, hostname = out["Id"][:12], (out.get("Config") or {}).get("Hostname") or ""
+    for name, ep in ((out.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        if name not in ("bridge", "host", "none", "default") and not name.startswith("container:"):
+            ep["Aliases"] = list(dict.fromkeys([*(ep.get("Aliases") or []), short_id, hostname]))
+    return out
+
+
 def _gate_mounts(host_config: dict | None, version: str) -> None:
     """HostConfig.Mounts options newer than the request's API version: Docker's 400s and defaults."""
     from ..errors import InvalidParameter
@@ -128,4 +141,5 @@ def _gate_mounts(host_config: dict | None, version: str) -> None:
 
 
 __all__ = ["MAX_API_VERSION", "MIN_API_VERSION", "ENGINE_VERSION", "VersionMiddleware", "request_version",
-           "at_least", "gate_container_create", "gate_image_inspect", "read_only_non_recursive", "__version__"]
+           "at_least", "gate_container_create", "gate_container_inspect", "gate_image_inspect",
+           "read_only_non_recursive", "__version__"]

@@ -19,8 +19,10 @@ tests/compat/network_plugin_server.py):
   interface goes back to the host under its source name), ``DeleteEndpoint``;
 - network rm: ``DeleteNetwork``.
 
-Ports are not published through a remote driver (no bindings are given to it;
-the options carry empty ``exposedports``/``portmap`` lists). ``DiscoverNew`` /
+Ports are the plugin's job, as with Docker: CreateEndpoint (the endpoint of the
+container's NetworkMode), Join and ProgramExternalConnectivity carry the container's
+``com.docker.network.endpoint.exposedports`` and ``com.docker.network.portmap``
+(libnetwork's JSON, as observed); the daemon binds nothing and shows no Ports. ``DiscoverNew`` /
 ``DiscoverDelete`` are swarm node discovery, never sent by a daemon that is
 not in a swarm, as here.
 """
@@ -96,25 +98,28 @@ class RemoteNetworkDriver:
         return True
 
     @hookimpl
-    def network_endpoint_create(self, network_id: str, endpoint_id: str, iface: dict[str, str]) -> dict[str, str]:
+    def network_endpoint_create(self, network_id: str, endpoint_id: str, iface: dict[str, Any]) -> dict[str, str]:
         address, mac = iface.get("address") or "", iface.get("mac_address") or ""
         out = self._call("CreateEndpoint", {
             "NetworkID": network_id, "EndpointID": endpoint_id,
-            "Interface": {"Address": address, "AddressIPv6": "", "MacAddress": mac}, "Options": dict(_NO_PORTS)})
+            "Interface": {"Address": address, "AddressIPv6": "", "MacAddress": mac},
+            "Options": dict(iface.get("options") or _NO_PORTS)})
         given = out.get("Interface") or {}
         if given.get("Address") and address and given["Address"] != address:
             raise SystemErr(f"driver {self.plugin.name} modified the interface address of an endpoint")
         address = address or given.get("Address") or ""
         mac = mac or given.get("MacAddress") or ""
         with self._lock:
-            self._eps[endpoint_id] = {"address": address, "mac": mac}
+            self._eps[endpoint_id] = {"address": address, "mac": mac,
+                                      "options": dict(iface.get("sandbox_options") or _NO_PORTS)}
         return {"address": address, "mac_address": mac}
 
     @hookimpl
     def network_join(self, network_id: str, endpoint_id: str, sandbox_key: str, ifname: str,
                      default_route: bool = True) -> dict[str, str]:
         ids = {"NetworkID": network_id, "EndpointID": endpoint_id}
-        out = self._call("Join", {**ids, "SandboxKey": sandbox_key, "Options": dict(_NO_PORTS)})
+        options = (self._eps.get(endpoint_id) or {}).get("options") or dict(_NO_PORTS)
+        out = self._call("Join", {**ids, "SandboxKey": sandbox_key, "Options": options})
         names = out.get("InterfaceName") or {}
         src, prefix = names.get("SrcName") or "", names.get("DstPrefix") or ""
         if not src or not prefix:
@@ -128,7 +133,7 @@ class RemoteNetworkDriver:
                             out.get("StaticRoutes") or [], mark=endpoint_id)
         ep.update(sandbox=sandbox_key, src=src, dst=dst, gateway=gateway)
         if default_route and gateway:  # the sandbox's gateway endpoint, as Docker's
-            self._call("ProgramExternalConnectivity", {**ids, "Options": dict(_NO_PORTS)})
+            self._call("ProgramExternalConnectivity", {**ids, "Options": options})
             ep["programmed"] = True
         self._call("EndpointOperInfo", ids)
         return {"gateway": gateway}
@@ -140,7 +145,7 @@ class RemoteNetworkDriver:
         if ep.get("gateway"):
             _sandbox_link.replace_default_route(sandbox_key, ep["gateway"])
             self._call("ProgramExternalConnectivity", {"NetworkID": network_id, "EndpointID": endpoint_id,
-                                                       "Options": dict(_NO_PORTS)})
+                                                       "Options": ep.get("options") or dict(_NO_PORTS)})
             ep["programmed"] = True
         return True
 

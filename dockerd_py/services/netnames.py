@@ -8,7 +8,7 @@ of the default bridge (/etc/hosts entries and environment variables).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 Records = Mapping[str, Mapping[str, Any]]
@@ -93,20 +93,62 @@ def extra_hosts(records: Records, bridge_id: str, links: Iterable[str]) -> list[
     return out
 
 
-def link_env(records: Records, bridge_id: str, links: Iterable[str], own_name: str) -> list[str]:
-    """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT, ALIAS_PORT_80_TCP...).
+def link_env(records: Records, bridge_id: str, links: Iterable[str], own_name: str,
+             env_of: Callable[[str], Iterable[str]] | None = None) -> list[str]:
+    """Legacy links' environment variables, in Docker's order: ALIAS_PORT, the
+    ``_START``/``_END`` variables of each run of three or more consecutive ports, each
+    port's ALIAS_PORT_<n>_<PROTO>*, ALIAS_NAME, then the linked container's own
+    environment (``env_of(container_id)``) as ALIAS_ENV_* without HOME and PATH.
+    A name given twice keeps its first place, as in Docker's resulting environment."""
+    env: dict[str, str] = {}
 
-    The linked container's own ``ALIAS_ENV_*`` variables are not given.
-    """
-    env = []
+    def add(key: str, value: Any) -> None:
+        env[key] = str(value)
+
     for alias, rec, ep in _links(records, bridge_id, links):
         prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
-        env.append(f"{prefix}_NAME=/{own_name.lstrip('/')}/{alias}")
-        ports = sorted((int(k.split("/")[0]), k.partition("/")[2] or "tcp") for k in rec.get("port_keys") or [])
+        ip = ep["ip"]
+        # Docker's order: by number, tcp before another protocol of the same number
+        ports = sorted(((int(k.split("/")[0]), k.partition("/")[2] or "tcp") for k in rec.get("port_keys") or []),
+                       key=lambda p: (p[0], p[1] != "tcp"))
         if ports:
-            env.append(f"{prefix}_PORT={ports[0][1]}://{ep['ip']}:{ports[0][0]}")
+            add(f"{prefix}_PORT", f"{ports[0][1]}://{ip}:{ports[0][0]}")
+        i = 0
+        while i < len(ports):
+            j = _next_contiguous(ports, i)
+            if j > i + 1:
+                (port, proto), (end, end_proto) = ports[i], ports[j]
+                key = f"{prefix}_PORT_{port}_{proto.upper()}"
+                add(f"{key}_START", f"{proto}://{ip}:{port}")
+                add(f"{key}_ADDR", ip)
+                add(f"{key}_PROTO", proto)
+                add(f"{key}_PORT_START", port)
+                key = f"{prefix}_PORT_{port}_{end_proto.upper()}"
+                add(f"{key}_END", f"{end_proto}://{ip}:{end}")
+                add(f"{key}_PORT_END", end)
+                i = j + 1
+            else:
+                i += 1
         for port, proto in ports:
             key = f"{prefix}_PORT_{port}_{proto.upper()}"
-            env += [f"{key}={proto}://{ep['ip']}:{port}", f"{key}_ADDR={ep['ip']}",
-                    f"{key}_PORT={port}", f"{key}_PROTO={proto}"]
-    return env
+            add(key, f"{proto}://{ip}:{port}")
+            add(f"{key}_ADDR", ip)
+            add(f"{key}_PORT", port)
+            add(f"{key}_PROTO", proto)
+        add(f"{prefix}_NAME", f"/{own_name.lstrip('/')}/{alias}")
+        for var in (env_of(rec["container_id"]) if env_of else ()):
+            name, sep, value = var.partition("=")
+            if sep and name not in ("HOME", "PATH"):
+                add(f"{prefix}_ENV_{name}", value)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _next_contiguous(ports: list[tuple[int, str]], index: int) -> int:
+    """The index of the last port of the run of consecutive numbers starting at `index`
+    (Docker's nextContiguous, which counts a number given for two protocols as a step)."""
+    value = ports[index][0]
+    for i in range(index + 1, len(ports)):
+        if ports[i][0] > value + 1:
+            return i - 1
+        value += 1
+    return len(ports) - 1

@@ -36,13 +36,17 @@ def _host_port_range(spec: str) -> tuple[int, int] | None:
 
 def parse_ports(port_bindings: Mapping[str, Any] | None,
                 exposed_ports: Iterable[str] | None,
-                default_host_ip: str = "0.0.0.0") -> tuple[list[dict], list[str]]:
+                default_host_ip: str = "0.0.0.0", ipv6: bool = False) -> tuple[list[dict], list[str]]:
     """Validate HostConfig.PortBindings / Config.ExposedPorts.
 
     Returns (requests, keys): requests ``{"proto", "container_port", "host_ip",
     "range"}`` per binding, keys every "port/proto" to show in Ports. A binding
     without HostIp gets `default_host_ip` (the network's
-    ``com.docker.network.bridge.host_binding_ipv4``).
+    ``com.docker.network.bridge.host_binding_ipv4``) and, on a network with IPv6
+    (`ipv6`) when that is 0.0.0.0, a second request for ``::`` that follows it
+    (``"follows": True``: the same host port if free), as Docker 27 binds both.
+    An IPv6 HostIp needs `ipv6`: without a userland proxy there is no way from an
+    IPv6 host address to an IPv4-only container.
     """
     keys: dict[str, None] = {}
     for key in exposed_ports or ():
@@ -53,17 +57,47 @@ def parse_ports(port_bindings: Mapping[str, Any] | None,
         port, proto = _port_key(key)
         keys[f"{port}/{proto}"] = None
         for b in bindings or [{}]:
-            host_ip = (b or {}).get("HostIp") or default_host_ip
+            given = (b or {}).get("HostIp") or ""
+            host_ip = given or default_host_ip
             try:
                 addr = ipaddress.ip_address(host_ip)
             except ValueError:
                 raise errors.InvalidParameter(f'invalid host IP "{host_ip}"') from None
-            if addr.version != 4:
+            if addr.version == 6 and not ipv6:
                 raise errors.InvalidParameter(
-                    f"IPv6 port bindings are not supported: {host_ip}")
-            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip,
-                             "range": _host_port_range((b or {}).get("HostPort", ""))})
+                    f"IPv6 port bindings need a network with IPv6 enabled (--ipv6): {host_ip}")
+            host_ip = str(addr)
+            port_range = _host_port_range((b or {}).get("HostPort", ""))
+            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip, "range": port_range})
+            if ipv6 and not given and host_ip == "0.0.0.0":
+                requests.append({"proto": proto, "container_port": port, "host_ip": "::",
+                                 "range": port_range, "follows": True})
     return requests, list(keys)
+
+
+_PROTO_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
+EXPOSED_PORTS_OPTION = "com.docker.network.endpoint.exposedports"
+PORT_MAP_OPTION = "com.docker.network.portmap"
+
+
+def port_options(port_bindings: Mapping[str, Any] | None, exposed_ports: Iterable[str] | None) -> dict[str, list]:
+    """Docker's generic endpoint options for a driver (libnetwork's TransportPort and
+    PortBinding JSON): the exposed ports (bound ones included) and each requested binding
+    as asked (HostIP "" when not given, HostPort 0 for an ephemeral one). Remote network
+    plugins get them in CreateEndpoint, Join and ProgramExternalConnectivity."""
+    exposed: dict[tuple[int, str], None] = {}
+    portmap = []
+    for key in exposed_ports or ():
+        exposed[_port_key(key)] = None
+    for key, bindings in (port_bindings or {}).items():
+        port, proto = _port_key(key)
+        exposed[(port, proto)] = None
+        for b in bindings or [{}]:
+            lo, hi = _host_port_range((b or {}).get("HostPort", "")) or (0, 0)
+            portmap.append({"Proto": _PROTO_NUMBERS[proto], "IP": "", "Port": port,
+                            "HostIP": (b or {}).get("HostIp") or "", "HostPort": lo, "HostPortEnd": hi})
+    return {EXPOSED_PORTS_OPTION: [{"Proto": _PROTO_NUMBERS[proto], "Port": port} for port, proto in exposed],
+            PORT_MAP_OPTION: portmap}
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -75,21 +109,28 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+def is_ipv6(host_ip: str) -> bool:
+    return ":" in host_ip
+
+
 def reserve(host_ip: str, proto: str, port: int) -> socket.socket | None:
     """Hold a host port as Docker's port mapper does (a listening TCP / bound UDP
     socket), so that no other program takes it while it is published; raises OSError
     when it is taken. DNAT sends the traffic to the container before it could reach
-    this socket. SCTP ports are not held (None)."""
+    this socket. An IPv6 socket holds IPv6 only (``::`` is not 0.0.0.0 too).
+    SCTP ports are not held (None)."""
     if proto == "sctp":
         return None
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
-    s = socket.socket(socket.AF_INET, kind)
+    s = socket.socket(socket.AF_INET6 if is_ipv6(host_ip) else socket.AF_INET, kind)
     try:
+        if is_ipv6(host_ip):
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         if kind == socket.SOCK_STREAM:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT is no owner
         s.bind((host_ip, port))
         if kind == socket.SOCK_STREAM:
-            s.listen(1)
+            s.listen(128)  # a [::1] port is relayed from this socket (netrelay)
     except OSError:
         s.close()
         raise
@@ -97,9 +138,14 @@ def reserve(host_ip: str, proto: str, port: int) -> socket.socket | None:
 
 
 def _overlaps(a: str, b: str) -> bool:
-    return a == b or "0.0.0.0" in (a, b)
+    """Two host addresses of one port collide: the same, or a wildcard of the same family."""
+    if is_ipv6(a) != is_ipv6(b):
+        return False
+    return a == b or bool({"0.0.0.0", "::"} & {a, b})
 
 
+def host_port_text(host_ip: str, port: int | str) -> str:
+    return f"[{host_ip}]:{port}" if is_ipv6(host_ip) else f"{host_ip}:{port}"
 
 
 def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int]],
@@ -116,6 +162,12 @@ def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int
     held: list[socket.socket] = []
     try:
         for req in requests:
+            if req.get("follows") and out and req["range"] is None:  # an ephemeral one: the IPv4 one's port
+                try:
+                    out.append(_allocate_one({**req, "range": (out[-1]["host_port"],) * 2}, taken, endpoint, held))
+                    continue
+                except errors.SystemErr:
+                    pass
             out.append(_allocate_one(req, taken, endpoint, held))
     except BaseException:
         for s in held:
@@ -146,9 +198,9 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
         prefix = f"driver failed programming external connectivity on endpoint {endpoint}: "
         if foreign and lo == hi:
             raise errors.SystemErr(
-                f"{prefix}Error starting userland proxy: listen {req['proto']}4 "
-                f"{req['host_ip']}:{lo}: bind: address already in use")
-        where = f"{req['host_ip']}:{lo}" if lo == hi else f"{req['host_ip']}:{lo}-{hi}"
+                f"{prefix}Error starting userland proxy: listen {req['proto']}{6 if is_ipv6(req['host_ip']) else 4} "
+                f"{host_port_text(req['host_ip'], lo)}: bind: address already in use")
+        where = host_port_text(req["host_ip"], lo if lo == hi else f"{lo}-{hi}")
         raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
     taken.append((req["host_ip"], req["proto"], port))
     return {"proto": req["proto"], "container_port": req["container_port"],

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,11 +38,11 @@ from ..pluginhost import PluginHost
 from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
-from . import ipam, netnames
+from . import ipam, netnames, netrelay
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
 from .netports import reserve as reserve_port
-from .netports import parse_ports, ports_json
+from .netports import parse_ports, port_options, ports_json
 
 __all__ = ["NetworkService", "Sandbox", "create_netns", "remove_netns", "parse_ports"]
 
@@ -534,7 +535,8 @@ class NetworkService:
                     port_bindings[key] = [{"HostIp": "", "HostPort": ""}]
         ports_net = next((n for n, _ in plan if n["Driver"] == "bridge" and not n["Internal"]), None)
         requests, port_keys = parse_ports(port_bindings, exposed_ports, (ports_net or {}).get(
-            "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0")
+            "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0",
+            ipv6=bool((ports_net or {}).get("EnableIPv6")) or ports_net is None)
         caps = self._driver(primary).call("network_driver_capabilities")
         with self._lock:
             if container_id in self._sandboxes:
@@ -546,6 +548,7 @@ class NetworkService:
                 "netns_path": netns, "sandbox_key": netns or os.path.join(self._netns_dir, "default"),
                 "sandbox_id": sid, "endpoints": {}, "bindings": [], "ports_network": "",
                 "port_keys": port_keys if primary["Driver"] == "bridge" else [], "ready": False,
+                "port_options": port_options(port_bindings, exposed_ports),
                 "dns": list(extra.get("dns") or []), "dns_options": list(extra.get("dns_options") or []),
             }
             for index, (net, cfg) in enumerate(plan):
@@ -575,6 +578,7 @@ class NetworkService:
                 self._driver(net).call("network_program_external", network_id=net["Id"],
                                        endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
                                        bindings=rec["bindings"])
+                self._relay_loopback6(rec)
             with self._lock:
                 rec["ready"] = True
                 self._save(rec)
@@ -686,7 +690,8 @@ class NetworkService:
         iface = driver.call("network_endpoint_create", network_id=net["Id"],
                             endpoint_id=ep["endpoint_id"],
                             iface={"address": address, "mac_address": ep["mac"],
-                                   **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
+                                   **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {}),
+                                   **self._endpoint_options(rec, ep)})
         ep["mac"] = iface.get("mac_address", "")
         has_route = any(e.get("gateway") and e.get("routed") for e in rec["endpoints"].values())
         joined = driver.call("network_join", network_id=net["Id"], endpoint_id=ep["endpoint_id"],
@@ -696,6 +701,14 @@ class NetworkService:
         ep["routed"] = bool(ep["gateway"]) and not has_route
         if joined.get("gateway_ipv6"):
             ep["gateway6"] = joined["gateway_ipv6"]
+
+    @staticmethod
+    def _endpoint_options(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:
+        """Docker's generic options of an endpoint, for drivers that take them: the
+        container's ports for the endpoint of its NetworkMode (``options``, as in Docker's
+        CreateEndpoint) and for every endpoint of its sandbox (``sandbox_options``, Join)."""
+        ports = rec.get("port_options") or port_options(None, None)
+        return {"options": ports if ep["ifname"] == "eth0" else port_options(None, None), "sandbox_options": ports}
 
     def _leave(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> None:
         net = self._networks.get(ep["network_id"]) or {"Driver": ep["driver"], "Id": ep["network_id"]}
@@ -837,10 +850,12 @@ class NetworkService:
         with self._lock:
             return netnames.extra_hosts(self._sandboxes, self._by_name("bridge")["Id"], links)
 
-    def link_env(self, links: Iterable[str], own_name: str) -> list[str]:
-        """Legacy links' environment variables (ALIAS_NAME, ALIAS_PORT...)."""
+    def link_env(self, links: Iterable[str], own_name: str,
+                 env_of: Callable[[str], Iterable[str]] | None = None) -> list[str]:
+        """Legacy links' environment variables (ALIAS_PORT..., ALIAS_NAME, and with
+        `env_of(container_id)` the linked container's environment as ALIAS_ENV_*)."""
         with self._lock:
-            return netnames.link_env(self._sandboxes, self._by_name("bridge")["Id"], links, own_name)
+            return netnames.link_env(self._sandboxes, self._by_name("bridge")["Id"], links, own_name, env_of)
 
     def rename(self, container_id: str, name: str) -> None:
         """A running container's new name: for network inspect and the embedded DNS."""
@@ -925,10 +940,24 @@ class NetworkService:
                 held.append(sock)
         with self._lock:
             self._held[rec["container_id"]] = held
+        self._relay_loopback6(rec)
 
     def _release_ports(self, container_id: str) -> None:
         for sock in self._held.pop(container_id, []):
-            sock.close()
+            netrelay.stop(sock)
+
+    def _relay_loopback6(self, rec: Mapping[str, Any]) -> None:
+        """TCP ports published on ``::1`` or ``::``: their held sockets relay [::1] (`netrelay`)."""
+        ep = rec["endpoints"].get(rec.get("ports_network") or "") or {}
+        if not ep.get("ip6"):
+            return
+        by_port = {(b["host_ip"], int(b["host_port"])): int(b["container_port"])
+                   for b in rec.get("bindings") or () if b["proto"] == "tcp" and b["host_ip"] in ("::1", "::")}
+        for sock in self._held.get(rec["container_id"], []):
+            if sock.family == socket.AF_INET6 and sock.type == socket.SOCK_STREAM:
+                host_ip, port = sock.getsockname()[:2]
+                if (host_ip, port) in by_port:
+                    netrelay.serve(sock, (ep["ip6"], by_port[(host_ip, port)]))
 
     def _taken_ports(self) -> list[tuple[str, str, int]]:
         return [(b["host_ip"], b["proto"], b["host_port"])

@@ -19,7 +19,11 @@ removes every trace. Layout::
                 ``isolated``, see `_netlink`.)
 
 An IPv6 network also owns ``ip6 <prefix>-<bridge>`` (`ensure_table6`): the
-same forward chain and MASQUERADE of its IPv6 subnet; no published ports.
+same forward chain and MASQUERADE of its IPv6 subnet, and the same prerouting,
+output and ports chains for ports published on IPv6 host addresses. Not for
+``::1``: a reply de-NATed to ::1 arriving on the bridge is dropped by the kernel
+(IPv6 has no route_localnet), so the daemon relays [::1] in userland
+(`dockerd_py.services.netrelay`) from the socket holding the port.
 
 The user's table ``ip <prefix>-user-<default bridge>`` (chain ``forward``,
 priority filter - 1, before ours) is made once and never flushed: it is the
@@ -127,9 +131,17 @@ def ensure_table6(table: str, bridge: str, subnet: str, masquerade: bool = True,
     t = f"ip6 {table}"
     lines = [
         f"add table {t}",
+        f"add chain {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}",
+        f"add chain {t} output {{ type nat hook output priority -100; policy accept; }}",
         f"add chain {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}",
         f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
-        f"flush chain {t} postrouting", f"flush chain {t} forward",
+        f"add chain {t} ports",
+    ]
+    lines += [f"flush chain {t} {c}" for c in ("prerouting", "output", "postrouting", "forward")]
+    lines += [
+        f"add rule {t} prerouting fib daddr type local jump ports",
+        f"add rule {t} output fib daddr type local jump ports",
+        f'add rule {t} postrouting oifname "{bridge}" ip6 saddr {subnet} ct status dnat masquerade',
     ]
     nft("\n".join(lines + _isolation(t, bridge, subnet, "ip6", masquerade, internal)) + "\n")
 
@@ -146,24 +158,30 @@ def delete_table(table: str, family: str = "ip") -> None:
 
 
 def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int]]) -> None:
-    """Add DNAT rules ``(host_ip, proto, host_port, ctr_ip, ctr_port)`` tagged `tag`."""
+    """Add DNAT rules ``(host_ip, proto, host_port, ctr_ip, ctr_port)`` tagged `tag`; an IPv6
+    host address (``::`` for all) goes to the ``ip6`` table, to the container's IPv6 address,
+    except ``::1``: the daemon relays that one (see the module docstring)."""
     lines = []
     for host_ip, proto, host_port, ctr_ip, ctr_port in rules:
-        match = "" if host_ip in ("", "0.0.0.0") else f"ip daddr {host_ip} "
+        family = "ip6" if ":" in host_ip else "ip"
+        if host_ip == "::1":
+            continue
+        match = {"": "", "0.0.0.0": "", "::": "ip6 daddr != ::1 "}.get(host_ip, f"{family} daddr {host_ip} ")
+        dest = f"[{ctr_ip}]" if family == "ip6" else ctr_ip
         lines.append(
-            f"add rule ip {table} ports {match}{proto} dport {host_port} "
-            f'dnat to {ctr_ip}:{ctr_port} comment "{tag}"'
+            f"add rule {family} {table} ports {match}{proto} dport {host_port} "
+            f'dnat to {dest}:{ctr_port} comment "{tag}"'
         )
     if lines:
         nft("\n".join(lines) + "\n")
 
 
-def delete_tagged(table: str, tag: str) -> None:
+def delete_tagged(table: str, tag: str, family: str = "ip") -> None:
     """Delete every rule of the ports chain whose comment is `tag`."""
     try:
-        data = json.loads(nft(None, "-j", "list", "chain", "ip", table, "ports"))
+        data = json.loads(nft(None, "-j", "list", "chain", family, table, "ports"))
     except NftError:
-        if not table_exists(table):  # asked only on failure: one nft run less
+        if not table_exists(table, family):  # asked only on failure: one nft run less
             return
         raise
     handles = [
@@ -172,4 +190,4 @@ def delete_tagged(table: str, tag: str) -> None:
         if "rule" in item and item["rule"].get("comment") == tag
     ]
     if handles:
-        nft("".join(f"delete rule ip {table} ports handle {h}\n" for h in handles))
+        nft("".join(f"delete rule {family} {table} ports handle {h}\n" for h in handles))

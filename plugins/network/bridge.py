@@ -1,5 +1,5 @@
 """The ``bridge`` network driver: a Linux bridge, one veth per container,
-MASQUERADE for outbound traffic and DNAT for published ports.
+MASQUERADE for outbound traffic and DNAT for published ports (IPv6 host addresses too, on an IPv6 network).
 
 Kernel state is named after the ids it is given, so a restarted daemon finds
 it again: bridge ``br-<network[:12]>`` unless named by the
@@ -179,8 +179,12 @@ class BridgeDriver:
         ep = self._eps.get(endpoint_id)
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
+        ip6 = str(ipaddress.ip_interface(ep["address6"]).ip) if ep.get("address6") else ""
+        if not ip6 and any(":" in b["host_ip"] for b in bindings):
+            raise errors.InvalidParameter("IPv6 port bindings need an endpoint with an IPv6 address")
         rules = [
-            (b["host_ip"], b["proto"], int(b["host_port"]), ep["ip"], int(b["container_port"]))
+            (b["host_ip"], b["proto"], int(b["host_port"]), ip6 if ":" in b["host_ip"] else ep["ip"],
+             int(b["container_port"]))
             for b in bindings
         ]
         with self._lock:
@@ -193,6 +197,8 @@ class BridgeDriver:
         if net is not None:
             with self._lock:
                 _nft.delete_tagged(net.table, f"ep:{endpoint_id}")
+                if net.subnet6:
+                    _nft.delete_tagged(net.table, f"ep:{endpoint_id}", "ip6")
         return True
 
 

@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import docker as docker_sdk
@@ -153,3 +154,70 @@ def test_default_bridge_with_fixed_cidr_v6():
         cleanup(d)
         shutil.rmtree(tmp, ignore_errors=True)
     assert d.bridge not in ip6_tables()
+
+
+def _fetch(host: str, port: int) -> str:
+    """What a TCP server says first ("" when nothing answers)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            return s.recv(100).decode().strip()
+    except OSError:
+        return ""
+
+
+def _answer(host: str, port: int) -> str:
+    """`_fetch`, again until something answers (the container's nc serves one client at a time)."""
+    deadline = time.monotonic() + 10
+    while not (got := _fetch(host, port)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return got
+
+
+def _host_ipv6_address(exclude: str) -> str | None:
+    out = subprocess.run(["ip", "-o", "-6", "addr", "show", "scope", "global"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        addr = line.split()[3].split("/")[0]
+        if not addr.startswith(exclude):
+            return addr
+    return None
+
+
+def test_published_ports_on_ipv6(cli, container_cleanup, nets):
+    net, subnet = uid("v6"), ula()
+    nets.append(net)
+    cli("network", "create", "--ipv6", "--subnet", subnet, net)
+    name = uid("c")
+    container_cleanup.append(name)
+    serve = "for p in 80 81 82; do (while true; do echo hi$p | nc -l -p $p; done) & done; wait"
+    cli("run", "-d", "--name", name, "--network", net, "-p", "80", "-p", "[::1]::81", "-p", "127.0.0.1::82",
+        "busybox", "sh", "-c", serve)
+    ports = json.loads(cli("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
+    # a binding without host address: 0.0.0.0 and :: with one port, as Docker 27 on a dual-stack network
+    assert [b["HostIp"] for b in ports["80/tcp"]] == ["0.0.0.0", "::"]
+    p80 = int(ports["80/tcp"][0]["HostPort"])
+    assert ports["80/tcp"][1]["HostPort"] == str(p80)
+    assert [b["HostIp"] for b in ports["81/tcp"]] == ["::1"] and [b["HostIp"] for b in ports["82/tcp"]] == ["127.0.0.1"]
+    p81 = int(ports["81/tcp"][0]["HostPort"])
+    assert set(cli("port", name, "80").stdout.split()) == {f"0.0.0.0:{p80}", f"[::]:{p80}"}
+    assert cli("port", name, "81").stdout.split() == [f"[::1]:{p81}"]
+
+    assert _answer("127.0.0.1", p80) == "hi80"
+    assert _answer("::1", p80) == "hi80"          # the daemon's relay (no DNAT to ::1 in IPv6)
+    assert _answer("::1", p81) == "hi81"
+    assert _fetch("127.0.0.1", p81) != "hi81"     # published on ::1 only (the port may serve 127.0.0.1::82)
+    own = _host_ipv6_address(subnet.split("::")[0])
+    if own:  # the host's own IPv6 address: ip6 DNAT
+        assert _answer(own, p80) == "hi80"
+        assert _fetch(own, p81) != "hi81"
+    cli("rm", "-f", name)
+    assert _fetch("::1", p81) != "hi81" and _fetch("::1", p80) != "hi80"
+
+
+def test_ipv6_host_address_needs_an_ipv6_network(cli, container_cleanup):
+    name = uid("c")
+    container_cleanup.append(name)
+    out = cli("run", "-d", "--name", name, "-p", "[::1]:8080:80", "busybox", "sleep", "30", check=False)
+    assert out.returncode != 0
+    assert "IPv6 port bindings need a network with IPv6 enabled (--ipv6): ::1" in out.stderr

@@ -101,7 +101,7 @@ def test_network_through_a_remote_driver_in_dockers_order(ncli, plugin):
                                       "NetworkDriver.ProgramExternalConnectivity", "NetworkDriver.EndpointOperInfo"]
         create_ep, join = plugin.calls[0][1], plugin.calls[1][1]
         assert create_ep["Interface"] == {"Address": "10.77.41.2/24", "AddressIPv6": "", "MacAddress": ""}
-        assert create_ep["Options"] == {"com.docker.network.endpoint.exposedports": [],
+        assert create_ep["Options"] == {"com.docker.network.endpoint.exposedports": [],  # no ports: empty lists
                                         "com.docker.network.portmap": []}
         assert join["SandboxKey"].startswith("/") and join["EndpointID"] == create_ep["EndpointID"]
         # the plugin's veth end is the container's eth0, with its address, the gateway and static route
@@ -125,6 +125,34 @@ def test_network_through_a_remote_driver_in_dockers_order(ncli, plugin):
     ncli("network", "rm", net)
     assert _net_calls(plugin) == ["NetworkDriver.DeleteNetwork"]
     assert not plugin.networks
+
+
+def test_remote_driver_gets_the_containers_ports(ncli, plugin):
+    """As Docker's dockerd: the ports go to the plugin (CreateEndpoint, Join and
+    ProgramExternalConnectivity), which publishes them or not; the daemon binds nothing."""
+    net, ctr = "rn" + uuid.uuid4().hex[:8], "rc" + uuid.uuid4().hex[:8]
+    ncli("network", "create", "-d", plugin.name, net)
+    plugin.calls.clear()
+    try:
+        ncli("run", "-d", "--name", ctr, "--network", net, "-p", "127.0.0.1:9090:90/udp", "-p", "8000-8010:81",
+             "-p", "80", "--expose", "7000", "busybox", "sleep", "300")
+        sent = {m: b["Options"] for m, b in plugin.calls if m in (
+            "NetworkDriver.CreateEndpoint", "NetworkDriver.Join", "NetworkDriver.ProgramExternalConnectivity")}
+        assert len(sent) == 3
+        for options in sent.values():  # Docker's JSON (libnetwork's TransportPort / PortBinding); order is Go's map's
+            assert sorted(options) == ["com.docker.network.endpoint.exposedports", "com.docker.network.portmap"]
+            assert sorted(options["com.docker.network.endpoint.exposedports"], key=json.dumps) == sorted([
+                {"Proto": 6, "Port": 7000}, {"Proto": 17, "Port": 90}, {"Proto": 6, "Port": 81},
+                {"Proto": 6, "Port": 80}], key=json.dumps)
+            assert sorted(options["com.docker.network.portmap"], key=json.dumps) == sorted([
+                {"Proto": 17, "IP": "", "Port": 90, "HostIP": "127.0.0.1", "HostPort": 9090, "HostPortEnd": 9090},
+                {"Proto": 6, "IP": "", "Port": 81, "HostIP": "", "HostPort": 8000, "HostPortEnd": 8010},
+                {"Proto": 6, "IP": "", "Port": 80, "HostIP": "", "HostPort": 0, "HostPortEnd": 0}], key=json.dumps)
+        assert json.loads(ncli("inspect", ctr).stdout)[0]["NetworkSettings"]["Ports"] == {}
+        assert ncli("port", ctr).stdout == ""
+    finally:
+        ncli("rm", "-f", ctr, check=False)
+        ncli("network", "rm", net, check=False)
 
 
 def test_remote_ipam_driver(ndaemon, plugin):

@@ -16,7 +16,8 @@ from ...services.containers.signals import parse as parse_signal
 from ...streams import STDERR, STDOUT, DetachWatcher, frame, parse_detach_keys
 from .. import hijack, params
 from ..responses import json_response, no_content
-from ..versioning import at_least, gate_container_create, read_only_non_recursive, request_version
+from ..versioning import (at_least, gate_container_create, gate_container_inspect, read_only_non_recursive,
+                          request_version)
 from ..views import containers as views
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -49,9 +50,10 @@ def blueprint(engine) -> Blueprint:
     def inspect(ref):
         c = svc.get(ref)
         graph = {"Name": engine.images.driver.name, "Data": engine.images.rw_layer_metadata(c.id)}
-        return json_response(views.inspect(c, graph, engine.volumes.container_mounts(c.id),
-                                           svc.sizes(c) if params.boolean("size") else None,
-                                           exec_ids=engine.execs.container_exec_ids(c.id)))
+        return json_response(gate_container_inspect(
+            views.inspect(c, graph, engine.volumes.container_mounts(c.id),
+                          svc.sizes(c) if params.boolean("size") else None,
+                          exec_ids=engine.execs.container_exec_ids(c.id)), request_version()))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import InvalidParameter, NotFound, SystemErr
+from ...errors import Conflict, InvalidParameter, NotFound, SystemErr
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
@@ -84,6 +84,28 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
         check_endpoint(networks, net, cfg)
         out[net["Name"]] = stored_endpoint(cfg, net["Id"])
     return out
+
+
+def shared_mode(containers, network_mode: str) -> str:
+    """NetworkMode as stored at create: ``container:<ref>`` of an existing container becomes
+    ``container:<its full id>``, as Docker stores it; anything else is kept as given."""
+    if not network_mode.startswith("container:"):
+        return network_mode
+    try:
+        return f"container:{containers.get(network_mode.partition(':')[2]).id}"
+    except NotFound:
+        return network_mode  # Docker creates it; the start fails
+
+
+def check_shared(containers, c) -> None:
+    """Before a start with ``container:<ref>``: Docker's 404 for a container that does not
+    exist, its 409 for one that does not run."""
+    mode = c.host_config.get("NetworkMode") or ""
+    if not mode.startswith("container:"):
+        return
+    ref = mode.partition(":")[2]
+    if not containers.get(ref).state.running:
+        raise Conflict(f"cannot join network of a non running container: {ref}")
 
 
 def endpoint_configs(c) -> dict[str, dict[str, Any]]:

@@ -74,7 +74,11 @@ class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
                  on_start_failed: Callable[[Container], None], volumes=None,
-                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
+                 check_start: Callable[[Container], None] | None = None,
+                 env_of: Callable[[str], list[str]] | None = None) -> None:
+        self.check_start = check_start  # refuses a start before anything is made (a DockerError)
+        self.env_of = env_of  # a container's Config.Env by id (for legacy links' ALIAS_ENV_*)
         self.images = images
         self.dns_defaults = dns_defaults
         self.networks = networks
@@ -123,6 +127,8 @@ class Runner:
                          name=f"monitor-{c.short_id}").start()
 
     def _start_task(self, c: Container) -> None:
+        if self.check_start is not None:
+            self.check_start(c)
         runtime = c.host_config.get("Runtime")
         if runtime not in self.runtimes:
             raise InvalidParameter(f"Unknown runtime specified {runtime}")
@@ -150,7 +156,7 @@ class Runner:
                 dns.servers, dns.search, dns.options,
                 hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
                 embedded_dns=self.networks.uses_embedded_dns(c.id))
-            links_env = self.networks.link_env(hc.get("Links") or (), c.name)
+            links_env = self.networks.link_env(hc.get("Links") or (), c.name, self.env_of)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,

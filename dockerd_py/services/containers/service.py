@@ -26,6 +26,7 @@ from . import restart, signals
 from . import stats as stats_mod
 from . import update as update_mod
 from .names import NameRegistry, normalize
+from . import networking as networking_mod
 from .networking import initial_networks
 from .record import Container
 from .runner import Attachment, Runner, stop_timeout
@@ -60,7 +61,8 @@ class ContainerService:
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
-                             dns_defaults=dns_defaults)
+                             dns_defaults=dns_defaults, check_start=lambda c: networking_mod.check_shared(self, c),
+                             env_of=self._config_env)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -70,6 +72,13 @@ class ContainerService:
         if c is None:
             raise NotFound(f"No such container: {ref}")
         return c
+
+    def _config_env(self, container_id: str) -> list[str]:
+        """Config.Env of a container (a linked one: for its ALIAS_ENV_* variables); [] once it is gone."""
+        try:
+            return self.get(container_id).config.get("Env") or []
+        except NotFound:
+            return []
 
     def all(self) -> list[Container]:
         with self._lock:
@@ -108,6 +117,7 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
+        host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
         network_settings = {"Networks": initial_networks(self.networks, host_config["NetworkMode"],
                                                          networking.get("EndpointsConfig") or {})}
