@@ -10,7 +10,7 @@ runtime for `docker run busybox` (dockerd_py.oci.build_spec: Docker's default
 seccomp profile, capabilities, masked paths; plus a network namespace).
 Run as root:
 
-    python3 bench/bench_runtime.py [-n 20] [--rounds 3] [--docker-spec]
+    python3 bench/bench_runtime.py [-n 20] [--rounds 3] [--docker-spec] [--add-runtime NAME=PATH]
 """
 
 from __future__ import annotations
@@ -233,6 +233,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="parallel batches per runtime")
     ap.add_argument("--docker-spec", action="store_true",
                     help="Docker's config.json (default seccomp profile, caps, masked paths)")
+    ap.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
+                    help="another runtime binary to measure (e.g. an older build of ours)")
     args = ap.parse_args()
     global DOCKER_SPEC
     DOCKER_SPEC = args.docker_spec
@@ -244,6 +246,7 @@ def main() -> int:
     launcher = nosite_launcher(work)
     if launcher:
         runtimes = {"ours": runtimes.pop("ours"), "ours -IS": launcher, **runtimes}
+    runtimes.update(dict(a.split("=", 1) for a in args.add_runtime))
     try:
         rootfs = make_rootfs(os.path.join(work, "rootfs"))
         roots = {k: os.path.join(work, f"root-{k}") for k in runtimes}
