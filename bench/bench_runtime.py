@@ -4,9 +4,13 @@ dockerd-py-runc vs runc vs crun, in one alternating run (so background noise
 hits all of them alike): N sequential lifecycles, then batches of N in parallel,
 then the memory (RSS and PSS, kB) of the container's process while created
 (the runtime's init, blocked before exec) and while running (`sleep`).
-Prints medians and ratios ours/other. Run as root:
+Then N `exec true` into a running container. Prints medians and ratios
+ours/other. ``--docker-spec``: the config.json is the one dockerd-py hands the
+runtime for `docker run busybox` (dockerd_py.oci.build_spec: Docker's default
+seccomp profile, capabilities, masked paths; plus a network namespace).
+Run as root:
 
-    python3 bench/bench_runtime.py [-n 20] [--rounds 3]
+    python3 bench/bench_runtime.py [-n 20] [--rounds 3] [--docker-spec] [--add-runtime NAME=PATH]
 """
 
 from __future__ import annotations
@@ -36,7 +40,12 @@ RUNTIMES = {
 CGROUP_PARENT = "/dpr-bench"
 
 
+DOCKER_SPEC = False  # --docker-spec
+
+
 def spec(rootfs: str) -> dict:
+    if DOCKER_SPEC:
+        return docker_spec(rootfs)
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     return {
         "ociVersion": "1.0.2",
@@ -63,6 +72,17 @@ def spec(rootfs: str) -> dict:
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         },
     }
+
+
+def docker_spec(rootfs: str) -> dict:
+    """What dockerd-py gives the runtime for `docker run busybox true`."""
+    from dockerd_py.oci.spec import build_spec
+    cfg = build_spec(container_id="0" * 64, config={"Cmd": ["true"]}, host_config={},
+                     image_config={"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}, rootfs=rootfs,
+                     netns_path=None, cgroups_path=CGROUP_PARENT + "/x")
+    assert cfg["linux"].get("seccomp"), "build_spec gave no seccomp profile"
+    cfg["linux"]["namespaces"].append({"type": "network"})
+    return cfg
 
 
 def hide_unified_hierarchy(libc: ctypes.CDLL) -> None:
@@ -144,6 +164,38 @@ def memory(binary: str, root: str, bundle_base: str, rootfs: str) -> dict[str, t
     return out
 
 
+def exec_latency(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> list[float]:
+    """n sequential `exec true` into one running container; seconds each."""
+    cid = "e" + uuid.uuid4().hex[:12]
+    bundle = os.path.join(bundle_base, cid)
+    os.mkdir(bundle)
+    cfg = spec(rootfs)
+    cfg["process"]["args"] = ["sleep", "300"]
+    cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    pid_file = os.path.join(bundle, "pid")
+    dn = subprocess.DEVNULL
+    out = []
+    subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+                   stdin=dn, stdout=dn, stderr=dn, check=True)
+    pid = int(open(pid_file).read())
+    try:
+        subprocess.run([binary, "--root", root, "start", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            subprocess.run([binary, "--root", root, "exec", cid, "true"], stdin=dn, stdout=dn, stderr=dn, check=True)
+            out.append(time.perf_counter() - t0)
+    finally:
+        subprocess.run([binary, "--root", root, "delete", "--force", cid], stdin=dn, stdout=dn, stderr=dn)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        shutil.rmtree(bundle, ignore_errors=True)
+    return out
+
+
 def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> float:
     """Wall time of n lifecycles started together."""
     errors: list[BaseException] = []
@@ -179,7 +231,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="parallel batches per runtime")
+    ap.add_argument("--docker-spec", action="store_true",
+                    help="Docker's config.json (default seccomp profile, caps, masked paths)")
+    ap.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
+                    help="another runtime binary to measure (e.g. an older build of ours)")
     args = ap.parse_args()
+    global DOCKER_SPEC
+    DOCKER_SPEC = args.docker_spec
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(36, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
     hide_unified_hierarchy(libc)
@@ -188,6 +246,7 @@ def main() -> int:
     launcher = nosite_launcher(work)
     if launcher:
         runtimes = {"ours": runtimes.pop("ours"), "ours -IS": launcher, **runtimes}
+    runtimes.update(dict(a.split("=", 1) for a in args.add_runtime))
     try:
         rootfs = make_rootfs(os.path.join(work, "rootfs"))
         roots = {k: os.path.join(work, f"root-{k}") for k in runtimes}
@@ -205,6 +264,7 @@ def main() -> int:
         for _ in range(args.rounds):
             for name, binary in runtimes.items():
                 par[name].append(parallel(binary, roots[name], work, rootfs, args.n))
+        execs = {name: exec_latency(binary, roots[name], work, rootfs, args.n) for name, binary in runtimes.items()}
         mem = {name: memory(binary, roots[name], work, rootfs) for name, binary in runtimes.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -213,14 +273,17 @@ def main() -> int:
                 os.rmdir(f"/sys/fs/cgroup/{c}{CGROUP_PARENT}")
             except OSError:
                 pass
-    print(f"create+start+wait+delete of busybox `true`, N={args.n}")
+    print(f"create+start+wait+delete of busybox `true`, N={args.n}"
+          f"{', Docker spec (seccomp)' if DOCKER_SPEC else ''}")
     print(f"{os.cpu_count()} CPUs; CPU ms = user+sys of the runtime processes and the container")
-    print(f"{'runtime':8} {'seq median ms':>14} {'seq p90 ms':>11} {'CPU ms':>7} {'par x' + str(args.n) + ' wall ms':>16}")
+    print(f"{'runtime':8} {'seq median ms':>14} {'seq p90 ms':>11} {'CPU ms':>7} {'par x' + str(args.n) + ' wall ms':>16}"
+          f" {'exec median ms':>15}")
     med = {k: statistics.median(v) * 1000 for k, v in seq.items()}
     p90 = {k: sorted(v)[int(len(v) * 0.9) - 1] * 1000 for k, v in seq.items()}
     pmed = {k: statistics.median(v) * 1000 for k, v in par.items()}
+    emed = {k: statistics.median(v) * 1000 for k, v in execs.items()}
     for k in runtimes:
-        print(f"{k:8} {med[k]:14.1f} {p90[k]:11.1f} {cpu[k] / args.n * 1000:7.1f} {pmed[k]:16.1f}")
+        print(f"{k:8} {med[k]:14.1f} {p90[k]:11.1f} {cpu[k] / args.n * 1000:7.1f} {pmed[k]:16.1f} {emed[k]:15.1f}")
     print("memory of the container's process, kB: created (init before exec) / running (sleep)")
     for k in runtimes:
         (crss, cpss), (rrss, rpss) = mem[k]["created"], mem[k]["running"]
@@ -228,7 +291,7 @@ def main() -> int:
     for mine in (k for k in runtimes if k.startswith("ours")):
         for other in (k for k in runtimes if not k.startswith("ours")):
             print(f"ratio {mine}/{other}: sequential {med[mine] / med[other]:.2f}x, "
-                  f"parallel {pmed[mine] / pmed[other]:.2f}x, "
+                  f"parallel {pmed[mine] / pmed[other]:.2f}x, exec {emed[mine] / emed[other]:.2f}x, "
                   f"created PSS {mem[mine]['created'][1] / max(mem[other]['created'][1], 1):.2f}x")
     return 0
 

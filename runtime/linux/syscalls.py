@@ -196,7 +196,8 @@ class Syscalls:
             lib.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
             lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                                    ctypes.c_uint, ctypes.c_void_p]
-            lib.seccomp_load.argtypes = [ctypes.c_void_p]
+            lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+            lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
             self._seccomp = lib
         return self._seccomp
 

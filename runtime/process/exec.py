@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
+    from ..linux import seccomp
+
 # Joined in this order; user first (it owns the others), mnt last: once in it,
 # host paths are gone (fds are open).
 _NS_ORDER = [("user", sc.CLONE_NEWUSER), ("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS), ("net", sc.CLONE_NEWNET),
@@ -38,9 +40,10 @@ def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, p
     ``sub_cgroups`` (exec --cgroup): controller ("" = all) -> existing sub-cgroup to join."""
     if proc.get("terminal") and not console_socket:
         raise RuntimeErr("cannot allocate tty if runc will detach without setting console socket")
+    prog = None
     if linux.get("seccomp"):
-        from ..linux import seccomp  # noqa: F401 - loaded before joining the mount ns
-        sc.default().seccomp_lib()
+        from ..linux import seccomp  # compiled (or taken from the cache) before fork
+        prog = seccomp.prepare(sc.default(), linux["seccomp"], c.root)
     if proc.get("terminal"):
         from ..linux import tty  # noqa: F401
     ns_fds = _open_namespaces(c.pid)
@@ -52,7 +55,7 @@ def exec_process(c: Container, proc: dict[str, Any], linux: dict[str, Any], *, p
             child = os.fork()
             if child == 0:
                 ours.close()
-                _child(theirs, ns_fds, _procs_files(c, sub_cgroups or {}), proc, linux, console, preserve_fds)
+                _child(theirs, ns_fds, _procs_files(c, sub_cgroups or {}), proc, prog, console, preserve_fds)
         theirs.close()
         if console is not None:
             console.close()
@@ -106,7 +109,7 @@ def _open_namespaces(pid: int) -> list[tuple[int, int]]:
 
 
 def _child(channel: Channel, ns_fds: list[tuple[int, int]], cgroup_procs: list[str], proc: dict[str, Any],
-           linux: dict[str, Any], console: socket.socket | None, preserve_fds: int) -> None:
+           prog: seccomp.Program | None, console: socket.socket | None, preserve_fds: int) -> None:
     code = 1
     try:
         sys_ = sc.default()
@@ -126,10 +129,9 @@ def _child(channel: Channel, ns_fds: list[tuple[int, int]], cgroup_procs: list[s
         nnp = bool(proc.get("noNewPrivileges"))
         if nnp:
             sys_.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-        seccomp_cfg = linux.get("seccomp")
-        if seccomp_cfg and not nnp:
+        if prog and not nnp:
             from ..linux import seccomp
-            seccomp.load(sys_, seccomp_cfg)
+            seccomp.install(sys_, prog)
         env = ini._environment(proc)
         ini._close_fds(3 + preserve_fds)
         if slave:
@@ -145,9 +147,9 @@ def _child(channel: Channel, ns_fds: list[tuple[int, int]], cgroup_procs: list[s
             raise RuntimeError("parent process went away")
         sys_.prctl(sc.PR_SET_PDEATHSIG, 0)
         channel.close()
-        if seccomp_cfg and nnp:
+        if prog and nnp:
             from ..linux import seccomp
-            seccomp.load(sys_, seccomp_cfg)
+            seccomp.install(sys_, prog)
         try:
             os.execve(path, proc["args"], env)
         except OSError as e:

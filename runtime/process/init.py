@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import socket
     from typing import Any
 
+    from ..linux import seccomp
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # False in init forked by the user-namespace stage (see run_userns_stage).
 _restore_pdeathsig = True
@@ -50,16 +52,14 @@ class InitConfig:
         # namespaces are done, and our parent exits at once (no parent-death signal).
         self.stage2 = False
         self.idmapped: dict[int, int] = {}  # mounts[] index -> id-mapped detached mount (linux/idmap.py)
+        self.seccomp: seccomp.Program | None = None  # linux.seccomp, compiled before fork
 
 
 def preload(spec: Spec) -> None:
-    """Import (and dlopen) now what init needs after pivot_root: the host's
-    Python library and libseccomp are out of reach once the root has moved."""
+    """Import now what init needs after pivot_root: the host's Python library is
+    out of reach once the root has moved (seccomp: see InitConfig.seccomp)."""
     if spec.process.get("terminal"):
         from ..linux import tty  # noqa: F401
-    if spec.linux.get("seccomp"):
-        from ..linux import seccomp  # noqa: F401
-        sc.default().seccomp_lib()
     if any(spec.hooks.get(k) for k in ("createContainer", "startContainer")):
         from .. import hooks  # noqa: F401
         import subprocess  # noqa: F401
@@ -199,11 +199,10 @@ def _init(cfg: InitConfig) -> None:
     nnp = bool(proc.get("noNewPrivileges"))
     if nnp:
         sys_.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    seccomp_cfg = spec.linux.get("seccomp")
-    if seccomp_cfg and not nnp:
+    if cfg.seccomp and not nnp:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop.
         from ..linux import seccomp
-        seccomp.load(sys_, seccomp_cfg)
+        seccomp.install(sys_, cfg.seccomp)
     env = _environment(proc)
     user = proc.get("user") or {}
     _close_fds(3 + cfg.preserve_fds)
@@ -224,9 +223,9 @@ def _init(cfg: InitConfig) -> None:
     if spec.hooks.get("startContainer"):
         from .. import hooks
         hooks.run_all(spec.hooks["startContainer"], _state_for_hooks(cfg, "running"), "startContainer")
-    if seccomp_cfg and nnp:
+    if cfg.seccomp and nnp:
         from ..linux import seccomp
-        seccomp.load(sys_, seccomp_cfg)
+        seccomp.install(sys_, cfg.seccomp)
     try:
         os.execve(path, proc["args"], env)
     except OSError as e:

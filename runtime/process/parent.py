@@ -56,6 +56,10 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
         raise RuntimeErr("cannot use console socket if runc will not detach or allocate tty")
     preload(spec)
     os.makedirs(root, 0o700, exist_ok=True)
+    seccomp_prog = None
+    if spec.linux.get("seccomp"):
+        from ..linux import seccomp
+        seccomp_prog = seccomp.prepare(sc.default(), spec.linux["seccomp"], root)
     cdir = st.container_dir(root, container_id)
     try:
         os.mkdir(cdir, 0o711)
@@ -86,6 +90,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
                    "bundle": spec.bundle, "annotations": spec.annotations}
             cfg = InitConfig(spec, theirs, fifo_fd, manager.procs_files(), manager.paths, console,
                              no_pivot, preserve_fds, None)
+            cfg.seccomp = seccomp_prog
             if any(is_idmapped(m) for m in spec.raw.get("mounts") or []):
                 from ..linux import idmap
                 cfg.idmapped = idmap.prepare(sc.default(), spec.raw.get("mounts") or [], spec.linux)
