@@ -37,7 +37,7 @@ RUNTIMES = {
     "runc": shutil.which("runc") or "/usr/sbin/runc",
     "crun": shutil.which("crun") or "/usr/bin/crun",
 }
-CGROUP_PARENT = "/dpr-bench"
+CGROUP_PARENT = f"/dpr-bench-{os.getpid()}"  # one per run: two benches side by side never share it
 
 
 DOCKER_SPEC = False  # --docker-spec
@@ -227,6 +227,17 @@ def nosite_launcher(work: str) -> str | None:
     return install_runtime_launcher(work)
 
 
+def _remove_cgroups(parent: str) -> None:
+    """The bench's cgroup parent and anything a failed container left below it, in every hierarchy."""
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        top = f"/sys/fs/cgroup/{hierarchy}{parent}"
+        for path, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("-n", type=int, default=20)
@@ -268,11 +279,7 @@ def main() -> int:
         mem = {name: memory(binary, roots[name], work, rootfs) for name, binary in runtimes.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd"):
-            try:
-                os.rmdir(f"/sys/fs/cgroup/{c}{CGROUP_PARENT}")
-            except OSError:
-                pass
+        _remove_cgroups(CGROUP_PARENT)
     print(f"create+start+wait+delete of busybox `true`, N={args.n}"
           f"{', Docker spec (seccomp)' if DOCKER_SPEC else ''}")
     print(f"{os.cpu_count()} CPUs; CPU ms = user+sys of the runtime processes and the container")
