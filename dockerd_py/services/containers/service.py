@@ -163,6 +163,10 @@ class ContainerService:
         """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone."""
         c = self.get(ref)
         c.ensure_running()
+        stop_signal = self._stop_signal(c) if c.config.get("StopSignal") else None
+        if restart.cancelled_by_kill(c, signal, stop_signal):
+            with c.lock:
+                c.manually_stopped = True
         self.runner.kill(c, signal)
         if signal == SIGKILL:
             self.runner.wait_exit(c, KILL_WAIT_SECONDS)
