@@ -118,6 +118,7 @@ class Project:
     def __init__(self, daemon, root: str, name: str, api_image: str) -> None:
         self.daemon, self.root, self.name, self.api_image = daemon, root, name, api_image
         self.write(db_version="1")
+        self.mounts_before = daemon_mounts(daemon)
 
     def write(self, db_version: str) -> None:
         with open(os.path.join(self.root, "compose.yaml"), "w") as f:
@@ -146,6 +147,13 @@ class Project:
 
     def sh(self, service: str, script: str) -> subprocess.CompletedProcess:
         return self("exec", "-T", service, "sh", "-c", script, timeout=60)
+
+
+def daemon_mounts(daemon) -> set[str]:
+    """Mount points under the daemon's data and exec roots."""
+    with open("/proc/self/mountinfo") as f:
+        points = {line.split()[4] for line in f}
+    return {m for m in points if m.startswith(daemon.root + "/")}
 
 
 def retry(fn, timeout: float = 15):
@@ -376,7 +384,10 @@ def test_volume_survives_down_and_down_v_leaves_nothing(project):
     bridges = [f"br-{i[:12]}" for i in nets.values()]
     for br in bridges:
         assert subprocess.run(["ip", "link", "show", br], capture_output=True).returncode == 0
+    cids = p.ids()
     p.ok("down", "-v", "--rmi", "local", "-t", "1")
+    assert not any(cid in open("/proc/self/mountinfo").read() for cid in cids)   # no netns left
+    assert daemon_mounts(p.daemon) <= p.mounts_before                        # no rootfs, shm, volume mounts
     label = f"label=com.docker.compose.project={p.name}"
     assert p.docker("ps", "-aq", "--filter", label).stdout == ""
     assert p.docker("network", "ls", "-q", "--filter", label).stdout == ""
