@@ -279,7 +279,9 @@ def test_logs_run_cp_top(project, tmp_path):
     # a profile service runs on demand, on the project's backend network
     got = p("run", "--rm", "-T", "debug", "sh", "-c", "nc -w 3 api 9000 </dev/null")
     assert got.returncode == 0 and got.stdout.endswith("motd from the host\n"), got.stdout + got.stderr
-    assert p.ids("debug") == [] and p.ids("db") == sorted(p.ids("db"))
+    oneoff = p.docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={p.name}",
+                      "--filter", "label=com.docker.compose.oneoff=True")
+    assert oneoff.returncode == 0 and oneoff.stdout == ""                   # run --rm removed them
     (tmp_path / "note.txt").write_text("copied in\n")
     p.ok("cp", str(tmp_path / "note.txt"), "api:/data/note.txt")
     assert p.sh("api", "cat /data/note.txt").stdout == "copied in\n"
