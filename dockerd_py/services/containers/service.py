@@ -60,7 +60,7 @@ class ContainerService:
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
-                             dns_defaults=dns_defaults)
+                             dns_defaults=dns_defaults, lookup=self.get)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
