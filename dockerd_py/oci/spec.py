@@ -8,6 +8,8 @@ seccomp, whose includes/excludes depend on them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..errors import InvalidParameter
 from . import capabilities, mounts, resources, seccomp
 from .defaults import (DEFAULT_NAMESPACES, DEFAULT_PATH_ENV, MASKED_PATHS, NETNS_SYSCTLS, OCI_VERSION,
@@ -108,8 +110,11 @@ def container_hostname(container_id: str, cfg: dict, hc: dict, host: HostInfo) -
     return container_id[:12]
 
 
-def _namespaces(cfg: dict, hc: dict, netns_path: str | None, host: HostInfo) -> list[dict]:
+def _namespaces(cfg: dict, hc: dict, netns_path: str | None, host: HostInfo,
+                joined: Mapping[str, int]) -> list[dict]:
     ns = {t: {"type": t} for t in DEFAULT_NAMESPACES}
+    for kind, pid in joined.items():          # PidMode container:<ref>
+        ns[kind]["path"] = f"/proc/{pid}/ns/{kind}"
     if cfg.get("NetworkDisabled"):
         pass                                   # a fresh namespace with loopback only
     elif netns_path:
@@ -146,8 +151,12 @@ def _seccomp(sec_value: str, privileged: bool, caps: list[str], host: HostInfo) 
 
 def build_spec(*, container_id: str, config: dict | None, host_config: dict | None,
                image_config: dict | None, rootfs: str, etc_files: dict[str, str] | None = None,
-               netns_path: str | None, cgroups_path: str, host: HostInfo | None = None) -> dict:
-    """The OCI config.json Docker Engine 27 would hand to runc for this container."""
+               netns_path: str | None, cgroups_path: str, host: HostInfo | None = None,
+               joined: Mapping[str, int] | None = None) -> dict:
+    """The OCI config.json Docker Engine 27 would hand to runc for this container.
+
+    `joined`: {"pid": PID of the container whose PID namespace this one joins}.
+    """
     host = host or detect()
     hc = host_config or {}
     cfg = merge_image_config(config, image_config)
@@ -194,7 +203,7 @@ def build_spec(*, container_id: str, config: dict | None, host_config: dict | No
     rlimits = resources.rlimits(hc)
     if rlimits:
         process["rlimits"] = rlimits
-    linux["namespaces"] = _namespaces(cfg, hc, netns_path, host)
+    linux["namespaces"] = _namespaces(cfg, hc, netns_path, host, joined or {})
     caps = capabilities.effective_capabilities(hc, host)
     process["capabilities"] = {"bounding": list(caps), "effective": list(caps), "permitted": list(caps)}
     if sec.no_new_privileges:

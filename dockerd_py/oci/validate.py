@@ -79,7 +79,7 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.Cgroup": Option(UNSUPPORTED, "cgroup v1 container:<id> sharing"),
     "HostConfig.Links": Option(ELSEWHERE, "network service: /etc/hosts entries and env vars on the default bridge"),
     "HostConfig.OomScoreAdj": Option(SUPPORTED),
-    "HostConfig.PidMode": Option(SUPPORTED, "private, host; container:<id> refused", _refuse_prefix("container")),
+    "HostConfig.PidMode": Option(SUPPORTED, "private, host, container:<id>"),
     "HostConfig.Privileged": Option(SUPPORTED),
     "HostConfig.PublishAllPorts": Option(ELSEWHERE, "network service"),
     "HostConfig.ReadonlyRootfs": Option(SUPPORTED),

@@ -315,6 +315,31 @@ def test_restart_policy_always_until_stopped(daemon, cli, container_cleanup):
     assert state["State"]["Status"] == "exited" and state["RestartCount"] == count
 
 
+def test_kill_disables_the_restart_policy_until_the_next_start(daemon, cli, container_cleanup):
+    """As Docker: a fatal kill (SIGKILL; any signal without a StopSignal; the StopSignal) keeps
+    the policy from restarting the container; a non-fatal one does too for unless-stopped only."""
+    trap = 'trap "exit 3" USR1; sleep 300 & wait'
+    cases = {("unless-stopped", "KILL", ()): "exited", ("always", "USR1", ()): "exited",
+             ("always", "USR1", ("--stop-signal", "TERM")): "running",
+             ("unless-stopped", "USR1", ("--stop-signal", "TERM")): "exited"}
+    names = {}
+    for (policy, sig, extra) in cases:
+        n = names[(policy, sig, extra)] = name()
+        container_cleanup.append(n)
+        cli("run", "-d", "--restart", policy, *extra, "--name", n, "busybox", "sh", "-c", trap)
+    time.sleep(0.5)  # the shell has set its trap
+    for (policy, sig, extra), n in names.items():
+        cli("kill", "-s", sig, n)
+    time.sleep(1.5)
+    got = {key: inspect(daemon, n)["State"]["Status"] for key, n in names.items()}
+    assert got == cases
+    # the next start brings the policy back: the process dying on its own is restarted
+    n = names[("unless-stopped", "KILL", ())]
+    cli("start", n)
+    os.kill(inspect(daemon, n)["State"]["Pid"], signal.SIGKILL)
+    _wait_for(lambda: inspect(daemon, n)["RestartCount"] == 1 and inspect(daemon, n)["State"]["Running"])
+
+
 def test_autoremove_with_restart_policy_is_refused(client):
     import docker as sdk
 

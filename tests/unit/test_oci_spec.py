@@ -50,7 +50,7 @@ def spec(rootfs=None, config=None, host_config=None, image_config=None, netns="/
     return build_spec(container_id=CID, config={"Cmd": ["sh"], **(config or {})}, host_config=host_config or {},
                       image_config=image_config or {}, rootfs=rootfs or "/nonexistent-rootfs",
                       etc_files=kw.pop("etc_files", {}), netns_path=netns, cgroups_path="/docker/" + CID,
-                      host=kw.pop("host", HOST))
+                      host=kw.pop("host", HOST), joined=kw.pop("joined", None))
 
 
 def bad(message, host_config, config=None):
@@ -382,6 +382,8 @@ def test_namespaces():
     assert set(ns(spec(netns=None, host_config={"NetworkMode": "host", "PidMode": "host", "IpcMode": "host"}))) \
         == {"mount", "uts", "cgroup"}
     assert ns(spec(netns=None, config={"NetworkDisabled": True}))["network"] is None
+    # PidMode container:<ref>: the running donor's PID namespace, by its PID
+    assert ns(spec(host_config={"PidMode": "container:abc"}, joined={"pid": 4242}))["pid"] == "/proc/4242/ns/pid"
 
 
 def test_sysctls():

@@ -8,6 +8,7 @@ containers start again, and `unless-stopped` ones unless the user stopped them.
 """
 
 import time
+from signal import SIGKILL
 
 from ...timeutil import rfc3339_to_nano
 from .record import Container
@@ -31,6 +32,17 @@ def should_restart(c: Container, exit_code: int) -> bool:
     if name == "on-failure":
         return exit_code != 0 and (max_retries == 0 or c.restart_count < max_retries)
     return False
+
+
+def cancelled_by_kill(c: Container, sig: int, stop_signal: int | None) -> bool:
+    """Whether `docker kill` with `sig` keeps the policy from bringing the container back.
+
+    As Docker: a fatal signal (SIGKILL, any signal when the container has no StopSignal,
+    or its StopSignal) disables the policy until the next start; any kill marks the
+    container as stopped by the user, which is enough for `unless-stopped`.
+    """
+    fatal = stop_signal is None or sig in (SIGKILL, stop_signal)
+    return fatal or policy(c)[0] == "unless-stopped"
 
 
 def next_delay(c: Container, previous: float) -> float:

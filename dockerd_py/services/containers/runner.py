@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
-from ...errors import Conflict, DockerError, InvalidParameter, NotModified, SystemErr
+from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec, detect_host
 from ...oci import init as init_mod
@@ -28,7 +28,7 @@ from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import DnsSettings, write_etc_files
 from .oom import OomWatcher
-from . import networking
+from . import networking, shared_ns
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -76,10 +76,10 @@ class Runner:
                  on_start_failed: Callable[[Container], None], volumes=None,
                  init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
                  check_start: Callable[[Container], None] | None = None,
-                 env_of: Callable[[str], list[str]] | None = None) -> None:
+                 lookup: Callable[[str], Container] | None = None) -> None:
         self.check_start = check_start  # refuses a start before anything is made (a DockerError)
-        self.env_of = env_of  # a container's Config.Env by id (for legacy links' ALIAS_ENV_*)
         self.images = images
+        self.lookup = lookup  # containers by reference: PidMode container:<ref> donors, linked containers
         self.dns_defaults = dns_defaults
         self.networks = networks
         self.volumes = volumes
@@ -126,6 +126,13 @@ class Runner:
         threading.Thread(target=self._monitor, args=(c, self._shims[c.id]), daemon=True,
                          name=f"monitor-{c.short_id}").start()
 
+    def _config_env(self, container_id: str) -> list[str]:
+        """Config.Env of a container (a linked one: for its ALIAS_ENV_* variables); [] once it is gone."""
+        try:
+            return (self.lookup(container_id).config.get("Env") or []) if self.lookup else []
+        except NotFound:
+            return []
+
     def _start_task(self, c: Container) -> None:
         if self.check_start is not None:
             self.check_start(c)
@@ -156,12 +163,13 @@ class Runner:
                 dns.servers, dns.search, dns.options,
                 hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
                 embedded_dns=self.networks.uses_embedded_dns(c.id))
-            links_env = self.networks.link_env(hc.get("Links") or (), c.name, self.env_of)
+            links_env = self.networks.link_env(hc.get("Links") or (), c.name, self._config_env)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}",
+                              joined=shared_ns.joined(hc, self.lookup) if self.lookup else None,
                               host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
                                                                             self.runtimes[runtime])))
             if init_mod.wanted(hc, self.default_init):

@@ -62,7 +62,7 @@ class ContainerService:
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
                              dns_defaults=dns_defaults, check_start=lambda c: networking_mod.check_shared(self, c),
-                             env_of=self._config_env)
+                             lookup=self.get)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -72,13 +72,6 @@ class ContainerService:
         if c is None:
             raise NotFound(f"No such container: {ref}")
         return c
-
-    def _config_env(self, container_id: str) -> list[str]:
-        """Config.Env of a container (a linked one: for its ALIAS_ENV_* variables); [] once it is gone."""
-        try:
-            return self.get(container_id).config.get("Env") or []
-        except NotFound:
-            return []
 
     def all(self) -> list[Container]:
         with self._lock:
@@ -173,6 +166,10 @@ class ContainerService:
         """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone."""
         c = self.get(ref)
         c.ensure_running()
+        stop_signal = self._stop_signal(c) if c.config.get("StopSignal") else None
+        if restart.cancelled_by_kill(c, signal, stop_signal):
+            with c.lock:
+                c.manually_stopped = True
         self.runner.kill(c, signal)
         if signal == SIGKILL:
             self.runner.wait_exit(c, KILL_WAIT_SECONDS)
