@@ -20,7 +20,7 @@ from .test_images import save_archive
 from ..rootfs import rootfs_tar_bytes
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "reference-dockerd.sh")
-REF_ENV = {"REF_DIR": "/run/dref-imgfmt", "REF_DATA": "/var/lib/dref-imgfmt", "REF_BRIDGE": "drimgfmt"}
+REF_ENV = {"REF_DIR": "/run/dref-tests", "REF_DATA": "/var/lib/dref-tests", "REF_BRIDGE": "drtests"}
 
 
 def _free_bip() -> str:
