@@ -22,6 +22,7 @@ class Engine:
         from .services.containers.exec import ExecService
         from .services.containers.health import HealthMonitor
         from .services.containers.service import ContainerService
+        from .services.dns import EmbeddedDNS
         from .services.etc_files import DnsSettings
         from .services.networks import NetworkService
         from .services.system import SystemService
@@ -37,7 +38,7 @@ class Engine:
                                        on_event=self._network_event,
                                        default_pools=config.default_address_pools,
                                        ipv6=config.ipv6, fixed_cidr_v6=config.fixed_cidr_v6)
-        self.networks.dns = _embedded_dns(self.networks)
+        self.networks.dns = EmbeddedDNS(self.networks.dns_lookup, self.networks.dns_reverse)
         self.volumes = VolumeService(config.data_root, self.plugins, on_event=self._volume_event)
         self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server
         self.containers = ContainerService(data_root=config.data_root, exec_root=config.exec_root,
@@ -67,8 +68,7 @@ class Engine:
         """Stop serving; containers keep running under their shims."""
         Engine.current = None
         self.shim_launcher.close(stop=True)
-        if self.networks.dns is not None:
-            self.networks.dns.close()
+        self.networks.dns.close()
 
     def _image_event(self, action: str, ref: str, attributes: dict | None = None) -> None:
         self.events.publish("image", action, ref, attributes or {})
@@ -79,12 +79,3 @@ class Engine:
     def _network_event(self, type: str, action: str, actor_id: str, attrs: dict) -> None:
         self.events.publish(type, action, actor_id, attrs)
 
-
-def _embedded_dns(networks):
-    """The embedded DNS server (127.0.0.11 in containers on user-defined networks), if built in."""
-    try:
-        from .services.dns import EmbeddedDNS
-    except ImportError:
-        log.warning("embedded DNS is not available: containers resolve only through the host's servers")
-        return None
-    return EmbeddedDNS(networks.dns_lookup, networks.dns_reverse)
