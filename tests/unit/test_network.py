@@ -340,9 +340,9 @@ def test_attach_bridge_connectivity_and_ports(env):
     assert ep["MacAddress"] == "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
     assert len(ep["EndpointID"]) == 64
     assert sb.ports["81/tcp"] is None
-    host_ports = [int(b["HostPort"]) for b in sb.ports["80/tcp"]]
-    assert host_ports[1] == port and host_ports[0] != port
-    assert all(b["HostIp"] == "0.0.0.0" for b in sb.ports["80/tcp"])
+    host_ports = [int(b["HostPort"]) for b in sb.ports["80/tcp"]]  # each also on [::] (relayed), same port
+    assert host_ports[2] == port and host_ports[0] != port and host_ports[::2] == host_ports[1::2]
+    assert [b["HostIp"] for b in sb.ports["80/tcp"]] == ["0.0.0.0", "::"] * 2
 
     addr = in_ns(sb.netns_path, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
     assert f"{ip}/{env.subnet.prefixlen}" in addr
