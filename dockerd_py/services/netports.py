@@ -191,15 +191,16 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
                   held: list[socket.socket]) -> dict[str, Any]:
     """One request: the lowest free port of its range (an ephemeral one if none given)."""
     lo, hi = req["range"] or _ephemeral_range()
-    port, foreign = None, False
+    port, foreign = None, ""
     for candidate in range(lo, hi + 1):
         if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
                for ip, p, hp in taken):
             continue
         try:
             sock = reserve(req["host_ip"], req["proto"], candidate)
-        except OSError:
-            foreign = True
+        except OSError as exc:  # Go's text of the errno: lower case
+            foreign = (exc.strerror or "address already in use")
+            foreign = foreign[0].lower() + foreign[1:]
             continue
         if sock is not None:
             held.append(sock)
@@ -210,7 +211,7 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
         if foreign and lo == hi:
             raise errors.SystemErr(
                 f"{prefix}Error starting userland proxy: listen {req['proto']}{6 if is_ipv6(req['host_ip']) else 4} "
-                f"{host_port_text(req['host_ip'], lo)}: bind: address already in use")
+                f"{host_port_text(req['host_ip'], lo)}: bind: {foreign}")
         where = host_port_text(req["host_ip"], lo if lo == hi else f"{lo}-{hi}")
         raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
     taken.append((req["host_ip"], req["proto"], port))

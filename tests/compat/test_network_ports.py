@@ -41,6 +41,11 @@ def free_ports(n: int) -> int:
     pytest.skip("no free port range")
 
 
+def both(port: int) -> list[dict]:
+    """A binding without HostIp on a network without IPv6: 0.0.0.0 and [::], as Docker's userland proxy."""
+    return [{"HostIp": "0.0.0.0", "HostPort": str(port)}, {"HostIp": "::", "HostPort": str(port)}]
+
+
 def ports_of(cli, name: str) -> dict:
     return json.loads(cli("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
 
@@ -55,7 +60,6 @@ def test_range_udp_host_ip_ephemeral_and_docker_port(cli, container_cleanup):
         f"(while true; do echo hello-82 | nc -l -p 82; done) & "
         "wait", "80")
     ports = ports_of(cli, name)
-    both = lambda port: [{"HostIp": "0.0.0.0", "HostPort": str(port)}, {"HostIp": "::", "HostPort": str(port)}]  # noqa: E731
     assert ports["80/tcp"] == both(base)
     assert ports["81/tcp"] == both(base + 1)
     assert ports["82/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(base + 2)}]

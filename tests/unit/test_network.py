@@ -277,6 +277,21 @@ def test_parse_ports_validation():
             parse_ports(bad, None)
 
 
+@needs_root
+@pytest.mark.parametrize("setup, hosts", [
+    ("ip link set lo up", ["0.0.0.0", "::"]),
+    ("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1; ip link set lo up", ["0.0.0.0"]),
+])
+def test_ipv4_network_binds_ipv6_only_where_the_host_listens_on_it(setup, hosts):
+    """Docker binds [::] beside 0.0.0.0 on an IPv4-only network unless the host cannot listen on IPv6
+    (checked in a private netns, where disable_ipv6 stays private)."""
+    code = ("from dockerd_py.services.netports import parse_ports\n"
+            "print(*[r['host_ip'] for r in parse_ports({'80/tcp': [{}], '81/tcp': [{'HostIp': '127.0.0.1'}]}, None)[0]])")
+    out = subprocess.run(["unshare", "-n", "sh", "-c", f'{setup} && exec "$0" -c "$1"', sys.executable, code],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [*hosts, "127.0.0.1"]
+
+
 def test_etc_files(tmp_path):
     text = ("# comment\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\n"
             "search example.com\noptions edns0\n")
