@@ -45,8 +45,10 @@ def parse_ports(port_bindings: Mapping[str, Any] | None,
     ``com.docker.network.bridge.host_binding_ipv4``) and, on a network with IPv6
     (`ipv6`) when that is 0.0.0.0, a second request for ``::`` that follows it
     (``"follows": True``: the same host port if free), as Docker 27 binds both.
-    An IPv6 HostIp needs `ipv6`: without a userland proxy there is no way from an
-    IPv6 host address to an IPv4-only container.
+    On an IPv4-only network Docker's userland proxy binds ``::`` too, and an IPv6
+    HostIp is accepted: those requests get ``"proxy": True`` (no DNAT; the daemon
+    relays them to the container's IPv4 address, `netrelay`). The implicit ``::``
+    one is left out when the host cannot listen on IPv6 (`ipv6_listenable`).
     """
     keys: dict[str, None] = {}
     for key in exposed_ports or ():
@@ -63,15 +65,13 @@ def parse_ports(port_bindings: Mapping[str, Any] | None,
                 addr = ipaddress.ip_address(host_ip)
             except ValueError:
                 raise errors.InvalidParameter(f'invalid host IP "{host_ip}"') from None
-            if addr.version == 6 and not ipv6:
-                raise errors.InvalidParameter(
-                    f"IPv6 port bindings need a network with IPv6 enabled (--ipv6): {host_ip}")
             host_ip = str(addr)
             port_range = _host_port_range((b or {}).get("HostPort", ""))
-            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip, "range": port_range})
-            if ipv6 and not given and host_ip == "0.0.0.0":
+            requests.append({"proto": proto, "container_port": port, "host_ip": host_ip, "range": port_range,
+                             **({"proxy": True} if addr.version == 6 and not ipv6 else {})})
+            if not given and host_ip == "0.0.0.0" and (ipv6 or ipv6_listenable()):
                 requests.append({"proto": proto, "container_port": port, "host_ip": "::",
-                                 "range": port_range, "follows": True})
+                                 "range": port_range, "follows": True, **({} if ipv6 else {"proxy": True})})
     return requests, list(keys)
 
 
@@ -107,6 +107,17 @@ def _ephemeral_range() -> tuple[int, int]:
         return int(lo), int(hi)
     except (OSError, ValueError):
         return 32768, 60999
+
+
+def ipv6_listenable() -> bool:
+    """The host can listen on IPv6 (not booted with ipv6.disable=1, nor disable_ipv6 on lo),
+    Docker's test before it binds ``::`` for an IPv4-only network."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def is_ipv6(host_ip: str) -> bool:
@@ -180,15 +191,16 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
                   held: list[socket.socket]) -> dict[str, Any]:
     """One request: the lowest free port of its range (an ephemeral one if none given)."""
     lo, hi = req["range"] or _ephemeral_range()
-    port, foreign = None, False
+    port, foreign = None, ""
     for candidate in range(lo, hi + 1):
         if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
                for ip, p, hp in taken):
             continue
         try:
             sock = reserve(req["host_ip"], req["proto"], candidate)
-        except OSError:
-            foreign = True
+        except OSError as exc:  # Go's text of the errno: lower case
+            foreign = (exc.strerror or "address already in use")
+            foreign = foreign[0].lower() + foreign[1:]
             continue
         if sock is not None:
             held.append(sock)
@@ -199,12 +211,12 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
         if foreign and lo == hi:
             raise errors.SystemErr(
                 f"{prefix}Error starting userland proxy: listen {req['proto']}{6 if is_ipv6(req['host_ip']) else 4} "
-                f"{host_port_text(req['host_ip'], lo)}: bind: address already in use")
+                f"{host_port_text(req['host_ip'], lo)}: bind: {foreign}")
         where = host_port_text(req["host_ip"], lo if lo == hi else f"{lo}-{hi}")
         raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
     taken.append((req["host_ip"], req["proto"], port))
     return {"proto": req["proto"], "container_port": req["container_port"],
-            "host_ip": req["host_ip"], "host_port": port}
+            "host_ip": req["host_ip"], "host_port": port, **({"proxy": True} if req.get("proxy") else {})}
 
 
 def ports_json(port_keys: Iterable[str], bindings: Iterable[Mapping[str, Any]]

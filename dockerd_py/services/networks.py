@@ -577,8 +577,8 @@ class NetworkService:
                 net = self._networks[rec["ports_network"]]
                 self._driver(net).call("network_program_external", network_id=net["Id"],
                                        endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
-                                       bindings=rec["bindings"])
-                self._relay_loopback6(rec)
+                                       bindings=_dnat_bindings(rec))
+                self._relay_ipv6(rec)
             with self._lock:
                 rec["ready"] = True
                 self._save(rec)
@@ -921,7 +921,7 @@ class NetworkService:
                     **({"address_ipv6": f"{ep['ip6']}/{ep['prefixlen6']}"} if ep.get("ip6") else {})})
                 if rec.get("ports_network") == net["Id"] and rec.get("bindings"):
                     driver.call("network_revoke_external", default=True, **ids)
-                    driver.call("network_program_external", **ids, bindings=rec["bindings"])
+                    driver.call("network_program_external", **ids, bindings=_dnat_bindings(rec))
             except errors.DockerError:
                 log.exception("network: cannot re-adopt the endpoint of %s on %s",
                               rec["container_id"][:12], net["Name"])
@@ -940,24 +940,29 @@ class NetworkService:
                 held.append(sock)
         with self._lock:
             self._held[rec["container_id"]] = held
-        self._relay_loopback6(rec)
+        self._relay_ipv6(rec)
 
     def _release_ports(self, container_id: str) -> None:
         for sock in self._held.pop(container_id, []):
             netrelay.stop(sock)
 
-    def _relay_loopback6(self, rec: Mapping[str, Any]) -> None:
-        """TCP ports published on ``::1`` or ``::``: their held sockets relay [::1] (`netrelay`)."""
+    def _relay_ipv6(self, rec: Mapping[str, Any]) -> None:
+        """Relay from the held sockets (`netrelay`): on an IPv6 network TCP ports published on
+        ``::1`` or ``::`` (for [::1]); on an IPv4-only one every IPv6 binding (``"proxy"``),
+        to the container's IPv4 address, as Docker's userland proxy."""
         ep = rec["endpoints"].get(rec.get("ports_network") or "") or {}
-        if not ep.get("ip6"):
-            return
-        by_port = {(b["host_ip"], int(b["host_port"])): int(b["container_port"])
-                   for b in rec.get("bindings") or () if b["proto"] == "tcp" and b["host_ip"] in ("::1", "::")}
+        targets = {}
+        for b in rec.get("bindings") or ():
+            if b.get("proxy") and ep.get("ip"):
+                targets[(b["host_ip"], b["proto"], int(b["host_port"]))] = (ep["ip"], int(b["container_port"]))
+            elif ep.get("ip6") and b["proto"] == "tcp" and b["host_ip"] in ("::1", "::"):
+                targets[(b["host_ip"], "tcp", int(b["host_port"]))] = (ep["ip6"], int(b["container_port"]))
         for sock in self._held.get(rec["container_id"], []):
-            if sock.family == socket.AF_INET6 and sock.type == socket.SOCK_STREAM:
+            if sock.family == socket.AF_INET6:
                 host_ip, port = sock.getsockname()[:2]
-                if (host_ip, port) in by_port:
-                    netrelay.serve(sock, (ep["ip6"], by_port[(host_ip, port)]))
+                proto = "tcp" if sock.type == socket.SOCK_STREAM else "udp"
+                if (host_ip, proto, port) in targets:
+                    netrelay.serve(sock, targets[(host_ip, proto, port)])
 
     def _taken_ports(self) -> list[tuple[str, str, int]]:
         return [(b["host_ip"], b["proto"], b["host_port"])
@@ -993,3 +998,8 @@ def _check_options(options: Mapping[str, str]) -> None:
     for key in ("com.docker.network.bridge.enable_icc", "com.docker.network.bridge.enable_ip_masquerade"):
         if key in options and options[key] not in ("true", "false"):
             raise errors.InvalidParameter(f"failed to parse {key} value: {options[key]!r}")
+
+
+def _dnat_bindings(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The bindings a driver programs: not the ones only the daemon's relay serves."""
+    return [b for b in rec["bindings"] if not b.get("proxy")]

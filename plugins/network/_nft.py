@@ -23,7 +23,8 @@ same forward chain and MASQUERADE of its IPv6 subnet, and the same prerouting,
 output and ports chains for ports published on IPv6 host addresses. Not for
 ``::1``: a reply de-NATed to ::1 arriving on the bridge is dropped by the kernel
 (IPv6 has no route_localnet), so the daemon relays [::1] in userland
-(`dockerd_py.services.netrelay`) from the socket holding the port.
+(`dockerd_py.services.netrelay`) from the socket holding the port. The IPv6
+bindings of an IPv4-only network never reach this module: the daemon relays them.
 
 The user's table ``ip <prefix>-user-<default bridge>`` (chain ``forward``,
 priority filter - 1, before ours) is made once and never flushed: it is the

@@ -215,9 +215,3 @@ def test_published_ports_on_ipv6(cli, container_cleanup, nets):
     assert _fetch("::1", p81) != "hi81" and _fetch("::1", p80) != "hi80"
 
 
-def test_ipv6_host_address_needs_an_ipv6_network(cli, container_cleanup):
-    name = uid("c")
-    container_cleanup.append(name)
-    out = cli("run", "-d", "--name", name, "-p", "[::1]:8080:80", "busybox", "sleep", "30", check=False)
-    assert out.returncode != 0
-    assert "IPv6 port bindings need a network with IPv6 enabled (--ipv6): ::1" in out.stderr

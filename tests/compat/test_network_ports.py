@@ -41,6 +41,11 @@ def free_ports(n: int) -> int:
     pytest.skip("no free port range")
 
 
+def both(port: int) -> list[dict]:
+    """A binding without HostIp on a network without IPv6: 0.0.0.0 and [::], as Docker's userland proxy."""
+    return [{"HostIp": "0.0.0.0", "HostPort": str(port)}, {"HostIp": "::", "HostPort": str(port)}]
+
+
 def ports_of(cli, name: str) -> dict:
     return json.loads(cli("inspect", name).stdout)[0]["NetworkSettings"]["Ports"]
 
@@ -55,15 +60,18 @@ def test_range_udp_host_ip_ephemeral_and_docker_port(cli, container_cleanup):
         f"(while true; do echo hello-82 | nc -l -p 82; done) & "
         "wait", "80")
     ports = ports_of(cli, name)
-    assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(base)}]
-    assert ports["81/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": str(base + 1)}]
+    assert ports["80/tcp"] == both(base)
+    assert ports["81/tcp"] == both(base + 1)
     assert ports["82/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(base + 2)}]
-    assert ports["5353/udp"] == [{"HostIp": "0.0.0.0", "HostPort": str(base + 3)}]
+    assert ports["5353/udp"] == both(base + 3)
     ephemeral = int(ports["83/tcp"][0]["HostPort"])
     assert ephemeral not in range(base, base + 4) and ephemeral > 1024
+    assert ports["83/tcp"] == both(ephemeral)  # one ephemeral port for both families, as Docker
     port_lines = set(cli("port", name).stdout.splitlines())
-    assert {f"80/tcp -> 0.0.0.0:{base}", f"82/tcp -> 127.0.0.1:{base + 2}",
-            f"5353/udp -> 0.0.0.0:{base + 3}", f"83/tcp -> 0.0.0.0:{ephemeral}"} <= port_lines
+    assert {f"80/tcp -> 0.0.0.0:{base}", f"80/tcp -> [::]:{base}", f"82/tcp -> 127.0.0.1:{base + 2}",
+            f"5353/udp -> 0.0.0.0:{base + 3}", f"5353/udp -> [::]:{base + 3}",
+            f"83/tcp -> 0.0.0.0:{ephemeral}", f"83/tcp -> [::]:{ephemeral}"} <= port_lines
+    assert not any(line.startswith("82/tcp -> [") for line in port_lines)  # 127.0.0.1: IPv4 only
     assert cli("port", name, "82").stdout.strip() == f"127.0.0.1:{base + 2}"
     with socket.socket() as other:  # the daemon holds published ports, as Docker's port mapper does
         with pytest.raises(OSError):
@@ -71,6 +79,7 @@ def test_range_udp_host_ip_ephemeral_and_docker_port(cli, container_cleanup):
     assert _read_from("127.0.0.1", base) == b"hello-80\n"
     assert _read_from("127.0.0.1", base + 1) == b"hello-81\n"
     assert _read_from("127.0.0.1", base + 2) == b"hello-82\n"
+    assert _read_from("::1", base) == b"hello-80\n"  # the daemon relays [::] to the container's IPv4 address
     addr = host_addresses()[0]
     assert _read_from(addr, base) == b"hello-80\n"
     with socket.socket() as s:  # bound to 127.0.0.1 only
@@ -80,16 +89,17 @@ def test_range_udp_host_ip_ephemeral_and_docker_port(cli, container_cleanup):
     pid = json.loads(cli("inspect", name).stdout)[0]["State"]["Pid"]
     echo = subprocess.Popen(["nsenter", "-t", str(pid), "-n", sys.executable, "-c", UDP_ECHO])
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.settimeout(0.5)
-            deadline, got = time.monotonic() + 15, b""
-            while not got and time.monotonic() < deadline:
-                s.sendto(b"ping-udp", ("127.0.0.1", base + 3))
-                try:
-                    got = s.recv(100)
-                except OSError:
-                    pass
-        assert got == b"echo:ping-udp"
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):  # DNAT; the relay
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.5)
+                deadline, got = time.monotonic() + 15, b""
+                while not got and time.monotonic() < deadline:
+                    s.sendto(b"ping-udp", (host, base + 3))
+                    try:
+                        got = s.recv(100)
+                    except OSError:
+                        pass
+            assert got == b"echo:ping-udp", host
     finally:
         echo.kill()
         echo.wait()
@@ -143,8 +153,10 @@ def test_taken_port_gives_dockers_error_and_leaves_nothing(daemon, cli, containe
     assert out.returncode == 125
     assert f"Error starting userland proxy: listen tcp4 0.0.0.0:{held}: bind: address already in use" in out.stderr
     cli("rm", "-f", owner)
-    with socket.socket() as s:  # released with the container
+    with socket.socket() as s, socket.socket(socket.AF_INET6) as s6:  # both released with the container
         s.bind(("0.0.0.0", port))
+        s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s6.bind(("::", port))
 
 
 def test_published_ports_rebuilt_after_a_restart(daemon, cli, container_cleanup):
@@ -172,3 +184,28 @@ def test_network_default_host_binding_ip(cli, container_cleanup):
     finally:
         cli("rm", "-f", name, check=False)
         cli("network", "rm", net, check=False)
+
+
+def test_ipv6_bindings_of_an_ipv4_network_are_relayed_and_survive_a_restart(daemon, cli, client,
+                                                                            container_cleanup):
+    """On a network without IPv6, [::] and an explicit [::1] reach the container's IPv4 address
+    through the daemon (Docker's userland proxy), after a daemon restart too."""
+    name = uid("p")
+    container_cleanup.append(name)
+    base = free_ports(2)
+    cli("run", "-d", "--name", name, "-p", f"{base}:80", "-p", f"[::1]:{base + 1}:80",
+        "busybox", "sh", "-c", SERVE, "six")
+    ports = client.containers.get(name).ports  # docker-py
+    assert {"HostIp": "0.0.0.0", "HostPort": str(base)} in ports["80/tcp"]
+    assert {"HostIp": "::", "HostPort": str(base)} in ports["80/tcp"]
+    assert {"HostIp": "::1", "HostPort": str(base + 1)} in ports["80/tcp"] and len(ports["80/tcp"]) == 3
+    assert _read_from("::1", base + 1) == b"hello-six\n"
+    daemon.kill_hard()
+    daemon.start()
+    for host, port in (("::1", base), ("::1", base + 1), ("127.0.0.1", base)):
+        assert _read_from(host, port) == b"hello-six\n", (host, port)
+    cli("rm", "-f", name)
+    for port in (base, base + 1):
+        with socket.socket(socket.AF_INET6) as s:
+            s.settimeout(2)
+            assert s.connect_ex(("::1", port)) != 0

@@ -277,6 +277,21 @@ def test_parse_ports_validation():
             parse_ports(bad, None)
 
 
+@needs_root
+@pytest.mark.parametrize("setup, hosts", [
+    ("ip link set lo up", ["0.0.0.0", "::"]),
+    ("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1; ip link set lo up", ["0.0.0.0"]),
+])
+def test_ipv4_network_binds_ipv6_only_where_the_host_listens_on_it(setup, hosts):
+    """Docker binds [::] beside 0.0.0.0 on an IPv4-only network unless the host cannot listen on IPv6
+    (checked in a private netns, where disable_ipv6 stays private)."""
+    code = ("from dockerd_py.services.netports import parse_ports\n"
+            "print(*[r['host_ip'] for r in parse_ports({'80/tcp': [{}], '81/tcp': [{'HostIp': '127.0.0.1'}]}, None)[0]])")
+    out = subprocess.run(["unshare", "-n", "sh", "-c", f'{setup} && exec "$0" -c "$1"', sys.executable, code],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [*hosts, "127.0.0.1"]
+
+
 def test_etc_files(tmp_path):
     text = ("# comment\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\n"
             "search example.com\noptions edns0\n")
@@ -340,9 +355,9 @@ def test_attach_bridge_connectivity_and_ports(env):
     assert ep["MacAddress"] == "02:42:" + ":".join(f"{int(b):02x}" for b in ip.split("."))
     assert len(ep["EndpointID"]) == 64
     assert sb.ports["81/tcp"] is None
-    host_ports = [int(b["HostPort"]) for b in sb.ports["80/tcp"]]
-    assert host_ports[1] == port and host_ports[0] != port
-    assert all(b["HostIp"] == "0.0.0.0" for b in sb.ports["80/tcp"])
+    host_ports = [int(b["HostPort"]) for b in sb.ports["80/tcp"]]  # each also on [::] (relayed), same port
+    assert host_ports[2] == port and host_ports[0] != port and host_ports[::2] == host_ports[1::2]
+    assert [b["HostIp"] for b in sb.ports["80/tcp"]] == ["0.0.0.0", "::"] * 2
 
     addr = in_ns(sb.netns_path, "ip", "-o", "-4", "addr", "show", "dev", "eth0").stdout
     assert f"{ip}/{env.subnet.prefixlen}" in addr
