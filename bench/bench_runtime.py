@@ -5,8 +5,10 @@ hits all of them alike): N sequential lifecycles, then batches of N in parallel,
 then the memory (RSS and PSS, kB) of the container's process while created
 (the runtime's init, blocked before exec) and while running (`sleep`).
 Then N `exec true` into a running container. Prints medians and ratios
-ours/other. ``--docker-spec``: the config.json is the one dockerd-py hands the
-runtime for `docker run busybox` (dockerd_py.oci.build_spec: Docker's default
+ours/other, the sequential medians per verb (create, start, wait, delete) and
+the bare process start-up of the interpreter and of runc (every verb's floor).
+``--docker-spec``: the config.json is the one dockerd-py hands the runtime for
+`docker run busybox` (dockerd_py.oci.build_spec: Docker's default
 seccomp profile, capabilities, masked paths; plus a network namespace).
 Run as root:
 
@@ -41,6 +43,7 @@ CGROUP_PARENT = f"/dpr-bench-{os.getpid()}"  # one per run: two benches side by 
 
 
 DOCKER_SPEC = False  # --docker-spec
+VERB_TIMES: dict[str, dict[str, list[float]]] = {}  # binary -> verb -> seconds (sequential runs)
 
 
 def spec(rootfs: str) -> dict:
@@ -114,12 +117,26 @@ def lifecycle(binary: str, root: str, bundle_base: str, rootfs: str) -> float:
     subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
                    stdin=dn, stdout=dn, stderr=dn, check=True)
     pid = int(open(pid_file).read())
+    t1 = time.perf_counter()
     subprocess.run([binary, "--root", root, "start", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
+    t2 = time.perf_counter()
     os.waitpid(pid, 0)  # we are the subreaper: init is our child now
+    t3 = time.perf_counter()
     subprocess.run([binary, "--root", root, "delete", cid], stdin=dn, stdout=dn, stderr=dn, check=True)
-    elapsed = time.perf_counter() - t0
+    t4 = time.perf_counter()
+    elapsed = t4 - t0
+    verbs = VERB_TIMES.setdefault(binary, {})
+    for verb, seconds in (("create", t1 - t0), ("start", t2 - t1), ("wait", t3 - t2), ("delete", t4 - t3)):
+        verbs.setdefault(verb, []).append(seconds)
     shutil.rmtree(bundle, ignore_errors=True)
     return elapsed
+
+
+def _run_time(cmd: list[str]) -> float:
+    """Seconds of one run of cmd (output discarded)."""
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
 
 
 def _mem_kb(pid: int) -> tuple[int, int]:
@@ -271,6 +288,10 @@ def main() -> int:
                 seq[name].append(lifecycle(binary, roots[name], work, rootfs))
                 after = resource.getrusage(resource.RUSAGE_CHILDREN)
                 cpu[name] += (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        floor = {"python -IS -c pass": [sys.executable, "-IS", "-c", "pass"],
+                 "runc --version": [RUNTIMES["runc"], "--version"]}
+        floor_ms = {k: statistics.median(_run_time(cmd) for _ in range(args.n)) * 1000 for k, cmd in floor.items()}
+        per_verb = {b: {verb: statistics.median(t) * 1000 for verb, t in v.items()} for b, v in VERB_TIMES.items()}
         par: dict[str, list[float]] = {k: [] for k in runtimes}
         for _ in range(args.rounds):
             for name, binary in runtimes.items():
@@ -291,6 +312,10 @@ def main() -> int:
     emed = {k: statistics.median(v) * 1000 for k, v in execs.items()}
     for k in runtimes:
         print(f"{k:8} {med[k]:14.1f} {p90[k]:11.1f} {cpu[k] / args.n * 1000:7.1f} {pmed[k]:16.1f} {emed[k]:15.1f}")
+    print("sequential, per verb (median ms): " + "  ".join(
+        f"{k}: " + " ".join(f"{verb} {ms:.1f}" for verb, ms in per_verb[b].items())
+        for k, b in runtimes.items()))
+    print("process start-up alone (median ms): " + "  ".join(f"{k} {ms:.1f}" for k, ms in floor_ms.items()))
     print("memory of the container's process, kB: created (init before exec) / running (sleep)")
     for k in runtimes:
         (crss, cpss), (rrss, rpss) = mem[k]["created"], mem[k]["running"]

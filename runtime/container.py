@@ -8,7 +8,6 @@ exec.fifo means created (init blocked before exec); a frozen cgroup means paused
 from __future__ import annotations
 
 import os
-import select
 import time
 
 from . import jsonio
@@ -129,6 +128,7 @@ class Container:
         fd = self.pidfd()
         if fd is None:
             return
+        import select  # here: `delete` of a stopped container and `state` need no poll
         try:
             poller = select.poll()
             poller.register(fd, select.POLLIN)
@@ -171,6 +171,7 @@ def _kill_and_wait(pids: list[int], timeout: float = 2.0) -> None:
             fds.append(os.pidfd_open(pid))
         except OSError:  # gone already
             continue
+    import select
     try:
         _kill_each(pids, signals.SIGKILL)
         poller = select.poll()

@@ -7,7 +7,6 @@ container.py.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from . import jsonio
@@ -68,6 +67,7 @@ class Lock:
         self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def __enter__(self) -> "Lock":
+        import fcntl  # here: start, state, kill and list take no lock (an extension module less)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
