@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from .conftest import DOCKER, inspect
+from .conftest import DOCKER, cleanup, docker, inspect, private_daemon
 
 
 def _ipc_ns(daemon, ref: str) -> str:
@@ -59,6 +59,17 @@ def test_shareable_donor_and_joiner(daemon, cli, container_cleanup):
     assert cli("exec", donor, "ls", "/dev/shm").stdout == ""  # a fresh tmpfs at each start
     cli("rm", "-f", donor)
     assert not _mounted(shm_dir) and not os.path.exists(os.path.dirname(os.path.dirname(shm_dir)))
+
+
+def test_cleanup_unmounts_a_crashed_daemons_shm():
+    with private_daemon("ipc") as d:
+        cid = docker(d, "run", "-d", "--ipc", "shareable", "busybox", "sleep", "300").stdout.strip()
+        shm_dir = _shm_dir(lambda *a: docker(d, *a), cid)
+        assert _mounted(shm_dir)
+        d.kill_hard()
+        assert _mounted(shm_dir)        # the daemon died with its container running
+        cleanup(d)                      # dockerd-py --cleanup
+        assert not _mounted(shm_dir)
 
 
 SHARED_IPC = """\
