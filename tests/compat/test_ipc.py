@@ -61,6 +61,17 @@ def test_shareable_donor_and_joiner(daemon, cli, container_cleanup):
     assert not _mounted(shm_dir) and not os.path.exists(os.path.dirname(os.path.dirname(shm_dir)))
 
 
+def test_host_ipc_sees_the_hosts_shm(cli):
+    name = f"dpy-ipc-test-{uuid.uuid4().hex[:8]}"
+    with open(f"/dev/shm/{name}", "w") as f:
+        f.write("host\n")
+    try:
+        assert cli("run", "--rm", "--ipc", "host", "busybox", "cat", f"/dev/shm/{name}").stdout == "host\n"
+        assert cli("run", "--rm", "busybox", "ls", "/dev/shm").stdout == ""
+    finally:
+        os.unlink(f"/dev/shm/{name}")
+
+
 def test_cleanup_unmounts_a_crashed_daemons_shm():
     with private_daemon("ipc") as d:
         cid = docker(d, "run", "-d", "--ipc", "shareable", "busybox", "sleep", "300").stdout.strip()

@@ -151,6 +151,8 @@ class Runner:
             shm_path = joined.shm_path
             if (hc.get("IpcMode") or "") == "shareable":
                 shm_path, shm_mounted = shm.mount(c.dir, hc.get("ShmSize")), True
+            elif (hc.get("IpcMode") or "") == "host":
+                shm_path = "/dev/shm"  # as Docker: the host's, not a private tmpfs
             if self.volumes is not None:  # volume binds become host paths for the spec
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
