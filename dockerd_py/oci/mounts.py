@@ -169,9 +169,12 @@ def _oci(m: UserMount, rro_error: Callable[[], str]) -> dict:
     return {"destination": m.destination, "type": "bind", "source": m.source, "options": options}
 
 
-def build(*, host_config: dict, etc_files: dict[str, str], rro_error: Callable[[], str]) \
-        -> tuple[list[dict], str | None]:
+def build(*, host_config: dict, etc_files: dict[str, str], rro_error: Callable[[], str],
+          shm_path: str | None = None) -> tuple[list[dict], str | None]:
     """All mounts of the spec, and the rootfs propagation shared/slave binds need (or None).
+
+    `shm_path`: a host dir bound as /dev/shm instead of a private tmpfs (IpcMode shareable,
+    container:<ref>), unless a user mount is there.
 
     `rro_error()` is "" when read-only binds can be recursively read-only, else Docker's reason.
     """
@@ -188,6 +191,8 @@ def build(*, host_config: dict, etc_files: dict[str, str], rro_error: Callable[[
     for dest in sorted(etc_files, key=lambda d: order.get(d, len(order))):
         if dest not in {m.destination for m in user}:
             user.append(UserMount(destination=dest, source=etc_files[dest], kind="bind", writable=not readonly))
+    if shm_path and "/dev/shm" not in {m.destination for m in user}:
+        user.append(UserMount(destination="/dev/shm", source=shm_path, kind="bind"))
     user.sort(key=lambda m: _depth(m.destination))  # stable: equal depths keep their order
 
     user_dests = {m.destination for m in user}

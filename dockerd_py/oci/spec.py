@@ -113,7 +113,7 @@ def container_hostname(container_id: str, cfg: dict, hc: dict, host: HostInfo) -
 def _namespaces(cfg: dict, hc: dict, netns_path: str | None, host: HostInfo,
                 joined: Mapping[str, int]) -> list[dict]:
     ns = {t: {"type": t} for t in DEFAULT_NAMESPACES}
-    for kind, pid in joined.items():          # PidMode container:<ref>
+    for kind, pid in joined.items():          # PidMode/IpcMode container:<ref>
         ns[kind]["path"] = f"/proc/{pid}/ns/{kind}"
     if cfg.get("NetworkDisabled"):
         pass                                   # a fresh namespace with loopback only
@@ -152,10 +152,11 @@ def _seccomp(sec_value: str, privileged: bool, caps: list[str], host: HostInfo) 
 def build_spec(*, container_id: str, config: dict | None, host_config: dict | None,
                image_config: dict | None, rootfs: str, etc_files: dict[str, str] | None = None,
                netns_path: str | None, cgroups_path: str, host: HostInfo | None = None,
-               joined: Mapping[str, int] | None = None) -> dict:
+               joined: Mapping[str, int] | None = None, shm_path: str | None = None) -> dict:
     """The OCI config.json Docker Engine 27 would hand to runc for this container.
 
-    `joined`: {"pid": PID of the container whose PID namespace this one joins}.
+    `joined`: {"pid"/"ipc": PID of the container whose PID/IPC namespace this one joins}.
+    `shm_path`: the host dir bound as /dev/shm (IpcMode shareable or container:<ref>).
     """
     host = host or detect()
     hc = host_config or {}
@@ -212,7 +213,8 @@ def build_spec(*, container_id: str, config: dict | None, host_config: dict | No
     if filt is not None:
         linux["seccomp"] = filt
     # mounts, masked/read-only paths
-    spec_mounts, propagation = mounts.build(host_config=hc, etc_files=etc_files or {}, rro_error=host.rro_error)
+    spec_mounts, propagation = mounts.build(host_config=hc, etc_files=etc_files or {}, rro_error=host.rro_error,
+                                              shm_path=shm_path)
     if propagation:
         linux["rootfsPropagation"] = propagation
     if not privileged:

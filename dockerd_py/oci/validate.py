@@ -32,10 +32,6 @@ class Option:
     refuse: Callable[[Any], list[str]] | None = None
 
 
-def _refuse_prefix(*bad: str) -> Callable[[Any], list[str]]:
-    return lambda v: [v] if isinstance(v, str) and any(v == b or v.startswith(b + ":") for b in bad) else []
-
-
 def _refuse_security_opt(opts: list[str]) -> list[str]:
     out = []
     for opt in opts or []:
@@ -74,8 +70,7 @@ OPTIONS: dict[str, Option] = {
     "HostConfig.DnsSearch": Option(ELSEWHERE, "network service (resolv.conf)"),
     "HostConfig.ExtraHosts": Option(ELSEWHERE, "network service (/etc/hosts); syntax validated here"),
     "HostConfig.GroupAdd": Option(SUPPORTED),
-    "HostConfig.IpcMode": Option(SUPPORTED, "private, none, host; shareable and container:<id> refused",
-                                 _refuse_prefix("shareable", "container")),
+    "HostConfig.IpcMode": Option(SUPPORTED, "private, none, host, shareable, container:<id>"),
     "HostConfig.Cgroup": Option(UNSUPPORTED, "cgroup v1 container:<id> sharing"),
     "HostConfig.Links": Option(ELSEWHERE, "network service: /etc/hosts entries and env vars on the default bridge"),
     "HostConfig.OomScoreAdj": Option(SUPPORTED),

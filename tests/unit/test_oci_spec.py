@@ -50,7 +50,7 @@ def spec(rootfs=None, config=None, host_config=None, image_config=None, netns="/
     return build_spec(container_id=CID, config={"Cmd": ["sh"], **(config or {})}, host_config=host_config or {},
                       image_config=image_config or {}, rootfs=rootfs or "/nonexistent-rootfs",
                       etc_files=kw.pop("etc_files", {}), netns_path=netns, cgroups_path="/docker/" + CID,
-                      host=kw.pop("host", HOST), joined=kw.pop("joined", None))
+                      host=kw.pop("host", HOST), joined=kw.pop("joined", None), shm_path=kw.pop("shm_path", None))
 
 
 def bad(message, host_config, config=None):
@@ -384,6 +384,18 @@ def test_namespaces():
     assert ns(spec(netns=None, config={"NetworkDisabled": True}))["network"] is None
     # PidMode container:<ref>: the running donor's PID namespace, by its PID
     assert ns(spec(host_config={"PidMode": "container:abc"}, joined={"pid": 4242}))["pid"] == "/proc/4242/ns/pid"
+    assert ns(spec(host_config={"IpcMode": "container:abc"}, joined={"ipc": 4242}))["ipc"] == "/proc/4242/ns/ipc"
+
+
+def test_shared_shm_is_a_bind():
+    """IpcMode shareable/container:<ref>: the host's shm dir replaces the private tmpfs, unless a user mount is there."""
+    shm = [m for m in spec(host_config={"IpcMode": "shareable", "ReadonlyRootfs": True},
+                           shm_path="/var/lib/x/shm")["mounts"] if m["destination"] == "/dev/shm"]
+    assert shm == [{"destination": "/dev/shm", "type": "bind", "source": "/var/lib/x/shm",
+                    "options": ["rbind", "rprivate"]}]
+    user = [m for m in spec(host_config={"Tmpfs": {"/dev/shm": ""}}, shm_path="/var/lib/x/shm")["mounts"]
+            if m["destination"] == "/dev/shm"]
+    assert [m["type"] for m in user] == ["tmpfs"]
 
 
 def test_sysctls():
@@ -585,7 +597,7 @@ def test_unsupported_options():
                                "Devices": [{"PathOnHost": "/dev/fuse"}], "StorageOpt": {"size": "1G"}, "SomethingNew": 1,
                                "SecurityOpt": ["apparmor=docker-default", "no-new-privileges", "label=disable"]},
                               {"Volumes": {"/data": {}}})
-    assert got == ["HostConfig.IpcMode=shareable", "HostConfig.StorageOpt",
+    assert got == ["HostConfig.StorageOpt",
                    "HostConfig.SomethingNew", "HostConfig.SecurityOpt=apparmor=docker-default"]
 
 

@@ -28,7 +28,7 @@ from ...state import atomic
 from ...timeutil import now_rfc3339
 from ..etc_files import DnsSettings, write_etc_files
 from .oom import OomWatcher
-from . import networking, shared_ns
+from . import networking, shared_ns, shm
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -144,9 +144,15 @@ class Runner:
         os.makedirs(bundle, mode=0o711)
         rootfs = self.images.mount_rw_layer(c.id)
         sandbox = shim = None
-        volumes_mounted = False
+        volumes_mounted = shm_mounted = False
         try:
             hc = legacy_read_only(c.host_config) if c.legacy_read_only else c.host_config
+            joined = shared_ns.joined(hc, self.lookup) if self.lookup else shared_ns.Joined()
+            shm_path = joined.shm_path
+            if (hc.get("IpcMode") or "") == "shareable":
+                shm_path, shm_mounted = shm.mount(c.dir, hc.get("ShmSize")), True
+            elif (hc.get("IpcMode") or "") == "host":
+                shm_path = "/dev/shm"  # as Docker: the host's, not a private tmpfs
             if self.volumes is not None:  # volume binds become host paths for the spec
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
@@ -169,7 +175,7 @@ class Runner:
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}",
-                              joined=shared_ns.joined(hc, self.lookup) if self.lookup else None,
+                              joined=joined.namespaces, shm_path=shm_path,
                               host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
                                                                             self.runtimes[runtime])))
             if init_mod.wanted(hc, self.default_init):
@@ -189,6 +195,8 @@ class Runner:
                 self.networks.detach(c.id)
             if volumes_mounted:
                 self.volumes.unmount(c.id)
+            if shm_mounted:
+                shm.unmount(c.dir)
             self.images.unmount_rw_layer(c.id)
             raise
         self._shims[c.id] = shim
@@ -234,6 +242,10 @@ class Runner:
                     self.volumes.unmount(c.id)
                 except Exception:
                     log.exception("container %s: volume unmount failed", c.short_id)
+            try:
+                shm.unmount(c.dir)
+            except OSError:
+                log.exception("container %s: shm unmount failed", c.short_id)
             c.state.status, c.state.pid = "exited", 0
             c.state.exit_code, c.state.finished_at, c.state.oom_killed = exit_code, exited_at or now_rfc3339(), oom_killed
             c.network_settings = _disconnected(c.network_settings)

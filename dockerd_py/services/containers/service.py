@@ -22,7 +22,7 @@ from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
 from . import logs as logs_mod
-from . import restart, signals
+from . import restart, shm, signals
 from . import stats as stats_mod
 from . import update as update_mod
 from .names import NameRegistry, normalize
@@ -267,6 +267,7 @@ class ContainerService:
             c.state.status = "removing"
             self.images.remove_rw_layer(c.id)
             self.runner.cleanup_task_dir(c)
+            shm.unmount(c.dir)  # IpcMode shareable: left by a daemon that died while it ran
             shutil.rmtree(c.dir, ignore_errors=True)
             if self.volumes is not None:
                 self.volumes.release(c.id, remove_anonymous=volumes)
