@@ -26,7 +26,7 @@ from rootfs import make_rootfs  # noqa: E402
 
 OURS = os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc")
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
-CGROUP_PARENT = "/dpr-test"
+CGROUP_PARENT = f"/dpr-test-{os.getpid()}"  # one per session: removed at its end
 
 if os.geteuid() != 0:
     pytest.skip("runtime tests need root", allow_module_level=True)
@@ -36,6 +36,19 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 def set_subreaper(on: bool) -> None:
     _libc.prctl(36, ctypes.c_ulong(int(on)), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_cgroup_parent():
+    """The session's cgroup parent, and anything a failed test left below it, in every hierarchy."""
+    yield
+    for hierarchy in os.listdir("/sys/fs/cgroup"):
+        top = f"/sys/fs/cgroup/{hierarchy}{CGROUP_PARENT}"
+        for path, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 @pytest.fixture(autouse=True)

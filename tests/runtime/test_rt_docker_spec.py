@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import reap
+from conftest import CGROUP_PARENT, reap
 
 
 def test_docker_default_spec(rt, shared_rootfs, tmp_path):
@@ -24,7 +24,7 @@ def test_docker_default_spec(rt, shared_rootfs, tmp_path):
     spec = oci.build_spec(container_id=cid, config={"Cmd": ["sh", "-c", script], "Hostname": "web1"},
                           host_config={}, image_config={"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},
                           rootfs=shared_rootfs, etc_files=etc, netns_path=None,
-                          cgroups_path=f"/dpr-test/{cid}")
+                          cgroups_path=f"{CGROUP_PARENT}/{cid}")
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     import json
@@ -37,5 +37,5 @@ def test_docker_default_spec(rt, shared_rootfs, tmp_path):
     assert lines[2] == "CapEff:\t00000000a80425fb"
     assert lines[3:5] == ["NoNewPrivs:\t0", "Seccomp:\t2"]
     assert lines[5] == "unshare=1" and lines[6].strip() == "0" and lines[7] == "procsys=1"
-    assert lines[8] == f"/dpr-test/{cid}"
-    assert not os.path.isdir(f"/sys/fs/cgroup/memory/dpr-test/{cid}")
+    assert lines[8] == f"{CGROUP_PARENT}/{cid}"
+    assert not os.path.isdir(f"/sys/fs/cgroup/memory{CGROUP_PARENT}/{cid}")
