@@ -12,20 +12,16 @@ Run it as a script to try it against another daemon: ``python network_plugin_ser
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
-import socketserver
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler
 
-CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+try:
+    from .plugin_http import PluginHTTPServer
+except ImportError:  # run as a script
+    from plugin_http import PluginHTTPServer
+
 STATIC_ROUTE = "192.0.2.0/24"   # TEST-NET-1: given to every Join as a connected route
-
-
-class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -41,54 +37,22 @@ class NetworkPlugin:
         self.addresses: set[str] = set()        # handed out by the IPAM
         self.fail: dict[str, str] = {}          # method -> Err to answer with
         self._lock = threading.Lock()
-        plugin = self
+        self._http = PluginHTTPServer(sock, self._on_post)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def address_string(self) -> str:
-                return "unix"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw.strip() else {}
-                except ValueError:
-                    body = {}
-                method = self.path.lstrip("/")
-                with plugin._lock:
-                    plugin.calls.append((method, body if isinstance(body, dict) else {}))
-                    status, out = plugin.handle(method, body if isinstance(body, dict) else {})
-                data = json.dumps(out).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._handler = Handler
-        self._server: _UnixHTTPServer | None = None
+    def _on_post(self, path: str, body: dict, headers) -> tuple[int, dict]:
+        method = path.lstrip("/")
+        with self._lock:
+            self.calls.append((method, body))
+            return self.handle(method, body)
 
     def start(self) -> "NetworkPlugin":
-        os.makedirs(os.path.dirname(self.sock), exist_ok=True)
-        self._server = _UnixHTTPServer(self.sock, self._handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._http.stop()
         for net in list(self.networks.values()):
             ip("link", "del", net["bridge"], check=False)
-        try:
-            os.unlink(self.sock)
-        except FileNotFoundError:
-            pass
 
     def names(self) -> list[str]:
         return [m for m, _ in self.calls]

@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socketserver
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler
 
-CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
-
-
-class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+try:
+    from .plugin_http import PluginHTTPServer
+except ImportError:  # run as a script
+    from plugin_http import PluginHTTPServer
 
 
 class VolumePlugin:
@@ -30,55 +27,23 @@ class VolumePlugin:
         self.content_types: set[str] = set()
         self.delay = 0.0                      # seconds each answer waits (a plugin that does not answer)
         self._lock = threading.Lock()
-        plugin = self
+        self._http = PluginHTTPServer(sock, self._on_post)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
-            def address_string(self) -> str:
-                return "unix"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw.strip() else {}
-                except ValueError:
-                    body = {"<raw>": raw.decode(errors="replace")}
-                with plugin._lock:
-                    plugin.calls.append((self.path, body))
-                    if self.headers.get("Accept"):
-                        plugin.content_types.add(self.headers["Accept"])
-                if plugin.delay:
-                    threading.Event().wait(plugin.delay)
-                status, answer = plugin.answer(self.path, body or {})
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        if os.path.exists(sock):
-            os.unlink(sock)
-        os.makedirs(os.path.dirname(sock), exist_ok=True)
-        self.server = _UnixHTTPServer(sock, Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _on_post(self, path: str, body: dict, headers) -> tuple[int, dict]:
+        with self._lock:
+            self.calls.append((path, body))
+            if headers.get("Accept"):
+                self.content_types.add(headers["Accept"])
+        if self.delay:
+            threading.Event().wait(self.delay)
+        return self.answer(path, body)
 
     def start(self) -> "VolumePlugin":
-        self.thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        try:
-            os.unlink(self.sock)
-        except FileNotFoundError:
-            pass
+        self._http.stop()
 
     def names(self) -> list[str]:
         with self._lock:

@@ -24,6 +24,8 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rootfs import make_rootfs  # noqa: E402
 
+from dockerd_runtime.commands.spec import default_spec  # noqa: E402
+
 OURS = os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc")
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 CGROUP_PARENT = f"/dpr-test-{os.getpid()}"  # one per session: removed at its end
@@ -59,45 +61,16 @@ def _subreaper():
     reap()
     set_subreaper(False)
 
-BASE_SPEC: dict[str, Any] = {
-    "ociVersion": "1.0.2",
-    "process": {
-        "terminal": False,
-        "user": {"uid": 0, "gid": 0},
-        "args": ["true"],
-        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-        "cwd": "/",
-        "capabilities": {k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-                         for k in ("bounding", "effective", "permitted", "ambient")},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
-    },
-    "root": {"path": "rootfs", "readonly": True},
-    "hostname": "ctr",
-    "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ],
-    "linux": {
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-}
+
+def _base_spec() -> dict[str, Any]:
+    """runc's starter config (what `spec` writes), running `true` without a terminal."""
+    spec = default_spec()
+    spec["process"].update(terminal=False, args=["true"])
+    spec["hostname"] = "ctr"
+    return spec
+
+
+BASE_SPEC: dict[str, Any] = _base_spec()
 
 
 class Runtime:
