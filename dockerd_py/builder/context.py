@@ -153,7 +153,7 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
                 continue
             h = tarsum.tar_entry_hash(info)
             parent_rel, base = os.path.split(name)
-            parent = archive._resolve_dir(root, parent_rel.split("/") if parent_rel else [])
+            parent = archive.resolve_dir(root, parent_rel.split("/") if parent_rel else [])
             path = os.path.join(parent, base)
             if os.path.lexists(path) and not (info.isdir() and os.path.isdir(path) and not os.path.islink(path)):
                 shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
@@ -176,7 +176,7 @@ def _untar(stream: BinaryIO, root: str) -> dict[str, str]:
             elif info.islnk():
                 target_rel = os.path.normpath("/" + info.linkname).lstrip("/")
                 t_parent, t_base = os.path.split(target_rel)
-                target = os.path.join(archive._resolve_dir(root, t_parent.split("/") if t_parent else []), t_base)
+                target = os.path.join(archive.resolve_dir(root, t_parent.split("/") if t_parent else []), t_base)
                 if os.path.isfile(target) and not os.path.islink(target):
                     os.link(target, path)
                 sums.setdefault(name, h.hexdigest())   # Docker's lookup finds the first

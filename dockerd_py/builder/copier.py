@@ -144,10 +144,10 @@ def _mkdirs(rootfs: str, rel_dir: str, owner: Owner) -> str:
     made: list[str] = []
     parts = [p for p in rel_dir.split("/") if p]
     for i in range(len(parts)):
-        probe = archive._resolve_dir(rootfs, parts[:i]) if i else rootfs
+        probe = archive.resolve_dir(rootfs, parts[:i]) if i else rootfs
         if not os.path.lexists(os.path.join(probe, parts[i])):
             made.append(os.path.join(probe, parts[i]))
-    path = archive._resolve_dir(rootfs, parts)
+    path = archive.resolve_dir(rootfs, parts)
     for d in made:
         if os.path.isdir(d):
             os.lchown(d, owner.uid, owner.gid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from ..images.changes import _healthcheck, _ports, _signal_ok
+from ..images.changes import parse_healthcheck, port_keys, set_env, valid_stop_signal
 from . import goformat, parse
 from .state import DEFAULT_SHELL, BuildError, Message, State
 
@@ -38,12 +38,7 @@ class ConfigInstructions:
         pairs = self._pairs(state, ins)
         env = list(state.run_config.get("Env") or [])
         for name, value in pairs:
-            entry = f"{name}={value}"
-            hits = [i for i, e in enumerate(env) if e.partition("=")[0] == name]
-            for i in hits:
-                env[i] = entry
-            if not hits:
-                env.append(entry)
+            set_env(env, name, value)
         state.run_config["Env"] = env
         yield from self._commit_config(state, "ENV " + " ".join(f"{k}={v}" for k, v in pairs))
 
@@ -61,7 +56,7 @@ class ConfigInstructions:
     def _do_expose(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
         words = [self._word(state, w) for w in ins.args]
         ports = dict(state.run_config.get("ExposedPorts") or {})
-        for port in _ports(words):
+        for port in port_keys(words):
             ports[port] = {}
         state.run_config["ExposedPorts"] = ports
         yield from self._commit_config(state, "EXPOSE " + " ".join(words))
@@ -82,7 +77,7 @@ class ConfigInstructions:
 
     def _do_stopsignal(self, state: State, ins: parse.Instruction) -> Iterator[Message]:
         sig = self._word(state, ins.args[0])
-        if not _signal_ok(sig):
+        if not valid_stop_signal(sig):
             raise BuildError(f"Invalid signal: {sig}")
         state.run_config["StopSignal"] = sig
         yield from self._commit_config(state, "STOPSIGNAL " + sig)
@@ -93,7 +88,7 @@ class ConfigInstructions:
         body = " ".join(a for a in [flags, kind] if a)
         if rest:
             body += " " + (json.dumps(rest) if ins.json else rest[0])
-        hc = _healthcheck(body)
+        hc = parse_healthcheck(body)
         state.run_config["Healthcheck"] = hc
         yield from self._commit_config(state, "HEALTHCHECK " + goformat.healthcheck(hc))
 

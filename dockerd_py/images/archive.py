@@ -163,7 +163,7 @@ def is_plain(path: str) -> bool:
         return isinstance(decompress(f), _Prefixed)
 
 
-def _resolve_dir(root: str, parts: list[str]) -> str:
+def resolve_dir(root: str, parts: list[str]) -> str:
     """Resolve a directory path inside `root` chroot-style, creating missing ones (0755)."""
     stack: list[str] = []
     todo = list(parts)
@@ -300,7 +300,7 @@ def apply_layer(stream: BinaryIO, root: str,
     def resolve(rel: str) -> str:
         path = resolved.get(rel)
         if path is None:
-            path = resolved[rel] = _resolve_dir(root, rel.split("/") if rel else [])
+            path = resolved[rel] = resolve_dir(root, rel.split("/") if rel else [])
         return path
 
     def remove(path: str) -> None:

@@ -131,7 +131,17 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
-def _signal_ok(sig: str) -> bool:
+def set_env(env: list[str], name: str, value: str) -> None:
+    """ENV: replace every `name=` entry in place, or append one (Docker's order)."""
+    entry = f"{name}={value}"
+    hits = [i for i, e in enumerate(env) if e.partition("=")[0] == name]
+    for i in hits:
+        env[i] = entry
+    if not hits:
+        env.append(entry)
+
+
+def valid_stop_signal(sig: str) -> bool:
     if sig.isdigit():
         return 0 < int(sig) < 65
     name = sig.upper()
@@ -139,7 +149,7 @@ def _signal_ok(sig: str) -> bool:
     return hasattr(signal.Signals, name) or re.match(r"^SIGRTM(IN|AX)([+-]\d+)?$", name) is not None
 
 
-def _ports(specs: list[str]) -> list[str]:
+def port_keys(specs: list[str]) -> list[str]:
     out = []
     for spec in specs:
         port, _, proto = spec.rpartition(":")[2].partition("/")
@@ -171,7 +181,7 @@ def _command(rest: str) -> list[str]:
     return exec_form if exec_form is not None else ["/bin/sh", "-c", rest]
 
 
-def _healthcheck(rest: str) -> dict[str, Any]:
+def parse_healthcheck(rest: str) -> dict[str, Any]:
     flags, rest = _flags(rest)
     kind, _, args = rest.partition(" ")
     kind = kind.upper()
@@ -217,12 +227,7 @@ def _dispatch(state: _State, instr: str, original: str, rest: str) -> None:
     elif instr == "env":
         env = state.env
         for name, value in _name_values(rest, "ENV", state.env):
-            entry = f"{name}={value}"
-            hits = [i for i, e in enumerate(env) if e.partition("=")[0] == name]
-            for i in hits:
-                env[i] = entry
-            if not hits:
-                env.append(entry)
+            set_env(env, name, value)
         cfg["Env"] = env
     elif instr == "label":
         labels = dict(cfg.get("Labels") or {})
@@ -234,7 +239,7 @@ def _dispatch(state: _State, instr: str, original: str, rest: str) -> None:
         if not words:
             raise errors.InvalidParameter("EXPOSE requires at least one argument")
         ports = dict(cfg.get("ExposedPorts") or {})
-        for port in _ports(words):
+        for port in port_keys(words):
             ports[port] = {}
         cfg["ExposedPorts"] = ports
     elif instr == "user":
@@ -263,7 +268,7 @@ def _dispatch(state: _State, instr: str, original: str, rest: str) -> None:
         cfg["Volumes"] = volumes
     elif instr == "stopsignal":
         sig = process_word(rest, state.env)
-        if not _signal_ok(sig):
+        if not valid_stop_signal(sig):
             raise errors.InvalidParameter(f"Invalid signal: {sig}")
         cfg["StopSignal"] = sig
     elif instr == "onbuild":
@@ -277,7 +282,7 @@ def _dispatch(state: _State, instr: str, original: str, rest: str) -> None:
         expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", original)
         cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [expression]
     elif instr == "healthcheck":
-        cfg["Healthcheck"] = _healthcheck(rest)
+        cfg["Healthcheck"] = parse_healthcheck(rest)
 
 
 def apply_changes(config: dict[str, Any] | None, changes: list[str]) -> dict[str, Any]:
