@@ -7,6 +7,7 @@ on every container start); ``Spec`` adds validated, typed accessors.
 from __future__ import annotations
 
 import os
+import posixpath
 
 from . import jsonio
 from . import OCI_VERSION
@@ -84,8 +85,11 @@ class Spec:
         return any(ns.get("type") == ns_type for ns in self.namespaces())
 
     def cgroups_path(self, container_id: str) -> str:
-        path = self.linux.get("cgroupsPath") or f"/{container_id}"
-        return path if path.startswith("/") else "/" + path
+        """linux.cgroupsPath cleaned as runc does; relative (its default is the
+        container id) means below the runtime's own cgroup in each hierarchy."""
+        path = self.linux.get("cgroupsPath") or container_id
+        clean = posixpath.normpath("/" + path)
+        return clean if path.startswith("/") else clean.lstrip("/")
 
 
 def load(bundle: str, *, need_process: bool = True) -> Spec:

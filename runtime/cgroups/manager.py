@@ -59,12 +59,30 @@ def is_v2() -> bool:
 
 
 def new(cgroups_path: str) -> Manager:
-    """A manager for a new container, for this host's cgroup layout."""
+    """A manager for a new container, for this host's cgroup layout. A relative
+    path is below this process's own cgroup in each hierarchy (runc's rule)."""
+    own = own_cgroups() if not cgroups_path.startswith("/") else {}
     if is_v2():
         from .v2 import V2Manager
-        return V2Manager({"": CGROUP_ROOT + cgroups_path})
+        return V2Manager({"": CGROUP_ROOT + _below(own.get("", "/"), cgroups_path)})
     from .v1 import V1Manager, hierarchies
-    return V1Manager({name: mnt + cgroups_path for name, mnt in hierarchies().items()})
+    return V1Manager({name: mnt + _below(own.get("" if name == "unified" else name, "/"), cgroups_path)
+                      for name, mnt in hierarchies().items()})
+
+
+def own_cgroups() -> dict[str, str]:
+    """This process's cgroup per controller (``name=x`` as such; ``""`` for the unified one)."""
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for name in controllers.split(",") if controllers else [""]:
+                own[name] = path
+    return own
+
+
+def _below(parent: str, path: str) -> str:
+    return path if path.startswith("/") else parent.rstrip("/") + "/" + path
 
 
 def from_paths(paths: dict[str, str]) -> Manager:

@@ -93,6 +93,11 @@ AT_EMPTY_PATH = 0x1000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOUNT_ATTR_IDMAP = 0x100000
 
+# netdevice(7): the interface flags of one device
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
 
 class Syscalls:
     """Thin, typed wrappers over libc; each raises OSError with errno."""
@@ -155,6 +160,17 @@ class Syscalls:
     def setdomainname(self, name: str) -> None:
         raw = name.encode()
         self._check(self._libc.setdomainname(raw, len(raw)), "setdomainname")
+
+    def link_up(self, name: str) -> None:
+        """Set a network device up (SIOCSIFFLAGS on a throw-away socket: no socket module)."""
+        fd = self._check(self._libc.socket(2, 2 | os.O_CLOEXEC, 0), "socket")  # AF_INET, SOCK_DGRAM
+        try:
+            ifreq = ctypes.create_string_buffer(name.encode(), 40)  # ifr_name[16] + ifr_flags
+            self._check(self._libc.ioctl(fd, ctypes.c_ulong(_SIOCGIFFLAGS), ifreq), f"get flags of {name}")
+            struct.pack_into("H", ifreq, 16, struct.unpack_from("H", ifreq, 16)[0] | _IFF_UP)
+            self._check(self._libc.ioctl(fd, ctypes.c_ulong(_SIOCSIFFLAGS), ifreq), f"set {name} up")
+        finally:
+            os.close(fd)
 
     # --- process attributes -------------------------------------------------
     def personality(self, spec: dict[str, Any]) -> None:

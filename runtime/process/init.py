@@ -165,6 +165,8 @@ def _init(cfg: InitConfig) -> None:
         _join_cgroups(cfg.cgroup_procs)
         namespaces.enter(sys_, spec.namespaces())
     os.setsid()
+    if any(ns.get("type") == "network" and not ns.get("path") for ns in spec.namespaces()):
+        sys_.link_up("lo")  # runc's loopback network for a new network namespace
     if spec.hooks.get("prestart") or spec.hooks.get("createRuntime"):
         cfg.channel.send("hooks")
         _expect_ok(cfg.channel)

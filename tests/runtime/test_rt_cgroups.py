@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 from conftest import CGROUP_PARENT, cgroup_exists, run_in
+
+from dockerd_runtime.cgroups.manager import own_cgroups
+from dockerd_runtime.cgroups.v1 import hierarchies
 
 
 def _cg(controller, cid, name):
@@ -52,20 +57,45 @@ def test_device_cgroup_denies(rt, bundle):
     assert "Operation not permitted" in res.stderr
 
 
-def test_cgroup_path_default(ours, bundle):
-    """No cgroupsPath: ours uses /<id> (runc 1.1 nests it under its own cgroup)."""
-    rt = ours
+def _own_cgroup(controller: str) -> str:
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, names, path = line.rstrip("\n").split(":", 2)
+            if controller in names.split(","):
+                return path.rstrip("/")
+    raise AssertionError(f"no {controller} line in /proc/self/cgroup")
+
+
+@pytest.mark.parametrize("cgroups_path", [None, "dpr-rel-{pid}/{cid}"])
+def test_cgroup_path_relative(rt, bundle, cgroups_path):
+    """No cgroupsPath (runc's default: the id) or a relative one: below the
+    runtime's own cgroup in each hierarchy, as runc does (the caller here sits in
+    a non-root memory cgroup on this host, so the difference shows)."""
     cid = rt.new_id()
     bundle.args("sleep", "100").write(cid)
-    del bundle.spec["linux"]["cgroupsPath"]
+    rel = cgroups_path.format(pid=os.getpid(), cid=cid) if cgroups_path else cid
+    if cgroups_path:
+        bundle.spec["linux"]["cgroupsPath"] = rel
+    else:
+        del bundle.spec["linux"]["cgroupsPath"]
     bundle.write()
     rt.ok("create", "--bundle", bundle.path, cid)
     try:
-        assert os.path.isdir(f"/sys/fs/cgroup/memory/{cid}")
-        assert json.loads(rt.ok("ps", "--format", "json", cid)) == [rt.state(cid)["pid"]]
+        pid = rt.state(cid)["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            inside = {names: path for _, names, path in (line.rstrip("\n").split(":", 2) for line in f)}
+        for controller in ("memory", "pids", "cpu"):
+            want = f"{_own_cgroup(controller)}/{rel}"
+            assert any(controller in names.split(",") and path == want for names, path in inside.items()), \
+                (controller, inside)
+        assert json.loads(rt.ok("ps", "--format", "json", cid)) == [pid]
     finally:
         rt.ok("delete", "--force", cid)
-    assert not os.path.isdir(f"/sys/fs/cgroup/memory/{cid}")
+    for name, mnt in hierarchies().items():
+        below = own_cgroups().get("" if name == "unified" else name, "/").rstrip("/")
+        assert not os.path.isdir(f"{mnt}{below}/{rel}"), (rt, name)
+        if cgroups_path:
+            os.rmdir(f"{mnt}{below}/{os.path.dirname(rel)}")
 
 
 def test_parallel_creates_new_parent(rt, bundle, tmp_path):

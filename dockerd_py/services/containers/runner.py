@@ -174,7 +174,7 @@ class Runner:
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
-                              cgroups_path=f"{self.cgroup_parent.rstrip('/')}/{c.id}",
+                              cgroups_path=os.path.join("/", self.cgroup_parent.strip("/"), c.id),
                               joined=joined.namespaces, shm_path=shm_path,
                               host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
                                                                             self.runtimes[runtime])))
