@@ -246,7 +246,7 @@ def _os_message(e: OSError) -> str:
 
 def _fail(argv: list[str], msg: str) -> int:
     verb = next((a for a in argv if a in VERBS), None)
-    if verb in ("create", "run") and not msg.startswith(("container with id exists", "cannot")):
+    if verb in ("create", "run") and not msg.startswith("cannot"):
         msg = f"runc {verb} failed: {msg}"
     if verb == "exec":  # runc: exec failures exit 255, so they differ from the process's own 1
         log.fatal(f"exec failed: {msg}")

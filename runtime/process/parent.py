@@ -64,7 +64,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
     try:
         os.mkdir(cdir, 0o711)
     except FileExistsError:
-        raise Exists(f"container with id exists: {container_id}") from None
+        raise Exists("container with given ID already exists") from None
     child = 0
     manager = None
     try:

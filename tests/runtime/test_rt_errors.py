@@ -137,3 +137,15 @@ def test_ours_force_delete_cleans_half_created(ours):
     assert ours.cmd("state", cid).returncode == 1
     assert ours.cmd("delete", "--force", cid).returncode == 0
     assert not os.path.exists(os.path.join(ours.root, cid))
+
+
+@pytest.mark.parametrize("verb", ["create", "run"])
+def test_duplicate_id_message(rt, bundle, verb):
+    """runc 1.1: `runc create failed: container with given ID already exists`."""
+    cid = rt.new_id()
+    bundle.args("sleep", "100").write(cid)
+    rt.ok("create", "--bundle", bundle.path, cid)
+    res = rt.cmd(verb, "--bundle", bundle.path, cid)
+    assert res.returncode == 1
+    assert res.stderr.endswith(f'msg="runc {verb} failed: container with given ID already exists"\n'), res.stderr
+    assert rt.state(cid)["status"] == "created"
