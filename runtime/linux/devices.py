@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from .mounts import secure_join
+from .mounts import mkdir_all, secure_join
 from .syscalls import MS_BIND, Syscalls
 
 TYPE_CHECKING = False
@@ -45,13 +45,13 @@ def create_defaults(sys: Syscalls, rootfs: str, extra: list[dict[str, Any]], bin
         if kind is None:
             raise OSError(22, f"device {d.get('path')}: unknown type {d.get('type')!r}")
         path = secure_join(rootfs, d["path"])
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        mkdir_all(os.path.dirname(path))
         _mknod(path, kind | (d.get("fileMode") or 0o666) & 0o7777, d.get("major", 0), d.get("minor", 0),
                d.get("uid", 0), d.get("gid", 0))
 
 
 def _bind_host(sys: Syscalls, host_path: str, target: str) -> None:
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    mkdir_all(os.path.dirname(target))
     if not os.path.lexists(target):
         os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
     sys.mount(host_path, target, "bind", MS_BIND)

@@ -118,12 +118,25 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
+def mkdir_all(path: str, mode: int = 0o755) -> None:
+    """Go's os.MkdirAll, as runc uses it: every missing level gets ``mode``
+    (os.makedirs gives the intermediate ones 0o777 under init's zero umask)."""
+    if os.path.isdir(path):
+        return
+    mkdir_all(os.path.dirname(path), mode)
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+
+
 def make_target(dest: str, is_dir: bool) -> None:
     """Create the mount point: a directory, or an empty file for file binds."""
     if is_dir:
-        os.makedirs(dest, 0o755, exist_ok=True)
+        mkdir_all(dest)
         return
-    os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+    mkdir_all(os.path.dirname(dest))
     if not os.path.exists(dest):
         os.close(os.open(dest, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o755))
 
@@ -164,18 +177,20 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
         # tmpcopyup: the directory's content, still reachable through an fd once covered
         under = os.open(dest, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) \
             if fstype == "tmpfs" and "tmpcopyup" in options else None
+        # runc mounts a tmpfs read-write, fills and chmods it, then makes the mount
+        # (not the filesystem) read-only
+        ro_later = flags & sc.MS_RDONLY if fstype == "tmpfs" else 0
         try:
-            sys.mount(source, dest, fstype, (flags & ~sc.MS_REMOUNT & ~sc.MS_RDONLY) if under is not None
-                      else flags & ~sc.MS_REMOUNT, data or None)
+            sys.mount(source, dest, fstype, flags & ~sc.MS_REMOUNT & ~ro_later, data or None)
             if under is not None:
                 copy_tree(f"/proc/self/fd/{under}", dest)
-                if flags & sc.MS_RDONLY:
-                    sys.mount(None, dest, None, (flags & ~sc.MS_REMOUNT) | sc.MS_REMOUNT, data or None)
         finally:
             if under is not None:
                 os.close(under)
-        if existing is not None and not flags & sc.MS_RDONLY:
+        if existing is not None:
             os.chmod(dest, existing)  # runc keeps the mode of an existing mount point
+        if ro_later:
+            sys.mount(None, dest, None, (flags & ~sc.MS_REMOUNT) | sc.MS_REMOUNT | sc.MS_BIND)
     for p in prop:
         sys.mount(None, dest, None, p)
     attr_set, attr_clr = recursive_attrs(options)
@@ -234,11 +249,13 @@ def _mount_cgroup(sys: Syscalls, rootfs: str, dest: str, flags: int,
         sys.mount(cgroup_paths[""], dest, "bind", sc.MS_BIND | sc.MS_REC)
         sys.mount(None, dest, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
         return
+    existing = os.stat(dest).st_mode & 0o7777  # sysfs's own 0555 there, kept as runc does
     sys.mount("tmpfs", dest, "tmpfs", base, "mode=755")
+    os.chmod(dest, existing)
     for name, path in cgroup_paths.items():
         if name == "unified":
             continue  # hybrid host: runc does not show the v2 tree inside either
         sub = os.path.join(dest, name[5:] if name.startswith("name=") else name)
-        os.makedirs(sub, exist_ok=True)
+        mkdir_all(sub)
         sys.mount(path, sub, "bind", sc.MS_BIND | sc.MS_REC)
         sys.mount(None, sub, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))

@@ -11,7 +11,7 @@ import os
 
 from . import devices
 from . import syscalls as sc
-from .mounts import PROPAGATION, mount_entry, secure_join
+from .mounts import PROPAGATION, mkdir_all, mount_entry, secure_join
 from .syscalls import Syscalls
 
 TYPE_CHECKING = False
@@ -129,4 +129,4 @@ def set_sysctls(sysctl: dict[str, str]) -> None:
             f.write(value)
 
 
-__all__ = ["prepare", "finalize", "set_sysctls", "secure_join"]
+__all__ = ["prepare", "finalize", "set_sysctls", "secure_join", "mkdir_all"]

@@ -137,8 +137,10 @@ def _child(channel: Channel, ns_fds: list[tuple[int, int]], cgroup_procs: list[s
         if slave:
             from ..linux import tty
             tty.make_controlling(slave)
+        denied = ini._chdir(proc.get("cwd") or "/", defer_denied=True)
         ini._switch_user(sys_, proc.get("capabilities"), proc.get("user") or {}, env)
-        ini._chdir(proc.get("cwd") or "/")
+        if denied:
+            ini._chdir(proc.get("cwd") or "/")
         path = ini._lookup(proc["args"][0], env)
         ini._reset_signals()
         channel.send("ready")

@@ -211,8 +211,10 @@ def _init(cfg: InitConfig) -> None:
     if slave:
         from ..linux import tty
         tty.make_controlling(slave)
+    denied = _chdir(proc.get("cwd") or "/", defer_denied=True)
     _switch_user(sys_, proc.get("capabilities"), user, env)
-    _chdir(proc.get("cwd") or "/")
+    if denied:
+        _chdir(proc.get("cwd") or "/")
     path = _lookup(proc["args"][0], env)
     _reset_signals()
     # Tell create we are ready, and only go on once it saved the state: our
@@ -252,7 +254,7 @@ def _make_cwd(root: str, cwd: str) -> None:
     """runc creates a missing working directory inside the rootfs."""
     target = rootfs.secure_join(root, cwd)
     if not os.path.exists(target):
-        os.makedirs(target, 0o755, exist_ok=True)
+        rootfs.mkdir_all(target)
 
 
 def _security_labels(proc: dict[str, Any]) -> None:
@@ -340,12 +342,19 @@ def _fix_stdio_owner(uid: int, gid: int) -> None:
             pass
 
 
-def _chdir(cwd: str) -> None:
+def _chdir(cwd: str, *, defer_denied: bool = False) -> bool:
+    """runc tries the working directory before the user switch too (root may reach
+    what the user cannot): with ``defer_denied``, True on EACCES/EPERM, to retry as the user."""
     try:
         os.chdir(cwd)
+    except PermissionError:
+        if defer_denied:
+            return True
+        raise _exec_error(f'chdir to cwd ("{cwd}") set in config.json failed: permission denied') from None
     except OSError as e:
         raise _exec_error(f'chdir to cwd ("{cwd}") set in config.json failed: '
                           f'{(e.strerror or str(e)).lower()}') from None
+    return False
 
 
 def _lookup(arg0: str, env: dict[str, str]) -> str:
