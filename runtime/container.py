@@ -92,8 +92,16 @@ class Container:
             out["annotations"] = self.data["annotations"]
         return out
 
-    def state_json(self) -> bytes:
-        return jsonio.dumps(self.oci_state()).encode()
+    def hook_state_json(self) -> bytes:
+        """What poststart/poststop hooks read on stdin: the runtime-spec State, as
+        runc gives it (no rootfs, created, owner; no pid once stopped)."""
+        out: dict[str, Any] = {"ociVersion": OCI_VERSION, "id": self.id, "status": self.status}
+        if self.status != "stopped" and self.pid:
+            out["pid"] = self.pid
+        out["bundle"] = self.data["bundle"]
+        if self.data.get("annotations"):
+            out["annotations"] = self.data["annotations"]
+        return jsonio.dumps(out).encode()
 
     # --- operations -------------------------------------------------------
     def signal_all(self, sig: int) -> None:
@@ -157,9 +165,9 @@ class Container:
             from . import hooks as hk
             from .logs import log
             try:
-                hk.run_all(hooks, self.state_json(), "poststop")
+                hk.run_all(hooks, self.hook_state_json(), "poststop")
             except RuntimeErr as e:
-                log.warning(str(e))
+                log.log("error", str(e))  # runc: logged as an error, the delete still succeeds
         st.remove_dir(self.dir)
 
 

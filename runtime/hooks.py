@@ -32,7 +32,7 @@ def run_all(hooks: list[dict[str, Any]], state_json: bytes, kind: str) -> None:
         if res.returncode != 0:
             status = f"exit status {res.returncode}" if res.returncode > 0 else \
                 f"signal: {_signal_name(-res.returncode)}"
-            raise RuntimeErr(f"error running hook #{i}: {status}, stdout: "
+            raise RuntimeErr(f"error running hook #{i}: error running hook: {status}, stdout: "
                              f"{res.stdout.decode(errors='replace')}, stderr: {res.stderr.decode(errors='replace')}")
 
 

@@ -92,6 +92,14 @@ class Spec:
         return clean if path.startswith("/") else clean.lstrip("/")
 
 
+def enter_bundle(bundle: str, pid_file: str | None) -> str | None:
+    """create/run work from the bundle directory, as runc (hooks start there);
+    --pid-file is made absolute first. Returns the pid file's path."""
+    pid_file = os.path.abspath(pid_file) if pid_file else pid_file
+    os.chdir(bundle)
+    return pid_file
+
+
 def load(bundle: str, *, need_process: bool = True) -> Spec:
     """Read and validate ``<bundle>/config.json``; raise ConfigError with runc-like text."""
     path = os.path.join(bundle, "config.json")
@@ -141,7 +149,7 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         if kind == "time" and not os.path.exists("/proc/self/ns/time"):
             raise ConfigError('namespace {"time" ""} does not exist: this kernel has no time namespaces')
         if kind in seen:
-            raise ConfigError(f"malformed spec file: duplicated ns {kind!r}")
+            raise ConfigError(f'malformed spec file: duplicated ns {{"{kind}" "{ns.get("path") or ""}"}}')
         seen.add(kind)
         if ns.get("path") and not os.path.exists(ns["path"]):
             raise ConfigError(f"namespace {kind!r} path {ns['path']}: no such file or directory")
@@ -171,6 +179,9 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         raise ConfigError("a private mount namespace is required (no mount namespace in config.json)")
     if raw.get("hostname") and "uts" not in seen:
         raise ConfigError("unable to set hostname without a private UTS namespace")
+    if linux.get("rootfsPropagation") not in (None, "", *ROOTFS_PROPAGATION):
+        raise ConfigError(f"rootfsPropagation={linux['rootfsPropagation']} is not supported")
+    _validate_sysctl(linux)
     for m in raw.get("mounts") or []:
         if not isinstance(m, dict) or not str(m.get("destination", "")).startswith("/"):
             raise ConfigError(f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
@@ -207,7 +218,43 @@ def _validate_process(proc: Any, need: bool) -> None:
         log.warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]")
     for rl in proc.get("rlimits") or []:
         if rl.get("type") not in RLIMITS:
-            raise ConfigError(f"rlimit type {rl.get('type')!r} not supported")
+            raise ConfigError(f"wrong rlimit value: {rl.get('type')}")
+
+
+# runc's validator: IPC sysctls need a private IPC namespace, net.* a network
+# namespace other than the current one, kernel.domainname a UTS one; nothing else.
+IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+ROOTFS_PROPAGATION = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+
+
+def _validate_sysctl(linux: dict[str, Any]) -> None:
+    spaces = {ns.get("type"): ns.get("path") or "" for ns in linux.get("namespaces") or []}
+    for key in linux.get("sysctl") or {}:
+        if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if "ipc" in spaces:
+                continue
+            raise ConfigError(f'sysctl "{key}" is not allowed in the hosts ipc namespace')
+        if key.startswith("net."):
+            if "network" in spaces and not _is_current_netns(spaces["network"]):
+                continue
+            raise ConfigError(f'sysctl "{key}" not allowed in host network namespace')
+        if "uts" in spaces and key == "kernel.domainname":
+            continue
+        if "uts" in spaces and key == "kernel.hostname":
+            raise ConfigError(f'sysctl "{key}" is not allowed as it conflicts with the OCI "hostname" field')
+        raise ConfigError(f'sysctl "{key}" is not in a separate kernel namespace')
+
+
+def _is_current_netns(path: str) -> bool:
+    """True when the namespace at path is the runtime's own (an empty path means a new one)."""
+    if not path:
+        return False
+    try:
+        st, own = os.stat(path), os.stat("/proc/self/ns/net")
+    except OSError as e:
+        raise ConfigError(f"unable to check network namespace {path}: {e.strerror}") from None
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
 
 
 def _validate_idmapped(m: dict[str, Any], linux: dict[str, Any]) -> None:

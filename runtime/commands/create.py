@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def run(args: Args) -> int:
     bundle = os.path.abspath(args.bundle or os.getcwd())
     spec = sp.load(bundle)
-    parent.create(args.root, args.id, spec, pid_file=args.pid_file,
+    pid_file = sp.enter_bundle(bundle, args.pid_file)
+    parent.create(args.root, args.id, spec, pid_file=pid_file,
                   console_socket=args.console_socket, no_pivot=args.no_pivot,
                   preserve_fds=args.preserve_fds)
     return 0

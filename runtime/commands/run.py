@@ -25,6 +25,7 @@ _FORWARD = sorted({n for k, n in signals.NUMBERS.items()
 def run(args: Args) -> int:
     bundle = os.path.abspath(args.bundle or os.getcwd())
     spec = sp.load(bundle)
+    pid_file = sp.enter_bundle(bundle, args.pid_file)
     proxy = None
     if spec.process.get("terminal") and not args.console_socket:
         if args.detach:
@@ -36,7 +37,7 @@ def run(args: Args) -> int:
         # by the user-namespace stage) is still ours to wait for.
         from ..linux import syscalls as sc
         sc.default().prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    created = parent.create(args.root, args.id, spec, pid_file=args.pid_file,
+    created = parent.create(args.root, args.id, spec, pid_file=pid_file,
                             console_socket=args.console_socket, no_pivot=args.no_pivot,
                             preserve_fds=args.preserve_fds, detach=args.detach,
                             console_conn=proxy.theirs if proxy else None)

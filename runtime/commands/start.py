@@ -30,6 +30,6 @@ def poststart(c: Container) -> None:
         from ..logs import log
         c.status = "running"
         try:
-            hk.run_all(hooks, c.state_json(), "poststart")
+            hk.run_all(hooks, c.hook_state_json(), "poststart")
         except Exception as e:  # noqa: BLE001 - runc only warns for poststart
             log.warning(str(e))

@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # False in init forked by the user-namespace stage (see run_userns_stage).
 _restore_pdeathsig = True
+# runc's init reports "ready" to its parent before seccomp, capabilities, the
+# user and the working directory: its errors before that point are wrapped as
+# "error during container init", the later ones are not.
+_past_ready = False
 
 
 class InitConfig:
@@ -72,6 +76,9 @@ def run(cfg: InitConfig) -> None:
         _init(cfg)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         msg = _describe(e)
+        if not msg.startswith("unable to start container process: "):
+            during = "" if _past_ready else "error during container init: "
+            msg = f"unable to start container process: {during}{msg}"
         try:
             cfg.channel.send("error", msg=msg)
         except OSError:
@@ -158,6 +165,7 @@ def _join_cgroups(procs_files: list[str]) -> None:
 
 
 def _init(cfg: InitConfig) -> None:
+    global _past_ready
     sys_ = sc.default()
     spec, raw, proc = cfg.spec, cfg.spec.raw, cfg.spec.process
     if not cfg.stage2:
@@ -201,6 +209,7 @@ def _init(cfg: InitConfig) -> None:
     nnp = bool(proc.get("noNewPrivileges"))
     if nnp:
         sys_.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    _past_ready = True
     if cfg.seccomp and not nnp:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the drop.
         from ..linux import seccomp
@@ -259,18 +268,16 @@ def _make_cwd(root: str, cwd: str) -> None:
 
 def _security_labels(proc: dict[str, Any]) -> None:
     profile = proc.get("apparmorProfile")
-    if profile:
-        enabled = False
+    if profile:  # as runc 1.1: applied whether apparmor is enabled or not (then it fails)
+        path = "/proc/self/attr/apparmor/exec"
+        if not os.path.exists(path):
+            path = "/proc/self/attr/exec"  # the kernel's older interface
         try:
-            with open("/sys/module/apparmor/parameters/enabled") as f:
-                enabled = f.read().strip() == "Y"
-        except OSError:
-            pass
-        if enabled:
-            with open("/proc/self/attr/apparmor/exec", "w") as f:
+            with open(path, "w") as f:
                 f.write(f"exec {profile}")
-        else:
-            log.debug(f"apparmor is not enabled on this host: ignoring profile {profile!r}")
+        except OSError as e:
+            raise RuntimeError(f"unable to apply apparmor profile: apparmor failed to apply profile: "
+                               f"write {path}: {(e.strerror or str(e)).lower()}") from None
     if proc.get("selinuxLabel"):
         log.debug("selinux is not enabled on this host: ignoring selinuxLabel")
 

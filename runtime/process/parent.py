@@ -198,7 +198,7 @@ def _serve_hooks(channel: Channel, spec: Spec, state_json: bytes, kind: str | No
         hooks.run_all(spec.hooks.get("createRuntime") or [], state_json, "createRuntime")
     except RuntimeErr as e:
         channel.send("error", msg=str(e))
-        raise
+        raise RuntimeErr(f"unable to start container process: error during container init: {e}") from None
     channel.send("ok")
 
 
