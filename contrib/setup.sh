@@ -13,9 +13,11 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # debootstrap: the small Debian rootfs image of the image tests (cached in /var/cache/dockerd-py-tests).
 # docker-registry, apache2-utils (htpasswd), openssl (token signing): the real registry of the distribution tests.
 # tini: its tini-static is docker-init for `docker run --init`.
+# golang-go, golang-github-opencontainers-runtime-tools-dev: build runtime-tools' OCI validation suite (tests/runtime/oci_conformance.py).
 need_apt=()
 for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io debootstrap docker-registry apache2-utils openssl \
-           tini; do
+           tini \
+           golang-go golang-github-opencontainers-runtime-tools-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)

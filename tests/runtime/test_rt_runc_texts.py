@@ -41,9 +41,12 @@ def _host_value(key: str) -> str:
 @pytest.mark.parametrize("sysctl, namespaces, text", [
     ({"vm.swappiness": "HOST"}, None, 'sysctl "vm.swappiness" is not in a separate kernel namespace'),
     ({"kernel.shmmax": "HOST"}, ["ipc"], 'sysctl "kernel.shmmax" is not allowed in the hosts ipc namespace'),
-    ({"net.ipv4.ip_forward": "HOST"}, ["network"], 'sysctl "net.ipv4.ip_forward" not allowed in host network namespace'),
-    ({"net.ipv4.ip_forward": "HOST"}, "host-netns", 'sysctl "net.ipv4.ip_forward" not allowed in host network namespace'),
-    ({"kernel.hostname": "x"}, None, 'sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field'),
+    ({"net.ipv4.ip_forward": "HOST"}, ["network"],
+     'sysctl "net.ipv4.ip_forward" not allowed in host network namespace'),
+    ({"net.ipv4.ip_forward": "HOST"}, "host-netns",
+     'sysctl "net.ipv4.ip_forward" not allowed in host network namespace'),
+    ({"kernel.hostname": "x"}, None,
+     'sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field'),
     ({"kernel.domainname": "x", "kernel.shmmax": "8192", "fs.mqueue.msg_max": "20",
       "net.ipv4.ip_forward": "1"}, None, None),
 ])
@@ -68,7 +71,8 @@ def test_sysctl_validation(pair, bundle, sysctl, namespaces, text):
 def test_rootfs_propagation_unknown(pair, bundle):
     bundle.spec["linux"]["rootfsPropagation"] = "bogus"
     results = _create_both(pair, bundle.args("true"))
-    assert results[0] == results[1] == (1, 'level=error msg="runc create failed: rootfsPropagation=bogus is not supported"')
+    assert results[0] == results[1] == (
+        1, 'level=error msg="runc create failed: rootfsPropagation=bogus is not supported"')
 
 
 def test_apparmor_profile_without_apparmor(pair, bundle):
