@@ -17,7 +17,7 @@ def parse_signal(text: str) -> int:
     try:
         return signals.parse(text)
     except ValueError:
-        raise RuntimeErr(f"unknown signal {text!r}") from None
+        raise RuntimeErr(f'unknown signal "{text}"') from None
 
 
 def run(args: Args) -> int:
@@ -32,4 +32,6 @@ def run(args: Args) -> int:
             os.kill(c.pid, sig)
         except ProcessLookupError:
             raise IncorrectStatus("container not running") from None
+        except OSError as e:  # e.g. EINVAL for a number that is no signal
+            raise RuntimeErr(f"unable to signal init: {(e.strerror or str(e)).lower()}") from None
     return 0

@@ -147,3 +147,15 @@ def test_failing_poststop_hook_logged_as_error(pair, bundle):
         results.append((res.returncode, _msg(res.stderr)))
     assert results[0] == results[1] == (
         0, 'level=error msg="error running hook #0: error running hook: exit status 1, stdout: , stderr: "')
+
+
+def test_kill_bad_signal_texts(pair, bundle):
+    outputs = []
+    for rt in pair:
+        cid = rt.new_id()
+        bundle.args("sleep", "100").write(cid)
+        rt.ok("create", "--bundle", bundle.path, cid)
+        outputs.append([(res.returncode, _msg(res.stderr)) for res in (rt.cmd("kill", cid, s) for s in ("BOGUS", "99"))])
+        assert rt.state(cid)["status"] == "created"
+    assert outputs[0] == outputs[1] == [(1, 'level=error msg="unknown signal \\"BOGUS\\""'),
+                                        (1, 'level=error msg="unable to signal init: invalid argument"')]
