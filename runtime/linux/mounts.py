@@ -155,7 +155,7 @@ def mount_entry(sys: Syscalls, rootfs: str, m: dict[str, Any], cgroup_paths: dic
         if mount_fd is not None:  # (create checked the source; we may not even see it)
             is_dir = stat.S_ISDIR(os.fstat(mount_fd).st_mode)
         elif not os.path.exists(source):
-            raise OSError(2, f"bind mount source {source}: no such file or directory")
+            raise OSError(2, f"stat {source}: no such file or directory")
         else:
             is_dir = os.path.isdir(source)
         make_target(dest, is_dir)

@@ -31,7 +31,12 @@ def prepare(sys: Syscalls, rootfs: str, spec_raw: dict[str, Any], cgroup_paths: 
     sys.mount(rootfs, rootfs, "bind", sc.MS_BIND | sc.MS_REC)
     mounts = spec_raw.get("mounts") or []
     for i, m in enumerate(mounts):
-        mount_entry(sys, rootfs, m, cgroup_paths, (idmapped or {}).get(i))
+        try:
+            mount_entry(sys, rootfs, m, cgroup_paths, (idmapped or {}).get(i))
+        except OSError as e:  # runc's wording around what failed
+            inner = e.args[1] if len(e.args) > 1 else str(e)
+            raise OSError(e.errno, f'error mounting "{m.get("source", "")}" to rootfs at '
+                                   f'"{m.get("destination")}": {inner}') from None
     if devices.needs_dev_setup(mounts):
         devices.create_defaults(sys, rootfs, linux.get("devices") or [], bind=in_userns)
         devices.create_symlinks(rootfs)

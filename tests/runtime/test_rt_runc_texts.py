@@ -88,10 +88,14 @@ def test_apparmor_profile_without_apparmor(pair, bundle):
 
 @pytest.mark.parametrize("mod, text", [
     (lambda s: s["mounts"].append({"destination": "/x", "type": "nosuchfs", "source": "none"}),
-     "unable to start container process: error during container init: "),
+     'unable to start container process: error during container init: error mounting \\"none\\" to rootfs at '
+     '\\"/x\\": mount none:'),
     (lambda s: s["hooks"].update(prestart=[{"path": "/bin/false", "args": ["false"]}]),
      "unable to start container process: error during container init: error running hook #0: error running hook: "
      "exit status 1, stdout: , stderr: "),
+    (lambda s: s["mounts"].append({"destination": "/b", "type": "bind", "source": "/nonexistent", "options": ["bind"]}),
+     'unable to start container process: error during container init: error mounting \\"/nonexistent\\" to rootfs '
+     'at \\"/b\\": stat /nonexistent: no such file or directory"'),
     (lambda s: s["process"].update(args=["nosuchcommand"]),
      'unable to start container process: exec: \\"nosuchcommand\\": executable file not found in $PATH'),
 ])
