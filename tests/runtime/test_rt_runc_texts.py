@@ -159,7 +159,8 @@ def test_kill_bad_signal_texts(pair, bundle):
         cid = rt.new_id()
         bundle.args("sleep", "100").write(cid)
         rt.ok("create", "--bundle", bundle.path, cid)
-        outputs.append([(res.returncode, _msg(res.stderr)) for res in (rt.cmd("kill", cid, s) for s in ("BOGUS", "99"))])
+        results = [rt.cmd("kill", cid, sig) for sig in ("BOGUS", "99")]
+        outputs.append([(res.returncode, _msg(res.stderr)) for res in results])
         assert rt.state(cid)["status"] == "created"
     assert outputs[0] == outputs[1] == [(1, 'level=error msg="unknown signal \\"BOGUS\\""'),
                                         (1, 'level=error msg="unable to signal init: invalid argument"')]
