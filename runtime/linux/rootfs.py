@@ -130,8 +130,11 @@ def _flags_of(path: str) -> int:
 def set_sysctls(sysctl: dict[str, str]) -> None:
     for key, value in sysctl.items():
         path = "/proc/sys/" + key.replace(".", "/")
-        with open(path, "w") as f:
-            f.write(value)
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise OSError(e.errno, f"write {path}: {os.strerror(e.errno).lower()}") from None
 
 
 __all__ = ["prepare", "finalize", "set_sysctls", "secure_join", "mkdir_all"]

@@ -109,7 +109,7 @@ class Syscalls:
     def _check(self, ret: int, what: str, *paths: str) -> int:
         if ret < 0:
             err = ctypes.get_errno()
-            raise OSError(err, f"{what}: {os.strerror(err)}", *paths[:1])
+            raise OSError(err, f"{what}: {os.strerror(err).lower()}", *paths[:1])  # Go's wording
         return ret
 
     # --- mounts -----------------------------------------------------------
@@ -119,7 +119,7 @@ class Syscalls:
         if ret < 0:
             err = ctypes.get_errno()
             raise OSError(err, f"mount {source or ''}:{target} (via {fstype or 'none'}, "
-                               f"flags 0x{flags:x}{', data: ' + data if data else ''}): {os.strerror(err)}")
+                               f"flags 0x{flags:x}{', data: ' + data if data else ''}): {os.strerror(err).lower()}")
 
     def umount2(self, target: str, flags: int = 0) -> None:
         self._check(self._libc.umount2(_b(target), flags), f"umount {target}")

@@ -264,6 +264,8 @@ def _make_cwd(root: str, cwd: str) -> None:
     target = rootfs.secure_join(root, cwd)
     if not os.path.exists(target):
         rootfs.mkdir_all(target)
+    elif not os.path.isdir(target):
+        raise OSError(20, f"mkdir {cwd}: not a directory")  # runc's MkdirAll
 
 
 def _security_labels(proc: dict[str, Any]) -> None:
@@ -286,7 +288,13 @@ def _rlimits(limits: list[dict[str, Any]]) -> None:
     for rl in limits:
         hard = _rlim(rl.get("hard", 0))
         soft = _rlim(rl.get("soft", 0))
-        resource.setrlimit(getattr(resource, rl["type"]), (soft, hard))
+        kind = getattr(resource, rl["type"])
+        try:
+            resource.setrlimit(kind, (soft, hard))
+        except (ValueError, OSError) as e:  # (Python refuses soft > hard itself, with its own words)
+            why = os.strerror(e.errno).lower() if isinstance(e, OSError) and e.errno else "invalid argument"
+            raise RuntimeError(f"error setting rlimits for ready process: error setting rlimit type {kind}: {why}") \
+                from None
 
 
 def _rlim(value: int) -> int:
@@ -329,7 +337,10 @@ def _switch_user(sys_: sc.Syscalls, capabilities: dict[str, Any] | None, user: d
     os.setuid(uid)
     sys_.prctl(sc.PR_SET_KEEPCAPS, 0)
     if capabilities is not None:
-        caps.apply(sys_, capabilities)
+        try:
+            caps.apply(sys_, capabilities)
+        except OSError as e:
+            raise RuntimeError(f"unable to apply caps: {os.strerror(e.errno).lower()}") from None
     if uid != 0 and _restore_pdeathsig:
         sys_.prctl(sc.PR_SET_PDEATHSIG, signals.SIGKILL)  # credentials change cleared it
     if user.get("umask") is not None:
@@ -387,7 +398,11 @@ def _exec_error(msg: str) -> RuntimeError:
 
 def _close_fds(first: int) -> None:
     """Mark every inherited fd >= first close-on-exec (ours already are)."""
-    for name in os.listdir("/proc/self/fd"):
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError as e:
+        raise RuntimeError(f"error closing exec fds: open /proc/self/fd: {os.strerror(e.errno).lower()}") from None
+    for name in names:
         fd = int(name)
         if fd >= first:
             try:

@@ -96,6 +96,16 @@ def test_apparmor_profile_without_apparmor(pair, bundle):
     (lambda s: s["mounts"].append({"destination": "/b", "type": "bind", "source": "/nonexistent", "options": ["bind"]}),
      'unable to start container process: error during container init: error mounting \\"/nonexistent\\" to rootfs '
      'at \\"/b\\": stat /nonexistent: no such file or directory"'),
+    (lambda s: s["process"].update(rlimits=[{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 10}]),
+     "unable to start container process: error during container init: error setting rlimits for ready process: "
+     "error setting rlimit type 7: invalid argument"),
+    (lambda s: s["linux"].update(sysctl={"net.ipv4.ip_forward": "abc"}),
+     "unable to start container process: error during container init: write /proc/sys/net/ipv4/ip_forward: "
+     "invalid argument"),
+    (lambda s: s["process"].update(cwd="/bin/busybox"),
+     "unable to start container process: error during container init: mkdir /bin/busybox: not a directory"),
+    (lambda s: s["process"]["capabilities"].update(bounding=["CAP_KILL"], inheritable=["CAP_CHOWN"]),
+     "unable to start container process: unable to apply caps: operation not permitted"),
     (lambda s: s["process"].update(args=["nosuchcommand"]),
      'unable to start container process: exec: \\"nosuchcommand\\": executable file not found in $PATH'),
 ])
