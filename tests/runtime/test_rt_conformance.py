@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 
@@ -155,3 +156,20 @@ def test_harness_end_to_end(runtimes, tmp_path):
     for mount, key in oc._hierarchies():  # the stand-in's containers went with the harness's clean-up
         below = oc._own_cgroups().get(key, "").rstrip("/")
         assert not glob.glob(f"{mount}{below}/standin-*"), mount
+
+
+def test_bundle_removal_never_crosses_a_mount(tmp_path):
+    """What a runtime left mounted below a bundle (runc does, for a config without
+    a mount namespace) is detached first: the bound directory keeps its files."""
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "file").write_text("x")
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs" / "mnt").mkdir(parents=True)
+    subprocess.run(["mount", "--bind", str(keep), str(bundle / "rootfs" / "mnt")], check=True)
+    try:
+        oc._remove_tree(str(bundle))
+    finally:
+        subprocess.run(["umount", "-l", str(bundle / "rootfs" / "mnt")], capture_output=True)
+    assert not bundle.exists()
+    assert (keep / "file").read_text() == "x"
