@@ -16,18 +16,22 @@ def run_all(hooks: list[dict[str, Any]], state_json: bytes, kind: str) -> None:
     Messages are runc's ("error running hook #N: ..."); ``kind`` goes to the debug log."""
     from .logs import log
     for i, hook in enumerate(hooks or []):
-        log.debug(f"running {kind} hook #{i}: {hook.get('path')}")
-        args = hook.get("args") or [hook["path"]]
+        path = hook.get("path", "")
+        log.debug(f"running {kind} hook #{i}: {path}")
+        args = hook.get("args") or [path]
         env = dict(e.split("=", 1) for e in hook.get("env") or [] if "=" in e)
         timeout = hook.get("timeout")
         try:
-            res = subprocess.run(args, executable=hook["path"], input=state_json, env=env,
+            if not path:
+                raise FileNotFoundError(2, "No such file or directory")
+            # a path without "/" is not looked up in PATH: as Go's exec.Cmd, it is relative to the cwd
+            res = subprocess.run(args, executable=path if "/" in path else "./" + path, input=state_json, env=env,
                                  capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeErr(f"error running hook #{i}: hook ran past specified timeout of "
                              f"{float(timeout):.1f}s") from None
         except OSError as e:
-            raise RuntimeErr(f"error running hook #{i}: fork/exec {hook['path']}: "
+            raise RuntimeErr(f"error running hook #{i}: fork/exec {path}: "
                              f"{(e.strerror or str(e)).lower()}") from None
         if res.returncode != 0:
             status = f"exit status {res.returncode}" if res.returncode > 0 else \

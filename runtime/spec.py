@@ -183,18 +183,23 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
         raise ConfigError(f"rootfsPropagation={linux['rootfsPropagation']} is not supported")
     _validate_sysctl(linux)
     for m in raw.get("mounts") or []:
-        if not isinstance(m, dict) or not str(m.get("destination", "")).startswith("/"):
+        if not isinstance(m, dict) or not isinstance(m.get("destination"), str) or not m["destination"]:
             raise ConfigError(f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "
                               "is not absolute")
+        if not m["destination"].startswith("/"):  # runc 1.1 still takes it, below the root
+            from .logs import log
+            log.warning(f"mount destination {m['destination']} is not absolute. Support for non-absolute "
+                        "mount destinations will be removed in a future release.")
+            m["destination"] = "/" + m["destination"]
         _validate_idmapped(m, linux)
     _validate_seccomp(linux.get("seccomp"))
     hooks = raw.get("hooks") or {}
     for name, entries in hooks.items():
         if name not in HOOK_NAMES:
             continue
-        for h in entries or []:
-            if not isinstance(h, dict) or not str(h.get("path", "")).startswith("/"):
-                raise ConfigError(f"hook {name}: path must be absolute")
+        for h in entries or []:  # (a relative path is runc's too: it starts from the bundle directory)
+            if not isinstance(h, dict) or not isinstance(h.get("path", ""), str):
+                raise ConfigError(f"hook {name}: each hook must be an object with a path")
 
 
 def _validate_process(proc: Any, need: bool) -> None:

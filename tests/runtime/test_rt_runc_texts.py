@@ -174,3 +174,27 @@ def test_kill_bad_signal_texts(pair, bundle):
         assert rt.state(cid)["status"] == "created"
     assert outputs[0] == outputs[1] == [(1, 'level=error msg="unknown signal \\"BOGUS\\""'),
                                         (1, 'level=error msg="unable to signal init: invalid argument"')]
+
+
+def test_relative_mount_destination_and_hook_path(pair, bundle):
+    """runc 1.1 takes both: the mount goes below the root (with a warning), the
+    hook's path starts from the bundle directory."""
+    script = os.path.join(bundle.path, "relhook")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\necho ran >> {bundle.path}/hook-ran\n")
+    os.chmod(script, 0o755)
+    bundle.spec["mounts"].append({"destination": "relx", "type": "tmpfs", "source": "tmpfs"})
+    bundle.spec["hooks"] = {"prestart": [{"path": "relhook"}]}
+    outputs = []
+    for rt in pair:
+        cid = rt.new_id()
+        bundle.args("sh", "-c", "grep -c ' /relx ' /proc/self/mountinfo").write(cid)
+        res = rt.cmd("run", "--bundle", bundle.path, cid)
+        reap()
+        outputs.append((res.returncode, res.stdout, _msg(res.stderr)))
+    warning = ('level=warning msg="mount destination relx is not absolute. Support for non-absolute mount '
+               'destinations will be removed in a future release."')
+    for code, out, err in outputs:  # (runc logs a second warning, the Go dump of its mount struct)
+        assert (code, out, err.splitlines()[0]) == (0, "1\n", warning), err
+    with open(os.path.join(bundle.path, "hook-ran")) as f:
+        assert f.read() == "ran\nran\n"
