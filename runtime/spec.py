@@ -182,6 +182,9 @@ def validate(raw: dict[str, Any], bundle: str, *, need_process: bool = True) -> 
     if linux.get("rootfsPropagation") not in (None, "", *ROOTFS_PROPAGATION):
         raise ConfigError(f"rootfsPropagation={linux['rootfsPropagation']} is not supported")
     _validate_sysctl(linux)
+    for dev in linux.get("devices") or []:
+        if isinstance(dev, dict) and dev.get("type") not in ("c", "u", "b", "p"):
+            raise ConfigError(f'invalid device type "{dev.get("type", "")}"')
     for m in raw.get("mounts") or []:
         if not isinstance(m, dict) or not isinstance(m.get("destination"), str) or not m["destination"]:
             raise ConfigError(f"mount destination {m.get('destination') if isinstance(m, dict) else m!r} "

@@ -68,11 +68,14 @@ def test_sysctl_validation(pair, bundle, sysctl, namespaces, text):
         assert results[0] == (0, "")
 
 
-def test_rootfs_propagation_unknown(pair, bundle):
-    bundle.spec["linux"]["rootfsPropagation"] = "bogus"
+@pytest.mark.parametrize("linux, text", [
+    ({"rootfsPropagation": "bogus"}, "rootfsPropagation=bogus is not supported"),
+    ({"devices": [{"path": "/dev/x", "type": "z", "major": 1, "minor": 3}]}, 'invalid device type \\"z\\"'),
+])
+def test_config_refused(pair, bundle, linux, text):
+    bundle.spec["linux"].update(linux)
     results = _create_both(pair, bundle.args("true"))
-    assert results[0] == results[1] == (
-        1, 'level=error msg="runc create failed: rootfsPropagation=bogus is not supported"')
+    assert results[0] == results[1] == (1, f'level=error msg="runc create failed: {text}"')
 
 
 def test_apparmor_profile_without_apparmor(pair, bundle):
