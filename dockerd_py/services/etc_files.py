@@ -130,12 +130,7 @@ def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[st
                base: str = DEFAULT_HOSTS, host_gateway: str = "") -> str:
     """Default entries, then --add-host entries ("name:ip"), then the container's own."""
     lines = [base.rstrip("\n")] if base.strip() else []
-    for entry in extra_hosts:
-        sep = "=" if "=" in entry else ":"
-        name, _, addr = entry.partition(sep)
-        if addr == "host-gateway":
-            addr = host_gateway
-        lines.append(f"{addr.strip('[]')}\t{name}")
+    lines += [hosts_line(entry, host_gateway) for entry in extra_hosts]
     if ip and hostname:
         names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
         lines.append(f"{ip}\t{names}")
@@ -178,3 +173,25 @@ def socket_hostname() -> str:
     import socket  # noqa: PLC0415
 
     return socket.gethostname()
+
+
+def hosts_line(entry: str, host_gateway: str = "") -> str:
+    """The /etc/hosts line of an extra-host entry ("names:ip" or "names=ip")."""
+    name, _, addr = entry.partition("=" if "=" in entry else ":")
+    if addr == "host-gateway":
+        addr = host_gateway
+    return f"{addr.strip('[]')}\t{name}"
+
+
+def edit_hosts(path: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+    """Add and remove lines of a running container's hosts file in place (its bind mount
+    keeps the inode): Docker's etchosts.Add (appends) and Delete (exact lines)."""
+    try:
+        with open(path, "r+", encoding="utf-8") as f:
+            lines = [ln for ln in f.read().splitlines() if ln and ln not in remove]
+            lines += add
+            f.seek(0)
+            f.truncate()
+            f.write("".join(ln + "\n" for ln in lines))
+    except FileNotFoundError:
+        pass

@@ -26,9 +26,9 @@ from ...oci import rro
 from ...oci.mounts import legacy_read_only
 from ...state import atomic
 from ...timeutil import now_rfc3339
-from ..etc_files import DnsSettings, write_etc_files
+from ..etc_files import DnsSettings, edit_hosts, hosts_line, write_etc_files
 from .oom import OomWatcher
-from . import networking, shared_ns, shm
+from . import links, networking, shared_ns, shm
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -165,11 +165,11 @@ class Runner:
                                                "dns": list(dns.servers), "dns_options": list(dns.options)})
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
-                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
+                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
                 dns.servers, dns.search, dns.options,
                 hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
                 embedded_dns=self.networks.uses_embedded_dns(c.id))
-            links_env = self.networks.link_env(hc.get("Links") or (), c.name, self._config_env)
+            links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
@@ -207,6 +207,15 @@ class Runner:
         c.state.started_at = info.started_at or now_rfc3339()
         c.has_been_started = True
         c.manually_stopped = False
+
+    def link_env(self, c: Container) -> list[str]:
+        """The legacy links' variables of `c` (its start's and its execs' environment)."""
+        return self.networks.link_env(_legacy_links(c.host_config), c.name, self._config_env)
+
+    def drop_link_hosts(self, parent: Container, child: Container, alias: str) -> None:
+        """A removed legacy link's /etc/hosts entry leaves the running `parent`."""
+        entries = self.networks.extra_hosts([f"{child.id}:{alias}"])
+        edit_hosts(parent.etc_path("hosts"), remove=[hosts_line(e) for e in entries])
 
     # --- exit -------------------------------------------------------------
     def _monitor(self, c: Container, shim: ShimClient) -> None:
@@ -421,6 +430,10 @@ def _disconnected(settings: dict) -> dict:
     cleared = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
     networks = {name: {**ep, **cleared} for name, ep in (settings.get("Networks") or {}).items()}
     return {"Networks": networks, "Ports": {}, "SandboxKey": "", "SandboxID": ""}
+
+
+def _legacy_links(host_config: dict) -> list[str]:
+    return (host_config.get("Links") or []) if links.registers(host_config.get("NetworkMode") or "") else []
 
 
 def start_error(runtime_message: str) -> tuple[DockerError, int]:
