@@ -126,18 +126,26 @@ def internal_resolv_conf(host_text: str, dns_search: Sequence[str] = (),
     return "\n".join(out) + "\n"
 
 
-def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[str],
+def hosts_file(hostname: str, domainname: str, ips: Sequence[str], extra_hosts: Sequence[str],
                base: str = DEFAULT_HOSTS, host_gateway: str = "") -> str:
-    """Default entries, then --add-host entries ("name:ip"), then the container's own."""
+    """Default entries, then --add-host entries ("name:ip"), then the container's own (one per address)."""
     lines = [base.rstrip("\n")] if base.strip() else []
     lines += [hosts_line(entry, host_gateway) for entry in extra_hosts]
-    if ip and hostname:
-        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-        lines.append(f"{ip}\t{names}")
+    lines += own_hosts_lines(hostname, domainname, ips)
     return "\n".join(lines) + "\n"
 
 
-def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
+def own_hosts_lines(hostname: str, domainname: str, ips: Sequence[str]) -> list[str]:
+    """A container's own /etc/hosts lines, one per address of its endpoints (IPv4 and IPv6), as
+    Docker's updateHostsFile: the FQDN (hostname, plus the domain name), then its first label."""
+    if not hostname:
+        return []
+    fqdn = f"{hostname}.{domainname}" if domainname else hostname
+    names = f"{fqdn} {fqdn.partition('.')[0]}" if "." in fqdn else fqdn
+    return [f"{ip}\t{names}" for ip in ips if ip]
+
+
+def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Sequence[str],
                     extra_hosts: Sequence[str] = (), dns: Sequence[str] = (),
                     dns_search: Sequence[str] = (), dns_options: Sequence[str] = (),
                     network_mode: str = "default", host_gateway: str = "",
@@ -153,7 +161,7 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
     if host_mode and not hostname:
         hostname = socket_hostname()
     files = {
-        "/etc/hosts": hosts_file(hostname, domainname, "" if host_mode else ip,
+        "/etc/hosts": hosts_file(hostname, domainname, () if host_mode else ips,
                                  extra_hosts, base, host_gateway),
         "/etc/hostname": hostname + "\n",
         "/etc/resolv.conf": internal_resolv_conf(host_resolv_conf(), dns_search, dns_options)

@@ -164,7 +164,7 @@ class Runner:
                                                "endpoints": networking.endpoint_configs(c),
                                                "dns": list(dns.servers), "dns_options": list(dns.options)})
             etc_files = write_etc_files(
-                c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
+                c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), endpoint_ips(sandbox.networks),
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
                 dns.servers, dns.search, dns.options,
                 hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
@@ -421,8 +421,9 @@ def _discard_task(shim: ShimClient) -> None:
         log.exception("could not discard a task that failed to start")
 
 
-def _first_ip(networks: dict) -> str:
-    return next((n.get("IPAddress", "") for n in networks.values() if n.get("IPAddress")), "")
+def endpoint_ips(networks: dict) -> list[str]:
+    """The addresses of a container's endpoints (EndpointSettings by network), IPv4 then IPv6 of each."""
+    return [ip for n in networks.values() for ip in (n.get("IPAddress"), n.get("GlobalIPv6Address")) if ip]
 
 
 def _disconnected(settings: dict) -> dict:

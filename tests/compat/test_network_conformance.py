@@ -1,0 +1,114 @@
+"""Network behaviours found different from Docker's dockerd in an audit of issue 4 (the same
+docker CLI commands against both daemons): texts and codes of create's refusals, the
+connect/disconnect conflict rules (by the networks a container is on now, not its mode),
+and a running container's /etc/hosts across connect and disconnect."""
+
+import json
+import subprocess
+import uuid
+
+import docker
+import pytest
+
+
+def uid(prefix: str = "k") -> str:
+    return prefix + uuid.uuid4().hex[:8]
+
+
+def sleeper(cli, container_cleanup, *args: str) -> str:
+    name = uid()
+    container_cleanup.append(name)
+    cli("run", "-d", "--name", name, *args, "busybox", "sleep", "300")
+    return name
+
+
+@pytest.fixture
+def networks(cli):
+    made: list[str] = []
+    yield made
+    for name in made:
+        cli("network", "rm", name, check=False)
+
+
+def test_same_bridge_name_is_docker_403_and_leaves_nothing(cli, client, networks):
+    first, second, bridge = uid("n"), uid("n"), uid("br")
+    networks.append(first)
+    first_id = cli("network", "create", "-o", f"com.docker.network.bridge.name={bridge}", first).stdout.strip()
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.create_network(second, options={"com.docker.network.bridge.name": bridge})
+    assert e.value.status_code == 403
+    text = e.value.explanation
+    assert text.startswith("cannot create network ") and text.endswith(
+        f" ({bridge}): conflicts with network {first_id} ({bridge}): networks have same bridge name")
+    assert second not in cli("network", "ls", "--format", "{{.Name}}").stdout.split()
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "bridge"], capture_output=True, text=True).stdout
+    assert links.count(f": {bridge}:") == 1
+
+
+def test_scopes_and_drivers_of_a_swarm(client):
+    for kwargs, status, text in (
+            ({"scope": "swarm"}, 403, "cannot create a swarm scoped network when swarm is not active"),
+            ({"scope": "global"}, 500, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+                                       "to connect this node to swarm and try again."),
+            ({"driver": "overlay"}, 500, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
+                                         'join" to connect this node to swarm and try again.')):
+        with pytest.raises(docker.errors.APIError) as e:
+            client.api.create_network(uid("n"), **kwargs)
+        assert (e.value.status_code, e.value.explanation) == (status, text), kwargs
+
+
+def test_connect_conflicts_follow_the_networks_a_container_is_on(cli, container_cleanup, networks):
+    net = uid("n")
+    networks.append(net)
+    cli("network", "create", net)
+    on_host = sleeper(cli, container_cleanup, "--network", "host")
+    bad = cli("network", "connect", net, on_host, check=False)
+    assert "container sharing network namespace with another container or host cannot be connected " \
+           "to any other network" in bad.stderr
+    plain = sleeper(cli, container_cleanup)
+    bad = cli("network", "disconnect", "host", plain, check=False)  # not the host-network conflict: not on it
+    assert bad.returncode == 1 and "is not connected to network host" in bad.stderr
+    bad = cli("network", "connect", "--alias", "x", "bridge", plain, check=False)  # checked before "already exists"
+    assert "network-scoped alias is supported only for containers in user defined networks" in bad.stderr
+    bad = cli("network", "connect", "none", plain, check=False)
+    assert "container cannot be connected to multiple networks with one of the networks in private (none) mode" \
+        in bad.stderr
+
+    isolated = sleeper(cli, container_cleanup, "--network", "none")
+    bad = cli("network", "connect", net, isolated, check=False)
+    assert "container cannot be connected to multiple networks" in bad.stderr
+    cli("network", "disconnect", "none", isolated)
+    cli("network", "connect", net, isolated)  # off none, it may join a network, as with Docker
+    assert "eth0" in cli("exec", isolated, "ip", "-o", "-4", "addr").stdout
+
+
+def test_hosts_follow_connect_and_disconnect(cli, container_cleanup, networks):
+    one, two = uid("n"), uid("n")
+    networks.extend([one, two])
+    cli("network", "create", one)
+    cli("network", "create", two)
+    name = sleeper(cli, container_cleanup, "--network", one, "--hostname", "hx", "--domainname", "dom.ain")
+    cli("network", "connect", two, name)
+    nets = json.loads(cli("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
+    ip1, ip2 = nets[one]["IPAddress"], nets[two]["IPAddress"]
+    assert cli("exec", name, "tail", "-n", "2", "/etc/hosts").stdout.splitlines() == [
+        f"{ip1}\thx.dom.ain hx", f"{ip2}\thx.dom.ain hx"]
+    cli("network", "disconnect", one, name)
+    hosts = cli("exec", name, "cat", "/etc/hosts").stdout
+    assert f"{ip1}\t" not in hosts and hosts.endswith(f"{ip2}\thx.dom.ain hx\n")
+
+    # a start on two networks: a line for each; a dotted hostname adds its first label
+    cli("stop", "-t", "0", name)
+    cli("network", "connect", one, name)
+    cli("start", name)
+    nets = json.loads(cli("inspect", name).stdout)[0]["NetworkSettings"]["Networks"]
+    own = [ln for ln in cli("exec", name, "cat", "/etc/hosts").stdout.splitlines() if ln.endswith("hx")]
+    assert sorted(own) == sorted(f"{n['IPAddress']}\thx.dom.ain hx" for n in nets.values())
+    assert cli("run", "--rm", "--hostname", "a.b.c", "busybox", "tail", "-n", "1",
+               "/etc/hosts").stdout.split("\t")[1] == "a.b.c a\n"
+
+
+def test_until_that_is_no_time(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.prune_networks(filters={"until": "xyz"})
+    assert (e.value.status_code, e.value.explanation) == (400, 'failed to parse value as time or duration: "xyz"')
