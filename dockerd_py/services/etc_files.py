@@ -157,7 +157,8 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Seq
     Returns {path inside the container: file on the host}, for bind mounts.
     """
     host_mode = network_mode == "host"
-    base = _read("/etc/hosts") if host_mode else DEFAULT_HOSTS
+    # the host's own file, unless there are --add-host entries: then Docker's defaults and those
+    base = _read("/etc/hosts") if host_mode and not extra_hosts else DEFAULT_HOSTS
     if host_mode and not hostname:
         hostname = socket_hostname()
     files = {

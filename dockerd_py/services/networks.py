@@ -291,6 +291,10 @@ class NetworkService:
             raise errors.InvalidParameter("network name cannot be empty")
         if name in PREDEFINED_NAMES:
             raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
+        with self._lock:
+            taken = self._by_name(name) is not None
+        if taken:  # before the driver, as Docker's (checked again when made)
+            raise errors.Conflict(f"network with name {name} already exists")
         driver_name = body.get("Driver") or "bridge"
         scope = body.get("Scope") or "local"
         if scope == "swarm":

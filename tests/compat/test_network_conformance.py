@@ -112,3 +112,41 @@ def test_until_that_is_no_time(client):
     with pytest.raises(docker.errors.APIError) as e:
         client.api.prune_networks(filters={"until": "xyz"})
     assert (e.value.status_code, e.value.explanation) == (400, 'failed to parse value as time or duration: "xyz"')
+
+
+def test_duplicate_name_is_checked_before_the_driver(cli, networks):
+    name = uid("n")
+    networks.append(name)
+    cli("network", "create", name)
+    out = cli("network", "create", "-d", "nosuchdriver", name, check=False)
+    assert out.stderr.strip() == f"Error response from daemon: network with name {name} already exists"
+
+
+def test_start_failures_of_networking_are_wrapped_as_docker_28(cli, client, container_cleanup):
+    port = 48000 + int(uuid.uuid4().hex[:3], 16) % 1000
+    sleeper(cli, container_cleanup, "-p", f"127.0.0.1:{port}:80")
+    second = uid()
+    container_cleanup.append(second)
+    cli("create", "--name", second, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "300")
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.start(second)
+    assert e.value.status_code == 500
+    assert e.value.explanation.startswith("failed to set up container networking: driver failed programming "
+                                          f"external connectivity on endpoint {second} (")
+    assert e.value.explanation.endswith(f"): Bind for 127.0.0.1:{port} failed: port is already allocated")
+    # a kernel error reads as Go's, not as a Python tuple
+    bad_mac = uid()
+    container_cleanup.append(bad_mac)
+    cli("create", "--name", bad_mac, "--mac-address", "03:42:ac:11:00:99", "busybox", "true")
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.start(bad_mac)
+    assert e.value.status_code == 500 and e.value.explanation.endswith(": cannot assign requested address")
+
+
+def test_host_network_with_add_host_gets_dockers_default_hosts(cli):
+    host_file = open("/etc/hosts").read()
+    plain = cli("run", "--rm", "--network", "host", "busybox", "cat", "/etc/hosts").stdout
+    assert plain == host_file
+    extra = cli("run", "--rm", "--network", "host", "--add-host", "a:1.2.3.4", "busybox", "cat", "/etc/hosts").stdout
+    assert extra.startswith("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    assert extra.endswith("ff02::2\tip6-allrouters\n1.2.3.4\ta\n")

@@ -157,12 +157,16 @@ class Runner:
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
             dns = self.dns_defaults.for_container(hc)
-            sandbox = self.networks.attach(
-                c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
-                c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
-                                               "publish_all": bool(hc.get("PublishAllPorts")),
-                                               "endpoints": networking.endpoint_configs(c),
-                                               "dns": list(dns.servers), "dns_options": list(dns.options)})
+            try:
+                sandbox = self.networks.attach(
+                    c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {},
+                    c.config.get("ExposedPorts") or {}, c.config.get("Hostname", ""),
+                    {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
+                     "publish_all": bool(hc.get("PublishAllPorts")), "endpoints": networking.endpoint_configs(c),
+                     "dns": list(dns.servers), "dns_options": list(dns.options)})
+            except DockerError as e:  # Docker 28's wrapping; a 500 stays one, not an OCI runtime error
+                raise (DockerError if isinstance(e, SystemErr) else type(e))(
+                    f"failed to set up container networking: {e.message}") from None
             etc_files = write_etc_files(
                 c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), endpoint_ips(sandbox.networks),
                 [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
