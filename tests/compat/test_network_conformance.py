@@ -150,3 +150,17 @@ def test_host_network_with_add_host_gets_dockers_default_hosts(cli):
     extra = cli("run", "--rm", "--network", "host", "--add-host", "a:1.2.3.4", "busybox", "cat", "/etc/hosts").stdout
     assert extra.startswith("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     assert extra.endswith("ff02::2\tip6-allrouters\n1.2.3.4\ta\n")
+
+
+def test_prune_until_and_label_not_and_list_by_id_and_scope(cli, networks):
+    keep, old = uid("n"), uid("n")
+    networks.extend([keep, old])
+    keep_id = cli("network", "create", "--label", "a=1", keep).stdout.strip()
+    cli("network", "create", old)
+    names = lambda *f: set(cli("network", "ls", *f, "--format", "{{.Name}}").stdout.split())
+    assert names("--filter", f"id={keep_id[:10]}") == {keep}
+    assert {keep, old} <= names("--filter", "scope=local") and names("--filter", "scope=swarm") == set()
+    assert cli("network", "prune", "-f", "--filter", "until=1h").stdout.strip() == ""  # both are newer
+    out = cli("network", "prune", "-f", "--filter", "label!=a=1", "--filter", "until=2099-01-01").stdout
+    assert out.split() == ["Deleted", "Networks:", old]
+    assert keep in names() and old not in names()
