@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..state import atomic
@@ -193,14 +193,19 @@ def hosts_line(entry: str, host_gateway: str = "") -> str:
 
 
 def edit_hosts(path: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
-    """Add and remove lines of a running container's hosts file in place (its bind mount
-    keeps the inode): Docker's etchosts.Add (appends) and Delete (exact lines)."""
+    """Add and remove lines of a running container's hosts file: Docker's etchosts.Add
+    (appends) and Delete (exact lines)."""
+    rewrite_in_place(path, lambda text: "".join(
+        ln + "\n" for ln in [*(ln for ln in text.splitlines() if ln and ln not in remove), *add]))
+
+
+def rewrite_in_place(path: str, change: Callable[[str], str]) -> None:
+    """Rewrite a running container's etc file keeping its inode (the bind mount holds it)."""
     try:
         with open(path, "r+", encoding="utf-8") as f:
-            lines = [ln for ln in f.read().splitlines() if ln and ln not in remove]
-            lines += add
+            text = change(f.read())
             f.seek(0)
             f.truncate()
-            f.write("".join(ln + "\n" for ln in lines))
+            f.write(text)
     except FileNotFoundError:
         pass

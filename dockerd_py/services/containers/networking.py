@@ -157,8 +157,11 @@ def connect(containers, networks, container_ref: str, network_ref: str,
     with c.lock:
         settings = c.network_settings.setdefault("Networks", {})
         if c.state.running:
+            had_dns = networks.uses_embedded_dns(c.id)
             settings[net["Name"]] = networks.connect(c.id, net["Id"], dict(config or {}))
             edit_hosts(c.etc_path("hosts"), add=_own_lines(c, settings[net["Name"]]))
+            if not had_dns and networks.uses_embedded_dns(c.id):
+                containers.runner.adopt_embedded_dns(c)
         else:  # remembered for the next start; connecting again replaces the config, as Docker
             settings[net["Name"]] = stored_endpoint(config, net["Id"])
         c.save()

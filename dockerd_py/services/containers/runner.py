@@ -26,7 +26,8 @@ from ...oci import rro
 from ...oci.mounts import legacy_read_only
 from ...state import atomic
 from ...timeutil import now_rfc3339
-from ..etc_files import DnsSettings, edit_hosts, hosts_line, write_etc_files
+from ..etc_files import (DnsSettings, edit_hosts, host_resolv_conf, hosts_line, internal_resolv_conf,
+                         rewrite_in_place, write_etc_files)
 from .oom import OomWatcher
 from . import links, networking, shared_ns, shm
 from .record import Container
@@ -215,6 +216,13 @@ class Runner:
     def link_env(self, c: Container) -> list[str]:
         """The legacy links' variables of `c` (its start's and its execs' environment)."""
         return self.networks.link_env(_legacy_links(c.host_config), c.name, self._config_env)
+
+    def adopt_embedded_dns(self, c: Container) -> None:
+        """A running container's first user-defined network: its resolv.conf now names the
+        embedded DNS server, as Docker's sandbox rebuilds it (and keeps it after a disconnect)."""
+        dns = self.dns_defaults.for_container(c.host_config)
+        text = internal_resolv_conf(host_resolv_conf(), dns.search, dns.options)
+        rewrite_in_place(c.etc_path("resolv.conf"), lambda _: text)
 
     def drop_link_hosts(self, parent: Container, child: Container, alias: str) -> None:
         """A removed legacy link's /etc/hosts entry leaves the running `parent`."""
