@@ -180,3 +180,29 @@ def test_a_bridge_container_connected_to_a_user_network_resolves_names_there(cli
     assert cli("exec", me, "cat", "/etc/resolv.conf").stdout == "nameserver 127.0.0.11\noptions attempts:2 ndots:0\n"
     for name in (target, "zz"):
         assert cli("exec", me, "ping", "-c1", "-W2", name, check=False).returncode == 0, name
+
+
+def test_container_network_mode_conflicts_and_shared_etc_files(cli, client, container_cleanup):
+    donor = sleeper(cli, container_cleanup, "--add-host", "extra.example:192.0.2.7")
+    mode = f"container:{donor}"
+    for args, text in ((("--hostname", "h"), "conflicting options: hostname and the network mode"),
+                       (("--dns", "192.0.2.1"), "conflicting options: dns and the network mode"),
+                       (("--add-host", "a:192.0.2.2"),
+                        "conflicting options: custom host-to-IP mapping and the network mode"),
+                       (("-p", "80:80"), "conflicting options: port publishing and the container type network mode"),
+                       (("-P",), "conflicting options: port publishing and the container type network mode"),
+                       (("--expose", "80"), "conflicting options: port exposing and the container type network mode")):
+        out = cli("create", "--network", mode, *args, "busybox", check=False)
+        assert out.returncode == 1 and out.stderr.strip() == f"Error response from daemon: {text}", args
+    with pytest.raises(docker.errors.APIError) as e:  # before the image is looked up, as Docker's
+        client.api.create_container("nosuch:image", host_config=client.api.create_host_config(
+            network_mode=mode, dns=["192.0.2.1"]))
+    assert (e.value.status_code, e.value.explanation) == (400, "conflicting options: dns and the network mode")
+
+    # the joiner takes the donor's hostname and its very /etc files; an --ip there is ignored
+    joiner = sleeper(cli, container_cleanup, "--network", mode, "--ip", "192.0.2.9")
+    donor_info = json.loads(cli("inspect", donor).stdout)[0]
+    assert cli("exec", joiner, "hostname").stdout.strip() == donor_info["Config"]["Hostname"]
+    assert json.loads(cli("inspect", joiner).stdout)[0]["Config"]["Hostname"] == donor_info["Config"]["Hostname"]
+    assert cli("exec", joiner, "cat", "/etc/hosts").stdout == cli("exec", donor, "cat", "/etc/hosts").stdout
+    assert "192.0.2.7\textra.example" in cli("exec", joiner, "cat", "/etc/hosts").stdout

@@ -46,17 +46,6 @@ def registers(network_mode: str) -> bool:
     return network_mode in ("", "default", "bridge", "host", "none") or network_mode.startswith("container:")
 
 
-def check_mode(host_config: Mapping[str, Any]) -> None:
-    """Docker's create-time 400 for links with a shared network namespace."""
-    if not host_config.get("Links"):
-        return
-    mode = host_config.get("NetworkMode") or ""
-    if mode == "host":
-        raise InvalidParameter(HOST_LINKS)
-    if mode.startswith("container:"):
-        raise InvalidParameter(CONTAINER_LINKS)
-
-
 def children(containers, host_config: Mapping[str, Any]) -> list[tuple[Any, str]]:
     """The containers a new container links to, as [(child, alias)]; Docker's 400s for a
     child that does not exist or uses the host's network (one in ``container:`` mode

@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import Conflict, InvalidParameter, NotFound, SystemErr
 from ..etc_files import edit_hosts, own_hosts_lines
+from .links import CONTAINER_LINKS, HOST_LINKS
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
@@ -23,6 +24,28 @@ CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts")
 # The MAC a user asked for, kept in the stored endpoint while MacAddress shows the live one
 # (cleared when the container stops), as Docker's config.v2.json does; never shown by the API.
 DESIRED_MAC = "DesiredMacAddress"
+
+
+def check_mode_conflicts(config: Mapping[str, Any], host_config: Mapping[str, Any]) -> None:
+    """Docker's create-time 400s (runconfig's validateNetMode) for settings a shared network
+    namespace cannot take, in Docker's order."""
+    mode = host_config.get("NetworkMode") or ""
+    shared = mode.startswith("container:")
+    if shared and not mode.partition(":")[2]:
+        raise InvalidParameter("Invalid network mode: invalid container format container:<name|id>")
+    conflicts = (
+        (shared and config.get("Hostname"), "conflicting options: hostname and the network mode"),
+        (shared and host_config.get("Links"), CONTAINER_LINKS),
+        (shared and host_config.get("Dns"), "conflicting options: dns and the network mode"),
+        (shared and host_config.get("ExtraHosts"), "conflicting options: custom host-to-IP mapping and the network mode"),
+        (shared and (host_config.get("PortBindings") or host_config.get("PublishAllPorts")),
+         "conflicting options: port publishing and the container type network mode"),
+        (shared and config.get("ExposedPorts"), "conflicting options: port exposing and the container type network mode"),
+        (mode == "host" and host_config.get("Links"), HOST_LINKS),
+    )
+    for conflict, text in conflicts:
+        if conflict:
+            raise InvalidParameter(text)
 
 
 def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict[str, Any]:
@@ -60,9 +83,7 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
     if not isinstance(endpoints, Mapping):
         raise InvalidParameter("json: cannot unmarshal into Go struct field NetworkingConfig.EndpointsConfig")
     if network_mode.startswith("container:"):
-        if endpoints:
-            raise InvalidParameter(SHARED)
-        return {}
+        return {}  # endpoint settings given anyway (--ip) are ignored, as Docker's
 
     def find(ref: str) -> Mapping[str, Any]:
         try:

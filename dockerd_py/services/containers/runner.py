@@ -168,12 +168,19 @@ class Runner:
             except DockerError as e:  # Docker 28's wrapping; a 500 stays one, not an OCI runtime error
                 raise (DockerError if isinstance(e, SystemErr) else type(e))(
                     f"failed to set up container networking: {e.message}") from None
-            etc_files = write_etc_files(
-                c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), endpoint_ips(sandbox.networks),
-                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
-                dns.servers, dns.search, dns.options,
-                hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
-                embedded_dns=self.networks.uses_embedded_dns(c.id))
+            donor = self._network_donor(hc)
+            if donor is not None:  # as Docker: the donor's hostname and its very etc files
+                c.config["Hostname"], c.config["Domainname"] = donor.config.get("Hostname", ""), \
+                    donor.config.get("Domainname", "")
+                etc_files = {f"/etc/{n}": donor.etc_path(n) for n in ("hosts", "hostname", "resolv.conf")}
+            else:
+                etc_files = write_etc_files(
+                    c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""),
+                    endpoint_ips(sandbox.networks),
+                    [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
+                    dns.servers, dns.search, dns.options,
+                    hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
+                    embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
@@ -216,6 +223,13 @@ class Runner:
     def link_env(self, c: Container) -> list[str]:
         """The legacy links' variables of `c` (its start's and its execs' environment)."""
         return self.networks.link_env(_legacy_links(c.host_config), c.name, self._config_env)
+
+    def _network_donor(self, hc: dict) -> Container | None:
+        """The container whose network namespace a ``container:<ref>`` one joins (checked running before)."""
+        mode = hc.get("NetworkMode") or ""
+        if not mode.startswith("container:") or self.lookup is None:
+            return None
+        return self.lookup(mode.partition(":")[2])
 
     def adopt_embedded_dns(self, c: Container) -> None:
         """A running container's first user-defined network: its resolv.conf now names the

@@ -110,9 +110,9 @@ class ContainerService:
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise InvalidParameter("config cannot be empty in order to create a container")
+        networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
-        links_mod.check_mode(host_config)
         health.validate(config.get("Healthcheck"))
         if config.get("StopSignal"):
             signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
