@@ -126,3 +126,15 @@ def test_links_on_a_user_network_are_endpoint_aliases_only(cli, container_cleanu
     finally:
         cli("rm", "-f", *container_cleanup, check=False)
         cli("network", "rm", net)
+
+
+def test_a_child_off_the_default_bridge_stops_a_parent_on_it(cli, container_cleanup):
+    isolated = sleeper(cli, container_cleanup, "--network", "none")
+    parent = uid()
+    container_cleanup.append(parent)
+    out = cli("run", "-d", "--name", parent, "--link", f"{isolated}:x", "busybox", "sleep", "300", check=False)
+    assert out.returncode == 125
+    assert f"Error response from daemon: Cannot link to /{isolated}, as it does not belong to the default network" \
+        in out.stderr
+    # a parent that is not on the default bridge has no legacy links to set up
+    cli("run", "--rm", "--network", "none", "--link", f"{isolated}:x", "busybox", "true")

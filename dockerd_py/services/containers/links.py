@@ -105,17 +105,24 @@ def restore(containers, parent) -> None:
 
 
 def check_start(containers, parent) -> None:
-    """Docker's start failure for a linked container that does not run (or is gone)."""
-    if not registers(parent.host_config.get("NetworkMode") or ""):
+    """Docker's start (and exec) failures of a parent on the default bridge: first a linked
+    container that is not on that network, then one that does not run (or is gone)."""
+    if not registers(parent.host_config.get("NetworkMode") or "") \
+            or "bridge" not in ((parent.network_settings or {}).get("Networks") or {}):
         return
+    linked = []
     for link in parent.host_config.get("Links") or ():
         child_name, _, full = link.partition(":")
         child_id = containers.names.owner(full)
         try:
-            running = child_id is not None and containers.get(child_id).state.running
+            linked.append((child_name, full, containers.get(child_id) if child_id else None))
         except NotFound:
-            running = False
-        if not running:
+            linked.append((child_name, full, None))
+    for child_name, _, child in linked:  # a removed child counts as it was: on the default bridge
+        if child is not None and "bridge" not in ((child.network_settings or {}).get("Networks") or {}):
+            raise DockerError(f"Cannot link to {child_name}, as it does not belong to the default network")
+    for child_name, full, child in linked:
+        if child is None or not child.state.running:
             raise DockerError(f"Cannot link to a non running container: {child_name} AS {full}")
 
 
