@@ -177,7 +177,7 @@ class Runner:
                 etc_files = write_etc_files(
                     c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""),
                     endpoint_ips(sandbox.networks),
-                    [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(hc))],
+                    [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(c))],
                     dns.servers, dns.search, dns.options,
                     hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
                     embedded_dns=self.networks.uses_embedded_dns(c.id))
@@ -222,7 +222,7 @@ class Runner:
 
     def link_env(self, c: Container) -> list[str]:
         """The legacy links' variables of `c` (its start's and its execs' environment)."""
-        return self.networks.link_env(_legacy_links(c.host_config), c.name, self._config_env)
+        return self.networks.link_env(_legacy_links(c), c.name, self._config_env)
 
     def _network_donor(self, hc: dict) -> Container | None:
         """The container whose network namespace a ``container:<ref>`` one joins (checked running before)."""
@@ -459,8 +459,11 @@ def _disconnected(settings: dict) -> dict:
     return {"Networks": networks, "Ports": {}, "SandboxKey": "", "SandboxID": ""}
 
 
-def _legacy_links(host_config: dict) -> list[str]:
-    return (host_config.get("Links") or []) if links.registers(host_config.get("NetworkMode") or "") else []
+def _legacy_links(c: Container) -> list[str]:
+    """A parent's legacy links, set up only when it is on the default bridge (as Docker's)."""
+    on_bridge = "bridge" in ((c.network_settings or {}).get("Networks") or {})
+    return (c.host_config.get("Links") or []) if on_bridge and links.registers(
+        c.host_config.get("NetworkMode") or "") else []
 
 
 def start_error(runtime_message: str) -> tuple[DockerError, int]:
