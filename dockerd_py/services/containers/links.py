@@ -160,17 +160,18 @@ def renamed(containers, c, old: str) -> None:
     """After `c` was renamed from `old`: its link names move under the new name, and the
     parents linking to it show its new name (the link stays, as Docker's)."""
     if registers(c.host_config.get("NetworkMode") or "") and c.host_config.get("Links"):
-        shown = []
-        for link in c.host_config["Links"]:
-            child_name, _, full = link.partition(":")
-            new_full = c.name + full[len(old):] if full.startswith(old + "/") else full
-            child_id = containers.names.owner(full)
-            if new_full != full and child_id is not None:
-                containers.names.release(full)
-                containers.names.reserve_alias(new_full, child_id)
-            shown.append(f"{child_name}:{new_full}")
-        c.host_config["Links"] = shown
-        c.save()
+        with c.lock:
+            shown = []
+            for link in c.host_config["Links"]:
+                child_name, _, full = link.partition(":")
+                new_full = c.name + full[len(old):] if full.startswith(old + "/") else full
+                child_id = containers.names.owner(full)
+                if new_full != full and child_id is not None:
+                    containers.names.release(full)
+                    containers.names.reserve_alias(new_full, child_id)
+                shown.append(f"{child_name}:{new_full}")
+            c.host_config["Links"] = shown
+            c.save()
     for full in containers.names.aliases_of(c.id):
         parent_id = containers.names.owner(full.rpartition("/")[0])
         try:
