@@ -138,3 +138,15 @@ def test_a_child_off_the_default_bridge_stops_a_parent_on_it(cli, container_clea
         in out.stderr
     # a parent that is not on the default bridge has no legacy links to set up
     cli("run", "--rm", "--network", "none", "--link", f"{isolated}:x", "busybox", "true")
+
+
+def test_removing_the_parent_removes_its_link_names(cli, container_cleanup):
+    db = sleeper(cli, container_cleanup)
+    web = sleeper(cli, container_cleanup, "--link", f"{db}:x")
+    assert cli("inspect", "--format", "{{.Name}}", f"{web}/x").stdout.strip() == f"/{db}"
+    cli("rm", "-f", web)
+    gone = cli("inspect", f"{web}/x", check=False)
+    assert gone.returncode == 1 and f"No such object: {web}/x" in gone.stderr
+    # the name is free again, with links of its own
+    cli("run", "-d", "--name", web, "--link", f"{db}:y", "busybox", "sleep", "300")
+    assert cli("inspect", "--format", "{{json .HostConfig.Links}}", web).stdout.strip() == f'["/{db}:/{web}/y"]'
