@@ -35,6 +35,17 @@ log = logging.getLogger(__name__)
 _MISSING: Any = object()
 
 
+def _describe(exc: Exception) -> str:
+    """An exception as Go would print it: a kernel error (errno first, e.g. pyroute2's
+    NetlinkError) as its lower-case strerror, not a tuple."""
+    code = getattr(exc, "errno", None) if isinstance(exc, OSError) else (
+        exc.args[0] if len(exc.args) == 2 and isinstance(exc.args[0], int) and isinstance(exc.args[1], str) else None)
+    if not code:
+        return str(exc)
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
+
+
 class Driver:
     """A handle whose calls reach exactly one registered driver."""
 
@@ -50,7 +61,7 @@ class Driver:
             raise
         except Exception as exc:  # a driver bug or a kernel error
             log.exception("%s driver %s: %s failed", self.kind, self.name, hook)
-            raise errors.SystemErr(f"{self.kind} driver {self.name}: {exc}") from exc
+            raise errors.SystemErr(f"{self.kind} driver {self.name}: {_describe(exc)}") from exc
         if result is None:
             if default is not _MISSING:
                 return default

@@ -1,6 +1,7 @@
 """Time formats of the Docker API: RFC3339Nano strings and the `since`/`until` forms."""
 
 import calendar
+import json
 import re
 import time
 
@@ -47,6 +48,8 @@ def parse_timestamp(value: str) -> int:
     try:
         return rfc3339_to_nano(value if "T" in value else value + "T00:00:00Z")
     except ValueError:
+        if "-" not in value:  # Docker's GetTimestamp text (an RFC3339-like value gets Go's parse error)
+            raise InvalidParameter(f"failed to parse value as time or duration: {json.dumps(value)}") from None
         raise InvalidParameter(f"failed to parse value {value!r} as a time") from None
 
 

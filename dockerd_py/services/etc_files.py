@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..state import atomic
@@ -126,23 +126,26 @@ def internal_resolv_conf(host_text: str, dns_search: Sequence[str] = (),
     return "\n".join(out) + "\n"
 
 
-def hosts_file(hostname: str, domainname: str, ip: str, extra_hosts: Sequence[str],
+def hosts_file(hostname: str, domainname: str, ips: Sequence[str], extra_hosts: Sequence[str],
                base: str = DEFAULT_HOSTS, host_gateway: str = "") -> str:
-    """Default entries, then --add-host entries ("name:ip"), then the container's own."""
+    """Default entries, then --add-host entries ("name:ip"), then the container's own (one per address)."""
     lines = [base.rstrip("\n")] if base.strip() else []
-    for entry in extra_hosts:
-        sep = "=" if "=" in entry else ":"
-        name, _, addr = entry.partition(sep)
-        if addr == "host-gateway":
-            addr = host_gateway
-        lines.append(f"{addr.strip('[]')}\t{name}")
-    if ip and hostname:
-        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-        lines.append(f"{ip}\t{names}")
+    lines += [hosts_line(entry, host_gateway) for entry in extra_hosts]
+    lines += own_hosts_lines(hostname, domainname, ips)
     return "\n".join(lines) + "\n"
 
 
-def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
+def own_hosts_lines(hostname: str, domainname: str, ips: Sequence[str]) -> list[str]:
+    """A container's own /etc/hosts lines, one per address of its endpoints (IPv4 and IPv6), as
+    Docker's updateHostsFile: the FQDN (hostname, plus the domain name), then its first label."""
+    if not hostname:
+        return []
+    fqdn = f"{hostname}.{domainname}" if domainname else hostname
+    names = f"{fqdn} {fqdn.partition('.')[0]}" if "." in fqdn else fqdn
+    return [f"{ip}\t{names}" for ip in ips if ip]
+
+
+def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Sequence[str],
                     extra_hosts: Sequence[str] = (), dns: Sequence[str] = (),
                     dns_search: Sequence[str] = (), dns_options: Sequence[str] = (),
                     network_mode: str = "default", host_gateway: str = "",
@@ -154,11 +157,12 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ip: str,
     Returns {path inside the container: file on the host}, for bind mounts.
     """
     host_mode = network_mode == "host"
-    base = _read("/etc/hosts") if host_mode else DEFAULT_HOSTS
+    # the host's own file, unless there are --add-host entries: then Docker's defaults and those
+    base = _read("/etc/hosts") if host_mode and not extra_hosts else DEFAULT_HOSTS
     if host_mode and not hostname:
         hostname = socket_hostname()
     files = {
-        "/etc/hosts": hosts_file(hostname, domainname, "" if host_mode else ip,
+        "/etc/hosts": hosts_file(hostname, domainname, () if host_mode else ips,
                                  extra_hosts, base, host_gateway),
         "/etc/hostname": hostname + "\n",
         "/etc/resolv.conf": internal_resolv_conf(host_resolv_conf(), dns_search, dns_options)
@@ -178,3 +182,30 @@ def socket_hostname() -> str:
     import socket  # noqa: PLC0415
 
     return socket.gethostname()
+
+
+def hosts_line(entry: str, host_gateway: str = "") -> str:
+    """The /etc/hosts line of an extra-host entry ("names:ip" or "names=ip")."""
+    name, _, addr = entry.partition("=" if "=" in entry else ":")
+    if addr == "host-gateway":
+        addr = host_gateway
+    return f"{addr.strip('[]')}\t{name}"
+
+
+def edit_hosts(path: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> None:
+    """Add and remove lines of a running container's hosts file: Docker's etchosts.Add
+    (appends) and Delete (exact lines)."""
+    rewrite_in_place(path, lambda text: "".join(
+        ln + "\n" for ln in [*(ln for ln in text.splitlines() if ln and ln not in remove), *add]))
+
+
+def rewrite_in_place(path: str, change: Callable[[str], str]) -> None:
+    """Rewrite a running container's etc file keeping its inode (the bind mount holds it)."""
+    try:
+        with open(path, "r+", encoding="utf-8") as f:
+            text = change(f.read())
+            f.seek(0)
+            f.truncate()
+            f.write(text)
+    except FileNotFoundError:
+        pass

@@ -89,7 +89,7 @@ def extra_hosts(records: Records, bridge_id: str, links: Iterable[str]) -> list[
         names = [alias, rec.get("hostname") or rec["container_id"][:12]]
         if alias != rec.get("name"):
             names.append(rec.get("name", ""))
-        out.append(f"{' '.join(n for n in names if n)}:{ep['ip']}")
+        out += [f"{' '.join(n for n in names if n)}:{ip}" for ip in (ep["ip"], ep.get("ip6")) if ip]
     return out
 
 

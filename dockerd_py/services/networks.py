@@ -53,6 +53,10 @@ PREDEFINED_NAMES = {name for name, _ in PREDEFINED}
 _MAC = re.compile(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}")
 
 
+NO_SWARM_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" '
+                    "to connect this node to swarm and try again.")
+
+
 @dataclass
 class Sandbox:
     """What a container needs from the network layer to start."""
@@ -287,13 +291,19 @@ class NetworkService:
             raise errors.InvalidParameter("network name cannot be empty")
         if name in PREDEFINED_NAMES:
             raise errors.Forbidden(f"operation is not permitted on predefined {name} network ")
+        with self._lock:
+            taken = self._by_name(name) is not None
+        if taken:  # before the driver, as Docker's (checked again when made)
+            raise errors.Conflict(f"network with name {name} already exists")
         driver_name = body.get("Driver") or "bridge"
+        scope = body.get("Scope") or "local"
+        if scope == "swarm":
+            raise errors.Forbidden("cannot create a swarm scoped network when swarm is not active")
+        if scope != "local" or driver_name == "overlay":  # libnetwork has no global store outside a swarm
+            raise errors.SystemErr(NO_SWARM_MANAGER)
         self.remote.lookup("network", driver_name)  # Docker's 404 'plugin "x" not found'
         if driver_name in ("host", "null"):
             raise errors.Forbidden(f'only one instance of "{driver_name}" network is allowed')
-        if (body.get("Scope") or "local") != "local":
-            raise errors.InvalidParameter(
-                f"scope {body['Scope']!r} is not supported: this daemon is not part of a swarm")
         for key in ("Ingress", "ConfigOnly"):
             if body.get(key):
                 raise errors.InvalidParameter(f"not supported by this daemon yet: {key}")
@@ -333,11 +343,13 @@ class NetworkService:
                 shown = [ipam.complete(dict(c)) for c in configs]  # and a pool's gateway
             configs = [ipam.complete(c) for c in configs]
             shown6, configs6 = self._plan_v6(given6, enable6)
-            bridge = options.get("com.docker.network.bridge.name")
-            if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge
-                              for n in self._networks.values()):
-                raise errors.Conflict(f"bridge name {bridge} is already in use by another network")
             net_id = secrets.token_hex(32)
+            bridge = options.get("com.docker.network.bridge.name")
+            other = bridge and next((n["Id"] for n in self._networks.values()
+                                     if n["Options"].get("com.docker.network.bridge.name") == bridge), None)
+            if other:  # the bridge driver's conflict check, Docker's 403
+                raise errors.Forbidden(f"cannot create network {net_id} ({bridge}): conflicts with network "
+                                       f"{other} ({bridge}): networks have same bridge name")
             net = _network_json(
                 name, net_id, _now(), driver_name,
                 {"Driver": ipam_driver, "Options": dict(ipam_body.get("Options") or {}),
@@ -617,7 +629,7 @@ class NetworkService:
             raise errors.InvalidParameter(
                 "container cannot be disconnected from host network or connected to host network"
                 if primary["Driver"] == "host" else
-                "Container cannot be connected to multiple networks with one of the networks "
+                "container cannot be connected to multiple networks with one of the networks "
                 "in private (none) mode")
         return plan
 

@@ -304,7 +304,7 @@ def test_etc_files(tmp_path):
     assert "10.0.0.2" not in custom and "nameserver 1.1.1.1" in custom
     assert "search a.b" in custom and "options ndots:2" in custom and "edns0" not in custom
 
-    files = etc_files.write_etc_files(str(tmp_path / "c"), "myhost", "", "172.17.0.2",
+    files = etc_files.write_etc_files(str(tmp_path / "c"), "myhost", "", ["172.17.0.2"],
                                       extra_hosts=["db:10.1.1.1"])
     assert set(files) == {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
     hosts = open(files["/etc/hosts"]).read()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response
 
-from ...errors import DockerError, InvalidParameter, NotImplementedErr
+from ...errors import DockerError, InvalidParameter
 from ...services.containers import logs as logs_mod
 from ...services.containers.runner import Attachment
 from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS
@@ -32,7 +32,8 @@ def blueprint(engine) -> Blueprint:
         filters = params.filters(LIST_FILTERS)
         found = svc.list(params.boolean("all"), params.integer("limit", -1) or -1, filters)
         with_size = params.boolean("size")
-        return json_response([views.summary(c, engine.volumes.container_mounts(c.id), svc.sizes(c) if with_size else None)
+        return json_response([views.summary(c, engine.volumes.container_mounts(c.id), svc.sizes(c) if with_size else None,
+                                            names=svc.names_of(c))
                               for c in found])
 
     @bp.post("/containers/create")
@@ -46,7 +47,7 @@ def blueprint(engine) -> Blueprint:
                                             legacy_read_only=read_only_non_recursive(request_version()))
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 
-    @bp.get("/containers/<ref>/json")
+    @bp.get("/containers/<path:ref>/json")
     def inspect(ref):
         c = svc.get(ref)
         graph = {"Name": engine.images.driver.name, "Data": engine.images.rw_layer_metadata(c.id)}
@@ -143,10 +144,11 @@ def blueprint(engine) -> Blueprint:
 
         return Response(generate(), content_type="application/json", direct_passthrough=True)
 
-    @bp.delete("/containers/<ref>")
+    @bp.delete("/containers/<path:ref>")  # a legacy link's name has a slash: /containers/parent/alias
     def remove(ref):
         if params.boolean("link"):
-            raise NotImplementedErr("legacy links are not supported by this daemon yet")
+            svc.remove_link(ref)
+            return no_content()
         svc.remove(ref, force=params.boolean("force"), volumes=params.boolean("v"))
         return no_content()
 

@@ -5,6 +5,7 @@ import time
 
 from ...oci.mounts import is_host_bind, parse_bind
 from ...timeutil import rfc3339_to_nano
+from ...services.containers import links
 from ...services.containers.health import health_text
 from ...services.containers.record import Container
 
@@ -16,12 +17,19 @@ def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: 
         "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
         "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": exec_ids, "HostConfig": c.host_config, "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
+        "ExecIDs": exec_ids, "HostConfig": _host_config(c), "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
         "Config": c.config, "NetworkSettings": network_settings(c),
     }
     if sizes is not None:
         out["SizeRw"], out["SizeRootFs"] = sizes
     return out
+
+
+def _host_config(c: Container) -> dict:
+    """HostConfig as Docker shows it: Links are the legacy links graph's (none on a user-defined network)."""
+    if c.host_config.get("Links") and not links.registers(c.host_config.get("NetworkMode") or ""):
+        return {**c.host_config, "Links": None}
+    return c.host_config
 
 
 def mounts(c: Container, volume_mounts: list[dict]) -> list[dict]:
@@ -61,10 +69,11 @@ def network_settings(c: Container) -> dict:
     return settings
 
 
-def summary(c: Container, volume_mounts: list[dict], sizes: tuple[int, int] | None = None) -> dict:
+def summary(c: Container, volume_mounts: list[dict], sizes: tuple[int, int] | None = None,
+            names: list[str] | None = None) -> dict:
     settings = network_settings(c)
     out = {
-        "Id": c.id, "Names": [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
+        "Id": c.id, "Names": names or [c.name], "Image": c.config.get("Image", ""), "ImageID": c.image_id,
         "Command": command(c), "Created": rfc3339_to_nano(c.created) // 10**9, "Ports": ports(settings.get("Ports") or {}),
         "Labels": c.config.get("Labels") or {}, "State": c.state.status, "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},

@@ -207,7 +207,8 @@ class ExecService:
             except ValueError:
                 raise InvalidParameter(f"Invalid escape keys ({detach_keys}) provided") from None
         tty = bool(options.get("Tty"))
-        env = replace_or_append_env(process_env({"Tty": tty, "Env": c.config.get("Env") or []},
+        links_env = self.containers.link_env(c)  # the links of now, as Docker's exec
+        env = replace_or_append_env(process_env({"Tty": tty, "Env": [*links_env, *(c.config.get("Env") or [])]},
                                                 c.config.get("Hostname", "")), options.get("Env") or [])
         size = console_size(options.get("ConsoleSize"), "ExecOptions")
         rec = ExecRecord(id=secrets.token_hex(32), container_id=c.id, entrypoint=cmd[0], args=cmd[1:],

@@ -47,6 +47,24 @@ class NameRegistry:
             for name in [n for n, i in self._by_name.items() if i == container_id]:
                 del self._by_name[name]
 
+    def reserve_alias(self, name: str, container_id: str) -> bool:
+        """A further name of a container (a legacy link's ``/parent/alias``); False if taken."""
+        with self._lock:
+            if self._by_name.get(name, container_id) != container_id:
+                return False
+            self._by_name[name] = container_id
+            return True
+
+    def owner(self, name: str) -> str | None:
+        """The container id of an exact name ("/x" or "/parent/alias"), if any."""
+        with self._lock:
+            return self._by_name.get(name)
+
+    def aliases_of(self, container_id: str) -> list[str]:
+        """A container's link names (``/parent/alias``), sorted."""
+        with self._lock:
+            return sorted(n for n, i in self._by_name.items() if i == container_id and n.count("/") > 1)
+
     def generate(self, container_id: str) -> str:
         for attempt in range(50):
             name = f"/{random.choice(_ADJECTIVES)}_{random.choice(_SURNAMES)}"

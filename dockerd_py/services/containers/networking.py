@@ -14,14 +14,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import Conflict, InvalidParameter, NotFound, SystemErr
+from ..etc_files import edit_hosts, own_hosts_lines
+from .links import CONTAINER_LINKS, HOST_LINKS
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 HOST = "container cannot be disconnected from host network or connected to host network"
-NONE = "Container cannot be connected to multiple networks with one of the networks in private (none) mode"
+NONE = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
 CONFIG_FIELDS = ("IPAMConfig", "Links", "Aliases", "MacAddress", "DriverOpts")
 # The MAC a user asked for, kept in the stored endpoint while MacAddress shows the live one
 # (cleared when the container stops), as Docker's config.v2.json does; never shown by the API.
 DESIRED_MAC = "DesiredMacAddress"
+
+
+def check_mode_conflicts(config: Mapping[str, Any], host_config: Mapping[str, Any]) -> None:
+    """Docker's create-time 400s (runconfig's validateNetMode) for settings a shared network
+    namespace cannot take, in Docker's order."""
+    mode = host_config.get("NetworkMode") or ""
+    shared = mode.startswith("container:")
+    if shared and not mode.partition(":")[2]:
+        raise InvalidParameter("Invalid network mode: invalid container format container:<name|id>")
+    conflicts = (
+        (shared and config.get("Hostname"), "conflicting options: hostname and the network mode"),
+        (shared and host_config.get("Links"), CONTAINER_LINKS),
+        (shared and host_config.get("Dns"), "conflicting options: dns and the network mode"),
+        (shared and host_config.get("ExtraHosts"), "conflicting options: custom host-to-IP mapping and the network mode"),
+        (shared and (host_config.get("PortBindings") or host_config.get("PublishAllPorts")),
+         "conflicting options: port publishing and the container type network mode"),
+        (shared and config.get("ExposedPorts"), "conflicting options: port exposing and the container type network mode"),
+        (mode == "host" and host_config.get("Links"), HOST_LINKS),
+    )
+    for conflict, text in conflicts:
+        if conflict:
+            raise InvalidParameter(text)
 
 
 def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict[str, Any]:
@@ -59,9 +83,7 @@ def initial_networks(networks, network_mode: str, endpoints: Mapping[str, Any]) 
     if not isinstance(endpoints, Mapping):
         raise InvalidParameter("json: cannot unmarshal into Go struct field NetworkingConfig.EndpointsConfig")
     if network_mode.startswith("container:"):
-        if endpoints:
-            raise InvalidParameter(SHARED)
-        return {}
+        return {}  # endpoint settings given anyway (--ip) are ignored, as Docker's
 
     def find(ref: str) -> Mapping[str, Any]:
         try:
@@ -120,14 +142,28 @@ def endpoint_configs(c) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _check_mode(c, net: Mapping[str, Any]) -> None:
-    mode = c.host_config.get("NetworkMode") or "bridge"
-    if mode.startswith("container:"):
-        raise InvalidParameter(SHARED)
-    if mode == "host" or net["Driver"] == "host":
+def _own_lines(c, endpoint: Mapping[str, Any]) -> list[str]:
+    """The container's own /etc/hosts lines for one endpoint (added at connect, removed at disconnect)."""
+    ips = [endpoint.get("IPAddress"), endpoint.get("GlobalIPv6Address")]
+    return own_hosts_lines(c.config.get("Hostname", ""), c.config.get("Domainname", ""), [ip for ip in ips if ip])
+
+
+def _check_conflicts(networks, c, net: Mapping[str, Any]) -> None:
+    """Docker's updateNetworkSettings: `net` against the networks the container is on now
+    (after a disconnect from none, a none-mode container may join a network)."""
+    if (c.host_config.get("NetworkMode") or "bridge") != "host" and net["Driver"] == "host":
         raise InvalidParameter(HOST)
-    if mode == "none" or net["Driver"] == "null":
-        raise InvalidParameter(NONE)
+    for name, ep in (c.network_settings.get("Networks") or {}).items():
+        try:
+            other = networks.inspect((ep or {}).get("NetworkID") or name)
+        except NotFound:
+            continue
+        if other["Id"] == net["Id"]:
+            return
+        if "host" in (other["Driver"], net["Driver"]):
+            raise InvalidParameter(SHARED)
+        if "null" in (other["Driver"], net["Driver"]):
+            raise InvalidParameter(NONE)
 
 
 def connect(containers, networks, container_ref: str, network_ref: str,
@@ -135,13 +171,19 @@ def connect(containers, networks, container_ref: str, network_ref: str,
     """POST /networks/{id}/connect."""
     c = containers.get(container_ref)
     net = networks.inspect(network_ref)
-    _check_mode(c, net)
+    if (c.host_config.get("NetworkMode") or "").startswith("container:"):
+        raise InvalidParameter(SHARED)
+    check_endpoint(networks, net, config)  # before the conflicts and "already exists", as Docker's
+    _check_conflicts(networks, c, net)
     with c.lock:
         settings = c.network_settings.setdefault("Networks", {})
         if c.state.running:
+            had_dns = networks.uses_embedded_dns(c.id)
             settings[net["Name"]] = networks.connect(c.id, net["Id"], dict(config or {}))
+            edit_hosts(c.etc_path("hosts"), add=_own_lines(c, settings[net["Name"]]))
+            if not had_dns and networks.uses_embedded_dns(c.id):
+                containers.runner.adopt_embedded_dns(c)
         else:  # remembered for the next start; connecting again replaces the config, as Docker
-            check_endpoint(networks, net, config)
             settings[net["Name"]] = stored_endpoint(config, net["Id"])
         c.save()
 
@@ -155,12 +197,13 @@ def disconnect(containers, networks, container_ref: str, network_ref: str, force
         if not force:
             raise
         net = {"Name": network_ref, "Id": "", "Driver": ""}
-    if net["Driver"] == "host" or (c.host_config.get("NetworkMode") or "") == "host":
-        raise InvalidParameter(HOST)
     with c.lock:
+        if c.state.running and net["Driver"] == "host" and (c.host_config.get("NetworkMode") or "") == "host":
+            raise InvalidParameter(HOST)
         settings = c.network_settings.setdefault("Networks", {})
         if c.state.running and net["Id"]:
             networks.disconnect(c.id, net["Id"])
+            edit_hosts(c.etc_path("hosts"), remove=_own_lines(c, settings.get(net["Name"]) or {}))
         elif net["Name"] not in settings:
             raise SystemErr(f"container {c.id} is not connected to the network {net['Name']}")
         settings.pop(net["Name"], None)

@@ -26,9 +26,10 @@ from ...oci import rro
 from ...oci.mounts import legacy_read_only
 from ...state import atomic
 from ...timeutil import now_rfc3339
-from ..etc_files import DnsSettings, write_etc_files
+from ..etc_files import (DnsSettings, edit_hosts, host_resolv_conf, hosts_line, internal_resolv_conf,
+                         rewrite_in_place, write_etc_files)
 from .oom import OomWatcher
-from . import networking, shared_ns, shm
+from . import links, networking, shared_ns, shm
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -157,19 +158,30 @@ class Runner:
                 hc = self.volumes.resolve(c.id, hc, rootfs, first_start=not c.has_been_started)
                 volumes_mounted = True
             dns = self.dns_defaults.for_container(hc)
-            sandbox = self.networks.attach(
-                c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {}, c.config.get("ExposedPorts") or {},
-                c.config.get("Hostname", ""), {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
-                                               "publish_all": bool(hc.get("PublishAllPorts")),
-                                               "endpoints": networking.endpoint_configs(c),
-                                               "dns": list(dns.servers), "dns_options": list(dns.options)})
-            etc_files = write_etc_files(
-                c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""), _first_ip(sandbox.networks),
-                [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(hc.get("Links") or ())],
-                dns.servers, dns.search, dns.options,
-                hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
-                embedded_dns=self.networks.uses_embedded_dns(c.id))
-            links_env = self.networks.link_env(hc.get("Links") or (), c.name, self._config_env)
+            try:
+                sandbox = self.networks.attach(
+                    c.id, hc.get("NetworkMode", "bridge"), hc.get("PortBindings") or {},
+                    c.config.get("ExposedPorts") or {}, c.config.get("Hostname", ""),
+                    {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
+                     "publish_all": bool(hc.get("PublishAllPorts")), "endpoints": networking.endpoint_configs(c),
+                     "dns": list(dns.servers), "dns_options": list(dns.options)})
+            except DockerError as e:  # Docker 28's wrapping; a 500 stays one, not an OCI runtime error
+                raise (DockerError if isinstance(e, SystemErr) else type(e))(
+                    f"failed to set up container networking: {e.message}") from None
+            donor = self._network_donor(hc)
+            if donor is not None:  # as Docker: the donor's hostname and its very etc files
+                c.config["Hostname"], c.config["Domainname"] = donor.config.get("Hostname", ""), \
+                    donor.config.get("Domainname", "")
+                etc_files = {f"/etc/{n}": donor.etc_path(n) for n in ("hosts", "hostname", "resolv.conf")}
+            else:
+                etc_files = write_etc_files(
+                    c.dir, c.config.get("Hostname", ""), c.config.get("Domainname", ""),
+                    endpoint_ips(sandbox.networks),
+                    [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(c))],
+                    dns.servers, dns.search, dns.options,
+                    hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
+                    embedded_dns=self.networks.uses_embedded_dns(c.id))
+            links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             spec = build_spec(container_id=c.id, config=config, host_config=hc,
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
@@ -207,6 +219,29 @@ class Runner:
         c.state.started_at = info.started_at or now_rfc3339()
         c.has_been_started = True
         c.manually_stopped = False
+
+    def link_env(self, c: Container) -> list[str]:
+        """The legacy links' variables of `c` (its start's and its execs' environment)."""
+        return self.networks.link_env(_legacy_links(c), c.name, self._config_env)
+
+    def _network_donor(self, hc: dict) -> Container | None:
+        """The container whose network namespace a ``container:<ref>`` one joins (checked running before)."""
+        mode = hc.get("NetworkMode") or ""
+        if not mode.startswith("container:") or self.lookup is None:
+            return None
+        return self.lookup(mode.partition(":")[2])
+
+    def adopt_embedded_dns(self, c: Container) -> None:
+        """A running container's first user-defined network: its resolv.conf now names the
+        embedded DNS server, as Docker's sandbox rebuilds it (and keeps it after a disconnect)."""
+        dns = self.dns_defaults.for_container(c.host_config)
+        text = internal_resolv_conf(host_resolv_conf(), dns.search, dns.options)
+        rewrite_in_place(c.etc_path("resolv.conf"), lambda _: text)
+
+    def drop_link_hosts(self, parent: Container, child: Container, alias: str) -> None:
+        """A removed legacy link's /etc/hosts entry leaves the running `parent`."""
+        entries = self.networks.extra_hosts([f"{child.id}:{alias}"])
+        edit_hosts(parent.etc_path("hosts"), remove=[hosts_line(e) for e in entries])
 
     # --- exit -------------------------------------------------------------
     def _monitor(self, c: Container, shim: ShimClient) -> None:
@@ -412,8 +447,9 @@ def _discard_task(shim: ShimClient) -> None:
         log.exception("could not discard a task that failed to start")
 
 
-def _first_ip(networks: dict) -> str:
-    return next((n.get("IPAddress", "") for n in networks.values() if n.get("IPAddress")), "")
+def endpoint_ips(networks: dict) -> list[str]:
+    """The addresses of a container's endpoints (EndpointSettings by network), IPv4 then IPv6 of each."""
+    return [ip for n in networks.values() for ip in (n.get("IPAddress"), n.get("GlobalIPv6Address")) if ip]
 
 
 def _disconnected(settings: dict) -> dict:
@@ -421,6 +457,13 @@ def _disconnected(settings: dict) -> dict:
     cleared = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""}
     networks = {name: {**ep, **cleared} for name, ep in (settings.get("Networks") or {}).items()}
     return {"Networks": networks, "Ports": {}, "SandboxKey": "", "SandboxID": ""}
+
+
+def _legacy_links(c: Container) -> list[str]:
+    """A parent's legacy links, set up only when it is on the default bridge (as Docker's)."""
+    on_bridge = "bridge" in ((c.network_settings or {}).get("Networks") or {})
+    return (c.host_config.get("Links") or []) if on_bridge and links.registers(
+        c.host_config.get("NetworkMode") or "") else []
 
 
 def start_error(runtime_message: str) -> tuple[DockerError, int]:

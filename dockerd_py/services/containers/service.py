@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
-from ...errors import Conflict, InvalidParameter, NotFound, NotImplementedErr, SystemErr
+from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
 from ...filters import labels_match
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
@@ -21,6 +21,7 @@ from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
+from . import links as links_mod
 from . import logs as logs_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
@@ -61,8 +62,12 @@ class ContainerService:
         self.runner = Runner(images=images, networks=networks, publish=self.publish, runtimes=runtimes,
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
-                             dns_defaults=dns_defaults, check_start=lambda c: networking_mod.check_shared(self, c),
+                             dns_defaults=dns_defaults, check_start=self._check_start,
                              lookup=self.get)
+
+    def _check_start(self, c: Container) -> None:
+        networking_mod.check_shared(self, c)
+        links_mod.check_start(self, c)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
@@ -72,6 +77,10 @@ class ContainerService:
         if c is None:
             raise NotFound(f"No such container: {ref}")
         return c
+
+    def names_of(self, c: Container) -> list[str]:
+        """A container's names for the list: its own, then the link names it is known by."""
+        return [c.name, *self.names.aliases_of(c.id)]
 
     def all(self) -> list[Container]:
         with self._lock:
@@ -101,6 +110,7 @@ class ContainerService:
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise InvalidParameter("config cannot be empty in order to create a container")
+        networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
         health.validate(config.get("Healthcheck"))
@@ -120,6 +130,7 @@ class ContainerService:
         merged = merge_image_config(config, image.config.get("config") or {})
         merged = create_mod.fill_config_defaults(merged, container_id, image_ref, host_config["NetworkMode"])
         path, *args = process_args(merged)
+        linked = links_mod.children(self, host_config)
         full_name = normalize(name) if name else None
         if full_name:
             self.names.reserve(full_name, container_id)
@@ -131,6 +142,7 @@ class ContainerService:
                       dir=os.path.join(self.root, container_id), network_settings=network_settings,
                       legacy_read_only=legacy_read_only)
         try:
+            links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
             if self.volumes is not None:
@@ -140,6 +152,7 @@ class ContainerService:
             if self.volumes is not None:
                 self.volumes.release(c.id, remove_anonymous=True)
             self._discard_incomplete_create(c.id, c.dir)
+            links_mod.forget_parent(self, c)
             self.names.forget(container_id)
             raise
         with self._lock:
@@ -157,9 +170,12 @@ class ContainerService:
 
     def restart(self, ref: str, signal: int | None, timeout: int | None) -> None:
         c = self.get(ref)
-        if c.state.running:
-            self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
-        self.runner.start(c)
+        try:
+            if c.state.running:
+                self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
+            self.runner.start(c)
+        except DockerError as e:  # Docker wraps whatever failed, and its status is lost (a 500)
+            raise SystemErr(f"Cannot restart container {ref}: {e.message}") from None
         self.publish(c, "restart")
 
     def kill(self, ref: str, signal: int) -> None:
@@ -271,12 +287,27 @@ class ContainerService:
             shutil.rmtree(c.dir, ignore_errors=True)
             if self.volumes is not None:
                 self.volumes.release(c.id, remove_anonymous=volumes)
+            links_mod.forget_parent(self, c)
             self.names.forget(c.id)
             with self._lock:
                 self._containers.pop(c.id, None)
             c.removed = True
             c.changed.notify_all()
         self.publish(c, "destroy")
+
+    def link_env(self, c: Container) -> list[str]:
+        """An exec's legacy links' variables, computed now as Docker's (its error if a child is down)."""
+        links_mod.check_start(self, c)
+        return self.runner.link_env(c)
+
+    def remove_link(self, ref: str) -> None:
+        """DELETE /containers/{parent/alias}?link=1 (`docker rm --link`): the child stays; a
+        running parent's /etc/hosts loses the link's entry, as Docker's sandbox refresh."""
+        child = self.get(ref)
+        linked = links_mod.unlink(self, ref)
+        if linked is not None and linked[0].state.running:
+            parent, alias = linked
+            self.runner.drop_link_hosts(parent, child, alias)
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
@@ -291,6 +322,7 @@ class ContainerService:
             self.names.release(old)
             c.name = new
             c.save()
+        links_mod.renamed(self, c, old)
         self.networks.rename(c.id, new.lstrip("/"))  # the embedded DNS answers to the new name
         self.publish(c, "rename", oldName=old)
 
@@ -485,6 +517,8 @@ class ContainerService:
             self.names.reserve(c.name, c.id)
             with self._lock:
                 self._containers[c.id] = c
+        for c in self.all():
+            links_mod.restore(self, c)
         for c in self.all():
             try:
                 self.runner.restore(c)
