@@ -30,7 +30,7 @@ def test_rm_link_removes_the_link_and_keeps_the_child(daemon, cli, client, conta
     assert inspect(daemon, f"{web}/mydb")["Name"] == f"/{db}"  # the link name is a name of the child
     names = {c["Id"]: c["Names"] for c in client.api.containers()}
     assert names[inspect(daemon, db)["Id"]] == [f"/{db}", f"/{web}/mydb"]
-    assert f"\tmydb " in cli("exec", web, "cat", "/etc/hosts").stdout
+    assert "\tmydb " in cli("exec", web, "cat", "/etc/hosts").stdout
     assert f"MYDB_NAME=/{web}/mydb" in cli("exec", web, "env").stdout  # an exec gets the links' variables too
 
     assert cli("rm", "--link", f"{web}/mydb").stdout.strip() == f"{web}/mydb"
