@@ -207,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         if not os.path.isabs(args.root):
             raise RuntimeErr(f"--root must be an absolute path, got {args.root!r}")
         module, func, _, _, _ = VERBS[args.verb]
+        if args.verb in ("create", "run", "exec"):  # before their imports: see cgroups/warm.py
+            from .cgroups import warm
+            warm.start()
         mod = __import__(f"{__package__}.commands.{module}", fromlist=["_"])
         return getattr(mod, func)(args)
     except UsageError as e:  # runc: usage on stdout, the error logged, exit 1 whatever the verb

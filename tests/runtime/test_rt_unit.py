@@ -149,3 +149,12 @@ def test_verbs_after_create_stay_leaner(verb, nosite_path):
                          check=True).stdout.split()
     for banned in ("ctypes", "json", "re", "enum", "subprocess", "typing"):
         assert banned not in out, (verb, banned)
+
+
+def test_cgroup_warm_finds_own_cgroup():
+    """cgroups/warm.py's no-op join finds this process's own cgroup.procs (else create
+    silently loses its head start on the kernel's grace period)."""
+    from dockerd_runtime.cgroups import warm
+    fd = warm._open_own_procs()
+    assert fd is not None
+    os.close(fd)
