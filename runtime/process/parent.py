@@ -129,8 +129,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
             st.save(root, container_id, data)
             if pid_file:
                 _write_pid_file(pid_file, child)
-            ours.send("ok")
-            ours.recv()  # EOF: init cleared its parent-death signal
+            ours.send("ok")  # (init cleared its parent-death signal before "ready")
             ours.close()
             return Created(child, data)
     except BaseException:
