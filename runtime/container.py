@@ -13,12 +13,13 @@ import time
 from . import jsonio
 from . import OCI_VERSION, signals
 from . import state as st
-from .cgroups.manager import Manager, from_paths
 from .errors import NotFound, RuntimeErr
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from .cgroups.manager import Manager
 
 _ID_EXTRA = set("+-._")
 
@@ -62,6 +63,7 @@ class Container:
 
     @property
     def cgroup(self) -> Manager:
+        from .cgroups.manager import from_paths  # here: start and state of a created container need none
         return from_paths(self.data.get("cgroup_paths") or {})
 
     def init_alive(self) -> bool:
