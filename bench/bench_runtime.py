@@ -7,12 +7,16 @@ then the memory (RSS and PSS, kB) of the container's process while created
 Then N `exec true` into a running container. Prints medians and ratios
 ours/other, the sequential medians per verb (create, start, wait, delete) and
 the bare process start-up of the interpreter and of runc (every verb's floor).
+``ours`` is the ``python -IS`` launcher (dockerd_py.launchers): what the daemon
+runs and what contrib/setup.sh puts on PATH as ``dockerd-py-runc``.
+``--console-script`` adds ``ours-cs``, the venv's console script (``site`` and
+the editable install's finder on every call).
 ``--docker-spec``: the config.json is the one dockerd-py hands the runtime for
 `docker run busybox` (dockerd_py.oci.build_spec: Docker's default
 seccomp profile, capabilities, masked paths; plus a network namespace).
 Run as root:
 
-    python3 bench/bench_runtime.py [-n 20] [--rounds 3] [--docker-spec] [--add-runtime NAME=PATH]
+    python3 bench/bench_runtime.py [-n 20] [--rounds 3] [--docker-spec] [--console-script] [--add-runtime NAME=PATH]
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rootfs import make_rootfs  # noqa: E402
 
 RUNTIMES = {
-    "ours": os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc"),
     "runc": shutil.which("runc") or "/usr/sbin/runc",
     "crun": shutil.which("crun") or "/usr/bin/crun",
 }
@@ -234,13 +237,10 @@ def parallel(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> f
     return time.perf_counter() - t0
 
 
-def nosite_launcher(work: str) -> str | None:
-    """``ours`` as the daemon runs it: the ``python -IS`` launcher it writes into
-    its exec-root (dockerd_py.launchers), without site-packages start-up."""
-    try:
-        from dockerd_py.launchers import install_runtime_launcher
-    except ImportError:
-        return None
+def lean_launcher(work: str) -> str:
+    """``ours``: the ``python -IS`` launcher (dockerd_py.launchers), as the daemon
+    writes it into its exec-root and contrib/setup.sh into the venv."""
+    from dockerd_py.launchers import install_runtime_launcher
     return install_runtime_launcher(work)
 
 
@@ -261,6 +261,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="parallel batches per runtime")
     ap.add_argument("--docker-spec", action="store_true",
                     help="Docker's config.json (default seccomp profile, caps, masked paths)")
+    ap.add_argument("--console-script", action="store_true",
+                    help="also measure the venv's console script (ours-cs)")
     ap.add_argument("--add-runtime", action="append", default=[], metavar="NAME=PATH",
                     help="another runtime binary to measure (e.g. an older build of ours)")
     args = ap.parse_args()
@@ -271,9 +273,10 @@ def main() -> int:
     hide_unified_hierarchy(libc)
     runtimes = {k: v for k, v in RUNTIMES.items() if os.path.exists(v)}
     work = tempfile.mkdtemp(prefix="bench-runtime-", dir="/run")  # tmpfs, like /run/containerd
-    launcher = nosite_launcher(work)
-    if launcher:
-        runtimes = {"ours": runtimes.pop("ours"), "ours -IS": launcher, **runtimes}
+    runtimes = {"ours": lean_launcher(work), **runtimes}
+    console_script = os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc")
+    if args.console_script and os.path.exists(console_script):
+        runtimes = {"ours": runtimes.pop("ours"), "ours-cs": console_script, **runtimes}
     runtimes.update(dict(a.split("=", 1) for a in args.add_runtime))
     try:
         rootfs = make_rootfs(os.path.join(work, "rootfs"))
@@ -304,6 +307,8 @@ def main() -> int:
     print(f"create+start+wait+delete of busybox `true`, N={args.n}"
           f"{', Docker spec (seccomp)' if DOCKER_SPEC else ''}")
     print(f"{os.cpu_count()} CPUs; CPU ms = user+sys of the runtime processes and the container")
+    print("ours = the `python -IS` launcher (dockerd-py-runc on PATH, what the daemon runs)"
+          + ("; ours-cs = the venv's console script" if "ours-cs" in runtimes else ""))
     print(f"{'runtime':8} {'seq median ms':>14} {'seq p90 ms':>11} {'CPU ms':>7} {'par x' + str(args.n) + ' wall ms':>16}"
           f" {'exec median ms':>15}")
     med = {k: statistics.median(v) * 1000 for k, v in seq.items()}

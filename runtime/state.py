@@ -7,7 +7,7 @@ container.py.
 
 from __future__ import annotations
 
-import os
+import posix as os  # os's C half: importing os itself costs ~1 ms (its ABCs) on every call
 import time
 from . import jsonio
 
@@ -29,7 +29,7 @@ def rfc3339nano(ns: int | None = None) -> str:
 
 
 def container_dir(root: str, container_id: str) -> str:
-    return os.path.join(root, container_id)
+    return root + container_id if root.endswith("/") else f"{root}/{container_id}"
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
@@ -48,13 +48,13 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
 
 
 def save(root: str, container_id: str, state: dict[str, Any]) -> None:
-    write_atomic(os.path.join(container_dir(root, container_id), STATE_FILE),
+    write_atomic(f"{container_dir(root, container_id)}/{STATE_FILE}",
                  jsonio.dumps(state).encode())
 
 
 def load(root: str, container_id: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(container_dir(root, container_id), STATE_FILE), "rb") as f:
+        with open(f"{container_dir(root, container_id)}/{STATE_FILE}", "rb") as f:
             return jsonio.loads(f.read())
     except FileNotFoundError:
         return None
@@ -83,9 +83,9 @@ def remove_dir(path: str) -> None:
         return
     for name in names:
         try:
-            os.unlink(os.path.join(path, name))
+            os.unlink(f"{path}/{name}")
         except IsADirectoryError:
-            remove_dir(os.path.join(path, name))
+            remove_dir(f"{path}/{name}")
         except FileNotFoundError:
             pass
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from .manager import Manager, CGROUP_ROOT, read, read_pids, rmdir_retry, write
@@ -24,6 +23,7 @@ class V2Manager(Manager):
 
     def _enable_controllers(self) -> None:
         """Enable every available controller down to our parent."""
+        import os  # in the functions that create: delete, pause and kill --all do without it (~1 ms)
         rel = os.path.relpath(os.path.dirname(self.path), CGROUP_ROOT)
         d = CGROUP_ROOT
         parts = [] if rel == "." else rel.split("/")
@@ -40,6 +40,7 @@ class V2Manager(Manager):
                     pass
 
     def apply(self, resources: dict[str, Any]) -> None:
+        import os
         self._enable_controllers()
         os.makedirs(self.path, exist_ok=True)
         d = self.path

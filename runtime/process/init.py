@@ -226,11 +226,13 @@ def _init(cfg: InitConfig) -> None:
         _chdir(proc.get("cwd") or "/")
     path = _lookup(proc["args"][0], env)
     _reset_signals()
-    # Tell create we are ready, and only go on once it saved the state: our
-    # parent-death signal must be cleared before it exits.
+    # Tell create we are ready, and only go on once it saved the state. The
+    # parent-death signal goes first: from here on we only wait on the channel,
+    # whose EOF (create gone before its "ok") ends us as well, and create can
+    # exit right after its "ok" without waiting for us to get this far.
+    sys_.prctl(sc.PR_SET_PDEATHSIG, 0)
     cfg.channel.send("ready")
     _expect_ok(cfg.channel)
-    sys_.prctl(sc.PR_SET_PDEATHSIG, 0)
     cfg.channel.close()
     _wait_start(cfg.fifo_fd)
     if spec.hooks.get("startContainer"):

@@ -60,6 +60,8 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
     if spec.linux.get("seccomp"):
         from ..linux import seccomp
         seccomp_prog = seccomp.prepare(sc.default(), spec.linux["seccomp"], root)
+    # Only paths (mountinfo), nothing made yet: done while cgroups/warm.py's write holds the cgroup lock.
+    cgroups = cgm.new(spec.cgroups_path(container_id))
     cdir = st.container_dir(root, container_id)
     try:
         os.mkdir(cdir, 0o711)
@@ -76,7 +78,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
             finally:
                 os.umask(old)
             fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-            manager = cgm.new(spec.cgroups_path(container_id))
+            manager = cgroups
             manager.apply(spec.linux.get("resources") or {})
             console = _connect(console_socket) if console_socket else console_conn
             ours, theirs = Channel.pair()
@@ -127,8 +129,7 @@ def create(root: str, container_id: str, spec: Spec, *, pid_file: str | None,
             st.save(root, container_id, data)
             if pid_file:
                 _write_pid_file(pid_file, child)
-            ours.send("ok")
-            ours.recv()  # EOF: init cleared its parent-death signal
+            ours.send("ok")  # (init cleared its parent-death signal before "ready")
             ours.close()
             return Created(child, data)
     except BaseException:

@@ -149,3 +149,24 @@ def test_verbs_after_create_stay_leaner(verb, nosite_path):
                          check=True).stdout.split()
     for banned in ("ctypes", "json", "re", "enum", "subprocess", "typing"):
         assert banned not in out, (verb, banned)
+
+
+@pytest.mark.parametrize("verb", ["start", "state", "kill", "delete"])
+def test_hot_verbs_skip_os(verb, nosite_path):
+    """start and delete run for every container (state and kill for most): not even `os`,
+    whose import is ~1 ms of each call; the cgroup managers import it only to create."""
+    code = (f"import sys; sys.path.insert(0, {nosite_path!r}); b = set(sys.modules); "
+            f"import dockerd_runtime.cli, dockerd_runtime.commands.{verb}, dockerd_runtime.cgroups.v1, "
+            "dockerd_runtime.cgroups.v2; print(' '.join(sorted(set(sys.modules) - b)))")
+    out = subprocess.run([sys.executable, "-IS", "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert "os" not in out, verb
+
+
+def test_cgroup_warm_finds_own_cgroup():
+    """cgroups/warm.py's no-op join finds this process's own cgroup.procs (else create
+    silently loses its head start on the kernel's grace period)."""
+    from dockerd_runtime.cgroups import warm
+    fd = warm._open_own_procs()
+    assert fd is not None
+    os.close(fd)

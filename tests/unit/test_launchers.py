@@ -24,3 +24,19 @@ def test_reinstall_replaces_in_place(tmp_path):
     second = install_runtime_launcher(str(tmp_path))
     assert first == second and os.access(second, os.X_OK)
     assert os.path.islink(os.path.join(os.path.dirname(second), "lib", "dockerd_runtime"))
+
+
+def test_install_entry_point_for_path(tmp_path):
+    """`python -m dockerd_py.launchers DIR` (contrib/setup.sh): the launcher it prints works
+    through a symlink, as /usr/local/bin/dockerd-py-runc; bad usage exits 2."""
+    import sys
+    res = subprocess.run([sys.executable, "-m", "dockerd_py.launchers", str(tmp_path / "venv-dir")],
+                         capture_output=True, text=True, check=True)
+    path = res.stdout.strip()
+    assert path == str(tmp_path / "venv-dir" / "bin" / "dockerd-py-runc")
+    link = tmp_path / "dockerd-py-runc"
+    link.symlink_to(path)
+    res = subprocess.run([str(link), "--version"], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.startswith("dockerd-py-runc version")
+    res = subprocess.run([sys.executable, "-m", "dockerd_py.launchers"], capture_output=True, text=True)
+    assert res.returncode == 2 and "usage" in res.stderr
