@@ -9,6 +9,8 @@ import socket
 from typing import Any
 
 from ...errors import InvalidParameter
+from ...oci.defaults import MASKED_PATHS, READONLY_PATHS
+from ...oci import detect_host
 
 # Config fields of the create body and the JSON types they accept.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -59,7 +61,7 @@ def fill_config_defaults(config: dict, container_id: str, image_ref: str, networ
     default_hostname = socket.gethostname() if network_mode == "host" else container_id[:12]
     out = {"Hostname": default_hostname, "Domainname": "", "User": "", "AttachStdin": False,
            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False,
-           "Env": [], "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+           "Env": None, "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
            "OnBuild": None, "Labels": {}}
     out.update({k: v for k, v in config.items() if v is not None or k in ("Cmd", "Entrypoint")})
     if not out["Hostname"]:
@@ -85,10 +87,20 @@ def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
     out.setdefault("ShmSize", 67108864)
     if not out.get("ShmSize"):
         out["ShmSize"] = 67108864
-    out.setdefault("CgroupnsMode", "host")
+    if not out.get("CgroupnsMode"):   # adaptContainerSettings: the CLI sends ""
+        out["CgroupnsMode"] = "private" if detect_host().cgroup_v2 else "host"
     if (out.get("Memory") or 0) > 0 and not out.get("MemorySwap"):
         out["MemorySwap"] = 2 * out["Memory"]  # adaptContainerSettings; `docker update --memory` checks it
-    out.setdefault("IpcMode", "private")
+    if not out.get("IpcMode"):
+        out["IpcMode"] = "private"
+    if out.get("MemorySwappiness") == -1:   # fixMemorySwappiness: the CLI's -1 means unset
+        out["MemorySwappiness"] = None
+    if (out.get("PidsLimit") or 0) <= 0:    # the create route: 0 and negative mean no limit
+        out["PidsLimit"] = None
+    if not out.get("Privileged"):           # create_unix.go: the defaults are stored, inspect shows them
+        for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+            if out.get(key) is None:
+                out[key] = list(default)
     return out
 
 
