@@ -116,3 +116,19 @@ def test_env_lists_through_the_api(client, cli):
             c.remove(force=True)
     finally:
         cli("rmi", tag)
+
+
+def test_a_partial_host_config_is_shown_whole(client):
+    """docker-py sends a few HostConfig fields: inspect still shows Go's whole struct, zero values
+    where nothing was sent (and Config without the fields Go leaves out when empty)."""
+    c = client.api.create_container("busybox", ["true"])
+    try:
+        data = client.api.inspect_container(c["Id"])
+    finally:
+        client.api.remove_container(c["Id"])
+    hc = data["HostConfig"]
+    assert (hc["Binds"], hc["PortBindings"], hc["Dns"], hc["CapAdd"], hc["Ulimits"], hc["Devices"]) == (None,) * 6
+    assert (hc["ConsoleSize"], hc["CpuShares"], hc["CgroupParent"], hc["OomKillDisable"]) == ([0, 0], 0, "", False)
+    assert (hc["IpcMode"], hc["PidsLimit"], hc["MemorySwappiness"]) == ("private", None, None)
+    assert list(hc)[:5] == ["Binds", "ContainerIDFile", "LogConfig", "NetworkMode", "PortBindings"]
+    assert "NetworkDisabled" not in data["Config"] and "MacAddress" not in data["Config"]
