@@ -9,6 +9,8 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
+from werkzeug.http import HTTP_STATUS_CODES
+
 from .. import __version__
 
 MAX_API_VERSION = "1.47"
@@ -56,9 +58,16 @@ class VersionMiddleware:
         def with_headers(status, headers, exc_info=None):
             present = {name.lower() for name, _ in headers}
             headers = list(headers) + [h for h in common_headers() if h[0].lower() not in present]
-            return start_response(status, headers, exc_info)
+            return start_response(_go_status(status), headers, exc_info)
 
         return self.app(environ, with_headers)
+
+
+def _go_status(status: str) -> str:
+    """Go's status text ("400 Bad Request"): werkzeug writes it in capitals, which docker-py shows."""
+    code, _, reason = status.partition(" ")
+    text = HTTP_STATUS_CODES.get(int(code)) if code.isdigit() else None
+    return f"{code} {text}" if text and reason == text.upper() else status
 
 
 def _range_error(version: str) -> str | None:

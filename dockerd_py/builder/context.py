@@ -19,7 +19,7 @@ import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import InvalidParameter
-from ..images import archive
+from ..images import archive, scope
 from . import tarsum
 from .dockerignore import Matcher, read_patterns
 
@@ -48,17 +48,14 @@ class BuildContext:
                          name="build-context-cleanup").start()
 
 
-def _inside(root: str, rel: str) -> str | None:
-    """The real path of `rel` under `root`, or None when it leaves the root."""
-    path = os.path.realpath(os.path.join(root, rel.lstrip("/")))
-    return path if path == root or path.startswith(root + "/") else None
-
-
 def _read_dockerfile(root: str, name: str) -> tuple[str, str]:
     candidates = [name] if name != DEFAULT_DOCKERFILE else [name, name.lower()]
     for cand in candidates:
-        path = _inside(root, cand)
-        if path and os.path.isfile(path):
+        try:
+            path = scope.join(root, cand)   # links followed inside the context
+        except OSError:
+            continue
+        if os.path.isfile(path):
             with open(path, "rb") as f:
                 data = f.read()
             text = data.decode("utf-8", "replace")

@@ -18,7 +18,7 @@ import tarfile
 from dataclasses import dataclass
 
 from ..errors import InvalidParameter
-from ..images import archive
+from ..images import archive, scope
 from . import tarsum
 
 
@@ -30,18 +30,17 @@ class Source:
     checksum: str    # file:<hex> | dir:<hex>
 
 
-def _inside(root: str, rel: str) -> str | None:
-    path = os.path.realpath(os.path.join(root, rel.lstrip("/")))
-    return path if path == root or path.startswith(root + "/") else None
-
-
 def _glob(root: str, pattern: str) -> list[str]:
+    """The paths matching `pattern`, found as Docker's walk of the root finds them:
+    never through a symbolic link (a match itself may be one)."""
     parts = [p for p in pattern.strip("/").split("/") if p not in ("", ".")]
     found = [""]
     for part in parts:
         nxt = []
         for base in found:
             directory = os.path.join(root, base)
+            if base and not stat.S_ISDIR(os.lstat(directory).st_mode):
+                continue
             if not any(c in part for c in "*?["):
                 if os.path.lexists(os.path.join(directory, part)):
                     nxt.append(os.path.join(base, part))
@@ -76,9 +75,11 @@ def resolve(hasher: tarsum.Hasher, patterns: list[str], what: str, from_stage: b
         else:
             rels = [norm]
         for rel in rels:
-            path = _inside(root, rel)
-            if path is None:
-                raise InvalidParameter(f"{what} failed: forbidden path outside the build context: {orig} ()")
+            try:
+                path = scope.join(root, rel)   # a link is followed inside the root, never out of it
+            except OSError:   # a loop, or a file in the middle: Docker's words for any such error
+                raise InvalidParameter(f"{what} failed: forbidden path outside the build context: "
+                                       f"{rel.lstrip('/')} ()") from None
             if not os.path.exists(path):
                 where = "file not found in build context or excluded by .dockerignore: " if not from_stage else ""
                 raise InvalidParameter(f"{what} failed: {where}stat {rel.lstrip('/')}: file does not exist")
@@ -97,7 +98,7 @@ class Owner:
 
 def _lookup(rootfs: str, db: str, name: str) -> int | None:
     try:
-        with open(_inside(rootfs, f"etc/{db}") or "/nonexistent", encoding="utf-8", errors="replace") as f:
+        with open(scope.join(rootfs, f"etc/{db}"), encoding="utf-8", errors="replace") as f:
             for line in f:
                 fields = line.strip().split(":")
                 if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
@@ -140,17 +141,20 @@ def parse_chmod(spec: str) -> int | None:
 
 
 def _mkdirs(rootfs: str, rel_dir: str, owner: Owner) -> str:
-    """Resolve (and create, owned by `owner`) a directory inside `rootfs`, chroot-style."""
-    made: list[str] = []
-    parts = [p for p in rel_dir.split("/") if p]
-    for i in range(len(parts)):
-        probe = archive.resolve_dir(rootfs, parts[:i]) if i else rootfs
-        if not os.path.lexists(os.path.join(probe, parts[i])):
-            made.append(os.path.join(probe, parts[i]))
-    path = archive.resolve_dir(rootfs, parts)
-    for d in made:
-        if os.path.isdir(d):
-            os.lchown(d, owner.uid, owner.gid)
+    """MkdirAllAndChownNew of `rel_dir` resolved inside `rootfs` chroot-style (a link to a missing
+    directory makes it, as Docker's COPY does); the directories made are owned by `owner`."""
+    path = rootfs
+    for part in scope.follow(rootfs, rel_dir.split("/")):
+        path = os.path.join(path, part)
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            continue
+        except NotADirectoryError:
+            raise InvalidParameter(f"mkdir {path}: not a directory") from None
+        os.lchown(path, owner.uid, owner.gid)
+    if not os.path.isdir(path):
+        raise InvalidParameter(f"mkdir {path}: not a directory")
     return path
 
 
@@ -199,6 +203,10 @@ def copy_into(rootfs: str, sources: list[Source], dest: str, workdir: str, owner
     if len(sources) > 1 and not dest_is_dir:
         raise InvalidParameter(f"When using {what} with more than one source file, "
                                "the destination must be a directory and end with a /")
+    try:
+        resolved = scope.join(rootfs, dest)   # links followed inside the rootfs, the last one too
+    except OSError as e:
+        raise InvalidParameter(f"failed to copy files: lstat {e.filename}: {os.strerror(e.errno or 0).lower()}") from None
     for src in sources:
         if src.is_dir:
             target = _mkdirs(rootfs, dest, owner)
@@ -210,15 +218,9 @@ def copy_into(rootfs: str, sources: list[Source], dest: str, workdir: str, owner
             with open(src.path, "rb") as raw:
                 archive.apply_layer(archive.decompress(raw), target)
             continue
-        parent_rel, base = os.path.split(dest)
-        parent = _mkdirs(rootfs, parent_rel, owner)
-        existing = os.path.join(parent, base) if base else parent
-        into_dir = dest_is_dir or not base or (os.path.isdir(existing) and not os.path.islink(existing))
-        if not into_dir and os.path.islink(existing):
-            resolved = os.path.realpath(existing)   # only ever stat'ed: a link leaving the rootfs is replaced
-            into_dir = resolved.startswith(rootfs + "/") and os.path.isdir(resolved)
-        if into_dir:
+        if dest_is_dir or os.path.isdir(resolved):
             target = os.path.join(_mkdirs(rootfs, dest, owner), src.name)
         else:
-            target = existing
+            target = resolved
+            _mkdirs(rootfs, os.path.dirname(os.path.relpath(resolved, rootfs)), owner)
         _copy_entry(src.path, target, owner, mode)

@@ -26,10 +26,10 @@ from functools import lru_cache
 from typing import Protocol
 
 from ..errors import InvalidParameter
+from ..images.scope import in_scope
 
 _CHUNK = 1 << 20
 _XATTR = "SCHILY.xattr."
-_MAX_LINKS = 255
 
 
 def _b(text: str) -> bytes:
@@ -59,41 +59,6 @@ def tar_entry_hash(info: tarfile.TarInfo) -> "hashlib._Hash":
     xattrs = {_b(k[len(_XATTR):]): _b(v) for k, v in info.pax_headers.items() if k.startswith(_XATTR)}
     return hashlib.sha256(header_fields(name, info.mode, info.uid, info.gid, info.size, typeflag, info.linkname,
                                         "", "", info.devmajor, info.devminor, xattrs))
-
-
-def in_scope(root: str, path: str) -> str:
-    """FollowSymlinkInScope: `path` with every symlink resolved inside `root`, relative to it ("." for root).
-
-    Components that do not exist are kept as named.
-    """
-    stack: list[str] = []
-    todo = path.split("/")
-    hops = 0
-    while todo:
-        part = todo.pop(0)
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if stack:
-                stack.pop()
-            continue
-        here = os.path.join(root, *stack, part)
-        try:
-            st = os.lstat(here)
-        except OSError:
-            stack.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > _MAX_LINKS:
-                raise OSError(f"too many links in {path}")
-            target = os.readlink(here)
-            if target.startswith("/"):
-                stack = []
-            todo = target.split("/") + todo
-            continue
-        stack.append(part)
-    return "/".join(stack) or "."
 
 
 class Hasher(Protocol):

@@ -1,10 +1,12 @@
 """`docker load`: a `docker save` archive (Docker manifest.json, or OCI layout).
 
-Every layer of every image is verified against its config's diff_ids before
-any config or tag is stored; on failure the layers this load added are
-removed again, so nothing is half-stored. The messages are moby's
-(image/tarexport/load.go): `Loading layer` bars keyed by the short diff id,
-sized by the layer file, then `stream` lines.
+As moby's image/tarexport/load.go (20.10 and 28 alike), the images are loaded
+one after the other: each one's layers verified against its config's
+diff_ids, then its config stored, then its tags. An image that fails stops
+the load; the images before it stay loaded (and tagged), the layers added for
+it are removed again, so nothing is half-stored. The messages are moby's:
+`Loading layer` bars keyed by the short diff id, sized by the layer file,
+then a `stream` line per tag.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .importer import host_platform
 from .reference import Reference, parse_normalized
 
 if TYPE_CHECKING:
+    from .extract import Extractor
     from .store import ImageStore
 
 
@@ -34,7 +37,7 @@ class _Entry:
     raw: bytes
     config: dict[str, Any]
     layers: list[str]                      # paths of layer files in the unpacked archive
-    tags: list[Reference] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     parent: str = ""
 
 
@@ -70,28 +73,28 @@ def _layer(base: str, rel: str) -> str:
     return path
 
 
-def _tags(names: list[str]) -> list[Reference]:
-    out = []
-    for name in names or []:
-        ref = parse_normalized(name)
-        if ref.tag is None or ref.digest is not None:
-            raise errors.InvalidParameter(f'invalid tag "{name}"')
-        out.append(ref)
-    return out
+def _tag(name: str) -> Reference:
+    ref = parse_normalized(name)
+    if ref.tag is None or ref.digest is not None:
+        raise errors.InvalidParameter(f'invalid tag "{name}"')
+    return ref
 
 
-def _docker_entries(base: str) -> list[_Entry]:
+def _docker_entries(base: str) -> list[Callable[[], _Entry]]:
+    """The manifest's images, each read when its turn comes (a bad one fails only then)."""
     try:
         manifest = json.loads(_read(base, "manifest.json"))
     except ValueError as e:
         raise errors.InvalidParameter(f"invalid manifest.json: {e}") from e
-    entries = []
-    for item in manifest if isinstance(manifest, list) else []:
-        raw = _read(base, item.get("Config", ""))
-        entries.append(_Entry(raw, parse_config(raw),
-                              [_layer(base, p) for p in item.get("Layers") or []],
-                              _tags(item.get("RepoTags") or []), item.get("Parent") or ""))
-    return entries
+
+    def entry(item: dict[str, Any]) -> Callable[[], _Entry]:
+        def read() -> _Entry:
+            raw = _read(base, item.get("Config", ""))
+            return _Entry(raw, parse_config(raw), [_layer(base, p) for p in item.get("Layers") or []],
+                          list(item.get("RepoTags") or []), item.get("Parent") or "")
+        return read
+
+    return [entry(item) for item in manifest] if isinstance(manifest, list) else []
 
 
 def _blob(base: str, digest: str) -> str:
@@ -130,7 +133,7 @@ def _oci_entries(base: str) -> list[_Entry]:
             entries.append(_Entry(raw, parse_config(raw),
                                   [_layer(base, os.path.relpath(_blob(base, lay["digest"]), base))
                                    for lay in manifest.get("layers") or []],
-                                  _tags([name]) if name else []))
+                                  [name] if name else []))
     return entries
 
 
@@ -145,51 +148,55 @@ _DONE = object()
 
 
 class Load:
-    """One `docker load`, as `layers()` (progress messages) then `images()` (the result lines).
-
-    Every layer is in the store before any config or tag is; on failure the
-    layers this load added are removed again, so nothing is half-stored.
-    """
+    """One `docker load`: `run()` yields its messages as moby writes them."""
 
     def __init__(self, store: "ImageStore") -> None:
         self.store = store
-        self.entries: list[_Entry] = []
         self.pinned: list[str] = []
         self.added: list[str] = []
         self.cancel = threading.Event()
 
-    def layers(self, stream: BinaryIO, quiet: bool) -> Iterator[dict[str, Any]]:
-        """Unpack the archive and make sure every layer exists; unless `quiet`,
-        Docker's `Loading layer` bars for the layers extracted (none for those present)."""
+    def run(self, stream: BinaryIO, quiet: bool) -> Iterator[dict[str, Any]]:
+        """Unpack the archive, then load its images in order; unless `quiet`, Docker's
+        `Loading layer` bars for the layers extracted (none for those present)."""
         tmp = self.store.temp_path("docker-import-")
         os.makedirs(tmp, mode=0o700)
         try:
             _unpack(stream, tmp)
             if os.path.exists(os.path.join(tmp, "manifest.json")):
-                self.entries = _docker_entries(tmp)
+                readers = _docker_entries(tmp)
             elif os.path.exists(os.path.join(tmp, "index.json")):
-                self.entries = _oci_entries(tmp)
+                readers = [lambda e=e: e for e in _oci_entries(tmp)]   # type: ignore[misc]
             else:
                 raise errors.InvalidParameter(
                     "invalid archive: no manifest.json (legacy pre-1.10 archives are not supported)")
-            if quiet:
-                self._verify(None)
-            else:
-                yield from self._verify_reporting()
-        except BaseException:
-            self._unpin()
-            self.store.release_layers(self.added)
-            raise
+            ids_text = ""
+            ref_count = 0
+            with self.store.extractor() as extractor:
+                for read in readers:
+                    entry = read()
+                    if quiet:
+                        self._verify(entry, extractor, None)
+                    else:
+                        yield from self._verify_reporting(entry, extractor)
+                    image_id = self._store(entry)
+                    ids_text += f"Loaded image ID: {image_id}\n"
+                    ref_count = len(entry.tags)
+                    yield from self._tag(image_id, entry)
+            if ref_count == 0:   # moby writes it even when empty (no image): `{}`, a blank line in the CLI
+                yield {"stream": ids_text} if ids_text else {}
         finally:
+            self._unpin()
+            self.store.release_layers(self.added)   # those no stored image uses: the failed one's
             archive.remove_tree(tmp)
 
-    def _verify_reporting(self) -> Iterator[dict[str, Any]]:
+    def _verify_reporting(self, entry: _Entry, extractor: "Extractor") -> Iterator[dict[str, Any]]:
         """`_verify` in a thread, its progress messages yielded here as they come."""
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
         def work() -> None:
             try:
-                self._verify(events.put)
+                self._verify(entry, extractor, events.put)
                 events.put(_DONE)
             except BaseException as e:  # noqa: BLE001 - re-raised by the generator
                 events.put(_Failed(e))
@@ -204,58 +211,52 @@ class Load:
         finally:   # the client went away, or a layer failed: stop after the current layer
             self.cancel.set()
             worker.join()
+            self.cancel.clear()
 
-    def _verify(self, report: Callable[[dict[str, Any]], None] | None) -> None:
-        """Make sure every layer exists (extracting those that do not)."""
-        with self.store.extractor() as extractor:
-            for entry in self.entries:
-                os_name = entry.config.get("os") or "linux"
-                if os_name != "linux":
-                    raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
-                diff_ids = entry.config["rootfs"].get("diff_ids") or []
-                if len(entry.layers) != len(diff_ids):
-                    raise errors.InvalidParameter(
-                        f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
-                parent = None
-                for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
-                    if self.cancel.is_set():
-                        raise errors.SystemErr("load cancelled")
-                    # as moby's progress reader over the layer file: the extractor counts the bytes read
-                    meter = progress.Meter(report, short_id(diff_id), "Loading layer",
-                                           os.path.getsize(path)) if report else None
-                    layer, created = self.store.layers.ensure(parent, diff_id, path, extractor, i, meter)
-                    self.pinned.append(layer.chain_id)
-                    if created:
-                        self.added.append(layer.chain_id)
-                        if meter is not None:
-                            meter.finish()
-                    parent = layer.chain_id
+    def _verify(self, entry: _Entry, extractor: "Extractor", report: Callable[[dict[str, Any]], None] | None) -> None:
+        """Make sure every layer of `entry` exists (extracting those that do not); they stay pinned."""
+        os_name = entry.config.get("os") or "linux"
+        if os_name != "linux":
+            raise errors.InvalidParameter(f"cannot load {os_name} image on {platform.system().lower()}")
+        diff_ids = entry.config["rootfs"].get("diff_ids") or []
+        if len(entry.layers) != len(diff_ids):
+            raise errors.InvalidParameter(
+                f"invalid manifest, layers length mismatch: expected {len(entry.layers)}, got {len(diff_ids)}")
+        parent = None
+        for i, (path, diff_id) in enumerate(zip(entry.layers, diff_ids)):
+            if self.cancel.is_set():
+                raise errors.SystemErr("load cancelled")
+            # as moby's progress reader over the layer file: the extractor counts the bytes read
+            meter = progress.Meter(report, short_id(diff_id), "Loading layer",
+                                   os.path.getsize(path)) if report else None
+            layer, created = self.store.layers.ensure(parent, diff_id, path, extractor, i, meter)
+            self.pinned.append(layer.chain_id)
+            if created:
+                self.added.append(layer.chain_id)
+                if meter is not None:
+                    meter.finish()
+            parent = layer.chain_id
 
-    def images(self) -> list[dict[str, Any]]:
-        """Store the configs and tags: moby's `stream` lines (the ids of untagged images in one)."""
-        messages: list[dict[str, Any]] = []
-        ids_text = ""
-        ref_count = 0
+    def _store(self, entry: _Entry) -> str:
+        """Store the config (its layers pinned until now); its id."""
         try:
-            for entry in self.entries:
-                image = self.store.add_image(entry.raw)
-                ids_text += f"Loaded image ID: {image.id}\n"
-                ref_count = 0
-                for ref in entry.tags:
-                    old = self.store.tag_ref(image.id, ref, event=False)
-                    if old:
-                        messages.append(_line(f"The image {ref.familiar()} already exists, renaming the old one "
-                                              f"with ID {old} to empty string"))
-                    messages.append(_line(f"Loaded image: {ref.familiar()}"))
-                    ref_count += 1
-                if entry.parent:
-                    self.store.set_parent(image.id, entry.parent)
-                self.store.emit("load", image.id, image.id)
+            return self.store.add_image(entry.raw).id
         finally:
             self._unpin()
-        if ref_count == 0:   # moby writes it even when empty (no image): `{}`, a blank line in the CLI
-            messages.append({"stream": ids_text} if ids_text else {})
-        return messages
+
+    def _tag(self, image_id: str, entry: _Entry) -> Iterator[dict[str, Any]]:
+        """The tags one by one, each one's `Loaded image` line (a bad one fails the load, the image
+        kept, as moby does), then the parent and the `load` event."""
+        for name in entry.tags:
+            ref = _tag(name)
+            old = self.store.tag_ref(image_id, ref, event=False)
+            if old:
+                yield _line(f"The image {ref.familiar()} already exists, renaming the old one with ID {old} "
+                            "to empty string")
+            yield _line(f"Loaded image: {ref.familiar()}")
+        if entry.parent:
+            self.store.set_parent(image_id, entry.parent)
+        self.store.emit("load", image_id, image_id)
 
     def _unpin(self) -> None:
         for chain in self.pinned:

@@ -303,11 +303,7 @@ class ImageStore:
 
     def load(self, stream: BinaryIO, quiet: bool = True) -> Iterator[dict[str, Any]]:
         """Docker's JSON messages of a load: `Loading layer` bars (unless quiet), then `stream` lines."""
-        job = loader.Load(self)
-        yield from job.layers(stream, quiet)
-        with self._collect():
-            messages = job.images()
-        yield from messages
+        yield from loader.Load(self).run(stream, quiet)
 
     def tag(self, ref: str, repo: str, tag: str | None = None) -> None:
         """ImageTag: `repo[:tag]` (+ `tag`) now points at the image `ref` names."""

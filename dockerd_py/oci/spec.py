@@ -40,8 +40,8 @@ def merge_image_config(config: dict | None, image_config: dict | None) -> dict:
     if not cfg.get("User"):
         cfg["User"] = img.get("User") or ""
     user_env = list(cfg.get("Env") or [])
-    if not user_env:
-        cfg["Env"] = list(img.get("Env") or [])
+    if not user_env:   # the image's, null when it has none (inspect shows "Env": null)
+        cfg["Env"] = None if img.get("Env") is None else list(img["Env"])
     else:
         keys = {_env_key(e) for e in user_env}
         cfg["Env"] = user_env + [e for e in img.get("Env") or [] if _env_key(e) not in keys]
@@ -56,6 +56,10 @@ def merge_image_config(config: dict | None, image_config: dict | None) -> dict:
         merged = {**(img.get(field) or {}), **(cfg.get(field) or {})}
         if merged or field == "Labels":
             cfg[field] = merged
+        elif field in img or field == "Volumes":   # none at all: the image's (Volumes: null when it has none)
+            cfg[field] = img.get(field)
+        else:
+            cfg.pop(field, None)   # ExposedPorts: left out (omitempty)
     for field in ("StopSignal", "Shell"):
         if not cfg.get(field) and img.get(field):
             cfg[field] = img[field]

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from ..linux import seccomp
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # False in init forked by the user-namespace stage (see run_userns_stage).
 _restore_pdeathsig = True
 # runc's init reports "ready" to its parent before seccomp, capabilities, the
@@ -387,7 +386,8 @@ def _lookup(arg0: str, env: dict[str, str]) -> str:
         if not os.access(arg0, os.X_OK):
             raise _exec_error(f'exec: "{arg0}": permission denied')
         return arg0
-    for d in (env.get("PATH") or DEFAULT_PATH).split(":"):
+    path = env.get("PATH", "")   # none or empty: no directory at all (Go's filepath.SplitList), as runc
+    for d in path.split(":") if path else []:
         candidate = os.path.join(d or ".", arg0)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate

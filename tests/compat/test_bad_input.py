@@ -77,3 +77,15 @@ def test_wait_with_bad_condition_is_400(daemon, cli, container_cleanup):
     cli("create", "--name", n, "busybox", "true")
     status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{n}/wait?condition=whenever")
     assert status == 400 and "invalid condition" in json.loads(body)["message"]
+
+
+def test_status_lines_carry_gos_texts(client):
+    """docker-py puts the reason phrase in its errors: Go writes "404 Not Found", not werkzeug's capitals."""
+    import docker
+
+    with pytest.raises(docker.errors.NotFound) as missing:
+        client.containers.get("no-such-container-" + uuid.uuid4().hex[:6])
+    assert ": Not Found (" in str(missing.value)
+    with pytest.raises(docker.errors.APIError) as bad:
+        client.api.create_container("busybox", environment=["=bad"])
+    assert ": Bad Request (\"invalid environment variable: =bad\")" in str(bad.value)

@@ -380,6 +380,36 @@ def test_copy_follows_a_linked_source_under_its_own_name(cli, tmp_path, images_c
     assert cli("run", "--rm", image, "sh", "-c", "ls /a; cat /a/link.txt").stdout == "f\nlink.txt\nreal\n"
 
 
+def test_links_in_sources_and_destinations_resolve_as_in_docker(cli, tmp_path, images_cleanup):
+    """Links are followed inside the context or the image, as if each were `/` (Docker 20.10 and 28);
+    a wildcard never matches through a link to a directory."""
+    ctx = _context(tmp_path, "FROM busybox\nRUN ln -s /nonexist/deep /lnk && ln -s /tmp /tlnk && ln -s /gone /gl\n"
+                             "COPY etc/x /lnk/sub/\nCOPY etc/x /tlnk\nCOPY etc/x /gl\n"
+                             "RUN mv /etc/passwd /etc/pw && ln -s /etc/pw /etc/passwd\nCOPY --chown=daemon etc/x /owned\n",
+                   {"etc/x": "inside\n"})
+    os.symlink("/etc", tmp_path / "etclink")
+    os.symlink("loop2", tmp_path / "loop1")
+    os.symlink("loop1", tmp_path / "loop2")
+    image = cli("build", "-q", ctx).stdout.strip()
+    images_cleanup.append(image)
+    out = cli("run", "--rm", image, "sh", "-c", "cat /nonexist/deep/sub/x /tmp/x /gone; readlink /tlnk; readlink /gl; "
+                                                "stat -c %U /owned").stdout
+    assert out == "inside\ninside\ninside\n/tmp\n/gone\ndaemon\n"
+    for dockerfile, message in [
+        ("COPY etclink/* /g/", "COPY failed: no source files were specified"),   # the host's /etc is never listed
+        ("COPY loop1 /g", "COPY failed: forbidden path outside the build context: loop1 ()"),
+        ("COPY etc/x/y /g", "COPY failed: forbidden path outside the build context: etc/x/y ()"),
+        ("COPY --from=busybox /etc/passwd/x /g", "COPY failed: forbidden path outside the build context: etc/passwd/x ()"),
+    ]:
+        (tmp_path / "Dockerfile.bad").write_text(f"FROM busybox\n{dockerfile}\n")
+        proc = cli("build", "-f", str(tmp_path / "Dockerfile.bad"), ctx, check=False)
+        assert proc.returncode == 1 and message in proc.stderr, (dockerfile, proc.stderr)
+    (tmp_path / "Dockerfile.bad").write_text("FROM busybox\nCOPY etc/x /etc/passwd/sub/\n")
+    proc = cli("build", "-f", str(tmp_path / "Dockerfile.bad"), ctx, check=False)
+    assert proc.returncode == 1 and "failed to copy files: lstat /" in proc.stderr
+    assert "/merged/etc/passwd/sub: not a directory" in proc.stderr
+
+
 def test_add_copies_what_is_not_a_tar(cli, tmp_path, images_cleanup):
     import gzip
 

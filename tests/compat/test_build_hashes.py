@@ -213,3 +213,54 @@ def test_same_strings_as_dockers_dockerd(cli, tmp_path, tags, reference):  # noq
     here = _steps(cli, f"{repo}:base", len(BASE_STEPS)) + _steps(cli, f"{repo}:x", len(FINAL_STEPS))
     assert len(here) == count
     assert here == there
+
+
+LINKS_DOCKERFILE = """\
+FROM busybox
+COPY abs /abs
+COPY rel /rel
+COPY dirlink /d/
+COPY dirlink/inner/f /f2
+COPY abs rel /multi/
+COPY sub/up/inner /viaup/
+COPY a* /glob/
+COPY . /all/
+"""
+LINKS_STEPS = [  # Docker 20.10.24: each link followed inside the context, as if it were `/`
+    "COPY file:dd9039c9062e7d99f30a0cac3343b9b09e32f31b467f16d716817259bd149d6c in /abs ",
+    "COPY file:dd9039c9062e7d99f30a0cac3343b9b09e32f31b467f16d716817259bd149d6c in /rel ",
+    "COPY dir:c9168f46a0d441b780834361b099e21e900c8bb6076f3e973d2ead4f27b5d3c1 in /d/ ",
+    "COPY file:2eb8f61c8a67ecbadac2bb7ea48bd70c181a82dbdb5d388e0fd57eaf928c7e16 in /f2 ",
+    "COPY multi:e6dab62605f70fc563a7a1b64f4bd14b42727428a7eeffbd9b81583ee3da76b3 in /multi/ ",
+    "COPY dir:c524edac22e451b4502700fa66c71b1f9cb31b26398d918eec3af435ec77f7e4 in /viaup/ ",
+    "COPY file:dd9039c9062e7d99f30a0cac3343b9b09e32f31b467f16d716817259bd149d6c in /glob/ ",
+    "COPY dir:65e5b99aa9005eeb3caa2c491f8c3d786d74f0e4fdbe0d50dae4deb0bf2be02a in /all/ ",
+]
+
+
+def _links_context(root) -> str:
+    """Links that lead out of the context when followed on the host: absolute and `../../`."""
+    os.makedirs(os.path.join(root, "etc"))
+    os.makedirs(os.path.join(root, "sub", "inner"))
+    _write(root, "etc/x", b"inside\n", 0o644)
+    _write(root, "sub/inner/f", b"subfile\n", 0o640)
+    _write(root, "Dockerfile", LINKS_DOCKERFILE.encode(), 0o644)
+    for name, target in [("abs", "/etc/x"), ("rel", "../../etc/x"), ("dirlink", "/sub"), ("sub/up", "../../sub")]:
+        os.symlink(target, os.path.join(root, name))
+    for d in ("etc", "sub/inner", "sub", "."):
+        os.chmod(os.path.join(root, d), 0o755)
+    return str(root)
+
+
+def test_links_leading_out_of_the_context_are_followed_inside_it(cli, tmp_path, tags):
+    ctx = _links_context(tmp_path)
+    image = cli("build", "-q", ctx).stdout.strip()
+    tags.append(image)
+    assert _steps(cli, image, len(LINKS_STEPS)) == [_NOP + s for s in LINKS_STEPS]
+    shown = cli("run", "--rm", image, "sh", "-c",
+                "cat /abs /rel /f2 /multi/abs /multi/rel /glob/abs /viaup/f; ls /d; for l in /d/up /all/abs /all/rel"
+                " /all/dirlink /all/sub/up; do readlink $l; done; ls /glob /multi; cat /etc/x 2>&1 || true").stdout
+    assert shown == ("inside\ninside\nsubfile\ninside\ninside\ninside\nsubfile\ninner\nup\n"   # sources: followed
+                     "../../sub\n/etc/x\n../../etc/x\n/sub\n../../sub\n"   # the copied entries: kept as links
+                     "/glob:\nabs\n\n/multi:\nabs\nrel\ncat: can't open '/etc/x': No such file or directory\n")
+    assert cli("build", ctx).stdout.count(" ---> Using cache") == len(LINKS_STEPS)

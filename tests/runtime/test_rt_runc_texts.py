@@ -111,6 +111,10 @@ def test_apparmor_profile_without_apparmor(pair, bundle):
      "unable to start container process: unable to apply caps: operation not permitted"),
     (lambda s: s["process"].update(args=["nosuchcommand"]),
      'unable to start container process: exec: \\"nosuchcommand\\": executable file not found in $PATH'),
+    (lambda s: s["process"].update(args=["true"], env=["TERM=xterm"]),   # no PATH: nothing is searched
+     'unable to start container process: exec: \\"true\\": executable file not found in $PATH'),
+    (lambda s: s["process"].update(args=["true"], env=["PATH="]),
+     'unable to start container process: exec: \\"true\\": executable file not found in $PATH'),
 ])
 def test_init_error_wrapping(pair, bundle, mod, text):
     bundle.spec.setdefault("hooks", {})

@@ -9,6 +9,8 @@ import socket
 from typing import Any
 
 from ...errors import InvalidParameter
+from ...oci.defaults import MASKED_PATHS, READONLY_PATHS
+from ...oci import detect_host
 
 # Config fields of the create body and the JSON types they accept.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
@@ -59,16 +61,40 @@ def fill_config_defaults(config: dict, container_id: str, image_ref: str, networ
     default_hostname = socket.gethostname() if network_mode == "host" else container_id[:12]
     out = {"Hostname": default_hostname, "Domainname": "", "User": "", "AttachStdin": False,
            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False,
-           "Env": [], "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+           "Env": None, "Cmd": None, "Image": image_ref, "Volumes": None, "WorkingDir": "", "Entrypoint": None,
            "OnBuild": None, "Labels": {}}
     out.update({k: v for k, v in config.items() if v is not None or k in ("Cmd", "Entrypoint")})
+    for key in _CONFIG_OMITTED_EMPTY:
+        if key in out and not out[key]:
+            del out[key]
     if not out["Hostname"]:
         out["Hostname"] = default_hostname
     return out
 
 
+# HostConfig as Go's struct holds it (the CLI 28.2 sends it whole, in this order): a client that
+# sends part of it (docker-py) gets every other field's zero value in inspect, as from Docker.
+_HOST_CONFIG_ZERO: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": None}, "NetworkMode": "",
+    "PortBindings": None, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None, "CapDrop": None,
+    "CgroupnsMode": "", "Dns": None, "DnsOptions": None, "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None,
+    "IpcMode": "", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False,
+    "PublishAllPorts": False, "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
+    "ShmSize": 0, "Runtime": "", "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "",
+    "BlkioWeight": 0, "BlkioWeightDevice": None, "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+    "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": None,
+    "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "OomKillDisable": None, "PidsLimit": None, "Ulimits": None, "CpuCount": 0,
+    "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0, "MaskedPaths": None, "ReadonlyPaths": None,
+}
+# Config fields Go leaves out when empty (omitempty)
+_CONFIG_OMITTED_EMPTY = ("NetworkDisabled", "MacAddress", "StopSignal", "Shell", "ArgsEscaped")
+
+
 def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
-    out = dict(host_config)
+    out = {**_HOST_CONFIG_ZERO, **host_config}
     if out.get("NetworkMode") in (None, "", "default"):
         out["NetworkMode"] = "bridge"
     out.setdefault("LogConfig", {"Type": "json-file", "Config": {}})
@@ -79,16 +105,27 @@ def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
     out.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     if not out["RestartPolicy"].get("Name"):
         out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0}
-    out.setdefault("PortBindings", {})
     out.setdefault("AutoRemove", False)
     out.setdefault("Privileged", False)
     out.setdefault("ShmSize", 67108864)
     if not out.get("ShmSize"):
         out["ShmSize"] = 67108864
-    out.setdefault("CgroupnsMode", "host")
+    if not out.get("CgroupnsMode"):   # adaptContainerSettings: the CLI sends ""
+        out["CgroupnsMode"] = "private" if detect_host().cgroup_v2 else "host"
     if (out.get("Memory") or 0) > 0 and not out.get("MemorySwap"):
         out["MemorySwap"] = 2 * out["Memory"]  # adaptContainerSettings; `docker update --memory` checks it
-    out.setdefault("IpcMode", "private")
+    if not out.get("IpcMode"):
+        out["IpcMode"] = "private"
+    if out.get("OomKillDisable") is None:   # adaptContainerSettings
+        out["OomKillDisable"] = False
+    if out.get("MemorySwappiness") == -1:   # fixMemorySwappiness: the CLI's -1 means unset
+        out["MemorySwappiness"] = None
+    if (out.get("PidsLimit") or 0) <= 0:    # the create route: 0 and negative mean no limit
+        out["PidsLimit"] = None
+    if not out.get("Privileged"):           # create_unix.go: the defaults are stored, inspect shows them
+        for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+            if out.get(key) is None:
+                out[key] = list(default)
     return out
 
 
