@@ -10,7 +10,6 @@ run, TAP and clean-up path is exercised even where the real suite is absent.
 from __future__ import annotations
 
 import glob
-import os
 import shutil
 import subprocess
 import sys
