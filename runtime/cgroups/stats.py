@@ -224,10 +224,11 @@ def _v1_hugetlb(path: str | None) -> dict[str, Any]:
 def _v2(path: str) -> dict[str, Any]:
     stat = _kv(path + "/cpu.stat")
     raw = _kv(path + "/memory.stat")
-    usage = {"limit": _int(path + "/memory.max", _MAX_U64), **_omit({"usage": _int(path + "/memory.current"),
-                                                                     "max": _int(path + "/memory.peak")}),
-             "failcnt": _kv(path + "/memory.events").get("max", 0)}
-    swap = {"limit": _int(path + "/memory.swap.max", _MAX_U64),
+    # runc 1.1: no max usage (memory.peak) nor failcnt on v2; swap as v1 shows it, memory + swap
+    limit = _int(path + "/memory.max", _MAX_U64)
+    usage = {"limit": limit, **_omit({"usage": _int(path + "/memory.current")}), "failcnt": 0}
+    swap_limit = _int(path + "/memory.swap.max", _MAX_U64)
+    swap = {"limit": swap_limit if swap_limit == _MAX_U64 else min(swap_limit + limit, _MAX_U64),
             **_omit({"usage": _int(path + "/memory.swap.current") + _int(path + "/memory.current")}),
             "failcnt": 0}
     memory: dict[str, Any] = {**_omit({"cache": raw.get("file", 0)}), "usage": usage, "swap": swap,
@@ -258,7 +259,27 @@ def _v2(path: str) -> dict[str, Any]:
         "memory": memory,
         "pids": _omit({"current": _int(path + "/pids.current"), "limit": _pids_limit(path + "/pids.max")}),
         "blkio": _omit({"ioServiceBytesRecursive": blk, "ioServicedRecursive": ios}),
-        "hugetlb": {},
+        "hugetlb": {size: {**_omit({"usage": _int(f"{path}/hugetlb.{size}.current")}),
+                           "failcnt": _kv(f"{path}/hugetlb.{size}.events").get("max", 0)}
+                    for size in huge_page_sizes() if os.path.exists(f"{path}/hugetlb.{size}.current")},
         "intel_rdt": {},
         "network_interfaces": None,
     }
+
+
+def huge_page_sizes() -> list[str]:
+    """The host's huge page sizes as cgroup files name them ("2MB", "1GB")."""
+    sizes = []
+    try:
+        names = os.listdir("/sys/kernel/mm/hugepages")
+    except OSError:
+        return sizes
+    for name in sorted(names):
+        kb = name.removeprefix("hugepages-").removesuffix("kB")
+        if not kb.isdigit():
+            continue
+        size, unit = int(kb) * 1024, 0
+        while size >= 1024 and unit < 5:
+            size, unit = size / 1024, unit + 1
+        sizes.append(f"{size:g}{('B', 'KB', 'MB', 'GB', 'TB', 'PB')[unit]}")
+    return sizes
