@@ -251,8 +251,7 @@ def _v2(path: str) -> dict[str, Any]:
         "cpu": {"usage": {**_omit({"total": stat.get("usage_usec", 0) * 1000}),
                           "kernel": stat.get("system_usec", 0) * 1000, "user": stat.get("user_usec", 0) * 1000},
                 "throttling": _throttling(stat, stat.get("throttled_usec", 0) * 1000)},
-        "cpuset": {**_omit({"cpus": _cpu_list(_read(path + "/cpuset.cpus.effective"))}), "cpu_exclusive": 0,
-                   **_omit({"mems": _cpu_list(_read(path + "/cpuset.mems.effective"))}),
+        "cpuset": {"cpu_exclusive": 0,  # runc 1.1 has no cpuset stats on v2
                    "mem_hardwall": 0, "mem_exclusive": 0, "memory_migrate": 0, "memory_spread_page": 0,
                    "memory_spread_slab": 0, "memory_pressure": 0, "sched_load_balance": 0,
                    "sched_relax_domain_level": 0},
