@@ -385,3 +385,18 @@ def test_v2_view_of_a_hybrid_host(tmp_path):
                          text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout
+
+
+@v2
+def test_exec_into_sub_cgroup(pair, bundle):
+    """`exec --cgroup SUB` joins an existing sub-cgroup of the container's (v2: a path, no controller)."""
+    outputs = []
+    for rt in pair:
+        cid = _create(rt, bundle, {})
+        os.mkdir(f"{ROOT}{CGROUP_PARENT}/{cid}/sub")
+        res = rt.cmd("exec", "--cgroup", "sub", cid, "cat", "/proc/self/cgroup")
+        missing = rt.cmd("exec", "--cgroup", "nope", cid, "true")
+        outputs.append((res.returncode, res.stdout.endswith(f"{cid}/sub\n"), missing.returncode != 0))
+        rt.ok("delete", "--force", cid)  # removes the sub-cgroup too
+        assert not os.path.exists(f"{ROOT}{CGROUP_PARENT}/{cid}")
+    assert outputs[0] == outputs[1] == (0, True, True)
