@@ -14,6 +14,7 @@ output and exit status out; then the guest powers off. qemu is killed by its PID
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import io
 import lzma
@@ -44,6 +45,7 @@ class GuestResult:
     seconds: float    # from starting qemu to its exit
     boot_seconds: float  # the guest's uptime when the command started (-1: it never did)
     timed_out: bool = False
+    pid: int = 0      # qemu's, gone by the time this is returned
 
 
 def kernel() -> tuple[str, str] | None:
@@ -60,24 +62,23 @@ def _version_key(release: str) -> list[int]:
     return [int(p) for p in release.replace("-", ".").split(".") if p.isdigit()]
 
 
-def unavailable() -> str | None:
-    """Why no guest can boot here, or None."""
+def unavailable(boot: bool = True) -> str | None:
+    """Why no guest can boot here (with `boot` False: why qemu cannot even start), or None."""
     try:
         fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
     except OSError as exc:
         return f"/dev/kvm is unusable: {exc.strerror}"
     try:
-        import fcntl
-
         vm = fcntl.ioctl(fd, 0xAE01, 0)  # KVM_CREATE_VM: fails where nested virtualisation is off
         os.close(vm)
     except OSError as exc:
         return f"KVM_CREATE_VM fails: {exc.strerror}"
     finally:
         os.close(fd)
-    if not hardware_virtualisation() and os.environ.get(FORCE_ENV) != "1":
-        return ("KVM here has no hardware virtualisation (no vmx/svm; kvm_pvm): a stock kernel is emulated "
-                f"instruction by instruction and needs many minutes to boot ({FORCE_ENV}=1 boots it anyway)")
+    if boot and not hardware_virtualisation() and os.environ.get(FORCE_ENV) != "1":
+        return ("KVM here has no hardware virtualisation (no vmx/svm in /proc/cpuinfo, e.g. kvm_pvm): a stock "
+                "kernel runs emulated, minutes to boot, and stops at an emulation failure "
+                f"({FORCE_ENV}=1 tries anyway)")
     if shutil.which(QEMU) is None:
         return f"{QEMU} is missing (Debian package qemu-system-x86)"
     if kernel() is None:
@@ -280,7 +281,7 @@ def run(command: str, *, timeout: float = 600, memory_mb: int = 3072, cpus: int 
         status = _read(os.path.join(share, "status")).strip()
         return GuestResult(int(status) if status.lstrip("-").isdigit() else -1,
                            _read(os.path.join(share, "output")), console_text, seconds,
-                           _boot_seconds(console_text), timed_out)
+                           _boot_seconds(console_text), timed_out, proc.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
