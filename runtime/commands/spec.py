@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .. import OCI_VERSION, jsonio
+from ..cgroups.manager import is_v2
 from ..errors import RuntimeErr
 
 TYPE_CHECKING = False
@@ -53,7 +54,9 @@ def default_spec() -> dict[str, Any]:
         ],
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            # runc adds a cgroup namespace on a pure v2 host
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
+                                                 *(("cgroup",) if is_v2() else ()))],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
                             "/proc/scsi"],
