@@ -190,16 +190,21 @@ def test_pause_resume_cgroup_freeze(pair, bundle):
 
 @needs("memory")
 def test_oom_kill_in_events(pair, bundle, tmp_path):
-    """An OOM kill inside shows as an "oom" event (memory.events oom_kill) and in memory.events."""
+    """An OOM kill inside shows as an "oom" event (memory.events oom_kill) and in memory.events.
+    The kill is triggered once `events` runs (its first stats line): earlier kills are not reported."""
     for rt in pair:
         cid = _create(rt, bundle, {"memory": {"limit": 16 << 20, "swap": 16 << 20}},
-                      "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 30")
+                      "while [ ! -e /dev/shm/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs=64M count=1;"
+                      " sleep 30")
         out_path = tmp_path / f"events-{rt.name}"
         with open(out_path, "w") as out:
-            proc = subprocess.Popen([rt.binary, "--root", rt.root, "events", "--interval", "10s", cid],
+            proc = subprocess.Popen([rt.binary, "--root", rt.root, "events", "--interval", "1s", cid],
                                     stdout=out, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 10
-            while "oom" not in out_path.read_text() and time.monotonic() < deadline:
+            deadline = time.monotonic() + 30
+            while "stats" not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            open(f"/proc/{rt.state(cid)['pid']}/root/dev/shm/go", "w").close()
+            while '"oom"' not in out_path.read_text() and time.monotonic() < deadline:
                 time.sleep(0.1)
             proc.kill()
             proc.wait()
