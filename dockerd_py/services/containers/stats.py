@@ -201,7 +201,7 @@ def _v2_stats(d: str) -> dict:
         for op, key in (("read", "rbytes"), ("write", "wbytes")):
             service_bytes.append({"major": int(major), "minor": int(minor), "op": op, "value": int(values.get(key, 0))})
     blkio: dict = {k: None for k in _BLKIO_KEYS}
-    blkio["io_service_bytes_recursive"] = service_bytes
+    blkio["io_service_bytes_recursive"] = service_bytes or None  # moby: a nil list when io.stat is empty
     pids_max = _read(f"{d}/pids.max").strip()
     return {"cpu_usage": {"total_usage": cpu.get("usage_usec", 0) * 1000,
                           "usage_in_kernelmode": cpu.get("system_usec", 0) * 1000,
