@@ -92,10 +92,10 @@ class V2Manager(Manager):
         pids = res.get("pids") or {}
         if _num(pids.get("limit") or 0):
             write(f"{d}/pids.max", _num(pids["limit"]))
+        cpu = res.get("cpu") or {}
         self._memory(res.get("memory") or {})
         self._io(res.get("blockIO") or {})
-        self._cpu(res.get("cpu") or {})
-        cpu = res.get("cpu") or {}
+        self._cpu(cpu)
         for key in ("cpus", "mems"):
             if cpu.get(key):
                 write(f"{d}/cpuset.{key}", cpu[key])
