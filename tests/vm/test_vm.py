@@ -22,7 +22,7 @@ PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -rfEs"
 def test_initramfs_holds_busybox_and_the_modules_that_mount_the_root(tmp_path):
     found = g.kernel()
     if found is None:
-        pytest.skip(g.unavailable(boot=False) or "no kernel")
+        pytest.skip(g.unavailable() or "no kernel")
     _, release = found
     g.build_initramfs(release, str(tmp_path / "initrd"))
     with open(tmp_path / "initrd", "rb") as f:
@@ -47,7 +47,7 @@ def _builtin(release: str, mod: str) -> bool:
 
 
 def test_timeout_kills_qemu_by_its_pid():
-    reason = g.unavailable(boot=False)
+    reason = g.unavailable()
     if reason:
         pytest.skip(reason)
     res = g.run("sleep 600", timeout=3)
@@ -56,20 +56,22 @@ def test_timeout_kills_qemu_by_its_pid():
 
 
 def test_guest_has_pure_cgroup_v2_the_modules_and_no_way_out(guest):
-    res = guest("uname -r; stat -f -c %T /sys/fs/cgroup; cat /sys/fs/cgroup/cgroup.subtree_control; "
-                "grep -c cgroup /proc/mounts; "
-                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables; do modprobe $m || echo no-$m; done; "
-                "ip -o link | grep -v ' lo:' | wc -l; touch /usr/dpyvm-probe && echo host-writable; "
-                "touch /tmp/x /run/x /var/lib/x && echo scratch-writable", timeout=300)
-    assert res.returncode == 0, res.console[-3000:]
-    lines = res.output.split("\n")
-    assert lines[0] == g.kernel()[1]
-    assert lines[1] == "cgroup2fs"
-    assert set(lines[2].split()) >= {"cpu", "memory", "pids", "io", "cpuset"}
-    assert lines[3] == "1"          # cgroup2 alone
-    assert "no-" not in res.output  # every module loads
-    assert lines[4] == "0"          # no interface but lo: nothing leaves the guest
-    assert "host-writable" not in res.output and "scratch-writable" in res.output
+    probe = f"/usr/dpyvm-probe-{os.getpid()}"
+    res = guest("echo release=$(uname -r); ip -o link | grep -vc ' lo:' | sed 's/^/links=/'; "
+                "awk '$2 == \"/sys/fs/cgroup\" {print \"cgroupfs=\" $3}' /proc/mounts; "
+                "echo subtree=$(cat /sys/fs/cgroup/cgroup.subtree_control); grep -c cgroup /proc/mounts | sed 's/^/mounts=/'; "
+                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables; do modprobe $m || echo no=$m; done; "
+                f"touch {probe} && echo root=writable; "
+                "touch /tmp/x /run/x /var/lib/x && echo scratch=writable", timeout=300)
+    assert res.returncode == 0, res.output + res.console[-3000:]
+    out = dict(line.split("=", 1) for line in res.output.splitlines() if "=" in line)
+    assert out["release"] == g.kernel()[1]
+    assert out["links"] == "0"        # no interface but lo: nothing leaves the guest
+    assert out["cgroupfs"] == "cgroup2" and out["mounts"] == "1"  # cgroup2 alone
+    assert set(out["subtree"].split()) >= {"cpu", "memory", "pids", "io", "cpuset"}
+    assert "no" not in out, res.output  # every module loads
+    assert out["root"] == out["scratch"] == "writable"
+    assert not os.path.exists(probe)  # the guest's writes stay in its overlay
 
 
 def test_sublink_networks_in_guest(guest):
