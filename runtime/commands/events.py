@@ -1,6 +1,6 @@
 """events: the container's cgroup stats (``--stats``: one sample), or a stream of
 stats every ``--interval`` plus OOM notifications (cgroup v1: an eventfd on
-memory.oom_control) until the container ends."""
+memory.oom_control; v2: inotify on memory.events, as runc) until the container ends."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def run(args: Args) -> int:
     pidfd = c.pidfd()
     if pidfd is None:
         raise RuntimeErr(f"container with id {c.id} is not running")
-    oom = _OomWatch(paths.get("memory"))
+    oom = _OomWatchV2(paths[""]) if "" in paths else _OomWatch(paths.get("memory"))
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     if oom.fd is not None:
@@ -78,9 +78,10 @@ def run(args: Args) -> int:
         while True:
             ready = dict(poller.poll(int(interval * 1000)))
             if oom.fd is not None and oom.fd in ready:
-                if oom.fired():
+                what = oom.check()
+                if what == "oom":
                     _emit({"type": "oom", "id": c.id})
-                else:
+                elif what == "gone":
                     poller.unregister(oom.fd)
                     oom.close()
             if pidfd in ready:
@@ -112,11 +113,68 @@ class _OomWatch:
         finally:
             os.close(ofd)
 
-    def fired(self) -> bool:
-        """True for an OOM; False when the eventfd fired because the cgroup went away."""
+    def check(self) -> str:
+        """"oom", or "gone" when the eventfd fired because the cgroup went away."""
         assert self.fd is not None
         os.eventfd_read(self.fd)
-        return self._control is not None and os.path.exists(self._control)
+        return "oom" if self._control is not None and os.path.exists(self._control) else "gone"
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class _OomWatchV2:
+    """cgroup v2, as runc: inotify on memory.events (an OOM once oom_kill > 0 after a change)
+    and on cgroup.events (no more watching once the cgroup has no process)."""
+
+    _IN_MODIFY, _IN_CLOEXEC, _IN_NONBLOCK = 0x2, 0o2000000, 0o4000
+
+    def __init__(self, cgroup_dir: str) -> None:
+        import ctypes
+
+        self.fd: int | None = None
+        self._dir = cgroup_dir
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = libc.inotify_init1(self._IN_CLOEXEC | self._IN_NONBLOCK)
+        if fd < 0:
+            return
+        self._events = libc.inotify_add_watch(fd, os.path.join(cgroup_dir, "memory.events").encode(), self._IN_MODIFY)
+        self._cgroup = libc.inotify_add_watch(fd, os.path.join(cgroup_dir, "cgroup.events").encode(), self._IN_MODIFY)
+        if self._events < 0:
+            os.close(fd)
+            return
+        self.fd = fd
+
+    def check(self) -> str:
+        """"oom" (memory.events changed, oom_kill > 0), "gone" (no process left), or ""."""
+        assert self.fd is not None
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return ""
+        wds, i = set(), 0
+        while i + 16 <= len(data):  # struct inotify_event: wd, mask, cookie, len, name[len]
+            wds.add(int.from_bytes(data[i:i + 4], "little", signed=True))
+            i += 16 + int.from_bytes(data[i + 12:i + 16], "little")
+        if self._cgroup in wds and self._empty():
+            return "gone"
+        return "oom" if self._events in wds and self._kv("memory.events", "oom_kill") > 0 else ""
+
+    def _kv(self, name: str, key: str) -> int:
+        try:
+            with open(os.path.join(self._dir, name)) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == key:
+                        return int(v)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def _empty(self) -> bool:
+        return not os.path.isdir(self._dir) or self._kv("cgroup.events", "populated") == 0
 
     def close(self) -> None:
         if self.fd is not None:
