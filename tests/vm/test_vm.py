@@ -9,11 +9,13 @@ The first two tests need no guest that boots: the initramfs, and qemu killed on 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+from ..compat.test_network_ipvlan import NEEDS_LINKS
 from . import guest as g
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -rfEs"
@@ -76,15 +78,15 @@ def test_guest_has_pure_cgroup_v2_the_modules_and_no_way_out(guest):
 
 def test_sublink_networks_in_guest(guest):
     """ipvlan (l2, l3), VLAN parents made and removed, Docker's dummy parents, Docker's 400s."""
-    res = guest(f"{PYTEST} tests/compat/test_network_ipvlan.py", timeout=900)
+    res = guest(f"{PYTEST} tests/compat/test_network_ipvlan.py -k {shlex.quote(NEEDS_LINKS)}", timeout=900)
     assert res.returncode == 0 and " skipped" not in res.output, res.output[-6000:] + res.console[-2000:]
 
 
 # The runtime's cgroup v2 paths, each test against runc: the starter spec, create/start/kill/delete,
-# stats. The whole suite (~10 min under TCG) with DOCKERD_PY_VM_RUNTIME=all.
-RUNTIME_IN_GUEST = ("tests/runtime/test_rt_spec.py tests/runtime/test_rt_lifecycle.py -k 'not pause_resume' "
-                    "tests/runtime/test_rt_events.py::test_stats_shape_matches_runc "
-                    "tests/runtime/test_rt_events.py::test_errors_match_runc")
+# ps, a new cgroup parent, stats. The whole suite (~10 min under TCG) with DOCKERD_PY_VM_RUNTIME=all.
+RUNTIME_IN_GUEST = ("tests/runtime/test_rt_spec.py tests/runtime/test_rt_lifecycle.py tests/runtime/test_rt_cgroups.py "
+                    "tests/runtime/test_rt_events.py -k 'spec or create_start_kill_delete or kill_all_and_ps or "
+                    "parallel_creates or stats_shape or errors_match'")
 
 
 def test_runtime_under_pure_cgroup_v2(guest):
