@@ -22,7 +22,7 @@ for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docke
 done
 # the kernel package needs an initramfs tool: where there is none (no bootloader), the smallest, tiny-initramfs
 # (initramfs-tools would pull udev and a systemd upgrade; a machine that has one keeps it)
-if [[ " ${need_apt[*]} " == *" linux-image-amd64 "* ]] && ! dpkg -s initramfs-tools dracut tiny-initramfs 2>/dev/null | grep -q '^Status: install ok'; then
+if [[ " ${need_apt[*]} " == *" linux-image-amd64 "* ]] && ! { dpkg -s initramfs-tools dracut tiny-initramfs 2>/dev/null || true; } | grep -q '^Status: install ok'; then
     need_apt+=(tiny-initramfs)
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
