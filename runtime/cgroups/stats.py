@@ -258,27 +258,22 @@ def _v2(path: str) -> dict[str, Any]:
         "memory": memory,
         "pids": _omit({"current": _int(path + "/pids.current"), "limit": _pids_limit(path + "/pids.max")}),
         "blkio": _omit({"ioServiceBytesRecursive": blk, "ioServicedRecursive": ios}),
-        "hugetlb": {size: {**_omit({"usage": _int(f"{path}/hugetlb.{size}.current")}),
-                           "failcnt": _kv(f"{path}/hugetlb.{size}.events").get("max", 0)}
-                    for size in huge_page_sizes() if os.path.exists(f"{path}/hugetlb.{size}.current")},
+        "hugetlb": _v2_hugetlb(path),
         "intel_rdt": {},
         "network_interfaces": None,
     }
 
 
-def huge_page_sizes() -> list[str]:
-    """The host's huge page sizes as cgroup files name them ("2MB", "1GB")."""
-    sizes = []
+def _v2_hugetlb(path: str) -> dict[str, Any]:
+    """Per page size: usage (hugetlb.<size>.current) and failcnt (the "max" of its events), as runc."""
     try:
-        names = os.listdir("/sys/kernel/mm/hugepages")
+        names = os.listdir(path)
     except OSError:
-        return sizes
+        return {}
+    out: dict[str, Any] = {}
     for name in sorted(names):
-        kb = name.removeprefix("hugepages-").removesuffix("kB")
-        if not kb.isdigit():
-            continue
-        size, unit = int(kb) * 1024, 0
-        while size >= 1024 and unit < 5:
-            size, unit = size / 1024, unit + 1
-        sizes.append(f"{size:g}{('B', 'KB', 'MB', 'GB', 'TB', 'PB')[unit]}")
-    return sizes
+        if name.startswith("hugetlb.") and name.endswith(".current") and ".rsvd." not in name:
+            size = name[len("hugetlb."):-len(".current")]
+            out[size] = {**_omit({"usage": _int(f"{path}/{name}")}),
+                         "failcnt": _kv(f"{path}/hugetlb.{size}.events").get("max", 0)}
+    return out

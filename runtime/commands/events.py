@@ -78,9 +78,10 @@ def run(args: Args) -> int:
         while True:
             ready = dict(poller.poll(int(interval * 1000)))
             if oom.fd is not None and oom.fd in ready:
-                if oom.fired():
+                what = oom.check()
+                if what == "oom":
                     _emit({"type": "oom", "id": c.id})
-                elif oom.gone:
+                elif what == "gone":
                     poller.unregister(oom.fd)
                     oom.close()
             if pidfd in ready:
@@ -99,7 +100,6 @@ class _OomWatch:
 
     def __init__(self, memory_dir: str | None) -> None:
         self.fd: int | None = None
-        self.gone = False
         self._control: str | None = None
         if not memory_dir or not os.path.exists(os.path.join(memory_dir, "memory.oom_control")):
             return
@@ -115,12 +115,11 @@ class _OomWatch:
         finally:
             os.close(ofd)
 
-    def fired(self) -> bool:
-        """True for an OOM; False (and ``gone``) when the eventfd fired because the cgroup went away."""
+    def check(self) -> str:
+        """"oom", or "gone" when the eventfd fired because the cgroup went away."""
         assert self.fd is not None
         os.eventfd_read(self.fd)
-        self.gone = not (self._control is not None and os.path.exists(self._control))
-        return not self.gone
+        return "oom" if self._control is not None and os.path.exists(self._control) else "gone"
 
     def close(self) -> None:
         if self.fd is not None:
@@ -129,14 +128,14 @@ class _OomWatch:
 
 
 class _OomWatchV2:
-    """cgroup v2: a change of memory.events wakes poll() with POLLPRI (kernfs); it is an
-    OOM when oom_kill grew. The file fails to read once the cgroup is gone."""
+    """cgroup v2: a change of memory.events wakes poll() with POLLPRI (kernfs notifies
+    pollers as it notifies inotify); it is an OOM when oom_kill grew (runc 1.1 says "oom"
+    on any change once oom_kill > 0). The file fails to read once the cgroup is gone."""
 
     mask = select.POLLPRI
 
     def __init__(self, cgroup_dir: str) -> None:
         self.fd: int | None = None
-        self.gone = False
         try:
             self.fd = os.open(os.path.join(cgroup_dir, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
@@ -155,13 +154,13 @@ class _OomWatchV2:
                 return int(value)
         return 0
 
-    def fired(self) -> bool:
+    def check(self) -> str:
+        """"oom" (oom_kill grew), "gone" (the cgroup was removed), or ""."""
         kills = self._count()
         if kills is None:
-            self.gone = True
-            return False
+            return "gone"
         fired, self._kills = kills > self._kills, kills
-        return fired
+        return "oom" if fired else ""
 
     def close(self) -> None:
         if self.fd is not None:

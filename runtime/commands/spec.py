@@ -23,6 +23,13 @@ _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
 def default_spec() -> dict[str, Any]:
+    spec = _starter_spec()
+    if is_v2():  # as runc: a cgroup namespace where the host is pure cgroup v2
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
+    return spec
+
+
+def _starter_spec() -> dict[str, Any]:
     return {
         "ociVersion": OCI_VERSION,
         "process": {
@@ -54,9 +61,7 @@ def default_spec() -> dict[str, Any]:
         ],
         "linux": {
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            # runc adds a cgroup namespace on a pure v2 host
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount",
-                                                 *(("cgroup",) if is_v2() else ()))],
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
                             "/proc/scsi"],

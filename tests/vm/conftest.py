@@ -1,7 +1,7 @@
 """The `guest` fixture: run a shell command in a fresh KVM guest (see guest.py).
 
-Tests that use it are skipped, with the reason, where no guest can boot (no usable
-/dev/kvm, KVM without hardware virtualisation, qemu or Debian's kernel missing).
+Tests that use it are skipped, with the reason, where no guest can boot (qemu, Debian's
+kernel or busybox-static missing).
 """
 
 from __future__ import annotations

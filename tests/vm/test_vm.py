@@ -9,11 +9,13 @@ The first two tests need no guest that boots: the initramfs, and qemu killed on 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+from ..compat.test_network_ipvlan import NEEDS_LINKS
 from . import guest as g
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -rfEs"
@@ -22,7 +24,7 @@ PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider -rfEs"
 def test_initramfs_holds_busybox_and_the_modules_that_mount_the_root(tmp_path):
     found = g.kernel()
     if found is None:
-        pytest.skip(g.unavailable(boot=False) or "no kernel")
+        pytest.skip(g.unavailable() or "no kernel")
     _, release = found
     g.build_initramfs(release, str(tmp_path / "initrd"))
     with open(tmp_path / "initrd", "rb") as f:
@@ -47,7 +49,7 @@ def _builtin(release: str, mod: str) -> bool:
 
 
 def test_timeout_kills_qemu_by_its_pid():
-    reason = g.unavailable(boot=False)
+    reason = g.unavailable()
     if reason:
         pytest.skip(reason)
     res = g.run("sleep 600", timeout=3)
@@ -56,27 +58,38 @@ def test_timeout_kills_qemu_by_its_pid():
 
 
 def test_guest_has_pure_cgroup_v2_the_modules_and_no_way_out(guest):
-    res = guest("uname -r; stat -f -c %T /sys/fs/cgroup; cat /sys/fs/cgroup/cgroup.subtree_control; "
-                "grep -c cgroup /proc/mounts; "
-                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables; do modprobe $m || echo no-$m; done; "
-                "ip -o link | grep -v ' lo:' | wc -l; touch /usr/dpyvm-probe && echo host-writable; "
-                "touch /tmp/x /run/x /var/lib/x && echo scratch-writable", timeout=300)
-    assert res.returncode == 0, res.console[-3000:]
-    lines = res.output.split("\n")
-    assert lines[0] == g.kernel()[1]
-    assert lines[1] == "cgroup2fs"
-    assert set(lines[2].split()) >= {"cpu", "memory", "pids", "io", "cpuset"}
-    assert lines[3] == "1"          # cgroup2 alone
-    assert "no-" not in res.output  # every module loads
-    assert lines[4] == "0"          # no interface but lo: nothing leaves the guest
-    assert "host-writable" not in res.output and "scratch-writable" in res.output
+    probe = f"/usr/dpyvm-probe-{os.getpid()}"
+    res = guest("echo release=$(uname -r); ip -o link | grep -vc ' lo:' | sed 's/^/links=/'; "
+                "awk '$2 == \"/sys/fs/cgroup\" {print \"cgroupfs=\" $3}' /proc/mounts; "
+                "echo subtree=$(cat /sys/fs/cgroup/cgroup.subtree_control); grep -c cgroup /proc/mounts | sed 's/^/mounts=/'; "
+                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables; do modprobe $m || echo no=$m; done; "
+                f"touch {probe} && echo root=writable; "
+                "touch /tmp/x /run/x /var/lib/x && echo scratch=writable", timeout=300)
+    assert res.returncode == 0, res.output + res.console[-3000:]
+    out = dict(line.split("=", 1) for line in res.output.splitlines() if "=" in line)
+    assert out["release"] == g.kernel()[1]
+    assert out["links"] == "0"        # no interface but lo: nothing leaves the guest
+    assert out["cgroupfs"] == "cgroup2" and out["mounts"] == "1"  # cgroup2 alone
+    assert set(out["subtree"].split()) >= {"cpu", "memory", "pids", "io", "cpuset"}
+    assert "no" not in out, res.output  # every module loads
+    assert out["root"] == out["scratch"] == "writable"
+    assert not os.path.exists(probe)  # the guest's writes stay in its overlay
 
 
 def test_sublink_networks_in_guest(guest):
-    res = guest(f"{PYTEST} tests/compat/test_network_ipvlan.py tests/compat/test_network_macvlan.py", timeout=900)
+    """ipvlan (l2, l3), VLAN parents made and removed, Docker's dummy parents, Docker's 400s."""
+    res = guest(f"{PYTEST} tests/compat/test_network_ipvlan.py -k {shlex.quote(NEEDS_LINKS)}", timeout=900)
     assert res.returncode == 0 and " skipped" not in res.output, res.output[-6000:] + res.console[-2000:]
 
 
-def test_runtime_suite_under_pure_cgroup_v2(guest):
-    res = guest(f"{PYTEST} tests/runtime", timeout=900)
+# The runtime's cgroup v2 paths, each test against runc: the starter spec, create/start/kill/delete,
+# ps, a new cgroup parent, stats. The whole suite (~10 min under TCG) with DOCKERD_PY_VM_RUNTIME=all.
+RUNTIME_IN_GUEST = ("tests/runtime/test_rt_spec.py tests/runtime/test_rt_lifecycle.py tests/runtime/test_rt_cgroups.py "
+                    "tests/runtime/test_rt_events.py -k 'spec or create_start_kill_delete or kill_all_and_ps or "
+                    "parallel_creates or stats_shape or errors_match'")
+
+
+def test_runtime_under_pure_cgroup_v2(guest):
+    which = "tests/runtime" if os.environ.get("DOCKERD_PY_VM_RUNTIME") == "all" else RUNTIME_IN_GUEST
+    res = guest(f"{PYTEST} {which}", timeout=1800)
     assert res.returncode == 0, res.output[-8000:] + res.console[-2000:]
