@@ -14,12 +14,19 @@ VENV=${DOCKERD_PY_VENV:-$REPO/.venv}
 # docker-registry, apache2-utils (htpasswd), openssl (token signing): the real registry of the distribution tests.
 # tini: its tini-static is docker-init for `docker run --init`.
 # golang-go, golang-github-opencontainers-runtime-tools-dev: build runtime-tools' OCI validation suite (tests/runtime/oci_conformance.py).
+# qemu-system-x86, linux-image-amd64: the qemu guest of tests/vm (ipvlan, VLANs, dummy links, pure cgroup v2).
 need_apt=()
 for pkg in busybox-static runc crun iptables nftables iproute2 procps kmod docker.io debootstrap docker-registry apache2-utils openssl \
            tini \
-           golang-go golang-github-opencontainers-runtime-tools-dev; do
+           golang-go golang-github-opencontainers-runtime-tools-dev \
+           qemu-system-x86 linux-image-amd64; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# the kernel package needs an initramfs tool: where there is none (no bootloader), the smallest, tiny-initramfs
+# (initramfs-tools would pull udev and a systemd upgrade; a machine that has one keeps it)
+if [[ " ${need_apt[*]} " == *" linux-image-amd64 "* ]] && ! { dpkg -s initramfs-tools dracut tiny-initramfs 2>/dev/null || true; } | grep -q '^Status: install ok'; then
+    need_apt+=(tiny-initramfs)
+fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

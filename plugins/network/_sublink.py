@@ -1,12 +1,13 @@
 """The shared body of the ``macvlan`` and ``ipvlan`` drivers: containers get a
 link of that type on a host parent interface, made directly inside their netns.
 
-Options as Docker's: ``parent`` (a host interface; ``eth0.10`` makes that VLAN
-sub-interface if missing; none: a dummy parent ``dm-<network[:12]>`` is made,
-and removed with the network), the mode (``macvlan_mode`` bridge (default),
-private, vepa, passthru; ``ipvlan_mode`` l2 (default), l3, l3s). An internal
-network gives its endpoints no default route. Links this driver made on the
-host carry the ifalias ``<prefix>-<network[:12]>``, the mark that lets a later
+Options as Docker's: ``parent`` (a host interface, not ``lo``; ``eth0.10`` makes
+that VLAN sub-interface if missing, removed with the last network on it; none: a
+dummy parent ``dm-<network[:12]>`` (ipvlan: ``di-``) is made, removed with the
+network, and the network is internal), the mode (``macvlan_mode`` bridge
+(default), private, vepa, passthru; ``ipvlan_mode`` l2 (default), l3, l3s). An
+internal network gives its endpoints no default route. Links this driver made on
+the host carry the ifalias ``<prefix>-<network[:12]>``, the mark that lets a later
 process delete them. Where the kernel has no dummy driver, the dummy parent is
 a veth pair (``dm-``/``dp-<network[:12]>``, both ends up), which serves the same.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +32,7 @@ DEFAULT_PREFIX = "dockerd-py"
 
 
 @dataclass
-class _Net:
+class SubLinkNet:
     parent: str
     mode: str
     gateway: str
@@ -43,18 +45,19 @@ class _Net:
 
 class SubLinkDriver:
     kind = ""            # "macvlan" / "ipvlan"
+    dummy_prefix = ""    # Docker's names of the dummy parent: dm-<id12> (macvlan), di-<id12> (ipvlan)
     modes: dict[str, int] = {}  # name -> the kernel's value, the default first
     mac_per_endpoint = True   # ipvlan links share their parent's MAC
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._nets: dict[str, _Net] = {}
+        self._nets: dict[str, SubLinkNet] = {}
 
     @property
     def mode_option(self) -> str:
         return f"{self.kind}_mode"
 
-    def _net(self, network_id: str) -> _Net:
+    def _net(self, network_id: str) -> SubLinkNet:
         net = self._nets.get(network_id)
         if net is None:
             raise errors.NotFound(f"network {network_id} not found")
@@ -71,30 +74,45 @@ class SubLinkDriver:
         if mode not in self.modes:
             raise errors.InvalidParameter(f"requested {self.kind} mode '{mode}' is not valid, "
                                           f"'{default}' mode is the {self.kind} driver default")
-        owner = f"{options.get('dockerd-py.netfilter_prefix') or DEFAULT_PREFIX}-{network_id[:12]}"
+        prefix = options.get("dockerd-py.netfilter_prefix") or DEFAULT_PREFIX
+        owner = f"{prefix}-{network_id[:12]}"
         parent = options.get("parent") or ""
-        made = False
-        if not parent:
-            parent, made = f"dm-{network_id[:12]}", True
-            self._ensure_dummy(parent, f"dp-{network_id[:12]}", owner)
-        elif _netlink.link_info(parent) is None:
-            base, dot, vid = parent.rpartition(".")
-            if not dot or not base or not vid.isdigit() or _netlink.link_info(base) is None:
-                raise errors.InvalidParameter(f"invalid subinterface vlan name {parent}, "
-                                              "example formatting is eth0.10")
-            try:
-                _sandbox_link.ensure_vlan(parent, base, int(vid), owner)
-            except NetlinkError as exc:
-                if exc.code == errno.EOPNOTSUPP:
-                    raise errors.InvalidParameter("vlan is not supported by this host's kernel") from None
-                raise
-            made = True
+        if parent == "lo":
+            raise errors.InvalidParameter(f"loopback interface is not a valid {self.kind} parent link")
+        internal = options.get("dockerd-py.internal") == "true" or not parent  # Docker: no parent is internal
+        parent = parent or f"{self.dummy_prefix}{network_id[:12]}"
+        with self._lock:
+            self._check_parent_free(parent, mode, {i: n for i, n in self._nets.items() if i != network_id})
+        made = self._ensure_parent(parent, network_id, owner, prefix)
         gateway = ipv4[0].get("gateway", "") if ipv4 else ""
         mtu = int(options.get("com.docker.network.driver.mtu") or 0)
         with self._lock:  # before the probe: a failed create is undone by network_delete
-            self._nets[network_id] = _Net(parent, mode, gateway, options.get("dockerd-py.internal") == "true",
-                                          mtu, owner, made)
+            self._nets[network_id] = SubLinkNet(parent, mode, gateway, internal, mtu, owner, made)
         self._probe(parent, mode)
+        return True
+
+    def _check_parent_free(self, parent: str, mode: str, others: dict[str, SubLinkNet]) -> None:
+        """Refuse (400) a parent that other networks of this driver hold as Docker does."""
+
+    def _ensure_parent(self, parent: str, network_id: str, owner: str, prefix: str) -> bool:
+        """Make a missing parent (the dummy, or a VLAN sub-interface); whether the parent is
+        one this daemon made (its ifalias is a mark of ours), so the last network on it removes it."""
+        info = _netlink.link_info(parent)
+        if info is not None:
+            return re.fullmatch(re.escape(prefix) + r"-[0-9a-f]{12}", info[1] or "") is not None
+        if parent == f"{self.dummy_prefix}{network_id[:12]}":
+            self._ensure_dummy(parent, f"dp-{network_id[:12]}", owner)
+            return True
+        base, dot, vid = parent.rpartition(".")
+        if not dot or not base or not vid.isdigit() or _netlink.link_info(base) is None:
+            raise errors.InvalidParameter(f"invalid subinterface vlan name {parent}, "
+                                          "example formatting is eth0.10")
+        try:
+            _sandbox_link.ensure_vlan(parent, base, int(vid), owner)
+        except NetlinkError as exc:
+            if exc.code == errno.EOPNOTSUPP:
+                raise errors.InvalidParameter("vlan is not supported by this host's kernel") from None
+            raise
         return True
 
     def _ensure_dummy(self, name: str, peer: str, owner: str) -> None:
@@ -123,9 +141,9 @@ class SubLinkDriver:
     def network_delete(self, network_id: str) -> bool:
         with self._lock:
             net = self._nets.pop(network_id, None)
-        if net is not None and net.made_parent and _netlink.link_info(net.parent) is not None \
-                and _netlink.link_info(net.parent)[1] == net.owner:
-            _netlink.delete_link(net.parent)
+            shared = net is not None and any(n.parent == net.parent for n in self._nets.values())
+        if net is not None and net.made_parent and not shared and _netlink.link_info(net.parent) is not None:
+            _netlink.delete_link(net.parent)  # the last network on a parent this daemon made
         return True
 
     @hookimpl

@@ -224,10 +224,11 @@ def _v1_hugetlb(path: str | None) -> dict[str, Any]:
 def _v2(path: str) -> dict[str, Any]:
     stat = _kv(path + "/cpu.stat")
     raw = _kv(path + "/memory.stat")
-    usage = {"limit": _int(path + "/memory.max", _MAX_U64), **_omit({"usage": _int(path + "/memory.current"),
-                                                                     "max": _int(path + "/memory.peak")}),
-             "failcnt": _kv(path + "/memory.events").get("max", 0)}
-    swap = {"limit": _int(path + "/memory.swap.max", _MAX_U64),
+    # runc 1.1: no max usage (memory.peak) nor failcnt on v2; swap as v1 shows it, memory + swap
+    limit = _int(path + "/memory.max", _MAX_U64)
+    usage = {"limit": limit, **_omit({"usage": _int(path + "/memory.current")}), "failcnt": 0}
+    swap_limit = _int(path + "/memory.swap.max", _MAX_U64)
+    swap = {"limit": swap_limit if swap_limit == _MAX_U64 else min(swap_limit + limit, _MAX_U64),
             **_omit({"usage": _int(path + "/memory.swap.current") + _int(path + "/memory.current")}),
             "failcnt": 0}
     memory: dict[str, Any] = {**_omit({"cache": raw.get("file", 0)}), "usage": usage, "swap": swap,
@@ -250,15 +251,29 @@ def _v2(path: str) -> dict[str, Any]:
         "cpu": {"usage": {**_omit({"total": stat.get("usage_usec", 0) * 1000}),
                           "kernel": stat.get("system_usec", 0) * 1000, "user": stat.get("user_usec", 0) * 1000},
                 "throttling": _throttling(stat, stat.get("throttled_usec", 0) * 1000)},
-        "cpuset": {**_omit({"cpus": _cpu_list(_read(path + "/cpuset.cpus.effective"))}), "cpu_exclusive": 0,
-                   **_omit({"mems": _cpu_list(_read(path + "/cpuset.mems.effective"))}),
+        "cpuset": {"cpu_exclusive": 0,  # runc 1.1 has no cpuset stats on v2
                    "mem_hardwall": 0, "mem_exclusive": 0, "memory_migrate": 0, "memory_spread_page": 0,
                    "memory_spread_slab": 0, "memory_pressure": 0, "sched_load_balance": 0,
                    "sched_relax_domain_level": 0},
         "memory": memory,
         "pids": _omit({"current": _int(path + "/pids.current"), "limit": _pids_limit(path + "/pids.max")}),
         "blkio": _omit({"ioServiceBytesRecursive": blk, "ioServicedRecursive": ios}),
-        "hugetlb": {},
+        "hugetlb": _v2_hugetlb(path),
         "intel_rdt": {},
         "network_interfaces": None,
     }
+
+
+def _v2_hugetlb(path: str) -> dict[str, Any]:
+    """Per page size: usage (hugetlb.<size>.current) and failcnt (the "max" of its events), as runc."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return {}
+    out: dict[str, Any] = {}
+    for name in sorted(names):
+        if name.startswith("hugetlb.") and name.endswith(".current") and ".rsvd." not in name:
+            size = name[len("hugetlb."):-len(".current")]
+            out[size] = {**_omit({"usage": _int(f"{path}/{name}")}),
+                         "failcnt": _kv(f"{path}/hugetlb.{size}.events").get("max", 0)}
+    return out

@@ -1,6 +1,6 @@
 """events: the container's cgroup stats (``--stats``: one sample), or a stream of
 stats every ``--interval`` plus OOM notifications (cgroup v1: an eventfd on
-memory.oom_control) until the container ends."""
+memory.oom_control; v2: a higher oom_kill count in memory.events) until the container ends."""
 
 from __future__ import annotations
 
@@ -69,18 +69,19 @@ def run(args: Args) -> int:
     pidfd = c.pidfd()
     if pidfd is None:
         raise RuntimeErr(f"container with id {c.id} is not running")
-    oom = _OomWatch(paths.get("memory"))
+    oom = _OomWatchV2(paths[""]) if "" in paths else _OomWatch(paths.get("memory"))
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
     if oom.fd is not None:
-        poller.register(oom.fd, select.POLLIN)
+        poller.register(oom.fd, oom.mask)
     try:
         while True:
             ready = dict(poller.poll(int(interval * 1000)))
             if oom.fd is not None and oom.fd in ready:
-                if oom.fired():
+                what = oom.check()
+                if what == "oom":
                     _emit({"type": "oom", "id": c.id})
-                else:
+                elif what == "gone":
                     poller.unregister(oom.fd)
                     oom.close()
             if pidfd in ready:
@@ -94,6 +95,8 @@ def run(args: Args) -> int:
 
 class _OomWatch:
     """cgroup v1 OOM notification: an eventfd registered in cgroup.event_control."""
+
+    mask = select.POLLIN
 
     def __init__(self, memory_dir: str | None) -> None:
         self.fd: int | None = None
@@ -112,11 +115,52 @@ class _OomWatch:
         finally:
             os.close(ofd)
 
-    def fired(self) -> bool:
-        """True for an OOM; False when the eventfd fired because the cgroup went away."""
+    def check(self) -> str:
+        """"oom", or "gone" when the eventfd fired because the cgroup went away."""
         assert self.fd is not None
         os.eventfd_read(self.fd)
-        return self._control is not None and os.path.exists(self._control)
+        return "oom" if self._control is not None and os.path.exists(self._control) else "gone"
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class _OomWatchV2:
+    """cgroup v2: a change of memory.events wakes poll() with POLLPRI (kernfs notifies
+    pollers as it notifies inotify); it is an OOM when oom_kill grew (runc 1.1 says "oom"
+    on any change once oom_kill > 0). The file fails to read once the cgroup is gone."""
+
+    mask = select.POLLPRI
+
+    def __init__(self, cgroup_dir: str) -> None:
+        self.fd: int | None = None
+        try:
+            self.fd = os.open(os.path.join(cgroup_dir, "memory.events"), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return
+        self._kills = self._count() or 0
+
+    def _count(self) -> int | None:
+        assert self.fd is not None
+        try:
+            text = os.pread(self.fd, 4096, 0).decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def check(self) -> str:
+        """"oom" (oom_kill grew), "gone" (the cgroup was removed), or ""."""
+        kills = self._count()
+        if kills is None:
+            return "gone"
+        fired, self._kills = kills > self._kills, kills
+        return "oom" if fired else ""
 
     def close(self) -> None:
         if self.fd is not None:

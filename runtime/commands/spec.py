@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from .. import OCI_VERSION, jsonio
+from ..cgroups.manager import is_v2
 from ..errors import RuntimeErr
 
 TYPE_CHECKING = False
@@ -22,6 +23,13 @@ _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
 
 def default_spec() -> dict[str, Any]:
+    spec = _starter_spec()
+    if is_v2():  # as runc: a cgroup namespace where the host is pure cgroup v2
+        spec["linux"]["namespaces"].append({"type": "cgroup"})
+    return spec
+
+
+def _starter_spec() -> dict[str, Any]:
     return {
         "ociVersion": OCI_VERSION,
         "process": {

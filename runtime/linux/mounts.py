@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -241,11 +242,19 @@ def _locked_flags(path: str) -> int:
 
 def _mount_cgroup(sys: Syscalls, rootfs: str, dest: str, flags: int,
                   cgroup_paths: dict[str, str]) -> None:
-    """/sys/fs/cgroup: v2 -> bind the container's cgroup; v1 -> a tmpfs with one
+    """/sys/fs/cgroup: v2 -> a cgroup2 mount (rooted at the container's cgroup in a cgroup
+    namespace, the whole tree without one), or where that is refused (a user namespace
+    without a cgroup namespace) a bind of the container's cgroup; v1 -> a tmpfs with one
     bind per hierarchy (the container's own directory), the tmpfs itself stays writable, as runc leaves it."""
     make_target(dest, True)
     base = flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
     if "" in cgroup_paths:
+        try:
+            sys.mount("cgroup", dest, "cgroup2", flags)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EBUSY):
+                raise
         sys.mount(cgroup_paths[""], dest, "bind", sc.MS_BIND | sc.MS_REC)
         sys.mount(None, dest, None, sc.MS_BIND | sc.MS_REMOUNT | base | (flags & sc.MS_RDONLY))
         return

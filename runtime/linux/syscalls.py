@@ -87,6 +87,8 @@ _SYS_PIVOT_ROOT = 155  # x86_64
 _SYS_OPEN_TREE = 428  # every architecture (new syscall numbering)
 _SYS_MOVE_MOUNT = 429
 _SYS_MOUNT_SETATTR = 442
+_SYS_BPF = 321  # x86_64
+_BPF_PROG_LOAD = 5
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
 AT_EMPTY_PATH = 0x1000
@@ -145,6 +147,29 @@ class Syscalls:
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._check(self._libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root")
+
+    # --- bpf(2) (cgroup v2 device programs) --------------------------------
+    def bpf(self, cmd: int, attr: bytes, what: str) -> int:
+        buf = ctypes.create_string_buffer(attr, len(attr))
+        return self._check(self._libc.syscall(_SYS_BPF, cmd, buf, ctypes.c_uint(len(attr))), what)
+
+    def bpf_prog_load(self, prog_type: int, code: bytes, license: bytes) -> int:
+        """BPF_PROG_LOAD of ``code`` (8-byte instructions); if refused, loaded again to put the verifier's log in the error."""
+        insns = ctypes.create_string_buffer(code, len(code))
+        lic = ctypes.create_string_buffer(license)
+
+        def attr(log: Any = None) -> bytes:
+            return struct.pack("=IIQQIIQII16s", prog_type, len(code) // 8, ctypes.addressof(insns),
+                               ctypes.addressof(lic), 1 if log else 0, len(log) if log else 0,
+                               ctypes.addressof(log) if log else 0, 0, 0, b"dockerd_py_dev")
+        try:
+            return self.bpf(_BPF_PROG_LOAD, attr(), "BPF_PROG_LOAD")
+        except OSError:
+            log = ctypes.create_string_buffer(65536)
+            try:
+                return self.bpf(_BPF_PROG_LOAD, attr(log), "BPF_PROG_LOAD")
+            except OSError as e:
+                raise OSError(e.errno, f"{e.strerror}: {log.value.decode(errors='replace').strip()}") from None
 
     # --- namespaces -------------------------------------------------------
     def unshare(self, flags: int) -> None:

@@ -1,6 +1,7 @@
 """Resource and security flags of `docker run`, each observed from inside the container;
 OOM kills; `--init`. Bad values get Docker's texts."""
 
+import os
 import subprocess
 import threading
 import time
@@ -9,6 +10,9 @@ import uuid
 import pytest
 
 from .conftest import DOCKER, inspect
+
+v1_only = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                             reason="reads cgroup v1 files (v2: test_cgroup_v2.py)")
 
 
 def name() -> str:
@@ -20,6 +24,7 @@ def run_out(cli, *args: str) -> list[str]:
     return cli("run", "--rm", *args).stdout.splitlines()
 
 
+@v1_only
 def test_cpu_memory_pids_flags_in_cgroup(cli):
     cg = "/sys/fs/cgroup"
     lines = run_out(cli, "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--memory", "32m",
@@ -78,6 +83,7 @@ def test_cap_add_drop_privileged_no_new_privileges(cli):
     assert run_out(cli, "busybox", "grep", "NoNewPrivs", "/proc/self/status") == ["NoNewPrivs:\t0"]
 
 
+@v1_only
 def test_oom_score_adj_and_oom_kill_disable(cli):
     lines = run_out(cli, "--oom-score-adj", "300", "--oom-kill-disable", "-m", "32m", "busybox", "sh", "-c",
                     "cat /proc/self/oom_score_adj; grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control")

@@ -1,9 +1,15 @@
 """`docker update`: new limits visible in the container's cgroup and in inspect; Docker's refusals."""
 
+import os
 import time
 import uuid
 
+import pytest
+
 from .conftest import inspect
+
+v1_only = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                             reason="reads cgroup v1 files (v2: test_cgroup_v2.py)")
 
 
 def name() -> str:
@@ -16,6 +22,7 @@ def cgroup_file(daemon, container_id: str, controller: str, fname: str) -> str:
         return f.read().strip()
 
 
+@v1_only
 def test_update_memory_of_running_container(daemon, cli, container_cleanup):
     n = name()
     container_cleanup.append(n)
@@ -35,6 +42,7 @@ def test_update_memory_of_running_container(daemon, cli, container_cleanup):
     assert limit == "96MiB"
 
 
+@v1_only
 def test_update_cpu_pids_and_restart_policy(daemon, cli, container_cleanup, client):
     n = name()
     container_cleanup.append(n)
@@ -59,6 +67,7 @@ def test_update_cpu_pids_and_restart_policy(daemon, cli, container_cleanup, clie
     assert events == ["update", "update"]
 
 
+@v1_only
 def test_update_below_usage_is_refused_and_nothing_changes(daemon, cli, container_cleanup):
     n = name()
     container_cleanup.append(n)
@@ -77,6 +86,7 @@ def test_update_below_usage_is_refused_and_nothing_changes(daemon, cli, containe
     assert inspect(daemon, n)["State"]["Running"]
 
 
+@v1_only
 def test_update_stopped_container_applies_at_start(daemon, cli, container_cleanup):
     n = name()
     container_cleanup.append(n)

@@ -29,6 +29,8 @@ from dockerd_runtime.commands.spec import default_spec  # noqa: E402
 OURS = os.path.join(os.path.dirname(sys.executable), "dockerd-py-runc")
 RUNC = shutil.which("runc") or "/usr/sbin/runc"
 CGROUP_PARENT = f"/dpr-test-{os.getpid()}"  # one per session: removed at its end
+CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # a pure v2 host (the tests/vm guest)
+v1_only = pytest.mark.skipif(CGROUP_V2, reason="reads cgroup v1 files")
 
 if os.geteuid() != 0:
     pytest.skip("runtime tests need root", allow_module_level=True)
@@ -44,8 +46,8 @@ def set_subreaper(on: bool) -> None:
 def _remove_cgroup_parent():
     """The session's cgroup parent, and anything a failed test left below it, in every hierarchy."""
     yield
-    for hierarchy in os.listdir("/sys/fs/cgroup"):
-        top = f"/sys/fs/cgroup/{hierarchy}{CGROUP_PARENT}"
+    for hierarchy in ["", *os.listdir("/sys/fs/cgroup")]:
+        top = f"/sys/fs/cgroup/{hierarchy}{CGROUP_PARENT}".replace("//", "/")
         for path, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
             try:
                 os.rmdir(path)
@@ -159,7 +161,8 @@ def ours(tmp_path: Any) -> Any:
 
 
 def cgroup_exists(path: str) -> bool:
-    return any(os.path.isdir(f"/sys/fs/cgroup/{c}{path}") for c in ("memory", "pids", "freezer", "cpu", "unified"))
+    return any(os.path.isdir(f"/sys/fs/cgroup/{c}{path}") for c in ("memory", "pids", "freezer", "cpu", "unified")) \
+        or (CGROUP_V2 and os.path.isdir(f"/sys/fs/cgroup{path}"))
 
 
 class Bundle:

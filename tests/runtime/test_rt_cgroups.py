@@ -1,4 +1,4 @@
-"""cgroup v1 resources, as seen from the host and from inside."""
+"""cgroup v1 resources, as seen from the host and from inside (v2: test_rt_cgroups_v2.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import CGROUP_PARENT, cgroup_exists, run_in
+from conftest import CGROUP_PARENT, cgroup_exists, run_in, v1_only
 
 from dockerd_runtime.cgroups.manager import own_cgroups
 from dockerd_runtime.cgroups.v1 import hierarchies
@@ -18,6 +18,7 @@ def _cg(controller, cid, name):
         return f.read().strip()
 
 
+@v1_only
 def test_resources_applied(rt, bundle):
     cid = rt.new_id()
     bundle.spec["linux"]["resources"].update({
@@ -40,6 +41,7 @@ def test_resources_applied(rt, bundle):
     assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}")
 
 
+@v1_only
 def test_memory_limit_visible_inside(rt, bundle):
     bundle.spec["linux"]["resources"]["memory"] = {"limit": 48 << 20}
     res = run_in(rt, bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /proc/self/cgroup | grep -c memory")
@@ -66,6 +68,7 @@ def _own_cgroup(controller: str) -> str:
     raise AssertionError(f"no {controller} line in /proc/self/cgroup")
 
 
+@v1_only
 @pytest.mark.parametrize("cgroups_path", [None, "dpr-rel-{pid}/{cid}"])
 def test_cgroup_path_relative(rt, bundle, cgroups_path):
     """No cgroupsPath (runc's default: the id) or a relative one: below the
@@ -124,7 +127,7 @@ def test_parallel_creates_new_parent(rt, bundle, tmp_path):
         assert all(r.returncode == 0 for r in results.values()), [r.stderr for r in results.values()]
     finally:
         for c in ("memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "blkio", "systemd",
-                  "unified"):
+                  "unified", ""):  # "": a v2 host
             for cid in ids:
                 try:
                     os.rmdir(f"/sys/fs/cgroup/{c}{parent}/{cid}")

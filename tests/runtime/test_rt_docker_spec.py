@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import CGROUP_PARENT, reap
+from conftest import CGROUP_PARENT, reap, CGROUP_V2
 
 
 def test_docker_default_spec(rt, shared_rootfs, tmp_path):
@@ -37,5 +37,5 @@ def test_docker_default_spec(rt, shared_rootfs, tmp_path):
     assert lines[2] == "CapEff:\t00000000a80425fb"
     assert lines[3:5] == ["NoNewPrivs:\t0", "Seccomp:\t2"]
     assert lines[5] == "unshare=1" and lines[6].strip() == "0" and lines[7] == "procsys=1"
-    assert lines[8] == f"{CGROUP_PARENT}/{cid}"
+    assert lines[8] == ("/" if CGROUP_V2 else f"{CGROUP_PARENT}/{cid}")  # v2: a private cgroup namespace
     assert not os.path.isdir(f"/sys/fs/cgroup/memory{CGROUP_PARENT}/{cid}")

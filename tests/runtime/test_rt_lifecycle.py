@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from conftest import CGROUP_PARENT, cgroup_exists, reap, run_in
+from conftest import CGROUP_PARENT, CGROUP_V2, cgroup_exists, reap, run_in
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 
@@ -116,11 +116,12 @@ def test_pause_resume(rt, bundle):
     rt.ok("run", "-d", "--bundle", bundle.path, cid)
     rt.ok("pause", cid)
     assert rt.state(cid)["status"] == "paused"
-    freezer = f"/sys/fs/cgroup/freezer{CGROUP_PARENT}/{cid}/freezer.state"
-    assert open(freezer).read().strip() == "FROZEN"
+    freezer, frozen, thawed = (f"/sys/fs/cgroup{CGROUP_PARENT}/{cid}/cgroup.freeze", "1", "0") if CGROUP_V2 else \
+        (f"/sys/fs/cgroup/freezer{CGROUP_PARENT}/{cid}/freezer.state", "FROZEN", "THAWED")
+    assert open(freezer).read().strip() == frozen
     assert rt.cmd("pause", cid).returncode != 0 or rt.name == "runc"
     rt.ok("resume", cid)
-    assert open(freezer).read().strip() == "THAWED"
+    assert open(freezer).read().strip() == thawed
     assert rt.state(cid)["status"] == "running"
     assert rt.cmd("resume", cid).returncode != 0
     rt.ok("pause", cid)

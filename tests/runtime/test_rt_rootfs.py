@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from conftest import reap, run_in
+from conftest import reap, run_in, CGROUP_V2
 
 
 def test_hostname_and_pid1(rt, bundle):
@@ -20,12 +20,13 @@ def test_mounts_present(rt, bundle):
     res = run_in(rt, bundle, "cat /proc/mounts")
     assert res.returncode == 0, res.stderr
     mounts = {line.split()[1]: line.split() for line in res.stdout.splitlines()}
+    cgroups = (("/sys/fs/cgroup", "cgroup2"),) if CGROUP_V2 else \
+        (("/sys/fs/cgroup", "tmpfs"), ("/sys/fs/cgroup/memory", "cgroup"))
     for dest, fstype in (("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"),
-                         ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs"),
-                         ("/sys/fs/cgroup", "tmpfs"), ("/sys/fs/cgroup/memory", "cgroup")):
+                         ("/dev/shm", "tmpfs"), ("/dev/mqueue", "mqueue"), ("/sys", "sysfs"), *cgroups):
         assert mounts[dest][2] == fstype, dest
     assert "ro" in mounts["/sys"][3].split(",")
-    assert "ro" in mounts["/sys/fs/cgroup/memory"][3].split(",")
+    assert "ro" in mounts[cgroups[-1][0]][3].split(",")
     assert "ro" in mounts["/"][3].split(",")  # root.readonly
     assert "nodev" in mounts["/dev/shm"][3].split(",")
 

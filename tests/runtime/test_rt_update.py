@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import CGROUP_PARENT, reap
+from conftest import CGROUP_PARENT, reap, v1_only
 
 
 def _cg(controller, cid, name):
@@ -22,6 +22,7 @@ def _running(rt, bundle, script="sleep 100", memory=64 << 20):
     return cid
 
 
+@v1_only
 def test_update_resources_json(rt, bundle):
     cid = _running(rt, bundle)
     resources = {"memory": {"limit": 128 << 20, "swap": 256 << 20, "reservation": 32 << 20},
@@ -43,6 +44,7 @@ def test_update_resources_json(rt, bundle):
     assert rt.state(cid)["status"] == "running"
 
 
+@v1_only
 def test_update_flags(rt, bundle):
     cid = _running(rt, bundle)
     rt.ok("update", "--memory", "96m", "--memory-swap", "192m", "--cpu-share", "100", "--pids-limit", "10",
@@ -58,6 +60,7 @@ def test_update_flags(rt, bundle):
     assert _cg("pids", cid, "pids.max") == "12"
 
 
+@v1_only
 def test_update_below_usage_fails(rt, bundle):
     cid = _running(rt, bundle, "dd if=/dev/zero of=/dev/shm/x bs=1M count=24 2>/dev/null; touch /dev/shm/done; sleep 100")
     deadline = time.monotonic() + 10

@@ -15,13 +15,15 @@ def test_v2_files(tmp_path):
         "cpu.stat": "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 4\nnr_throttled 1\n"
                     "throttled_usec 20\n",
         "memory.current": "4096000\n", "memory.max": "max\n",
-        "memory.stat": "anon 100\nfile 200\ninactive_file 50\n",
+        "memory.stat": "anon 100\nfile 200\ninactive_file 50\nzswap 7\n",
         "io.stat": "8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n",
         "pids.current": "3\n", "pids.max": "max\n"})
     s = stats._v2_stats(d)
     assert s["cpu_usage"] == {"total_usage": 1_500_000, "usage_in_kernelmode": 500_000, "usage_in_usermode": 1_000_000}
     assert s["throttling"] == {"periods": 4, "throttled_periods": 1, "throttled_time": 20_000}
-    assert s["memory"] == {"usage": 4096000, "stats": {"anon": 100, "file": 200, "inactive_file": 50}, "limit": 0}
+    assert s["memory"]["usage"] == 4096000 and s["memory"]["limit"] == 0 and s["memory"]["failcnt"] == 0
+    assert len(s["memory"]["stats"]) == 31  # moby's fixed key set, 0 where the kernel has no such key
+    assert {k: v for k, v in s["memory"]["stats"].items() if v} == {"anon": 100, "file": 200, "inactive_file": 50}
     assert s["blkio"]["io_service_bytes_recursive"] == [
         {"major": 8, "minor": 0, "op": "read", "value": 4096}, {"major": 8, "minor": 0, "op": "write", "value": 8192}]
     assert s["blkio"]["io_serviced_recursive"] is None

@@ -24,6 +24,14 @@ _V1_MEMORY_KEYS = (
     "inactive_anon", "inactive_file", "mapped_file", "pgfault", "pgmajfault", "pgpgin", "pgpgout", "rss",
     "rss_huge", "unevictable", "writeback",
 )
+# The memory.stat keys Docker reports on cgroup v2 (moby's fixed map; 0 where this kernel lacks one).
+_V2_MEMORY_KEYS = (
+    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty", "file_writeback",
+    "anon_thp", "inactive_anon", "active_anon", "inactive_file", "active_file", "unevictable",
+    "slab_reclaimable", "slab_unreclaimable", "pgfault", "pgmajfault", "workingset_refault",
+    "workingset_activate", "workingset_nodereclaim", "pgrefill", "pgscan", "pgsteal", "pgactivate",
+    "pgdeactivate", "pglazyfree", "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc",
+)
 _BLKIO_KEYS = ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
                "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
                "io_time_recursive", "sectors_recursive")
@@ -182,7 +190,8 @@ def _v2_stats(d: str) -> dict:
     cpu = _kv(f"{d}/cpu.stat")
     stat = _kv(f"{d}/memory.stat")
     limit_text = _read(f"{d}/memory.max").strip()
-    memory = {"usage": _int(f"{d}/memory.current"), "stats": dict(sorted(stat.items())),
+    memory = {"usage": _int(f"{d}/memory.current"), "stats": {k: stat.get(k, 0) for k in sorted(_V2_MEMORY_KEYS)},
+              "failcnt": _kv(f"{d}/memory.events").get("oom", 0),
               "limit": int(limit_text) if limit_text.isdigit() else 0}
     service_bytes = []
     for line in _read(f"{d}/io.stat").splitlines():
@@ -192,7 +201,7 @@ def _v2_stats(d: str) -> dict:
         for op, key in (("read", "rbytes"), ("write", "wbytes")):
             service_bytes.append({"major": int(major), "minor": int(minor), "op": op, "value": int(values.get(key, 0))})
     blkio: dict = {k: None for k in _BLKIO_KEYS}
-    blkio["io_service_bytes_recursive"] = service_bytes
+    blkio["io_service_bytes_recursive"] = service_bytes or None  # moby: a nil list when io.stat is empty
     pids_max = _read(f"{d}/pids.max").strip()
     return {"cpu_usage": {"total_usage": cpu.get("usage_usec", 0) * 1000,
                           "usage_in_kernelmode": cpu.get("system_usec", 0) * 1000,
