@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -233,3 +234,16 @@ def container_cleanup(daemon):
 
 def inspect(daemon: Daemon, ref: str) -> dict:
     return json.loads(docker(daemon, "inspect", ref).stdout)[0]
+
+
+def uid(prefix: str = "t") -> str:
+    """A fresh name for something a test makes (container, network, volume)."""
+    return prefix + uuid.uuid4().hex[:8]
+
+
+def sleeper(cli, container_cleanup, *args: str) -> str:
+    """`docker run -d` of a busybox that sleeps (extra run options in args); removed after the test."""
+    name = uid()
+    container_cleanup.append(name)
+    cli("run", "-d", "--name", name, *args, "busybox", "sleep", "300")
+    return name

@@ -10,16 +10,7 @@ import uuid
 import docker
 import pytest
 
-
-def uid(prefix: str = "k") -> str:
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def sleeper(cli, container_cleanup, *args: str) -> str:
-    name = uid()
-    container_cleanup.append(name)
-    cli("run", "-d", "--name", name, *args, "busybox", "sleep", "300")
-    return name
+from .conftest import sleeper, uid
 
 
 @pytest.fixture

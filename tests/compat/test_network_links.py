@@ -4,23 +4,11 @@ or stopped child, and the create-time 400s. Texts and codes checked against Dock
 dockerd (20.10 and moby's ContainerRm/rmLink/registerLinks)."""
 
 import json
-import uuid
 
 import docker
 import pytest
 
-from .conftest import inspect
-
-
-def uid(prefix: str = "l") -> str:
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def sleeper(cli, container_cleanup, *args: str) -> str:
-    name = uid()
-    container_cleanup.append(name)
-    cli("run", "-d", "--name", name, *args, "busybox", "sleep", "300")
-    return name
+from .conftest import inspect, sleeper, uid
 
 
 def test_rm_link_removes_the_link_and_keeps_the_child(daemon, cli, client, container_cleanup):

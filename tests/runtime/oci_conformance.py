@@ -42,6 +42,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from rootfs import rootfs_tar_bytes  # noqa: E402
 
+from dockerd_runtime.cgroups.manager import own_cgroups  # noqa: E402
+
 DEB_PACKAGE = "golang-github-opencontainers-runtime-tools-dev"
 GOCODE = "/usr/share/gocode"
 IMPORT_PATH = "github.com/opencontainers/runtime-tools"
@@ -245,7 +247,7 @@ def _clean(binary: str, root: str) -> None:
         for cid in ids:
             subprocess.run([binary, "--root", root, "delete", "--force", cid], capture_output=True, timeout=30)
         shutil.rmtree(root, ignore_errors=True)
-    own = _own_cgroups()
+    own = own_cgroups()
     for mount, key in _hierarchies():
         for base in {"", own.get(key, "").rstrip("/")}:  # absolute cgroupsPaths, and relative ones (below ours)
             for top in SUITE_CGROUPS:
@@ -288,15 +290,6 @@ def _rmdir_tree(path: str) -> None:
             except OSError:
                 time.sleep(0.05)  # a process of a killed container still exiting
 
-
-def _own_cgroups() -> dict[str, str]:
-    own: dict[str, str] = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            for c in controllers.split(",") if controllers else [""]:
-                own[c] = path
-    return own
 
 
 def _v1_controller(name: str) -> bool:
