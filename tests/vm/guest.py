@@ -24,6 +24,7 @@ import os
 import shlex
 import shutil
 import signal
+import sys
 import stat
 import subprocess
 import tempfile
@@ -181,6 +182,7 @@ mount -t tmpfs -o mode=0755 upper /upper
 mkdir -p /upper/u /upper/w
 mount -t overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w root /newroot || exec poweroff -f
 for d in tmp run; do mount -t tmpfs -o mode=1777 $d /newroot/$d; done
+mkdir -p /newroot/.dpyvm-host && mount --bind /lower /newroot/.dpyvm-host
 mkdir -p /newroot/vmshare
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmshare /newroot/vmshare || exec poweroff -f
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
@@ -201,7 +203,7 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set lo up
 hostname dpyvm
 echo 1 > /proc/sys/net/ipv4/ip_forward
-echo "vm: command starts $(cat /proc/uptime)" > /dev/console
+{keep}echo "vm: command starts $(cat /proc/uptime)" > /dev/console
 cd {cwd} && {env} sh /vmshare/command.sh > /vmshare/output 2>&1
 echo $? > /vmshare/status.tmp && mv /vmshare/status.tmp /vmshare/status
 sync
@@ -240,7 +242,7 @@ def run(command: str, *, timeout: float = 600, memory_mb: int = 3072, cpus: int 
         envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
         with open(os.path.join(share, "stage2.sh"), "w") as f:
             f.write(STAGE2.format(path=GUEST_PATH, controllers=CONTROLLERS, cwd=shlex.quote(cwd or os.getcwd()),
-                                  env=f"env {envs}" if envs else ""))
+                                  env=f"env {envs}" if envs else "", keep=_keep_mounts([cwd or os.getcwd(), sys.prefix])))
         with open(os.path.join(share, "command.sh"), "w") as f:
             f.write(command + "\n")
         console = os.path.join(work, "console")
@@ -263,6 +265,20 @@ def run(command: str, *, timeout: float = 600, memory_mb: int = 3072, cpus: int 
                            _boot_seconds(console_text), timed_out, proc.pid)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _keep_mounts(paths: list[str]) -> str:
+    """Stage-2 lines that bring back the host's directories among `paths` that lie in
+    the guest's fresh /tmp or /run (a checkout or venv there: CI clones into /tmp), each
+    as an overlay of the read-only host copy (/.dpyvm-host) under a tmpfs upper."""
+    fresh = [p for p in {os.path.realpath(p) for p in paths} if p.startswith(("/tmp/", "/run/"))]
+    outer = sorted(p for p in fresh if not any(p.startswith(q + "/") for q in fresh))
+    lines = []
+    for n, path in enumerate(outer):
+        q, scratch = shlex.quote(path), f"/tmp/.dpyvm-keep{n}"
+        lines.append(f"mkdir -p {scratch}/u {scratch}/w {q} && mount -t overlay -o "
+                     f"lowerdir=/.dpyvm-host{q},upperdir={scratch}/u,workdir={scratch}/w keep{n} {q}\n")
+    return "".join(lines)
 
 
 def _qemu_argv(vmlinuz: str, release: str, work: str, share: str, console: str) -> list[str]:
