@@ -21,6 +21,7 @@ import oci_conformance as oc
 from conftest import RUNC
 
 from dockerd_py.launchers import install_runtime_launcher
+from dockerd_runtime.cgroups.manager import own_cgroups
 
 NEEDS_GO = pytest.mark.skipif(not shutil.which("go") or not oc._deb_version(),
                               reason=f"needs golang-go and {oc.DEB_PACKAGE} (contrib/setup.sh installs both)")
@@ -153,7 +154,7 @@ def test_harness_end_to_end(runtimes, tmp_path):
     assert oc.regressions(runs["runc"].cases, runs["ours"].cases) == []
     assert oc.regressions({"a": "ok", "b": "ok"}, {"a": "not ok"}) == ["a", "b"]
     for mount, key in oc._hierarchies():  # the stand-in's containers went with the harness's clean-up
-        below = oc._own_cgroups().get(key, "").rstrip("/")
+        below = own_cgroups().get(key, "").rstrip("/")
         assert not glob.glob(f"{mount}{below}/standin-*"), mount
 
 
