@@ -105,16 +105,23 @@ def hide_unified_hierarchy(libc: ctypes.CDLL) -> None:
         raise OSError(ctypes.get_errno(), "umount /sys/fs/cgroup/unified")
 
 
-def lifecycle(binary: str, root: str, bundle_base: str, rootfs: str) -> float:
-    """One create+start+wait+delete; returns seconds."""
-    cid = "b" + uuid.uuid4().hex[:12]
+def write_bundle(prefix: str, bundle_base: str, rootfs: str, args: list[str] | None = None) -> tuple[str, str, str]:
+    """A new bundle (config.json from spec(), in its own cgroup): (id, bundle dir, pid-file path)."""
+    cid = prefix + uuid.uuid4().hex[:12]
     bundle = os.path.join(bundle_base, cid)
     os.mkdir(bundle)
     cfg = spec(rootfs)
+    if args:
+        cfg["process"]["args"] = args
     cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f)
-    pid_file = os.path.join(bundle, "pid")
+    return cid, bundle, os.path.join(bundle, "pid")
+
+
+def lifecycle(binary: str, root: str, bundle_base: str, rootfs: str) -> float:
+    """One create+start+wait+delete; returns seconds."""
+    cid, bundle, pid_file = write_bundle("b", bundle_base, rootfs)
     dn = subprocess.DEVNULL
     t0 = time.perf_counter()
     subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
@@ -155,15 +162,7 @@ def _mem_kb(pid: int) -> tuple[int, int]:
 
 def memory(binary: str, root: str, bundle_base: str, rootfs: str) -> dict[str, tuple[int, int]]:
     """Memory of the container's only process: created (init waiting) and running."""
-    cid = "m" + uuid.uuid4().hex[:12]
-    bundle = os.path.join(bundle_base, cid)
-    os.mkdir(bundle)
-    cfg = spec(rootfs)
-    cfg["process"]["args"] = ["sleep", "30"]
-    cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
-    with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    pid_file = os.path.join(bundle, "pid")
+    cid, bundle, pid_file = write_bundle("m", bundle_base, rootfs, ["sleep", "30"])
     dn = subprocess.DEVNULL
     out: dict[str, tuple[int, int]] = {}
     subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
@@ -186,15 +185,7 @@ def memory(binary: str, root: str, bundle_base: str, rootfs: str) -> dict[str, t
 
 def exec_latency(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> list[float]:
     """n sequential `exec true` into one running container; seconds each."""
-    cid = "e" + uuid.uuid4().hex[:12]
-    bundle = os.path.join(bundle_base, cid)
-    os.mkdir(bundle)
-    cfg = spec(rootfs)
-    cfg["process"]["args"] = ["sleep", "300"]
-    cfg["linux"]["cgroupsPath"] = f"{CGROUP_PARENT}/{cid}"
-    with open(os.path.join(bundle, "config.json"), "w") as f:
-        json.dump(cfg, f)
-    pid_file = os.path.join(bundle, "pid")
+    cid, bundle, pid_file = write_bundle("e", bundle_base, rootfs, ["sleep", "300"])
     dn = subprocess.DEVNULL
     out = []
     subprocess.run([binary, "--root", root, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
