@@ -18,7 +18,8 @@
 #               exists (someone else's: dockerd-py defaults to docker0 too), a bridge
 #               this script creates, dref0, with that address, passed as --bridge.
 #               REF_BRIDGE=name forces a name (docker0: Docker creates it; any other:
-#               this script creates it). stop deletes the bridge only if it was ours.
+#               this script creates it). stop deletes the bridge only if it was ours, and
+#               the bridges (and rules) of the user networks the running dockerd has.
 #   forwarding  --ip-forward=false: net.ipv4.ip_forward and the FORWARD policy are left
 #               alone; containers reach the host and each other, not the outside world.
 #
@@ -241,19 +242,42 @@ EOF
     echo "DOCKER_HOST=unix://$SOCK"
 }
 
+# Its bridge networks other than the default one, a line each: "<bridge> <subnet> ...".
+# Read from the running daemon at stop (a dockerd that died leaves them unknown: then
+# only the default bridge and its rules are cleaned up).
+record_user_networks() {
+    local ids
+    ids=$(DOCKER_HOST="unix://$SOCK" "$DOCKER_CLI" network ls -q --no-trunc --filter driver=bridge 2>/dev/null) || return 0
+    [ -n "$ids" ] || return 0
+    # shellcheck disable=SC2086
+    DOCKER_HOST="unix://$SOCK" "$DOCKER_CLI" network inspect --format \
+        '{{.Id}} {{index .Options "com.docker.network.bridge.name"}}|{{range .IPAM.Config}}{{.Subnet}} {{end}}' $ids 2>/dev/null \
+    | while IFS='|' read -r head subnets; do
+        read -r id name <<<"$head"
+        [ -n "$name" ] && [ "$name" != "<no value>" ] || name=br-${id:0:12}
+        [ "$name" = "$REF_BRIDGE" ] && continue
+        echo "$name $subnets"
+    done > "$STATE/networks"
+}
+
 # Delete the iptables rules and chains this dockerd added, and nothing else:
-# a rule is ours when it is new since start AND names our bridge or subnet or
+# a rule is ours when it is new since start AND names one of our bridges or subnets or
 # jumps to a DOCKER* chain that did not exist before start; a chain is ours when
 # it is new since start and named DOCKER*; it is deleted only once empty.
 cleanup_iptables() {
     [ -e "$STATE/iptables.before" ] || return 0
     local subnet; subnet=$(subnet_of "$REF_BIP")
     ipt_dump > "$STATE/iptables.after"
-    python3 - "$STATE/iptables.before" "$STATE/iptables.after" "$REF_BRIDGE" "$subnet" > "$STATE/iptables.undo" <<'EOF'
+    local bridges=$REF_BRIDGE subnets=$subnet
+    if [ -s "$STATE/networks" ]; then
+        bridges="$bridges $(awk '{print $1}' "$STATE/networks" | tr '\n' ' ')"
+        subnets="$subnets $(cut -d' ' -f2- "$STATE/networks" | tr '\n' ' ')"
+    fi
+    python3 - "$STATE/iptables.before" "$STATE/iptables.after" "$bridges" "$subnets" > "$STATE/iptables.undo" <<'EOF'
 import re, shlex, sys
 before = set(open(sys.argv[1]).read().splitlines())
 after = open(sys.argv[2]).read().splitlines()
-bridge, subnet = sys.argv[3], sys.argv[4]
+bridges, subnets = set(sys.argv[3].split()), set(sys.argv[4].split())
 new = [l for l in after if l not in before]
 new_chains = {}
 for l in new:
@@ -262,8 +286,8 @@ for l in new:
     if m:
         new_chains.setdefault(t, set()).add(m.group(1))
 def names_ours(rule):
-    words = shlex.split(rule)
-    return bridge in words or subnet in words
+    words = set(shlex.split(rule))
+    return bool(words & bridges or words & subnets)
 def generic(rule):
     # Docker's rules that name no bridge: RETURN at the end of its chains, the
     # isolation hops; they go with the chain
@@ -317,6 +341,7 @@ stop() {
     # shellcheck disable=SC1091
     [ -s "$STATE/config" ] && . "$STATE/config"
     if pid=$(ref_pid); then
+        record_user_networks
         log "stopping dockerd pid $pid"
         kill -TERM "$pid"
         for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
@@ -380,6 +405,16 @@ stop() {
             ip link del "$br"
         fi
     fi
+    # the bridges of its user networks (Docker keeps them on shutdown too)
+    local name subnets
+    while read -r name subnets; do
+        [ -n "$name" ] || continue
+        grep -qx "$name" "$STATE/links.before" 2>/dev/null && continue
+        if ip link show "$name" type bridge >/dev/null 2>&1; then
+            log "removing bridge $name (a user network of this reference dockerd)"
+            ip link del "$name"
+        fi
+    done < <(cat "$STATE/networks" 2>/dev/null || true)
     # any other bridge that appeared while we ran and carries our subnet is ours too
     if [ -s "$STATE/links.before" ]; then
         local l
