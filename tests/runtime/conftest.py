@@ -199,6 +199,32 @@ def run_in(rt: Runtime, bundle: Bundle, script: str, **kw: Any) -> subprocess.Co
     return res
 
 
+# A container script that waits for the go-ahead of events_until_oom, then goes over its memory limit.
+OOM_ON_GO = "while [ ! -e /dev/shm/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs={size}M count=1; sleep 30"
+
+
+def events_until_oom(rt: Runtime, cid: str, out_path: Any, interval: str, settle: float = 0.0) -> list[dict]:
+    """Run `events --interval` on a container running OOM_ON_GO. Once events has
+    printed its first stats line (it is watching: an earlier OOM kill is not
+    reported), let the container go; return the events printed until an "oom"
+    one (at most 30 s), plus `settle` seconds more."""
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([rt.binary, "--root", rt.root, "events", "--interval", interval, cid],
+                                stdout=out, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while "stats" not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            open(f"/proc/{rt.state(cid)['pid']}/root/dev/shm/go", "w").close()
+            while '"oom"' not in out_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(settle)
+        finally:
+            proc.kill()
+            proc.wait()
+    return [json.loads(line) for line in out_path.read_text().splitlines()]
+
+
 @pytest.fixture
 def pair(tmp_path: Any) -> Any:
     """(ours, runc) side by side, for tests that compare both in one test."""

@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import CGROUP_PARENT, CGROUP_V2, cgroup_exists, reap, run_in
+from conftest import CGROUP_PARENT, CGROUP_V2, OOM_ON_GO, cgroup_exists, events_until_oom, reap, run_in
 
 ROOT = "/sys/fs/cgroup"
 
@@ -193,22 +192,8 @@ def test_oom_kill_in_events(pair, bundle, tmp_path):
     """An OOM kill inside shows as an "oom" event (memory.events oom_kill) and in memory.events.
     The kill is triggered once `events` runs (its first stats line): earlier kills are not reported."""
     for rt in pair:
-        cid = _create(rt, bundle, {"memory": {"limit": 16 << 20, "swap": 16 << 20}},
-                      "while [ ! -e /dev/shm/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs=64M count=1;"
-                      " sleep 30")
-        out_path = tmp_path / f"events-{rt.name}"
-        with open(out_path, "w") as out:
-            proc = subprocess.Popen([rt.binary, "--root", rt.root, "events", "--interval", "1s", cid],
-                                    stdout=out, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 30
-            while "stats" not in out_path.read_text() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            open(f"/proc/{rt.state(cid)['pid']}/root/dev/shm/go", "w").close()
-            while '"oom"' not in out_path.read_text() and time.monotonic() < deadline:
-                time.sleep(0.1)
-            proc.kill()
-            proc.wait()
-        events = [json.loads(line) for line in out_path.read_text().splitlines()]
+        cid = _create(rt, bundle, {"memory": {"limit": 16 << 20, "swap": 16 << 20}}, OOM_ON_GO.format(size=64))
+        events = events_until_oom(rt, cid, tmp_path / f"events-{rt.name}", "1s")
         assert {"type": "oom", "id": cid} in events, (rt, events)
         kills = dict(line.split() for line in _cg(cid, "memory.events").splitlines())
         assert int(kills["oom_kill"]) >= 1

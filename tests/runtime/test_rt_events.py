@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import pytest
 
-from conftest import reap
+from conftest import OOM_ON_GO, events_until_oom, reap
 
 
 def _keys(x, prefix=""):
@@ -63,20 +62,8 @@ def test_streaming_stats_and_oom(pair, bundle, tmp_path):
     """A stats line every --interval; an OOM kill inside shows as an "oom" event."""
     outputs = []
     for rt in pair:
-        cid = _start(rt, bundle, "while [ ! -e /dev/shm/go ]; do sleep 0.1; done;"
-                                 " dd if=/dev/zero of=/dev/null bs=100M count=1; sleep 30", memory=32 << 20)
-        out_path = tmp_path / f"events-{rt.name}"
-        with open(out_path, "w") as out:
-            proc = subprocess.Popen([rt.binary, "--root", rt.root, "events", "--interval", "500ms", cid],
-                                    stdout=out, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 20
-            while "stats" not in out_path.read_text() and time.monotonic() < deadline:
-                time.sleep(0.05)  # events is watching: now the OOM (an earlier one is not reported)
-            open(f"/proc/{rt.state(cid)['pid']}/root/dev/shm/go", "w").close()
-            time.sleep(2)
-            proc.kill()
-            proc.wait()
-        outputs.append([json.loads(line) for line in out_path.read_text().splitlines()])
+        cid = _start(rt, bundle, OOM_ON_GO.format(size=100), memory=32 << 20)
+        outputs.append(events_until_oom(rt, cid, tmp_path / f"events-{rt.name}", "500ms", settle=1.5))
     for events in outputs:
         types = [e["type"] for e in events]
         assert "oom" in types, types
