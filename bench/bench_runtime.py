@@ -11,6 +11,8 @@ the bare process start-up of the interpreter and of runc (every verb's floor).
 runs and what contrib/setup.sh puts on PATH as ``dockerd-py-runc``.
 ``--console-script`` adds ``ours-cs``, the venv's console script (``site`` and
 the editable install's finder on every call).
+Without ``--docker-spec`` the bundle is the starter config.json of ``runc spec``
+(no seccomp), run detached (no terminal) with ``true``.
 ``--docker-spec``: the config.json is the one dockerd-py hands the runtime for
 `docker run busybox` (dockerd_py.oci.build_spec: Docker's default
 seccomp profile, capabilities, masked paths; plus a network namespace).
@@ -22,7 +24,9 @@ Run as root:
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
+import functools
 import json
 import os
 import resource
@@ -52,32 +56,20 @@ VERB_TIMES: dict[str, dict[str, list[float]]] = {}  # binary -> verb -> seconds 
 def spec(rootfs: str) -> dict:
     if DOCKER_SPEC:
         return docker_spec(rootfs)
-    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-    return {
-        "ociVersion": "1.0.2",
-        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["true"],
-                    "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/",
-                    "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-                    "noNewPrivileges": True},
-        "root": {"path": rootfs, "readonly": True},
-        "hostname": "bench",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}], "memory": {"limit": 64 << 20}},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-        },
-    }
+    cfg = copy.deepcopy(_runc_starter_spec())
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["true"]
+    cfg["root"] = {"path": rootfs, "readonly": True}
+    return cfg
+
+
+@functools.cache
+def _runc_starter_spec() -> dict:
+    """The config.json `runc spec` writes: what a person with a bundle starts from."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([RUNTIMES["runc"], "spec", "--bundle", d], check=True)
+        with open(os.path.join(d, "config.json")) as f:
+            return json.load(f)
 
 
 def docker_spec(rootfs: str) -> dict:
@@ -174,13 +166,19 @@ def memory(binary: str, root: str, bundle_base: str, rootfs: str) -> dict[str, t
         time.sleep(0.2)
         out["running"] = _mem_kb(pid)
     finally:
-        subprocess.run([binary, "--root", root, "delete", "--force", cid], stdin=dn, stdout=dn, stderr=dn)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        shutil.rmtree(bundle, ignore_errors=True)
+        _remove(binary, root, cid, pid, bundle)
     return out
+
+
+def _remove(binary: str, root: str, cid: str, pid: int, bundle: str) -> None:
+    """delete --force, reap the init (the bench is its subreaper), remove the bundle."""
+    dn = subprocess.DEVNULL
+    subprocess.run([binary, "--root", root, "delete", "--force", cid], stdin=dn, stdout=dn, stderr=dn)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    shutil.rmtree(bundle, ignore_errors=True)
 
 
 def exec_latency(binary: str, root: str, bundle_base: str, rootfs: str, n: int) -> list[float]:
@@ -198,12 +196,7 @@ def exec_latency(binary: str, root: str, bundle_base: str, rootfs: str, n: int) 
             subprocess.run([binary, "--root", root, "exec", cid, "true"], stdin=dn, stdout=dn, stderr=dn, check=True)
             out.append(time.perf_counter() - t0)
     finally:
-        subprocess.run([binary, "--root", root, "delete", "--force", cid], stdin=dn, stdout=dn, stderr=dn)
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
-        shutil.rmtree(bundle, ignore_errors=True)
+        _remove(binary, root, cid, pid, bundle)
     return out
 
 
