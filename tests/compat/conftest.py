@@ -42,6 +42,7 @@ class Daemon:
     proc: subprocess.Popen | None = None
     log_path: str = ""
     extra: dict = field(default_factory=dict)
+    daemon_env: dict[str, str] = field(default_factory=dict)  # the daemon process's own additions, on every start
 
     @property
     def socket_path(self) -> str:
@@ -49,7 +50,7 @@ class Daemon:
 
     def start(self, timeout: float = 30) -> None:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log, env={**os.environ, **HUB_ENV},
+        self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log, env={**os.environ, **HUB_ENV, **self.daemon_env},
                                      stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -169,23 +170,16 @@ def cleanup(daemon: Daemon) -> None:
 def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: dict | None = None,
                    env: dict[str, str] | None = None) -> Iterator[Daemon]:
     """A started daemon of its own with busybox:latest imported; at the end its containers,
-    its kernel state (`--cleanup`) and its directory are removed.
-
-    `env` is set in this process only while the daemon starts (it inherits it).
-    """
+    its kernel state (`--cleanup`) and its directory are removed. `env`: more environment
+    for the daemon process (kept when a test restarts it)."""
     tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: see the exec-root length check
     d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
     d.args += list(args)
     if daemon_json is not None:
         with open(f"{tmp}/daemon.json", "w") as f:
             json.dump(daemon_json, f)
-    saved = {k: os.environ.get(k) for k in env or {}}
-    os.environ.update(env or {})
-    try:
-        d.start()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    d.daemon_env = dict(env or {})
+    d.start()
     try:
         docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
         yield d
@@ -239,6 +233,15 @@ def inspect(daemon: Daemon, ref: str) -> dict:
 def uid(prefix: str = "t") -> str:
     """A fresh name for something a test makes (container, network, volume)."""
     return prefix + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def volumes(cli):
+    """Names of volumes a test made: removed (with -f) after it."""
+    made: list[str] = []
+    yield made
+    if made:
+        cli("volume", "rm", "-f", *made, check=False)
 
 
 def sleeper(cli, container_cleanup, *args: str) -> str:

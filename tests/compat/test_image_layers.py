@@ -299,7 +299,7 @@ def test_corrupt_layers_are_rejected_and_nothing_is_kept(daemon, cli, case):
     assert store_state(daemon, cli) == before
 
 
-def _merged_archive(archives: list[bytes], tweak=None) -> bytes:
+def merged_archive(archives: list[bytes], tweak=None) -> bytes:
     """One `docker save` archive holding the images of several (`tweak(files, manifests)` may spoil it)."""
     files: dict[str, bytes] = {}
     manifests: list[dict] = []
@@ -342,7 +342,7 @@ def test_a_load_of_several_images_stops_at_a_broken_one(daemon, cli, case):
                                 [:60000 if case == "truncated-layer" else None]], f"{repo}:two", {})
     three, three_id = save_archive([rootfs_tar_bytes(), layer([member("three", data=b"3")])], f"{repo}:three", {})
     tweak = {"missing-config": _no_config, "bad-tag": _bad_tag}.get(case)
-    proc = cli("load", input=_merged_archive([one, two, three], tweak), check=False)
+    proc = cli("load", input=merged_archive([one, two, three], tweak), check=False)
     try:
         assert proc.returncode == 1 and proc.stdout == f"Loaded image: {repo}:one\n", proc
         assert {"truncated-layer": "unexpected EOF", "missing-config": "0" * 64 + " not found",

@@ -13,13 +13,11 @@ What Docker 20.10 (reference daemon) sends, and these tests expect:
 
 import fcntl
 import hashlib
-import io
 import json
 import os
 import pty
 import re
 import struct
-import tarfile
 import termios
 import uuid
 
@@ -27,7 +25,7 @@ import docker as docker_sdk
 import pytest
 
 from .conftest import DOCKER, inspect
-from .test_image_layers import layer, member, store_state
+from .test_image_layers import layer, member, merged_archive, store_state
 from .test_images import save_archive
 from ..rootfs import rootfs_tar_bytes
 
@@ -138,23 +136,10 @@ def test_cli_draws_the_bars_on_a_terminal_and_prints_only_the_result_elsewhere(d
 
 def untagged(*archives: bytes) -> bytes:
     """One archive holding the images of several `save_archive`s, without their tags."""
-    files: dict[str, bytes] = {}
-    manifest: list[dict] = []
-    for arch in archives:
-        with tarfile.open(fileobj=io.BytesIO(arch)) as t:
-            for info in t.getmembers():
-                if info.name == "manifest.json":
-                    manifest += [{**item, "RepoTags": None} for item in json.load(t.extractfile(info))]
-                elif info.isreg():
-                    files[info.name] = t.extractfile(info).read()
-    files["manifest.json"] = json.dumps(manifest).encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    def drop_tags(files: dict[str, bytes], manifests: list[dict]) -> None:
+        for item in manifests:
+            item["RepoTags"] = None
+    return merged_archive(list(archives), drop_tags)
 
 
 def test_untagged_images_are_listed_in_one_message(daemon, client, cli):

@@ -10,7 +10,6 @@ contrib/reference-dockerd.sh, Engine 20.10, and the same server).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -20,42 +19,22 @@ import uuid
 import docker as docker_sdk
 import pytest
 
-from ..rootfs import rootfs_tar_bytes
-from .conftest import cleanup, docker, make_daemon
+from .conftest import docker, private_daemon
 from .network_plugin_server import STATIC_ROUTE, NetworkPlugin
 from .test_networks_user import sh
 
-ENV = ("DOCKERD_PY_PLUGIN_SOCKETS", "DOCKERD_PY_PLUGIN_SPECS", "DOCKERD_PY_PLUGIN_RETRY_SECONDS")
-
-
-def start(d, tmp: str) -> None:
-    """Start the daemon looking for plugins in `tmp` only."""
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update({"DOCKERD_PY_PLUGIN_SOCKETS": f"{tmp}/run", "DOCKERD_PY_PLUGIN_SPECS": f"{tmp}/etc",
-                       "DOCKERD_PY_PLUGIN_RETRY_SECONDS": "4"})  # gives up after 1 + 2 s (Docker: 15 s)
-    try:
-        d.start()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
-
-
 @pytest.fixture(scope="module")
 def ndaemon():
-    tmp = tempfile.mkdtemp(prefix="n", dir="/tmp")
-    d = make_daemon(tmp, "n" + os.path.basename(tmp)[1:6].lower().replace("_", "x"))
-    start(d, tmp)
+    """A daemon that looks for plugins in a directory of its own only."""
+    plugins = tempfile.mkdtemp(prefix="np", dir="/tmp")
+    env = {"DOCKERD_PY_PLUGIN_SOCKETS": f"{plugins}/run", "DOCKERD_PY_PLUGIN_SPECS": f"{plugins}/etc",
+           "DOCKERD_PY_PLUGIN_RETRY_SECONDS": "4"}  # gives up after 1 + 2 s (Docker: 15 s)
     try:
-        docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
-        d.extra["plugins"] = tmp
-        yield d
+        with private_daemon("n", env=env) as d:
+            d.extra["plugins"] = plugins
+            yield d
     finally:
-        ids = docker(d, "ps", "-aq", check=False).stdout.split()
-        if ids:
-            docker(d, "rm", "-f", *ids, check=False)
-        d.stop()
-        cleanup(d)
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(plugins, ignore_errors=True)
 
 
 @pytest.fixture
@@ -215,7 +194,7 @@ def test_remote_network_survives_a_daemon_restart(ndaemon, ncli, plugin):
     ncli("run", "-d", "--name", old, "--network", net, "busybox", "sleep", "300")
     before = len(plugin.calls)
     ndaemon.stop()
-    start(ndaemon, ndaemon.extra["plugins"])
+    ndaemon.start()
     assert plugin.calls[before:] == []  # nothing is sent to the plugin at stop or start, as Docker
     plugin.calls.clear()
     try:
@@ -244,7 +223,7 @@ def test_macvlan_endpoint_leaves_after_a_daemon_restart(ndaemon, ncli):
         ncli("network", "connect", net, ctr)
         assert "eth1" in sh(ncli, ctr, "ip -o link").stdout
         ndaemon.stop()
-        start(ndaemon, ndaemon.extra["plugins"])
+        ndaemon.start()
         ncli("network", "disconnect", net, ctr)
         assert "eth1" not in sh(ncli, ctr, "ip -o link").stdout
         ncli("rm", "-f", ctr)

@@ -10,19 +10,7 @@ import uuid
 import pytest
 
 from ..rootfs import rootfs_tar_bytes
-from .conftest import inspect
-
-
-def _name(prefix: str = "v") -> str:
-    return prefix + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def volumes(cli):
-    made: list[str] = []
-    yield made
-    if made:
-        cli("volume", "rm", "-f", *made, check=False)
+from .conftest import inspect, uid
 
 
 def _volume_names(cli, *args) -> list[str]:
@@ -30,7 +18,7 @@ def _volume_names(cli, *args) -> list[str]:
 
 
 def test_volume_create_inspect_ls_rm_with_cli(cli, volumes):
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     assert cli("volume", "create", "--label", "team=a", name).stdout.strip() == name
     assert cli("volume", "create", name).stdout.strip() == name  # an existing name returns it
@@ -54,7 +42,7 @@ def test_volume_create_inspect_ls_rm_with_cli(cli, volumes):
     cli("volume", "rm", "-f", name)  # force: a missing volume is no error
     bad = cli("volume", "create", "a/b", check=False)
     assert bad.returncode != 0 and "includes invalid characters for a local volume name" in bad.stderr
-    bad_opt = _name()
+    bad_opt = uid("v")
     opt = cli("volume", "create", "-o", "type=tmpfs", bad_opt, check=False)
     assert opt.returncode != 0 and f'create {bad_opt}: missing required option: "device"' in opt.stderr
     opt = cli("volume", "create", "-o", "foo=bar", bad_opt, check=False)
@@ -65,7 +53,7 @@ def test_volume_create_inspect_ls_rm_with_cli(cli, volumes):
 def test_volume_api_with_docker_py(client, volumes):
     import docker
 
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     vol = client.volumes.create(name, labels={"k": "v"})
     assert vol.name == name and vol.attrs["Labels"] == {"k": "v"}
@@ -86,7 +74,7 @@ def test_volume_api_with_docker_py(client, volumes):
 
 
 def test_data_shared_between_containers_and_ro(cli, volumes, container_cleanup):
-    name, writer = _name(), _name("c")
+    name, writer = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(writer)
     cli("run", "--name", writer, "-v", f"{name}:/data", "busybox", "sh", "-c", "echo hello > /data/f")
@@ -103,7 +91,7 @@ def test_data_shared_between_containers_and_ro(cli, volumes, container_cleanup):
 
 
 def test_inspect_mounts(daemon, cli, volumes, container_cleanup):
-    name, c = _name(), _name("c")
+    name, c = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(c)
     cli("create", "--name", c, "-v", f"{name}:/data:ro", "-v", "/anon", "-v", "/tmp:/host-tmp", "busybox")
@@ -147,7 +135,7 @@ def test_image_volume_anonymous_and_copy_up(daemon, cli, volumes, container_clea
     tag = "volimg" + uuid.uuid4().hex[:6]
     _image_with_volume(cli, tag)
     try:
-        c1, c2 = _name("c"), _name("c")
+        c1, c2 = uid("c"), uid("c")
         container_cleanup.extend([c1, c2])
         cli("run", "--name", c1, tag, "sh", "-c", "echo c1 > /srv/app/mine")
         cli("run", "--name", c2, tag, "sh", "-c", "ls /srv/app")
@@ -159,18 +147,18 @@ def test_image_volume_anonymous_and_copy_up(daemon, cli, volumes, container_clea
             {"com.docker.volume.anonymous": ""}
 
         # copy-up into an empty named volume: content, owners and modes; then the volume keeps its own data
-        name = _name()
+        name = uid("v")
         volumes.append(name)
         out = cli("run", "--rm", "-v", f"{name}:/srv/app", tag, "sh", "-c",
                   "stat -c '%a %u:%g' /srv/app /srv/app/file; cat /srv/app/file; echo mine > /srv/app/file").stdout
         assert out.splitlines() == ["750 1000:1000", "640 1000:1000", "from the image"]
         assert cli("run", "--rm", "-v", f"{name}:/srv/app", tag, "cat", "/srv/app/file").stdout == "mine\n"
         # nocopy: an empty volume stays empty
-        empty = _name()
+        empty = uid("v")
         volumes.append(empty)
         assert cli("run", "--rm", "-v", f"{empty}:/srv/app:nocopy", tag, "ls", "-A", "/srv/app").stdout == ""
         # a named volume over the image's VOLUME replaces the anonymous one
-        c3 = _name("c")
+        c3 = uid("c")
         container_cleanup.append(c3)
         cli("create", "--name", c3, "-v", f"{name}:/srv/app", tag)
         assert [m["Name"] for m in inspect(daemon, c3)["Mounts"]] == [name]
@@ -185,7 +173,7 @@ def test_image_volume_anonymous_and_copy_up(daemon, cli, volumes, container_clea
 
 def test_volume_events(client, volumes):
     since = time.time() - 1
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     client.volumes.create(name)
     c = client.containers.run("busybox", "true", volumes=[f"{name}:/d"], detach=True)
@@ -202,7 +190,7 @@ def test_volume_events(client, volumes):
 
 
 def test_named_volume_survives_daemon_restart(daemon, cli, volumes, container_cleanup):
-    name, c = _name(), _name("c")
+    name, c = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(c)
     cli("volume", "create", "--label", "keep=1", name)
@@ -218,7 +206,7 @@ def test_named_volume_survives_daemon_restart(daemon, cli, volumes, container_cl
 
 
 def test_mount_flag_volume_bind_tmpfs(daemon, cli, volumes, container_cleanup, tmp_path):
-    name, c = _name(), _name("c")
+    name, c = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(c)
     (tmp_path / "in").write_text("from the host\n")

@@ -11,19 +11,7 @@ import uuid
 
 import pytest
 
-from .conftest import inspect
-
-
-def _name(prefix: str = "v") -> str:
-    return prefix + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def volumes(cli):
-    made: list[str] = []
-    yield made
-    if made:
-        cli("volume", "rm", "-f", *made, check=False)
+from .conftest import inspect, uid
 
 
 def _host_mounts() -> list[str]:
@@ -36,7 +24,7 @@ def _data(daemon, name: str) -> str:
 
 
 def test_tmpfs_volume_has_the_asked_size_and_lives_while_used(daemon, cli, volumes, container_cleanup):
-    name, keeper = _name(), _name("c")
+    name, keeper = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(keeper)
     cli("volume", "create", "--driver", "local", "--opt", "type=tmpfs", "--opt", "device=tmpfs",
@@ -47,8 +35,8 @@ def test_tmpfs_volume_has_the_asked_size_and_lives_while_used(daemon, cli, volum
     assert data not in _host_mounts()  # mounted only while a container uses it
     out = cli("run", "--rm", "-v", f"{name}:/d", "busybox", "sh", "-c",
               "df -k /d | tail -1; stat -c %u /d; awk '$2==\"/d\"{print $3}' /proc/mounts; echo x > /d/f").stdout
-    df, uid, fstype = out.splitlines()
-    assert df.split()[:2] == ["tmpfs", "10240"] and uid == "1000" and fstype == "tmpfs"
+    df, owner, fstype = out.splitlines()
+    assert df.split()[:2] == ["tmpfs", "10240"] and owner == "1000" and fstype == "tmpfs"
     assert data not in _host_mounts()  # the last user stopped: unmounted, its content gone (a tmpfs)
 
     # two users: one mount, shared; it outlives a daemon restart and goes with the last user
@@ -64,7 +52,7 @@ def test_tmpfs_volume_has_the_asked_size_and_lives_while_used(daemon, cli, volum
 
 
 def test_sized_tmpfs_and_bind_volumes_through_options(daemon, client, volumes, tmp_path):
-    sized = _name()
+    sized = uid("v")
     volumes.append(sized)
     client.volumes.create(sized, driver="local", driver_opts={"type": "tmpfs", "device": "tmpfs", "size": "4m"})
     out = client.containers.run("busybox", ["sh", "-c", "df -k /d | tail -1"], remove=True,
@@ -74,7 +62,7 @@ def test_sized_tmpfs_and_bind_volumes_through_options(daemon, client, volumes, t
     host_dir = tmp_path / "host"
     host_dir.mkdir()
     (host_dir / "from-host").write_text("h\n")
-    bound = _name()
+    bound = uid("v")
     volumes.append(bound)
     client.volumes.create(bound, driver="local", driver_opts={"type": "none", "o": "bind", "device": str(host_dir)})
     out = client.containers.run("busybox", ["sh", "-c", "cat /d/from-host; echo c > /d/from-container"], remove=True,
@@ -86,7 +74,7 @@ def test_sized_tmpfs_and_bind_volumes_through_options(daemon, client, volumes, t
 
 
 def test_bad_local_options_give_dockers_errors_and_lose_nothing(daemon, cli, volumes):
-    name = _name()
+    name = uid("v")
     for opts, text in ((["-o", "foo=bar"], 'invalid option: "foo"'),
                        (["-o", "type=tmpfs"], 'missing required option: "device"'),
                        (["-o", "o=size=1m"], 'missing required option: "device"'),
@@ -113,7 +101,7 @@ def test_bad_local_options_give_dockers_errors_and_lose_nothing(daemon, cli, vol
 
 
 def test_volumes_from_shares_volumes_and_binds(daemon, cli, volumes, container_cleanup, tmp_path):
-    name, src = _name(), _name("c")
+    name, src = uid("v"), uid("c")
     volumes.append(name)
     container_cleanup.append(src)
     (tmp_path / "h").write_text("bound\n")
@@ -123,7 +111,7 @@ def test_volumes_from_shares_volumes_and_binds(daemon, cli, volumes, container_c
               "echo n > /named/f; echo a > /anon/f; cat /bound/h; "
               "echo x > /bound/y 2>/dev/null || echo bound-ro").stdout
     assert out.splitlines() == ["bound", "bound-ro"]
-    c = _name("c")
+    c = uid("c")
     container_cleanup.append(c)
     cli("create", "--name", c, "--volumes-from", f"{src}:ro", "busybox", "sh", "-c",
         "cat /named/f /anon/f; echo z > /named/g")
@@ -148,13 +136,13 @@ def test_volumes_from_shares_volumes_and_binds(daemon, cli, volumes, container_c
 
 
 def test_subpath_nocopy_and_create_mountpoint(daemon, cli, volumes, tmp_path):
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     cli("run", "--rm", "-v", f"{name}:/v", "busybox", "sh", "-c", "mkdir -p /v/a/b && echo deep > /v/a/b/f")
     out = cli("run", "--rm", "--mount", f"type=volume,src={name},dst=/s,volume-subpath=a/b", "busybox",
               "ls", "/s").stdout
     assert out.split() == ["f"]
-    empty = _name()
+    empty = uid("v")
     volumes.append(empty)
     out = cli("run", "--rm", "--mount", f"type=volume,src={empty},dst=/usr,volume-nocopy", "busybox",
               "ls", "-A", "/usr").stdout
@@ -185,7 +173,7 @@ def test_v_creates_missing_host_dir_mount_refuses(cli, tmp_path):
 
 
 def test_read_only_root_with_writable_mounts(cli, volumes):
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     out = cli("run", "--rm", "--read-only", "-v", f"{name}:/data", "--tmpfs", "/scratch", "busybox", "sh", "-c",
               "echo v > /data/f && echo ok1; echo t > /scratch/f && echo ok2; touch /rootfile 2>&1 || true").stdout
@@ -213,7 +201,7 @@ def test_bind_propagation(cli, tmp_path):
 def test_bad_mounts_through_the_api(daemon, client, volumes, tmp_path):
     import docker
 
-    name = _name()
+    name = uid("v")
     volumes.append(name)
     client.containers.run("busybox", ["sh", "-c", "echo precious > /d/f"], remove=True,
                           volumes={name: {"bind": "/d", "mode": "rw"}})
