@@ -236,6 +236,17 @@ def uid(prefix: str = "t") -> str:
 
 
 @pytest.fixture
+def networks(cli, container_cleanup):
+    """Names of networks a test made: removed after it (and its containers before them)."""
+    made: list[str] = []
+    yield made
+    if container_cleanup:  # their containers first, or the networks are still in use
+        cli("rm", "-f", *container_cleanup, check=False)
+    for name in made:
+        cli("network", "rm", name, check=False)
+
+
+@pytest.fixture
 def volumes(cli):
     """Names of volumes a test made: removed (with -f) after it."""
     made: list[str] = []

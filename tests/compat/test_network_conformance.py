@@ -13,16 +13,6 @@ import pytest
 from .conftest import sleeper, uid
 
 
-@pytest.fixture
-def networks(cli, container_cleanup):
-    made: list[str] = []
-    yield made
-    if container_cleanup:  # their containers first, or the networks are still in use
-        cli("rm", "-f", *container_cleanup, check=False)
-    for name in made:
-        cli("network", "rm", name, check=False)
-
-
 def test_same_bridge_name_is_docker_403_and_leaves_nothing(cli, client, networks):
     first, second, bridge = uid("n"), uid("n"), uid("br")
     networks.append(first)

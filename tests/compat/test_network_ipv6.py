@@ -34,18 +34,10 @@ def ip6_tables() -> str:
     return subprocess.run(["nft", "list", "tables", "ip6"], capture_output=True, text=True).stdout
 
 
-@pytest.fixture
-def nets(cli):
-    made: list[str] = []
-    yield made
-    for n in made:
-        cli("network", "rm", n, check=False)
-
-
-def test_dual_stack_user_network(cli, container_cleanup, nets):
+def test_dual_stack_user_network(cli, container_cleanup, networks):
     net, subnet = uid("v6"), ula()
     prefix = subnet.split("::")[0]
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "--ipv6", "--subnet", subnet, net)
     info = json.loads(cli("network", "inspect", net).stdout)[0]
     assert info["EnableIPv6"] is True
@@ -77,9 +69,9 @@ def test_dual_stack_user_network(cli, container_cleanup, nets):
     assert table not in ip6_tables()
 
 
-def test_ipv6_subnet_without_enable_ipv6_is_kept_unused(cli, container_cleanup, nets):
+def test_ipv6_subnet_without_enable_ipv6_is_kept_unused(cli, container_cleanup, networks):
     net, subnet = uid("v6"), ula()
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "--subnet", subnet, net)  # Docker keeps it, EnableIPv6 stays off
     info = json.loads(cli("network", "inspect", net).stdout)[0]
     assert info["EnableIPv6"] is False and {"Subnet": subnet} in info["IPAM"]["Config"]
@@ -91,9 +83,9 @@ def test_ipv6_subnet_without_enable_ipv6_is_kept_unused(cli, container_cleanup, 
     cli("rm", "-f", c)
 
 
-def test_ipv6_without_subnet_gets_a_ula_64(client, nets):
+def test_ipv6_without_subnet_gets_a_ula_64(client, networks):
     name = uid("v6")
-    nets.append(name)
+    networks.append(name)
     net = client.networks.create(name, enable_ipv6=True)
     configs = net.attrs["IPAM"]["Config"] if net.attrs.get("IPAM") else client.api.inspect_network(net.id)["IPAM"][
         "Config"]
@@ -102,9 +94,9 @@ def test_ipv6_without_subnet_gets_a_ula_64(client, nets):
     assert v6[0]["Gateway"].endswith("::1")
 
 
-def test_ipv6_bad_input(cli, nets, client):
+def test_ipv6_bad_input(cli, networks, client):
     net, subnet = uid("v6"), ula()
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "--ipv6", "--subnet", subnet, net)
 
     def fails(*args: str) -> str:
@@ -184,9 +176,9 @@ def _host_ipv6_address(exclude: str) -> str | None:
     return None
 
 
-def test_published_ports_on_ipv6(cli, container_cleanup, nets):
+def test_published_ports_on_ipv6(cli, container_cleanup, networks):
     net, subnet = uid("v6"), ula()
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "--ipv6", "--subnet", subnet, net)
     name = uid("c")
     container_cleanup.append(name)

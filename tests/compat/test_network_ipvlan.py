@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from .test_network_macvlan import ip, links, nets, netns_ip, parent, run, uid  # noqa: F401 (fixtures)
+from .conftest import uid
+from .test_network_macvlan import ip, links, netns_ip, parent, run  # noqa: F401 (fixtures)
 from .test_networks_user import sh
 
 
@@ -48,9 +49,9 @@ def fails(cli, *args: str) -> str:
 
 @needs_links
 @pytest.mark.parametrize("mode", ["l2", "l3"])
-def test_ipvlan_containers_reach_each_other(cli, container_cleanup, nets, parent, mode):
+def test_ipvlan_containers_reach_each_other(cli, container_cleanup, networks, parent, mode):
     net = uid("iv")
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "-d", "ipvlan", "--subnet", "10.232.7.0/24", "--gateway", "10.232.7.254",
         "-o", f"parent={parent}", "-o", f"ipvlan_mode={mode}", net)
     info = json.loads(cli("network", "inspect", net).stdout)[0]
@@ -73,9 +74,9 @@ def test_ipvlan_containers_reach_each_other(cli, container_cleanup, nets, parent
 
 @needs_links
 @pytest.mark.parametrize("driver", ["macvlan", "ipvlan"])
-def test_vlan_parent_is_made_and_removed_with_the_network(cli, container_cleanup, nets, parent, driver):
+def test_vlan_parent_is_made_and_removed_with_the_network(cli, container_cleanup, networks, parent, driver):
     net = uid("vl")
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "-d", driver, "-o", f"parent={parent}.20", "--subnet", "10.232.8.0/24", net)
     link = ip("-d", "link", "show", f"{parent}.20").stdout
     assert f"{parent}.20@{parent}" in link and "vlan protocol 802.1Q id 20" in link
@@ -92,9 +93,9 @@ def test_vlan_parent_is_made_and_removed_with_the_network(cli, container_cleanup
 
 
 @needs_links
-def test_a_vlan_parent_shared_by_two_macvlan_networks_goes_with_the_last(cli, nets, parent):
+def test_a_vlan_parent_shared_by_two_macvlan_networks_goes_with_the_last(cli, networks, parent):
     a, b = uid("vl"), uid("vl")
-    nets += [a, b]
+    networks += [a, b]
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}.30", "--subnet", "10.232.10.0/24", a)
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}.30", "--subnet", "10.232.11.0/24", b)
     cli("network", "rm", a)
@@ -105,9 +106,9 @@ def test_a_vlan_parent_shared_by_two_macvlan_networks_goes_with_the_last(cli, ne
 
 @needs_links
 @pytest.mark.parametrize("driver,prefix", [("macvlan", "dm-"), ("ipvlan", "di-")])
-def test_no_parent_means_docker_dummy_parent_and_internal(cli, container_cleanup, nets, driver, prefix):
+def test_no_parent_means_docker_dummy_parent_and_internal(cli, container_cleanup, networks, driver, prefix):
     net = uid("dm")
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "-d", driver, "--subnet", "10.232.12.0/24", net)
     dummy = f"{prefix}{net_id(cli, net)[:12]}"
     assert "dummy" in ip("-d", "link", "show", dummy).stdout
@@ -122,9 +123,9 @@ def test_no_parent_means_docker_dummy_parent_and_internal(cli, container_cleanup
 
 
 @needs_links
-def test_one_ipvlan_network_per_parent(cli, nets, parent):
+def test_one_ipvlan_network_per_parent(cli, networks, parent):
     a, b = uid("iv"), uid("iv")
-    nets += [a, b]
+    networks += [a, b]
     cli("network", "create", "-d", "ipvlan", "-o", f"parent={parent}", "--subnet", "10.232.13.0/24", a)
     assert fails(cli, "-d", "ipvlan", "-o", f"parent={parent}", "--subnet", "10.232.14.0/24", b) == \
         f"Error response from daemon: network di-{net_id(cli, a)[:12]} is already using parent interface {parent}"
@@ -132,17 +133,17 @@ def test_one_ipvlan_network_per_parent(cli, nets, parent):
 
 
 @pytest.mark.parametrize("driver", ["macvlan", "ipvlan"])
-def test_loopback_is_no_parent(cli, nets, driver):
+def test_loopback_is_no_parent(cli, networks, driver):
     net = uid("lo")
-    nets.append(net)
+    networks.append(net)
     assert fails(cli, "-d", driver, "-o", "parent=lo", net) == \
         f"Error response from daemon: loopback interface is not a valid {driver} parent link"
     assert cli("network", "ls", "-q", "--filter", f"name={net}").stdout.strip() == ""
 
 
-def test_macvlan_passthru_keeps_its_parent_to_itself(cli, nets, parent):
+def test_macvlan_passthru_keeps_its_parent_to_itself(cli, networks, parent):
     a, b, c = uid("pt"), uid("pt"), uid("pt")
-    nets += [a, b, c]
+    networks += [a, b, c]
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.232.15.0/24", a)
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.232.16.0/24", b)  # shared
     assert fails(cli, "-d", "macvlan", "-o", f"parent={parent}", "-o", "macvlan_mode=passthru", c) == \
@@ -156,10 +157,10 @@ def test_macvlan_passthru_keeps_its_parent_to_itself(cli, nets, parent):
     cli("network", "rm", c)
 
 
-def test_macvlan_without_parent_is_internal(cli, container_cleanup, nets):
+def test_macvlan_without_parent_is_internal(cli, container_cleanup, networks):
     """Here too where the kernel has no dummy (the parent is then a veth pair)."""
     net = uid("mv")
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "-d", "macvlan", "--subnet", "10.232.17.0/24", net)
     dummy = f"dm-{net_id(cli, net)[:12]}"
     assert dummy in links()

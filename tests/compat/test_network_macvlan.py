@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from .conftest import uid
 from .test_networks_user import sh
 
 
@@ -41,18 +42,6 @@ def parent():
     ip("link", "del", name + "a", check=False)
 
 
-@pytest.fixture
-def nets(cli):
-    made: list[str] = []
-    yield made
-    for n in made:
-        cli("network", "rm", n, check=False)
-
-
-def uid(p: str) -> str:
-    return p + uuid.uuid4().hex[:8]
-
-
 def run(cli, container_cleanup, *args: str) -> str:
     name = uid("c")
     container_cleanup.append(name)
@@ -61,9 +50,9 @@ def run(cli, container_cleanup, *args: str) -> str:
 
 
 @pytest.mark.parametrize("mode", ["", "bridge", "private", "vepa"])
-def test_macvlan_network_on_a_parent(cli, container_cleanup, nets, parent, mode):
+def test_macvlan_network_on_a_parent(cli, container_cleanup, networks, parent, mode):
     net = uid("mv")
-    nets.append(net)
+    networks.append(net)
     opts = ["-o", f"parent={parent}"] + (["-o", f"macvlan_mode={mode}"] if mode else [])
     cli("network", "create", "-d", "macvlan", "--subnet", "10.231.7.0/24", "--gateway", "10.231.7.254", *opts, net)
     info = json.loads(cli("network", "inspect", net).stdout)[0]
@@ -89,9 +78,9 @@ def test_macvlan_network_on_a_parent(cli, container_cleanup, nets, parent, mode)
     assert parent in links()
 
 
-def test_macvlan_without_parent_and_internal(cli, container_cleanup, nets):
+def test_macvlan_without_parent_and_internal(cli, container_cleanup, networks):
     net = uid("mv")
-    nets.append(net)
+    networks.append(net)
     cli("network", "create", "-d", "macvlan", "--internal", "--subnet", "10.231.8.0/24", net)
     nid = json.loads(cli("network", "inspect", net).stdout)[0]["Id"]
     assert f"dm-{nid[:12]}" in links()  # Docker's dummy parent
@@ -106,9 +95,9 @@ def test_macvlan_without_parent_and_internal(cli, container_cleanup, nets):
     assert f"dm-{nid[:12]}" not in links()
 
 
-def test_default_route_moves_to_macvlan_gateway(cli, container_cleanup, nets, parent):
+def test_default_route_moves_to_macvlan_gateway(cli, container_cleanup, networks, parent):
     mv, br = uid("mv"), uid("br")
-    nets += [mv, br]
+    networks += [mv, br]
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.231.11.0/24", mv)
     cli("network", "create", br)
     c = run(cli, container_cleanup, "--network", br)
@@ -119,9 +108,9 @@ def test_default_route_moves_to_macvlan_gateway(cli, container_cleanup, nets, pa
     cli("rm", "-f", c)
 
 
-def test_ipvlan(cli, container_cleanup, nets, parent):
+def test_ipvlan(cli, container_cleanup, networks, parent):
     net = uid("iv")
-    nets.append(net)
+    networks.append(net)
     out = cli("network", "create", "-d", "ipvlan", "--subnet", "10.231.9.0/24", "-o", f"parent={parent}",
               "-o", "ipvlan_mode=l2", net, check=False)
     if out.returncode != 0:  # this kernel has no ipvlan: a clear 400, nothing left
@@ -136,9 +125,9 @@ def test_ipvlan(cli, container_cleanup, nets, parent):
     cli("network", "rm", net)
 
 
-def test_bad_input_leaves_nothing(cli, nets, parent):
+def test_bad_input_leaves_nothing(cli, networks, parent):
     net = uid("mv")
-    nets.append(net)
+    networks.append(net)
 
     def fails(*args: str) -> str:
         out = cli("network", "create", *args, net, check=False)
@@ -155,7 +144,7 @@ def test_bad_input_leaves_nothing(cli, nets, parent):
     assert fails("-d", "ipvlan", "-o", f"parent={parent}", "-o", "ipvlan_mode=foo") == \
         "Error response from daemon: requested ipvlan mode 'foo' is not valid, 'l2' mode is the ipvlan driver default"
     vlan = uid("mv")
-    nets.append(vlan)
+    networks.append(vlan)
     out = cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}.10", vlan, check=False)
     if out.returncode == 0:  # the VLAN sub-interface is made, and removed with the network
         assert f"{parent}.10@{parent}" in links()
@@ -164,7 +153,7 @@ def test_bad_input_leaves_nothing(cli, nets, parent):
     else:
         assert out.stderr.strip() == "Error response from daemon: vlan is not supported by this host's kernel"
     other = uid("mv")
-    nets.append(other)
+    networks.append(other)
     cli("network", "create", "-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.231.10.0/24", other)
     assert fails("-d", "macvlan", "-o", f"parent={parent}", "--subnet", "10.231.10.128/25") == \
         "Error response from daemon: invalid pool request: Pool overlaps with other one on this address space"
