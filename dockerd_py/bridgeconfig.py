@@ -1,8 +1,8 @@
 """Daemon-wide settings of the default bridge network and of the bridge driver.
 
-dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--ip-masq``, ``--iptables`` and
-``--ip-forward`` (daemon.json ``icc``, ``ip``, ``mtu``, ``fixed-cidr``, ``ip-masq``, ``iptables``,
-``ip-forward``): parsed with dockerd's flag syntax (Go booleans: ``--icc=false``), checked at
+dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--default-gateway``, ``--ip-masq``,
+``--iptables`` and ``--ip-forward`` (daemon.json ``icc``, ``ip``, ``mtu``, ``fixed-cidr``,
+``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``): parsed with dockerd's flag syntax (Go booleans: ``--icc=false``), checked at
 start-up with dockerd's texts and turned into what they mean (`resolve`):
 
 - the default ``bridge`` network's driver options, as ``docker network inspect bridge`` shows
@@ -13,7 +13,8 @@ start-up with dockerd's texts and turned into what they mean (`resolve`):
   ``--bip`` the subnet is the fixed-cidr's, as Docker's. A fixed-cidr not inside the ``--bip``
   subnet is no start-up error in Docker (20.10 and 27 start with it; 28 drops it and makes the
   whole subnet allocatable, moby's TestDaemonDefaultBridgeIPAM_UserBr): dropped here too, with a
-  warning;
+  warning. ``--default-gateway`` is its auxiliary address ``DefaultGatewayIPv4``: the containers'
+  default route and ``Gateway``, never given to a container;
 - for every bridge network (`driver_options`): ``iptables=false`` makes no netfilter state at all
   (ports are then relayed in userland, as Docker's docker-proxy serves them, and ip-masq is off),
   ``ip-forward=false`` leaves ``net.ipv4.ip_forward`` alone.
@@ -36,6 +37,7 @@ _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 # DaemonConfig attribute -> (daemon.json key, Go type in dockerd's Config)
 KEYS = {"icc": ("icc", bool), "ip": ("ip", str), "mtu": ("mtu", int), "fixed_cidr": ("fixed-cidr", str),
+        "default_gateway": ("default-gateway", str),
         "ip_masq": ("ip-masq", bool), "iptables": ("iptables", bool), "ip_forward": ("ip-forward", bool)}
 _GO_TYPES = {bool: "bool", int: "int", str: "string"}
 _JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
@@ -84,6 +86,7 @@ class BridgeSettings:
     iptables: bool = True
     ip_forward: bool = True
     show_gateway: bool = True  # False when the subnet came from --fixed-cidr alone (Docker shows none)
+    default_gateway: str = ""  # the containers' default route, when not the bridge's address
 
     def options(self, bridge_name: str) -> dict[str, str]:
         """The default bridge network's Options."""
@@ -100,6 +103,8 @@ class BridgeSettings:
         """The default bridge's IPAM entry: (as shown by inspect, as used)."""
         used = {"Subnet": str(bip.network), **({"IPRange": self.fixed_cidr} if self.fixed_cidr else {}),
                 "Gateway": str(bip.ip)}
+        if self.default_gateway:
+            used["AuxiliaryAddresses"] = {"DefaultGatewayIPv4": self.default_gateway}
         shown = dict(used) if self.show_gateway else {k: v for k, v in used.items() if k != "Gateway"}
         return shown, used
 
@@ -127,6 +132,8 @@ def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
     not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
     _check_types(cfg)
     cfg.ip = _ip(cfg.ip)
+    if cfg.default_gateway:
+        cfg.default_gateway = _ip(cfg.default_gateway, "--default-gateway")
     if cfg.mtu < 0:  # dockerd's config validation
         raise ValueError(f"invalid default MTU: {cfg.mtu}")
     if not cfg.icc and not cfg.iptables:
@@ -153,9 +160,9 @@ def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
     return _settings(cfg, bip_given)
 
 
-def _ip(text: str) -> str:
+def _ip(text: str, flag: str = "--ip") -> str:
     try:
-        return ip_flag("--ip")(text)
+        return ip_flag(flag)(text)
     except argparse.ArgumentTypeError as e:  # a daemon.json value: the flag's text
         raise ValueError(str(e)) from None
 
@@ -166,15 +173,19 @@ def _first_host(net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
 
 def _settings(cfg: Any, bip_given: bool) -> BridgeSettings:
     fixed = cfg.fixed_cidr
+    try:
+        subnet = ipaddress.IPv4Interface(cfg.bip).network
+    except ValueError:  # NetworkService refuses a bad --bip with its own text
+        return BridgeSettings()
+    gateway = cfg.default_gateway
+    if gateway and ipaddress.ip_address(gateway) not in subnet:
+        raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                         f"auxiliary address: (DefaultGatewayIPv4:{gateway}) must belong to the master pool: {subnet}")
     if fixed:
-        try:
-            subnet = ipaddress.IPv4Interface(cfg.bip).network
-        except ValueError:  # NetworkService refuses a bad --bip with its own text
-            return BridgeSettings()
         if not ipaddress.IPv4Network(fixed).subnet_of(subnet):
             log.warning("fixed-cidr %s is not inside the default bridge's subnet %s: ignored, "
                         "the whole subnet is allocatable", fixed, subnet)
             fixed = ""
     return BridgeSettings(icc=cfg.icc, ip=cfg.ip, mtu=cfg.mtu, fixed_cidr=fixed, ip_masq=cfg.ip_masq,
                           iptables=cfg.iptables, ip_forward=cfg.ip_forward,
-                          show_gateway=bip_given or not cfg.fixed_cidr)
+                          show_gateway=bip_given or not cfg.fixed_cidr, default_gateway=gateway)

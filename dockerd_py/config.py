@@ -54,6 +54,7 @@ class DaemonConfig:
     ip_masq: bool = True
     iptables: bool = True
     ip_forward: bool = True
+    default_gateway: str = ""
     default_bridge: BridgeSettings | None = None  # what those mean, set by load()
 
     @property
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"), help="host IP of -p without one (default bridge)")
     p.add_argument("--mtu", dest="mtu", type=bridgeconfig.int_flag("--mtu"), help="the default bridge's MTU")
     p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
+    p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"))
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")

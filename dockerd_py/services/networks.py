@@ -225,7 +225,8 @@ class NetworkService:
             "network_create", network_id=net["Id"], name=net["Name"],
             ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", ""),
                    **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
-                      if net["Id"] in self._ipam_pools else {})}
+                      if net["Id"] in self._ipam_pools else {}),
+                   **({"aux_addresses": c["AuxiliaryAddresses"]} if c.get("AuxiliaryAddresses") else {})}
                   for c in self._config(net)],
             ipv6=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
                   for c in self._ipam6.get(net["Id"], []) if net.get("EnableIPv6")],

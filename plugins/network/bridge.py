@@ -44,6 +44,7 @@ class _Net:
     subnet6: str = ""   # an IPv6 network's subnet and gateway (its table: ip6 <table>)
     gateway6: str = ""
     netfilter: bool = True  # False: daemon --iptables=false, no table, no rule (ports: the daemon relays)
+    route: str = ""  # the containers' default route when not `gateway` (aux address DefaultGatewayIPv4)
 
 
 def mac_for(ip: str) -> str:
@@ -93,7 +94,8 @@ class BridgeDriver:
         if info is not None and info[0] != "bridge":
             raise errors.Conflict(f"interface {bridge} exists and is not a bridge")
         net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}",
-                   internal, icc, f"{prefix}-user-{bridge}" if default and netfilter else "", netfilter=netfilter)
+                   internal, icc, f"{prefix}-user-{bridge}" if default and netfilter else "", netfilter=netfilter,
+                   route=(ipv4[0].get("aux_addresses") or {}).get("DefaultGatewayIPv4", ""))
         if ipv6:
             subnet6 = ipaddress.IPv6Network(ipv6[0]["subnet"], strict=False)
             net.subnet6, net.gateway6 = str(subnet6), ipv6[0].get("gateway") or str(next(subnet6.hosts()))
@@ -165,7 +167,7 @@ class BridgeDriver:
         ep = self._eps.get(endpoint_id)
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
-        gateway = "" if net.internal else net.gateway  # an internal network has no way out
+        gateway = "" if net.internal else net.route or net.gateway  # an internal network has no way out
         gateway6 = "" if net.internal or not ep["address6"] else net.gateway6
         _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
                              ep["mac_address"], ep["address"], gateway if default_route else "",
@@ -177,7 +179,7 @@ class BridgeDriver:
     def network_set_default_route(self, network_id: str, endpoint_id: str, sandbox_key: str) -> bool:
         net = self._net(network_id)
         if not net.internal:
-            _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway)
+            _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.route or net.gateway)
             if net.gateway6 and self._eps.get(endpoint_id, {}).get("address6"):
                 _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway6)
         return True

@@ -1,5 +1,5 @@
 """dockerd's daemon-wide default-bridge flags, as a user observes them: --icc, --ip, --mtu,
---fixed-cidr, --ip-masq, --iptables, --ip-forward (and their daemon.json keys).
+--fixed-cidr, --default-gateway, --ip-masq, --iptables, --ip-forward (and their daemon.json keys).
 
 Each group runs its own dockerd-py (`private_daemon`: removed with its bridge, rules and
 containers at the end); the session daemon (no flags) shows Docker's defaults.
@@ -43,10 +43,12 @@ def masquerade_rule(d) -> str:
 
 @pytest.fixture(scope="module")
 def flagged():
-    """--icc=false --mtu 1400 --ip 127.0.0.1 --ip-masq=false, and --fixed-cidr in its --bip."""
+    """--icc=false --mtu 1400 --ip 127.0.0.1 --ip-masq=false, and --fixed-cidr and --default-gateway
+    in its --bip."""
     prefix = _free_subnet_prefix()
     with private_daemon("b", args=("--bip", f"{prefix}.1/24", "--fixed-cidr", f"{prefix}.128/25", "--icc=false",
-                                   "--mtu", "1400", "--ip", "127.0.0.1", "--ip-masq=false")) as d:
+                                   "--mtu", "1400", "--ip", "127.0.0.1", "--ip-masq=false",
+                                   "--default-gateway", f"{prefix}.254")) as d:
         d.subnet_prefix = prefix
         yield d
 
@@ -62,7 +64,8 @@ def made(flagged):
 def test_inspect_bridge_shows_the_flags(flagged):
     net = json.loads(docker(flagged, "network", "inspect", "bridge").stdout)[0]
     p = flagged.subnet_prefix
-    assert net["IPAM"]["Config"] == [{"Subnet": f"{p}.0/24", "IPRange": f"{p}.128/25", "Gateway": f"{p}.1"}]
+    assert net["IPAM"]["Config"] == [{"Subnet": f"{p}.0/24", "IPRange": f"{p}.128/25", "Gateway": f"{p}.1",
+                                      "AuxiliaryAddresses": {"DefaultGatewayIPv4": f"{p}.254"}}]
     opts = net["Options"]
     assert opts["com.docker.network.bridge.enable_icc"] == "false"
     assert opts["com.docker.network.bridge.enable_ip_masquerade"] == "false"
@@ -99,6 +102,13 @@ def test_mtu_and_fixed_cidr_in_the_container(flagged, made):
     assert " mtu 1400 " in link
     addr = docker(flagged, "exec", made[0], "ip", "-o", "-4", "addr", "show", "eth0").stdout
     assert f"inet {p}.128/24 " in addr  # the subnet is --bip's
+
+
+def test_default_gateway_is_the_containers_route(flagged, made):
+    made.append(run(flagged, "busybox", "sleep", "300"))
+    p = flagged.subnet_prefix
+    assert docker(flagged, "exec", made[0], "ip", "route").stdout.startswith(f"default via {p}.254 dev eth0")
+    assert docker(flagged, "inspect", "-f", "{{.NetworkSettings.Gateway}}", made[0]).stdout.strip() == f"{p}.254"
 
 
 def test_ip_is_the_host_address_of_published_ports(flagged, made):
@@ -159,6 +169,8 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
     (("--icc=maybe",), None, 'invalid argument "maybe" for "--icc" flag: strconv.ParseBool: parsing "maybe"'),
     (("--ip", "garbage"), None, 'invalid argument "garbage" for "--ip" flag: garbage is not an ip address'),
     (("--fixed-cidr", "garbage"), None, "invalid CIDR address: garbage"),
+    (("--bip", "172.31.99.1/24", "--default-gateway", "10.1.1.1"), None, 'Error creating default "bridge" network: '
+     "auxiliary address: (DefaultGatewayIPv4:10.1.1.1) must belong to the master pool: 172.31.99.0/24"),
     (("--icc=false", "--iptables=false"), None, "You specified --iptables=false with --icc=false. ICC=false uses "
                                                 "iptables to function. Please set --icc or --iptables to true"),
     ((), {"icc": False, "iptables": False}, "You specified --iptables=false with --icc=false"),
