@@ -548,8 +548,6 @@ class NetworkService:
         requests, port_keys = parse_ports(port_bindings, exposed_ports, (ports_net or {}).get(
             "Options", {}).get("com.docker.network.bridge.host_binding_ipv4") or "0.0.0.0",
             ipv6=bool((ports_net or {}).get("EnableIPv6")) or ports_net is None)
-        if not self.bridge_settings.iptables:  # no DNAT: every port is relayed, as Docker's docker-proxy
-            requests = [{**r, "proxy": True} for r in requests]
         caps = self._driver(primary).call("network_driver_capabilities")
         with self._lock:
             if container_id in self._sandboxes:
@@ -963,11 +961,11 @@ class NetworkService:
         """Relay from the held sockets (`netrelay`): on an IPv6 network TCP ports published on
         ``::1`` or ``::`` (for [::1]); on an IPv4-only one every IPv6 binding (``"proxy"``),
         to the container's IPv4 address, as Docker's userland proxy; with ``--iptables=false``
-        every binding (all are ``"proxy"``)."""
+        (no DNAT: the bridge driver makes no rule) every binding."""
         ep = rec["endpoints"].get(rec.get("ports_network") or "") or {}
         targets = {}
         for b in rec.get("bindings") or ():
-            if b.get("proxy") and ep.get("ip"):
+            if (b.get("proxy") or not self.bridge_settings.iptables) and ep.get("ip"):
                 targets[(b["host_ip"], b["proto"], int(b["host_port"]))] = (ep["ip"], int(b["container_port"]))
             elif ep.get("ip6") and b["proto"] == "tcp" and b["host_ip"] in ("::1", "::"):
                 targets[(b["host_ip"], "tcp", int(b["host_port"]))] = (ep["ip6"], int(b["container_port"]))
