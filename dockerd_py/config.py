@@ -119,13 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", dest="dns", action="append", metavar="IP", help="DNS server for containers")
     p.add_argument("--dns-search", dest="dns_search", action="append", metavar="DOMAIN")
     p.add_argument("--dns-opt", dest="dns_opts", action="append", metavar="OPTION")
-    for flag, parse in (("--icc", bridgeconfig.bool_flag), ("--ip-masq", bridgeconfig.bool_flag),
-                        ("--iptables", bridgeconfig.bool_flag), ("--ip-forward", bridgeconfig.bool_flag)):
-        p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const=True, type=parse(flag), metavar="BOOL")
+    for flag, what in (("--icc", "inter-container communication on the default bridge"),
+                       ("--ip-masq", "masquerading of the default bridge"), ("--iptables", "netfilter rules"),
+                       ("--ip-forward", "net.ipv4.ip_forward=1")):
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const=True, metavar="BOOL",
+                       type=bridgeconfig.bool_flag(flag), help=f"{what} (default true; --{flag[2:]}=false)")
     p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"), help="host IP of -p without one (default bridge)")
     p.add_argument("--mtu", dest="mtu", type=bridgeconfig.int_flag("--mtu"), help="the default bridge's MTU")
     p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
-    p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"))
+    p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"),
+                   metavar="IP", help="the default bridge's containers' default route")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
