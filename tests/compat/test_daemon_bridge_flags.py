@@ -146,6 +146,11 @@ def test_iptables_false_makes_no_netfilter_state_and_relays_ports():
             except OSError:
                 time.sleep(0.2)
         assert body.strip().decode() == docker(d, "inspect", "-f", "{{.Config.Hostname}}", name).stdout.strip()
+        net_id = docker(d, "network", "create", uid("n")).stdout.strip()  # user networks: no table either
+        try:
+            assert f"dockerd-py-br-{net_id[:12]}" not in nft_tables()
+        finally:
+            docker(d, "network", "rm", net_id)
 
 
 def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.CompletedProcess:
