@@ -2,8 +2,9 @@
 
 dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--default-gateway``, ``--ip-masq``,
 ``--iptables`` and ``--ip-forward`` (daemon.json ``icc``, ``ip``, ``mtu``, ``fixed-cidr``,
-``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``): parsed with dockerd's flag syntax (Go booleans: ``--icc=false``), checked at
-start-up with dockerd's texts and turned into what they mean (`resolve`):
+``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``): parsed with dockerd's flag syntax
+(Go booleans: ``--icc=false``), checked at start-up with dockerd's texts and turned into what
+they mean (`resolve`):
 
 - the default ``bridge`` network's driver options, as ``docker network inspect bridge`` shows
   them: ``enable_icc`` (ICC off is the driver's per-network ICC, isolated bridge ports, the
@@ -127,8 +128,8 @@ def _check_types(cfg: Any) -> None:
 
 
 def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
-    """Check the settings of `cfg` (a DaemonConfig) as dockerd does at start-up (ValueError with
-    dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
+    """Check the settings of `cfg` (a DaemonConfig), --bip's too, as dockerd does at start-up
+    (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
     not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
     _check_types(cfg)
     cfg.ip = _ip(cfg.ip)
@@ -157,7 +158,19 @@ def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
         cfg.fixed_cidr = str(fixed)
         if not bip_given:
             cfg.bip = f"{_first_host(fixed)}/{fixed.prefixlen}"
-    return _settings(cfg, bip_given)
+    return _settings(cfg, _bip(cfg.bip), bip_given)
+
+
+def _bip(text: str) -> ipaddress.IPv4Network:
+    """The --bip subnet; dockerd's texts for a bad one."""
+    try:
+        bip = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise ValueError(f"Error initializing network controller: invalid CIDR address: {text}") from None
+    if bip.network.prefixlen < 31 and bip.ip in (bip.network.network_address, bip.network.broadcast_address):
+        raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                         f"failed to allocate gateway ({bip.ip}): Address already in use")
+    return bip.network
 
 
 def _ip(text: str, flag: str = "--ip") -> str:
@@ -171,12 +184,8 @@ def _first_host(net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
     return next(iter(net.hosts())) if net.prefixlen < 31 else net.network_address
 
 
-def _settings(cfg: Any, bip_given: bool) -> BridgeSettings:
+def _settings(cfg: Any, subnet: ipaddress.IPv4Network, bip_given: bool) -> BridgeSettings:
     fixed = cfg.fixed_cidr
-    try:
-        subnet = ipaddress.IPv4Interface(cfg.bip).network
-    except ValueError:  # NetworkService refuses a bad --bip with its own text
-        return BridgeSettings()
     gateway = cfg.default_gateway
     if gateway and ipaddress.ip_address(gateway) not in subnet:
         raise ValueError('Error initializing network controller: Error creating default "bridge" network: '

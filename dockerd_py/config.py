@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("--ip-forward", "net.ipv4.ip_forward=1")):
         p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const=True, metavar="BOOL",
                        type=bridgeconfig.bool_flag(flag), help=f"{what} (default true; --{flag[2:]}=false)")
-    p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"), help="host IP of -p without one (default bridge)")
+    p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"),
+                   help="host IP of -p without one (default bridge)")
     p.add_argument("--mtu", dest="mtu", type=bridgeconfig.int_flag("--mtu"), help="the default bridge's MTU")
     p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
     p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"),

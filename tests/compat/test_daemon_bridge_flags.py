@@ -174,6 +174,8 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
     (("--icc=maybe",), None, 'invalid argument "maybe" for "--icc" flag: strconv.ParseBool: parsing "maybe"'),
     (("--ip", "garbage"), None, 'invalid argument "garbage" for "--ip" flag: garbage is not an ip address'),
     (("--fixed-cidr", "garbage"), None, "invalid CIDR address: garbage"),
+    (("--bip", "garbage"), None, "invalid CIDR address: garbage"),
+    (("--bip", "172.31.99.0/24"), None, "failed to allocate gateway (172.31.99.0): Address already in use"),
     (("--bip", "172.31.99.1/24", "--default-gateway", "10.1.1.1"), None, 'Error creating default "bridge" network: '
      "auxiliary address: (DefaultGatewayIPv4:10.1.1.1) must belong to the master pool: 172.31.99.0/24"),
     (("--icc=false", "--iptables=false"), None, "You specified --iptables=false with --icc=false. ICC=false uses "
