@@ -132,7 +132,7 @@ def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
     (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
     not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
     _check_types(cfg)
-    cfg.ip = _ip(cfg.ip)
+    cfg.ip = _ip(cfg.ip) if cfg.ip else "0.0.0.0"  # daemon.json "ip": "" is the default, as in dockerd
     if cfg.default_gateway:
         cfg.default_gateway = _ip(cfg.default_gateway, "--default-gateway")
     if cfg.mtu < 0:  # dockerd's config validation

@@ -25,6 +25,8 @@ def test_go_boolean_flags_and_file_keys(tmp_path):
     assert (s.icc, s.ip_masq, s.ip_forward) == (False, False, True)
     s = load(tmp_path, daemon_json={"iptables": False, "mtu": 0, "ip": "::1"}).default_bridge
     assert (s.iptables, s.ip_masq, s.mtu, s.ip) == (False, False, 1500, "::1")  # no masquerade without iptables
+    assert load(tmp_path, daemon_json={"ip": "", "fixed-cidr": "", "default-gateway": ""}).default_bridge == \
+        load(tmp_path).default_bridge
 
 
 def test_fixed_cidr_without_bip_is_the_subnet(tmp_path):
