@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,10 +60,9 @@ def bool_flag(flag: str) -> Callable[[str], bool]:
 
 def int_flag(flag: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        try:
-            return int(text, 10)
-        except ValueError:
-            raise _invalid(text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # Go's ParseInt: no spaces, no underscores
+            raise _invalid(text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax')
+        return int(text)
     return parse
 
 
