@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 from .launchers import RUNTIME_NAME as BUILTIN_RUNTIME, runtime_launcher_path
 from .images.graphdriver import SUPPORTED as STORAGE_DRIVERS
+from . import bridgeconfig
+from .bridgeconfig import BridgeSettings
 
 
 class ConfigError(Exception):
@@ -45,6 +47,15 @@ class DaemonConfig:
     dns: list[str] = field(default_factory=list)          # containers' defaults for --dns, --dns-search,
     dns_search: list[str] = field(default_factory=list)   # --dns-option (each used when a container has none)
     dns_opts: list[str] = field(default_factory=list)
+    icc: bool = True          # the default bridge and the bridge driver: see bridgeconfig
+    ip: str = "0.0.0.0"
+    mtu: int = 1500
+    fixed_cidr: str = ""
+    ip_masq: bool = True
+    iptables: bool = True
+    ip_forward: bool = True
+    default_gateway: str = ""
+    default_bridge: BridgeSettings | None = None  # what those mean, set by load()
 
     @property
     def level_name(self) -> str:
@@ -77,6 +88,7 @@ _FILE_KEYS = {
     "dns": "dns",
     "dns_search": "dns-search",
     "dns_opts": "dns-opts",
+    **{attr: key for attr, (key, _) in bridgeconfig.KEYS.items()},
 }
 
 
@@ -107,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", dest="dns", action="append", metavar="IP", help="DNS server for containers")
     p.add_argument("--dns-search", dest="dns_search", action="append", metavar="DOMAIN")
     p.add_argument("--dns-opt", dest="dns_opts", action="append", metavar="OPTION")
+    for flag, what in (("--icc", "inter-container communication on the default bridge"),
+                       ("--ip-masq", "masquerading of the default bridge"), ("--iptables", "netfilter rules"),
+                       ("--ip-forward", "net.ipv4.ip_forward=1")):
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const=True, metavar="BOOL",
+                       type=bridgeconfig.bool_flag(flag), help=f"{what} (default true; --{flag[2:]}=false)")
+    p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"),
+                   help="host IP of -p without one (default bridge)")
+    p.add_argument("--mtu", dest="mtu", type=bridgeconfig.int_flag("--mtu"), help="the default bridge's MTU")
+    p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
+    p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"),
+                   metavar="IP", help="the default bridge's containers' default route")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -139,6 +162,10 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
         raise ConfigError(f"error initializing graphdriver: driver not supported: {cfg.storage_driver}")
     _check_registries(cfg)
     _check_dns(cfg)
+    try:
+        cfg.default_bridge = bridgeconfig.resolve(cfg, bip_given=args.bip is not None or "bip" in file_values)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:

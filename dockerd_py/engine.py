@@ -37,7 +37,8 @@ class Engine:
                                        bridge_name=config.bridge, bip=config.bip, pluginhost=self.plugins,
                                        on_event=self._network_event,
                                        default_pools=config.default_address_pools,
-                                       ipv6=config.ipv6, fixed_cidr_v6=config.fixed_cidr_v6)
+                                       ipv6=config.ipv6, fixed_cidr_v6=config.fixed_cidr_v6,
+                                       default_bridge=config.default_bridge)
         self.networks.dns = EmbeddedDNS(self.networks.dns_lookup, self.networks.dns_reverse)
         self.volumes = VolumeService(config.data_root, self.plugins, on_event=self._volume_event)
         self.shim_launcher = ShimLauncher(config.exec_root, start=True)  # the shim fork server

@@ -74,7 +74,9 @@ def network_create(
     :param network_id: 64 hex chars.
     :param name: the network's user-visible name.
     :param ipv4: IPAM results, ``[{"subnet": "172.17.0.0/16",
-        "gateway": "172.17.0.1"}]`` (empty for host/null).
+        "gateway": "172.17.0.1"}]`` (empty for host/null), with ``"aux_addresses"``
+        (name -> address, Docker's AuxAddresses) when there are: the default bridge's
+        ``DefaultGatewayIPv4`` (daemon ``--default-gateway``) is its containers' default route.
     :param options: driver options (``com.docker.network.*``) plus the
         daemon's ``dockerd-py.netfilter_prefix`` and ``dockerd-py.internal``
         (``"true"``: no traffic in or out of the network but among its

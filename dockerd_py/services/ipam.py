@@ -7,7 +7,9 @@
   daemon's networks or a route of the host is skipped;
 - validation of a network's IPAM config with Docker's messages;
 - per-network address allocation: lowest free address of the ip-range (or
-  the subnet), never the network, broadcast, gateway or auxiliary addresses;
+  the subnet), never the subnet's network, broadcast, gateway or auxiliary
+  addresses (an ip-range's own first and last addresses are allocatable, as
+  with Docker: ``--ip-range 10.0.0.128/25`` starts at 10.0.0.128);
 - IPv6 (``--ipv6``): at most one IPv6 subnet beside the IPv4 one; without
   one, a /64 of the daemon's ULA prefix (`default_ipv6_pool`), as Engine 27+.
 """
@@ -170,9 +172,8 @@ def validate(configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def complete(entry: dict[str, Any]) -> dict[str, Any]:
     """Fill in the gateway: the first address of the ip-range, else of the subnet."""
     if not entry.get("Gateway"):
-        rng = ipaddress.ip_network(entry.get("IPRange") or entry["Subnet"])
         subnet = ipaddress.ip_network(entry["Subnet"])
-        first = next(a for a in _hosts(rng) if a != subnet.network_address)
+        first = next(a for a in _candidates(entry) if a != subnet.network_address)
         entry["Gateway"] = str(first)
     return entry
 
@@ -182,6 +183,13 @@ def _hosts(net: AnyNet) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Addres
         yield from net
     else:
         yield from net.hosts()
+
+
+def _candidates(entry: Mapping[str, Any]) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses of the ip-range (all of them: Docker's range is a window of the subnet's
+    bitmap), else the subnet's hosts."""
+    rng = ipaddress.ip_network(entry.get("IPRange") or entry["Subnet"])
+    return iter(rng) if entry.get("IPRange") and rng != ipaddress.ip_network(entry["Subnet"]) else _hosts(rng)
 
 
 def reserved(entry: Mapping[str, Any]) -> set[str]:
@@ -194,9 +202,8 @@ def reserved(entry: Mapping[str, Any]) -> set[str]:
 def allocate(entry: Mapping[str, Any], used: set[str], network_name: str) -> str:
     """The lowest free address of the ip-range (or subnet)."""
     subnet = ipaddress.ip_network(entry["Subnet"])
-    rng = ipaddress.ip_network(entry.get("IPRange") or entry["Subnet"])
     skip = used | reserved(entry) | {str(subnet.network_address), str(subnet.broadcast_address)}
-    for addr in _hosts(rng):
+    for addr in _candidates(entry):
         if str(addr) not in skip:
             return str(addr)
     raise errors.Unavailable(f"no available IPv{subnet.version} addresses on this network's address pools: "

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
+from ..bridgeconfig import BridgeSettings
 from ..filters import labels_match
 from ..pluginhost import PluginHost
 from ..remoteplugins.network import RemoteNetworkPlugins
@@ -108,7 +109,7 @@ class NetworkService:
                  on_event: Callable[..., None] | None = None,
                  netfilter_prefix: str = "dockerd-py",
                  default_pools: Iterable[Any] | None = None, ipv6: bool = False,
-                 fixed_cidr_v6: str = "") -> None:
+                 fixed_cidr_v6: str = "", default_bridge: BridgeSettings | None = None) -> None:
         try:
             self._bip = ipaddress.IPv4Interface(bip)
         except ValueError:
@@ -124,6 +125,7 @@ class NetworkService:
         self._user_dir = os.path.join(self._dir, "user")
         self._netns_dir = os.path.join(exec_root, "netns")
         self.bridge_name = bridge_name
+        self.bridge_settings = default_bridge or BridgeSettings()  # daemon --icc, --mtu, --iptables...
         self.netfilter_prefix = netfilter_prefix
         self.dns: Any = None  # an EmbeddedDNS (attach/detach), set by the engine
         self._host = pluginhost if pluginhost is not None else PluginHost()
@@ -168,21 +170,16 @@ class NetworkService:
             saved[name] = rec
             config, options = [], {}
             if name == "bridge":
-                config = [{"Subnet": str(self._bip.network), "Gateway": str(self._bip.ip)}, *self._bridge6]
-                options = {
-                    "com.docker.network.bridge.default_bridge": "true",
-                    "com.docker.network.bridge.enable_icc": "true",
-                    "com.docker.network.bridge.enable_ip_masquerade": "true",
-                    "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-                    "com.docker.network.bridge.name": self.bridge_name,
-                    "com.docker.network.driver.mtu": "1500",
-                }
+                shown, used = self.bridge_settings.ipam(self._bip)
+                config = [shown, *self._bridge6]
+                options = self.bridge_settings.options(self.bridge_name)
+                self._ipam[rec["id"]] = [used]
             self._networks[rec["id"]] = _network_json(
                 name, rec["id"], rec["created"], driver,
                 {"Driver": "default", "Options": None, "Config": config}, options, {})
             if name == "bridge" and self._bridge6:
                 self._networks[rec["id"]]["EnableIPv6"] = True
-                self._ipam[rec["id"]], self._ipam6[rec["id"]] = config[:1], self._bridge6
+                self._ipam6[rec["id"]] = self._bridge6
         atomic.write_json(path, saved)
         for fname in sorted(os.listdir(self._user_dir)):
             if fname.endswith(".json"):
@@ -228,11 +225,13 @@ class NetworkService:
             "network_create", network_id=net["Id"], name=net["Name"],
             ipv4=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", ""),
                    **({"address_space": self._ipam_pools[net["Id"]]["address_space"]}
-                      if net["Id"] in self._ipam_pools else {})}
+                      if net["Id"] in self._ipam_pools else {}),
+                   **({"aux_addresses": c["AuxiliaryAddresses"]} if c.get("AuxiliaryAddresses") else {})}
                   for c in self._config(net)],
             ipv6=[{"subnet": c["Subnet"], "gateway": c.get("Gateway", "")}
                   for c in self._ipam6.get(net["Id"], []) if net.get("EnableIPv6")],
-            options={**net["Options"], "dockerd-py.netfilter_prefix": self.netfilter_prefix,
+            options={**net["Options"], **self.bridge_settings.driver_options(),
+                     "dockerd-py.netfilter_prefix": self.netfilter_prefix,
                      "dockerd-py.internal": "true" if net["Internal"] else "false"})
 
     def _find(self, name_or_id: str) -> dict[str, Any]:
@@ -961,16 +960,17 @@ class NetworkService:
     def _relay_ipv6(self, rec: Mapping[str, Any]) -> None:
         """Relay from the held sockets (`netrelay`): on an IPv6 network TCP ports published on
         ``::1`` or ``::`` (for [::1]); on an IPv4-only one every IPv6 binding (``"proxy"``),
-        to the container's IPv4 address, as Docker's userland proxy."""
+        to the container's IPv4 address, as Docker's userland proxy; with ``--iptables=false``
+        (no DNAT: the bridge driver makes no rule) every binding."""
         ep = rec["endpoints"].get(rec.get("ports_network") or "") or {}
         targets = {}
         for b in rec.get("bindings") or ():
-            if b.get("proxy") and ep.get("ip"):
+            if (b.get("proxy") or not self.bridge_settings.iptables) and ep.get("ip"):
                 targets[(b["host_ip"], b["proto"], int(b["host_port"]))] = (ep["ip"], int(b["container_port"]))
             elif ep.get("ip6") and b["proto"] == "tcp" and b["host_ip"] in ("::1", "::"):
                 targets[(b["host_ip"], "tcp", int(b["host_port"]))] = (ep["ip6"], int(b["container_port"]))
         for sock in self._held.get(rec["container_id"], []):
-            if sock.family == socket.AF_INET6:
+            if sock.family == socket.AF_INET6 or not self.bridge_settings.iptables:
                 host_ip, port = sock.getsockname()[:2]
                 proto = "tcp" if sock.type == socket.SOCK_STREAM else "udp"
                 if (host_ip, proto, port) in targets:

@@ -10,7 +10,9 @@ container side created directly inside the sandbox (moving a device between
 namespaces costs the kernel an RCU grace period, ~20 ms). Published ports
 are DNAT rules only (no userland proxy); loopback access works through DNAT
 in nat/output plus ``route_localnet=1`` on the bridge and MASQUERADE of
-127.0.0.0/8 sources.
+127.0.0.0/8 sources. The create option ``dockerd-py.iptables=false`` (daemon ``--iptables=false``)
+makes no netfilter state at all (no table, no ``route_localnet``); ``dockerd-py.ip_forward=false``
+leaves ``net.ipv4.ip_forward`` alone.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class _Net:
     user_table: str  # the user's table, made with the default bridge ("" otherwise)
     subnet6: str = ""   # an IPv6 network's subnet and gateway (its table: ip6 <table>)
     gateway6: str = ""
+    netfilter: bool = True  # False: daemon --iptables=false, no table, no rule (ports: the daemon relays)
+    route: str = ""  # the containers' default route when not `gateway` (aux address DefaultGatewayIPv4)
 
 
 def mac_for(ip: str) -> str:
@@ -85,28 +89,40 @@ class BridgeDriver:
         icc = options.get("com.docker.network.bridge.enable_icc", "true") == "true"
         internal = options.get("dockerd-py.internal") == "true"
         default = options.get("com.docker.network.bridge.default_bridge") == "true"
+        netfilter = options.get("dockerd-py.iptables", "true") == "true"
         info = _netlink.link_info(bridge)
         if info is not None and info[0] != "bridge":
             raise errors.Conflict(f"interface {bridge} exists and is not a bridge")
         net = _Net(bridge, str(subnet), gateway, subnet.prefixlen, mtu, f"{prefix}-{bridge}",
-                   internal, icc, f"{prefix}-user-{bridge}" if default else "")
+                   internal, icc, f"{prefix}-user-{bridge}" if default and netfilter else "", netfilter=netfilter,
+                   route=(ipv4[0].get("aux_addresses") or {}).get("DefaultGatewayIPv4", ""))
         if ipv6:
             subnet6 = ipaddress.IPv6Network(ipv6[0]["subnet"], strict=False)
             net.subnet6, net.gateway6 = str(subnet6), ipv6[0].get("gateway") or str(next(subnet6.hosts()))
         with self._lock:
-            _nft.check_available()
+            if netfilter:
+                _nft.check_available()
             _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
-            _netlink.set_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
-            _netlink.set_sysctl("net/ipv4/ip_forward", "1")
-            if net.user_table:
-                _nft.ensure_user_table(net.user_table)
-            _nft.ensure_table(net.table, bridge, net.subnet, masq, internal)
+            if options.get("dockerd-py.ip_forward", "true") == "true":
+                _netlink.set_sysctl("net/ipv4/ip_forward", "1")
             if net.subnet6:
                 _netlink.set_sysctl(f"net/ipv6/conf/{bridge}/disable_ipv6", "0")
                 _netlink.add_address(bridge, f"{net.gateway6}/{ipaddress.IPv6Network(net.subnet6).prefixlen}")
-                _nft.ensure_table6(net.table, bridge, net.subnet6, masq, internal)
+            if netfilter:
+                self._program_netfilter(net, masq)
             self._nets[network_id] = net
         return True
+
+    @staticmethod
+    def _program_netfilter(net: _Net, masq: bool) -> None:
+        """The network's tables (and the user's, with the default bridge), then route_localnet
+        for the DNAT of 127.0.0.1: the table's guard drops 127/8 arriving from the bridge."""
+        if net.user_table:
+            _nft.ensure_user_table(net.user_table)
+        _nft.ensure_table(net.table, net.bridge, net.subnet, masq, net.internal)
+        if net.subnet6:
+            _nft.ensure_table6(net.table, net.bridge, net.subnet6, masq, net.internal)
+        _netlink.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
 
     @hookimpl
     def network_delete(self, network_id: str) -> bool:
@@ -151,7 +167,7 @@ class BridgeDriver:
         ep = self._eps.get(endpoint_id)
         if ep is None:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
-        gateway = "" if net.internal else net.gateway  # an internal network has no way out
+        gateway = "" if net.internal else net.route or net.gateway  # an internal network has no way out
         gateway6 = "" if net.internal or not ep["address6"] else net.gateway6
         _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
                              ep["mac_address"], ep["address"], gateway if default_route else "",
@@ -163,7 +179,7 @@ class BridgeDriver:
     def network_set_default_route(self, network_id: str, endpoint_id: str, sandbox_key: str) -> bool:
         net = self._net(network_id)
         if not net.internal:
-            _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway)
+            _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.route or net.gateway)
             if net.gateway6 and self._eps.get(endpoint_id, {}).get("address6"):
                 _netlink.in_netns(sandbox_key, _netlink.replace_default_route, net.gateway6)
         return True
@@ -187,14 +203,15 @@ class BridgeDriver:
              int(b["container_port"]))
             for b in bindings
         ]
-        with self._lock:
-            _nft.add_dnat(net.table, f"ep:{endpoint_id}", rules)
+        if net.netfilter:
+            with self._lock:
+                _nft.add_dnat(net.table, f"ep:{endpoint_id}", rules)
         return [dict(b) for b in bindings]
 
     @hookimpl
     def network_revoke_external(self, network_id: str, endpoint_id: str) -> bool:
         net = self._nets.get(network_id)
-        if net is not None:
+        if net is not None and net.netfilter:
             with self._lock:
                 _nft.delete_tagged(net.table, f"ep:{endpoint_id}")
                 if net.subnet6:

@@ -49,9 +49,9 @@ def test_validation_messages(config, message):
 def test_allocation_order_and_requested_addresses():
     entry = ipam.complete({"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.128/25",
                            "AuxiliaryAddresses": {"r": "10.9.0.130"}})
-    assert entry["Gateway"] == "10.9.0.129"
-    assert ipam.allocate(entry, set(), "n") == "10.9.0.131"
-    assert ipam.allocate(entry, {"10.9.0.131"}, "n") == "10.9.0.132"
+    assert entry["Gateway"] == "10.9.0.128"  # the range's first address, as Docker's
+    assert ipam.allocate(entry, set(), "n") == "10.9.0.129"
+    assert ipam.allocate(entry, {"10.9.0.129"}, "n") == "10.9.0.131"
     assert ipam.check_requested(entry, "10.9.0.5", set()) == "10.9.0.5"  # outside the range, inside the subnet
     with pytest.raises(errors.Forbidden, match="Address already in use"):
         ipam.check_requested(entry, "10.9.0.130", set())

@@ -1,0 +1,200 @@
+"""Daemon-wide settings of the default bridge network and of the bridge driver.
+
+dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--default-gateway``, ``--ip-masq``,
+``--iptables`` and ``--ip-forward`` (daemon.json ``icc``, ``ip``, ``mtu``, ``fixed-cidr``,
+``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``): parsed with dockerd's flag syntax
+(Go booleans: ``--icc=false``), checked at start-up with dockerd's texts and turned into what
+they mean (`resolve`):
+
+- the default ``bridge`` network's driver options, as ``docker network inspect bridge`` shows
+  them: ``enable_icc`` (ICC off is the driver's per-network ICC, isolated bridge ports, the
+  same rule as on user networks), ``enable_ip_masquerade``, ``host_binding_ipv4`` (the host
+  address of ``-p`` without one) and ``driver.mtu`` (the MTU of the containers' eth0);
+- its IPAM entry: containers get addresses from ``--fixed-cidr`` (shown as IPRange). Without
+  ``--bip`` the subnet is the fixed-cidr's, as Docker's. A fixed-cidr not inside the ``--bip``
+  subnet is no start-up error in Docker (20.10 and 27 start with it; 28 drops it and makes the
+  whole subnet allocatable, moby's TestDaemonDefaultBridgeIPAM_UserBr): dropped here too, with a
+  warning. ``--default-gateway`` is its auxiliary address ``DefaultGatewayIPv4``: the containers'
+  default route and ``Gateway``, never given to a container;
+- for every bridge network (`driver_options`): ``iptables=false`` makes no netfilter state at all
+  (ports are then relayed in userland, as Docker's docker-proxy serves them, and ip-masq is off),
+  ``ip-forward=false`` leaves ``net.ipv4.ip_forward`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MTU = 1500
+_MTU_RANGE = (68, 65535)  # what the kernel accepts for a bridge (ETH_MIN_MTU, ETH_MAX_MTU)
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+# DaemonConfig attribute -> (daemon.json key, Go type in dockerd's Config)
+KEYS = {"icc": ("icc", bool), "ip": ("ip", str), "mtu": ("mtu", int), "fixed_cidr": ("fixed-cidr", str),
+        "default_gateway": ("default-gateway", str),
+        "ip_masq": ("ip-masq", bool), "iptables": ("iptables", bool), "ip_forward": ("ip-forward", bool)}
+_GO_TYPES = {bool: "bool", int: "int", str: "string"}
+_JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def _invalid(value: str, flag: str, why: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(f'invalid argument "{value}" for "{flag}" flag: {why}')
+
+
+def bool_flag(flag: str) -> Callable[[str], bool]:
+    """argparse type of a Go boolean flag (``--icc``, ``--icc=false``)."""
+    def parse(text: str) -> bool:
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise _invalid(text, flag, f'strconv.ParseBool: parsing "{text}": invalid syntax')
+    return parse
+
+
+def int_flag(flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not re.fullmatch(r"[+-]?[0-9]+", text):  # Go's ParseInt: no spaces, no underscores
+            raise _invalid(text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax')
+        return int(text)
+    return parse
+
+
+def ip_flag(flag: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        try:
+            return str(ipaddress.ip_address(text))
+        except ValueError:
+            raise _invalid(text, flag, f"{text} is not an ip address") from None
+    return parse
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    """What the flags mean for the default bridge and the bridge driver (see the module)."""
+
+    icc: bool = True
+    ip: str = "0.0.0.0"
+    mtu: int = DEFAULT_MTU
+    fixed_cidr: str = ""     # canonical; "" when none (or dropped)
+    ip_masq: bool = True
+    iptables: bool = True
+    ip_forward: bool = True
+    show_gateway: bool = True  # False when the subnet came from --fixed-cidr alone (Docker shows none)
+    default_gateway: str = ""  # the containers' default route, when not the bridge's address
+
+    def options(self, bridge_name: str) -> dict[str, str]:
+        """The default bridge network's Options."""
+        return {
+            "com.docker.network.bridge.default_bridge": "true",
+            "com.docker.network.bridge.enable_icc": _text(self.icc),
+            "com.docker.network.bridge.enable_ip_masquerade": _text(self.ip_masq),
+            "com.docker.network.bridge.host_binding_ipv4": self.ip,
+            "com.docker.network.bridge.name": bridge_name,
+            "com.docker.network.driver.mtu": str(self.mtu),
+        }
+
+    def ipam(self, bip: ipaddress.IPv4Interface) -> tuple[dict[str, str], dict[str, str]]:
+        """The default bridge's IPAM entry: (as shown by inspect, as used)."""
+        used = {"Subnet": str(bip.network), **({"IPRange": self.fixed_cidr} if self.fixed_cidr else {}),
+                "Gateway": str(bip.ip)}
+        if self.default_gateway:
+            used["AuxiliaryAddresses"] = {"DefaultGatewayIPv4": self.default_gateway}
+        shown = dict(used) if self.show_gateway else {k: v for k, v in used.items() if k != "Gateway"}
+        return shown, used
+
+    def driver_options(self) -> dict[str, str]:
+        """Create options every bridge network's driver gets (not shown by inspect)."""
+        return {"dockerd-py.iptables": _text(self.iptables), "dockerd-py.ip_forward": _text(self.ip_forward)}
+
+
+def _text(flag: bool) -> str:
+    return "true" if flag else "false"
+
+
+def _check_types(cfg: Any) -> None:
+    """daemon.json values of the wrong JSON type, with dockerd's (encoding/json's) text."""
+    for attr, (key, kind) in KEYS.items():
+        value = getattr(cfg, attr)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"json: cannot unmarshal {_JSON_TYPES.get(type(value), 'value')} into Go struct "
+                             f"field Config.{key} of type {_GO_TYPES[kind]}")
+
+
+def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
+    """Check the settings of `cfg` (a DaemonConfig), --bip's too, as dockerd does at start-up
+    (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
+    not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
+    _check_types(cfg)
+    cfg.ip = _ip(cfg.ip) if cfg.ip else "0.0.0.0"  # daemon.json "ip": "" is the default, as in dockerd
+    if cfg.default_gateway:
+        cfg.default_gateway = _ip(cfg.default_gateway, "--default-gateway")
+    if cfg.mtu < 0:  # dockerd's config validation
+        raise ValueError(f"invalid default MTU: {cfg.mtu}")
+    if not cfg.icc and not cfg.iptables:
+        raise ValueError("You specified --iptables=false with --icc=false. ICC=false uses iptables to function. "
+                         "Please set --icc or --iptables to true")
+    if not cfg.iptables:
+        cfg.ip_masq = False
+    if cfg.mtu == 0:
+        cfg.mtu = DEFAULT_MTU
+    if not _MTU_RANGE[0] <= cfg.mtu <= _MTU_RANGE[1]:  # what the kernel answers making the bridge
+        raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                         "invalid argument")
+    if cfg.fixed_cidr:
+        try:
+            fixed = ipaddress.ip_network(cfg.fixed_cidr, strict=False)
+        except ValueError:
+            raise ValueError(f"Error initializing network controller: invalid CIDR address: {cfg.fixed_cidr}") from None
+        if fixed.version != 4:
+            raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                             "pool and subpool are of incompatible address families")
+        cfg.fixed_cidr = str(fixed)
+        if not bip_given:
+            cfg.bip = f"{_first_host(fixed)}/{fixed.prefixlen}"
+    return _settings(cfg, _bip(cfg.bip), bip_given)
+
+
+def _bip(text: str) -> ipaddress.IPv4Network:
+    """The --bip subnet; dockerd's texts for a bad one."""
+    try:
+        bip = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise ValueError(f"Error initializing network controller: invalid CIDR address: {text}") from None
+    if bip.network.prefixlen < 31 and bip.ip in (bip.network.network_address, bip.network.broadcast_address):
+        raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                         f"failed to allocate gateway ({bip.ip}): Address already in use")
+    return bip.network
+
+
+def _ip(text: str, flag: str = "--ip") -> str:
+    try:
+        return ip_flag(flag)(text)
+    except argparse.ArgumentTypeError as e:  # a daemon.json value: the flag's text
+        raise ValueError(str(e)) from None
+
+
+def _first_host(net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+    return next(iter(net.hosts())) if net.prefixlen < 31 else net.network_address
+
+
+def _settings(cfg: Any, subnet: ipaddress.IPv4Network, bip_given: bool) -> BridgeSettings:
+    fixed = cfg.fixed_cidr
+    gateway = cfg.default_gateway
+    if gateway and ipaddress.ip_address(gateway) not in subnet:
+        raise ValueError('Error initializing network controller: Error creating default "bridge" network: '
+                         f"auxiliary address: (DefaultGatewayIPv4:{gateway}) must belong to the master pool: {subnet}")
+    if fixed:
+        if not ipaddress.IPv4Network(fixed).subnet_of(subnet):
+            log.warning("fixed-cidr %s is not inside the default bridge's subnet %s: ignored, "
+                        "the whole subnet is allocatable", fixed, subnet)
+            fixed = ""
+    return BridgeSettings(icc=cfg.icc, ip=cfg.ip, mtu=cfg.mtu, fixed_cidr=fixed, ip_masq=cfg.ip_masq,
+                          iptables=cfg.iptables, ip_forward=cfg.ip_forward,
+                          show_gateway=bip_given or not cfg.fixed_cidr, default_gateway=gateway)
