@@ -6,6 +6,7 @@ Services talk to each other only through the references passed here.
 import logging
 
 from .config import DaemonConfig
+from .container_defaults import ContainerDefaults
 from .lifecycle import ShimLauncher
 from .services.events import EventBus
 
@@ -47,7 +48,8 @@ class Engine:
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
                                            volumes=self.volumes, init=(config.init, config.init_path),
                                            dns_defaults=DnsSettings(tuple(config.dns), tuple(config.dns_search),
-                                                                    tuple(config.dns_opts)))
+                                                                    tuple(config.dns_opts)),
+                                           defaults=ContainerDefaults.from_config(config))
         self.volumes.find_container = self.containers.get  # --volumes-from
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)

@@ -14,6 +14,7 @@ from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
 from ...filters import labels_match
+from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
@@ -43,7 +44,8 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
                  default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None,
-                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
+                 defaults: ContainerDefaults = ContainerDefaults()) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -54,6 +56,7 @@ class ContainerService:
         self.default_runtime = default_runtime
         self.runtimes = runtimes
         self.volumes = volumes
+        self.defaults = defaults  # the daemon's --default-* options
         self.names = NameRegistry()
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
@@ -63,7 +66,7 @@ class ContainerService:
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
                              dns_defaults=dns_defaults, check_start=self._check_start,
-                             lookup=self.get)
+                             lookup=self.get, defaults=defaults)
 
     def _check_start(self, c: Container) -> None:
         networking_mod.check_shared(self, c)
@@ -119,6 +122,7 @@ class ContainerService:
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
+        host_config = self.defaults.fill_host_config(host_config)
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
