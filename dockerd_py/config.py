@@ -131,15 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-shm-size", dest="default_shm_size", metavar="SIZE", help="containers' default /dev/shm size")
     p.add_argument("--default-ipc-mode", dest="default_ipc_mode", metavar="private|shareable")
     p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode", metavar="host|private")
-    p.add_argument("--no-new-privileges", dest="no_new_privileges", action="store_const", const=True,
+    p.add_argument("--no-new-privileges", dest="no_new_privileges", nargs="?", const=True, metavar="BOOL",
                    help="no-new-privileges for containers unless they say otherwise")
     p.add_argument("--seccomp-profile", dest="seccomp_profile", metavar="PATH|unconfined",
                    help="containers' default seccomp profile")
     p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE", help="daemon label (repeatable)")
     p.add_argument("--shutdown-timeout", dest="shutdown_timeout", metavar="SECONDS",
                    help="how long containers get to stop when the daemon shuts down (default 15)")
-    p.add_argument("--live-restore", dest="live_restore", action="store_const", const=True,
-                   help="keep containers running while the daemon is down")
+    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, metavar="BOOL",
+                   help="keep containers running while the daemon is down (else it stops them at shutdown)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")

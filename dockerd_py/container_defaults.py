@@ -23,6 +23,8 @@ from .oci.security import SECCOMP_BUILTIN, SECCOMP_UNCONFINED
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")   # go-units RAMInBytes
+_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
@@ -174,6 +176,12 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
             cfg.shutdown_timeout = _parse_int(str(cfg.shutdown_timeout))
         except ValueError as e:
             raise _flag_error("shutdown-timeout", str(cfg.shutdown_timeout), str(e)) from None
+    for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
+        if isinstance(getattr(cfg, key), str):
+            text = getattr(cfg, key)
+            if text not in _GO_BOOLS:
+                raise _flag_error(key.replace("_", "-"), text, f'strconv.ParseBool: parsing "{text}": invalid syntax')
+            setattr(cfg, key, _GO_BOOLS[text])
     if "labels" in from_flags:
         for label in cfg.labels:
             if "=" not in label:

@@ -67,8 +67,13 @@ class Engine:
         log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
 
     def shutdown(self) -> None:
-        """Stop serving; containers keep running under their shims."""
+        """Stop serving. With --live-restore containers keep running under their shims;
+        without, they are stopped first, as dockerd does (services/containers/shutdown.py)."""
         Engine.current = None
+        if not self.config.live_restore:
+            from .services.containers import shutdown
+
+            shutdown.stop_all(self.containers, self.config.shutdown_timeout)
         self.shim_launcher.close(stop=True)
         self.networks.dns.close()
 

@@ -7,8 +7,10 @@ threads because every streaming or hijacked request holds one.
 
 import logging
 import os
+import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from .config import DaemonConfig
 
@@ -61,6 +63,13 @@ class DaemonApplication(BaseApplication):
         for key, value in settings.items():
             self.cfg.set(key, value)
 
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as e:   # as BaseApplication.run
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.exit(1)
+
     def load(self):
         import gunicorn.http.wsgi
 
@@ -74,6 +83,21 @@ class DaemonApplication(BaseApplication):
         engine = Engine(self.daemon_config)
         engine.start()
         return create_app(engine)
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's master. Without --live-restore, the worker stops the containers at shutdown
+    (in `worker_exit`, after its own `graceful_timeout` for open requests) and bounds that by
+    Docker's shutdown timeout itself: the master waits for it instead of killing it after
+    `graceful_timeout`."""
+
+    def stop(self, graceful: bool = True) -> None:
+        if not self.app.daemon_config.live_restore:
+            self.cfg.set("graceful_timeout", _UNBOUNDED_SECONDS)
+        super().stop(graceful)
+
+
+_UNBOUNDED_SECONDS = 10**9
 
 
 def _worker_exit(server, worker) -> None:

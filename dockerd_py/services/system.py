@@ -117,7 +117,7 @@ class SystemService:
             "DefaultRuntime": cfg.default_runtime,
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                       "Error": "", "RemoteManagers": None},
-            "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "docker-init",
+            "LiveRestoreEnabled": cfg.live_restore, "Isolation": "", "InitBinary": "docker-init",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
             "SecurityOptions": self.containers.defaults.info_security_options(cgroup_v2=not v1),
             "Warnings": self.containers.defaults.info_warnings(),

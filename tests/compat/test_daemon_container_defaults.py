@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -155,6 +156,44 @@ def test_labels_in_info(flags_daemon, file_daemon):
     assert " Labels:\n  tier=test\n  zone=a\n" in out
 
 
+def test_live_restore_in_info(flags_daemon, file_daemon):
+    assert info(flags_daemon)["LiveRestoreEnabled"] is True   # conftest's --live-restore
+    assert "Live Restore Enabled: true" in docker(flags_daemon, "info").stdout
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_shutdown_stops_containers_without_live_restore():
+    """As dockerd: SIGTERM stops every container (stop signal, then SIGKILL after its own stop
+    timeout, all at once); restart policies bring `always` ones back with the daemon only."""
+    with private_daemon("cds", args=("--live-restore=false", "--shutdown-timeout", "1")) as d:
+        assert info(d)["LiveRestoreEnabled"] is False
+        stubborn, polite, always = uid("s"), uid("p"), uid("a")
+        docker(d, "run", "-d", "--name", stubborn, "--stop-timeout", "2", "busybox", "sleep", "300")  # ignores TERM
+        docker(d, "run", "-d", "--name", polite, "--stop-timeout", "2", "busybox", "sh", "-c",
+               "trap 'exit 3' TERM; while true; do sleep 0.1; done")
+        docker(d, "run", "-d", "--name", always, "--stop-timeout", "2", "--restart", "always", "busybox",
+               "sleep", "300")
+        pids = [inspect(d, n)["State"]["Pid"] for n in (stubborn, polite, always)]
+        started = time.monotonic()
+        d.stop()
+        took = time.monotonic() - started
+        assert d.proc.returncode == 0
+        assert 2 <= took < 7, took   # the stubborn one's 2 s, in parallel with the others
+        assert not any(_alive(p) for p in pids)
+        d.start()
+        states = {n: inspect(d, n)["State"] for n in (stubborn, polite, always)}
+        assert (states[stubborn]["Status"], states[stubborn]["ExitCode"]) == ("exited", 137)
+        assert (states[polite]["Status"], states[polite]["ExitCode"]) == ("exited", 3)
+        assert states[always]["Running"] is True and states[always]["Pid"] not in pids
+
+
 def _start(*args: str, config: dict | None = None) -> subprocess.CompletedProcess:
     """dockerd-py with these flags and this daemon.json, expected to stop before it serves."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +229,8 @@ def _start(*args: str, config: dict | None = None) -> subprocess.CompletedProces
     (("--seccomp-profile", "/nonexistent.json"), None,
      "failed to start daemon: opening seccomp profile (/nonexistent.json) failed: open /nonexistent.json: "
      "no such file or directory"),
+    (("--live-restore=maybe",), None,
+     'invalid argument "maybe" for "--live-restore" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
     ((), {"default-shm-size": "lots"}, "invalid size: 'lots'"),
     ((), {"default-ipc-mode": "none"}, 'IPC mode "none" is not supported as default value'),
     (("--no-new-privileges",), {"no-new-privileges": True},

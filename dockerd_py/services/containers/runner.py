@@ -313,11 +313,12 @@ class Runner:
             raise SystemErr(f"Cannot kill container: {c.id}: {e.message}") from None
         self.publish(c, "kill", signal=str(sig))
 
-    def stop(self, c: Container, sig: int, timeout: int) -> None:
+    def stop(self, c: Container, sig: int, timeout: int, *, by_user: bool = True) -> None:
+        """`by_user`: False at daemon shutdown, whose stops restart policies do not count."""
         with c.lock:
             if not c.state.running:
                 raise NotModified()
-            c.manually_stopped = True
+            c.manually_stopped = c.manually_stopped or by_user
         if c.state.status == "paused":
             self.resume(c, publish=False)
         self._signal_and_wait(c, sig, timeout)

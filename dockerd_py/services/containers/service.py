@@ -57,6 +57,7 @@ class ContainerService:
         self.runtimes = runtimes
         self.volumes = volumes
         self.defaults = defaults  # the daemon's --default-* options
+        self.shutting_down = False  # set by shutdown.stop_all: no restart policy applies any more
         self.names = NameRegistry()
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
@@ -232,7 +233,7 @@ class ContainerService:
     def _after_exit(self, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
-        elif restart.should_restart(c, c.state.exit_code):
+        elif not self.shutting_down and restart.should_restart(c, c.state.exit_code):
             threading.Thread(target=self._restart_by_policy, args=(c,), daemon=True,
                              name=f"restart-{c.short_id}").start()
 
