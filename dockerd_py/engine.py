@@ -66,11 +66,12 @@ class Engine:
         self.volumes.restore(c.id for c in self.containers.all())
         log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
 
-    def shutdown(self) -> None:
-        """Stop serving. With --live-restore containers keep running under their shims;
-        without, they are stopped first, as dockerd does (services/containers/shutdown.py)."""
+    def shutdown(self, *, daemon_exits: bool = True) -> None:
+        """Stop serving. When the daemon exits without --live-restore, the containers are stopped
+        first, as dockerd does (services/containers/shutdown.py); else they keep running under
+        their shims (a worker that gunicorn replaces leaves them alone)."""
         Engine.current = None
-        if not self.config.live_restore:
+        if daemon_exits and not self.config.live_restore:
             from .services.containers import shutdown
 
             shutdown.stop_all(self.containers, self.config.shutdown_timeout)

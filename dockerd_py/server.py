@@ -6,6 +6,7 @@ threads because every streaming or hijacked request holds one.
 """
 
 import logging
+import mmap
 import os
 import sys
 
@@ -39,7 +40,14 @@ def gunicorn_binds(hosts: list[str]) -> list[str]:
 class DaemonApplication(BaseApplication):
     def __init__(self, config: DaemonConfig) -> None:
         self.daemon_config = config
+        # one byte shared with the forked worker: 1 once the master halts (SIGTERM/SIGINT), so that
+        # a worker that exits for any other reason (a reload, a timeout) leaves the containers alone
+        self._halting = mmap.mmap(-1, 1)
         super().__init__()
+
+    @property
+    def halting(self) -> bool:
+        return self._halting[0] == 1
 
     def load_config(self) -> None:
         cfg = self.daemon_config
@@ -92,6 +100,7 @@ class _Arbiter(Arbiter):
     `graceful_timeout`."""
 
     def stop(self, graceful: bool = True) -> None:
+        self.app._halting[0] = 1
         if not self.app.daemon_config.live_restore:
             self.cfg.set("graceful_timeout", _UNBOUNDED_SECONDS)
         super().stop(graceful)
@@ -104,4 +113,4 @@ def _worker_exit(server, worker) -> None:
     from .engine import Engine
 
     if Engine.current is not None:
-        Engine.current.shutdown()
+        Engine.current.shutdown(daemon_exits=server.app.halting)

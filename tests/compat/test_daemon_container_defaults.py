@@ -9,6 +9,7 @@ of one configuration and removed with everything it made.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,12 @@ def test_shutdown_stops_containers_without_live_restore():
         assert (states[stubborn]["Status"], states[stubborn]["ExitCode"]) == ("exited", 137)
         assert (states[polite]["Status"], states[polite]["ExitCode"]) == ("exited", 3)
         assert states[always]["Running"] is True and states[always]["Pid"] not in pids
+
+        # a reload (SIGHUP: gunicorn replaces its worker) is no shutdown: the containers run on
+        pid = states[always]["Pid"]
+        d.proc.send_signal(signal.SIGHUP)
+        time.sleep(3)
+        assert _alive(pid) and inspect(d, always)["State"]["Pid"] == pid
 
 
 def _start(*args: str, config: dict | None = None) -> subprocess.CompletedProcess:
