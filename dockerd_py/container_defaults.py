@@ -6,8 +6,9 @@
 
 Docker applies the defaults at two moments, and so does this module:
 - at create, `fill_host_config` stores ShmSize, IpcMode and CgroupnsMode (inspect shows them);
-- at start, `for_spec` hands the spec builder the default ulimits, no-new-privileges and
-  seccomp profile, none of which Docker stores in HostConfig (inspect shows the Ulimits merged
+  and `no_new_privileges_for` gives the container's NoNewPrivileges (config.v2.json);
+- at start, `for_spec` hands the spec builder the default ulimits and seccomp profile and that
+  NoNewPrivileges, none of which Docker stores in HostConfig (inspect shows the Ulimits merged
   with the defaults: `merged_ulimits`; SecurityOpt stays as the client sent it).
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, DaemonConfig
 from .oci.resources import ULIMIT_NAMES
-from .oci.security import SECCOMP_BUILTIN, SECCOMP_UNCONFINED
+from .oci.security import SECCOMP_BUILTIN, SECCOMP_UNCONFINED, parse_security_opt
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")   # go-units RAMInBytes
@@ -112,14 +113,21 @@ class ContainerDefaults:
         own = {u.get("Name") for u in ulimits or []}
         return [*(ulimits or []), *(dict(u) for u in self.ulimits if u["Name"] not in own)]
 
-    def for_spec(self, hc: dict) -> dict:
-        """HostConfig as the spec builder must see it: the default ulimits merged, and the daemon's
-        no-new-privileges and seccomp profile ahead of the container's own SecurityOpt (which win)."""
+    def no_new_privileges_for(self, hc: dict) -> bool:
+        """What Docker stores at create (config.v2.json NoNewPrivileges): the daemon's default,
+        then the container's SecurityOpt. A later daemon default does not change it."""
+        return parse_security_opt(["no-new-privileges"] * self.no_new_privileges
+                                  + list(hc.get("SecurityOpt") or [])).no_new_privileges
+
+    def for_spec(self, hc: dict, no_new_privileges: bool) -> dict:
+        """HostConfig as the spec builder must see it: the default ulimits merged, and the container's
+        stored no-new-privileges and the daemon's seccomp profile ahead of its own SecurityOpt
+        (which win)."""
         out = dict(hc)
         out["Ulimits"] = self.merged_ulimits(hc.get("Ulimits"))
         own = list(hc.get("SecurityOpt") or [])
         first = []
-        if self.no_new_privileges:
+        if no_new_privileges:
             first.append("no-new-privileges=true")
         has_seccomp = any(o.startswith(("seccomp=", "seccomp:")) for o in own)
         if not has_seccomp and not hc.get("Privileged"):   # privileged: no daemon profile (WithSeccomp)

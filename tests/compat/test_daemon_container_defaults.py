@@ -136,6 +136,19 @@ def test_no_new_privileges_default(flags_daemon, file_daemon):
     assert info(flags_daemon)["SecurityOptions"][-1] == "name=no-new-privileges"
 
 
+def test_no_new_privileges_is_fixed_at_create():
+    """As Docker (config.v2.json NoNewPrivileges): a container keeps the default it was created under."""
+    with private_daemon("cdn", args=("--no-new-privileges",)) as d:
+        name = uid()
+        docker(d, "create", "--name", name, "busybox", "sh", "-c", PROC_STATUS)
+        d.stop()
+        d.args.remove("--no-new-privileges")
+        d.start()
+        assert "NoNewPrivs:\t1" in docker(d, "start", "-a", name).stdout
+        assert status(d)["NoNewPrivs"] == "0"
+        assert "name=no-new-privileges" not in info(d)["SecurityOptions"]
+
+
 def test_default_seccomp_profile(flags_daemon, file_daemon, profile_path):
     got = run(flags_daemon, "busybox", "sh", "-c", f"{PROC_STATUS}; mkdir /tmp/x", check=False)
     assert got.returncode == 1 and "Seccomp:\t2" in got.stdout

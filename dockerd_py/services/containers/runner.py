@@ -186,7 +186,7 @@ class Runner:
                     embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
-            spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc),
+            spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc, c.no_new_privileges),
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=os.path.join("/", self.cgroup_parent.strip("/"), c.id),

@@ -124,6 +124,7 @@ class ContainerService:
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = self.defaults.fill_host_config(host_config)
+        no_new_privileges = self.defaults.no_new_privileges_for(host_config)
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
@@ -145,7 +146,8 @@ class ContainerService:
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
                       dir=os.path.join(self.root, container_id), network_settings=network_settings,
-                      legacy_read_only=legacy_read_only)
+                      legacy_read_only=legacy_read_only,
+                      no_new_privileges=no_new_privileges)
         try:
             links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
