@@ -160,6 +160,7 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
     `from_flags`: the DaemonConfig fields given as flags (the rest came from daemon.json, typed).
     `config_file`: the daemon.json in use, if any (dockerd then prefixes validation errors).
     """
+    _check_file_types(cfg, from_flags, config_file)
     if "default_ulimits" in from_flags:
         ulimits = {}
         for text in cfg.default_ulimits:
@@ -171,7 +172,7 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
         cfg.default_ulimits = ulimits
     else:
         cfg.default_ulimits = _file_ulimits(cfg.default_ulimits, config_file)
-    if "default_shm_size" in from_flags or isinstance(cfg.default_shm_size, str):
+    if "default_shm_size" in from_flags or cfg.default_shm_size:   # dockerd reads a number as text too
         text = str(cfg.default_shm_size)
         try:
             cfg.default_shm_size = parse_size(text)
@@ -185,7 +186,7 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
         except ValueError as e:
             raise _flag_error("shutdown-timeout", str(cfg.shutdown_timeout), str(e)) from None
     for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
-        if isinstance(getattr(cfg, key), str):
+        if key in from_flags and isinstance(getattr(cfg, key), str):
             text = getattr(cfg, key)
             if text not in _GO_BOOLS:
                 raise _flag_error(key.replace("_", "-"), text, f'strconv.ParseBool: parsing "{text}": invalid syntax')
@@ -201,20 +202,36 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
                        f"merged configuration validation from file and command line flags failed: {message}")
         return ConfigError(message)
 
-    for key, kind in (("default_shm_size", int), ("shutdown_timeout", int), ("no_new_privileges", bool),
-                      ("default_ipc_mode", str), ("default_cgroupns_mode", str), ("seccomp_profile", str),
-                      ("labels", list), ("live_restore", bool)):
-        value = getattr(cfg, key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise invalid(f"{key.replace('_', '-')}: a {kind.__name__} is expected, not {value!r}")
     _check_ipc_mode(cfg.default_ipc_mode, invalid)
     if cfg.default_cgroupns_mode not in ("", "host", "private"):
         raise invalid(f'default cgroup namespace mode ({cfg.default_cgroupns_mode}) is invalid; use "host" or "private"')
     for label in cfg.labels:
-        if not isinstance(label, str) or "=" not in label:
+        if not isinstance(label, str):
+            raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
+                              f"{_JSON_TYPES.get(type(label), 'value')} into Go struct field Config.labels of type string")
+        if "=" not in label:
             raise invalid(f"bad attribute format: {label}")
     cfg.labels = conflict_free_labels(cfg.labels)
     ContainerDefaults.from_config(cfg)   # reads the seccomp profile: a missing one stops the start
+
+
+# daemon.json values: the JSON types dockerd's Config accepts, and its Go type for the error
+_FILE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "default_shm_size": ((int, str), "opts.MemBytes"), "shutdown_timeout": ((int,), "int"),
+    "no_new_privileges": ((bool,), "bool"), "live_restore": ((bool,), "bool"), "default_ipc_mode": ((str,), "string"),
+    "default_cgroupns_mode": ((str,), "string"), "seccomp_profile": ((str,), "string"), "labels": ((list,), "[]string"),
+}
+_JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def _check_file_types(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
+    for key, (kinds, go_type) in _FILE_TYPES.items():
+        value = getattr(cfg, key)
+        if key in from_flags or (isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))):
+            continue
+        raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
+                          f"{_JSON_TYPES.get(type(value), 'value')} into Go struct field Config.{key.replace('_', '-')} "
+                          f"of type {go_type}")
 
 
 def _check_ipc_mode(mode: str, invalid) -> None:

@@ -252,6 +252,11 @@ def _start(*args: str, config: dict | None = None) -> subprocess.CompletedProces
     (("--live-restore=maybe",), None,
      'invalid argument "maybe" for "--live-restore" flag: strconv.ParseBool: parsing "maybe": invalid syntax'),
     ((), {"default-shm-size": "lots"}, "invalid size: 'lots'"),
+    ((), {"shutdown-timeout": "10"},
+     "json: cannot unmarshal string into Go struct field Config.shutdown-timeout of type int"),
+    ((), {"labels": ["a=b", "nolabel"]}, "merged configuration validation from file and command line flags failed: "
+                                         "bad attribute format: nolabel"),
+    ((), {"default-ulimits": {"nofile": {"Name": "nofile", "Soft": "many", "Hard": 2}}}, "default-ulimits: nofile"),
     ((), {"default-ipc-mode": "none"}, 'IPC mode "none" is not supported as default value'),
     (("--no-new-privileges",), {"no-new-privileges": True},
      "specified both as a flag and in the configuration file: no-new-privileges"),
