@@ -161,40 +161,14 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
     `config_file`: the daemon.json in use, if any (dockerd then prefixes validation errors).
     """
     _check_file_types(cfg, from_flags, config_file)
-    if "default_ulimits" in from_flags:
-        ulimits = {}
-        for text in cfg.default_ulimits:
-            try:
-                u = parse_ulimit(text)
-            except ValueError as e:
-                raise _flag_error("default-ulimit", text, str(e)) from None
-            ulimits[u["Name"]] = u
-        cfg.default_ulimits = ulimits
-    else:
+    _parse_flags(cfg, from_flags)
+    if "default_ulimits" not in from_flags:
         cfg.default_ulimits = _file_ulimits(cfg.default_ulimits, config_file)
-    if "default_shm_size" in from_flags or cfg.default_shm_size:   # dockerd reads a number as text too
-        text = str(cfg.default_shm_size)
+    if "default_shm_size" not in from_flags and cfg.default_shm_size:   # dockerd reads a number as text too
         try:
-            cfg.default_shm_size = parse_size(text)
+            cfg.default_shm_size = parse_size(str(cfg.default_shm_size))
         except ValueError as e:
-            if "default_shm_size" in from_flags:
-                raise _flag_error("default-shm-size", text, str(e)) from None
             raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: {e}") from None
-    if "shutdown_timeout" in from_flags:
-        try:
-            cfg.shutdown_timeout = _parse_int(str(cfg.shutdown_timeout))
-        except ValueError as e:
-            raise _flag_error("shutdown-timeout", str(cfg.shutdown_timeout), str(e)) from None
-    for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
-        if key in from_flags and isinstance(getattr(cfg, key), str):
-            text = getattr(cfg, key)
-            if text not in _GO_BOOLS:
-                raise _flag_error(key.replace("_", "-"), text, f'strconv.ParseBool: parsing "{text}": invalid syntax')
-            setattr(cfg, key, _GO_BOOLS[text])
-    if "labels" in from_flags:
-        for label in cfg.labels:
-            if "=" not in label:
-                raise _flag_error("label", label, f"bad attribute format: {label}")
 
     def invalid(message: str) -> ConfigError:
         if config_file:
@@ -206,13 +180,45 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
     if cfg.default_cgroupns_mode not in ("", "host", "private"):
         raise invalid(f'default cgroup namespace mode ({cfg.default_cgroupns_mode}) is invalid; use "host" or "private"')
     for label in cfg.labels:
-        if not isinstance(label, str):
-            raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
-                              f"{_JSON_TYPES.get(type(label), 'value')} into Go struct field Config.labels of type string")
         if "=" not in label:
             raise invalid(f"bad attribute format: {label}")
     cfg.labels = conflict_free_labels(cfg.labels)
     ContainerDefaults.from_config(cfg)   # reads the seccomp profile: a missing one stops the start
+
+
+def _parse_flags(cfg: DaemonConfig, from_flags: set[str]) -> None:
+    """The flags' text -> values (dockerd's pflag errors: 'invalid argument "X" for "--flag" flag: ...')."""
+    def parsed(flag: str, text: str, parse):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise _flag_error(flag, text, str(e)) from None
+
+    if "default_ulimits" in from_flags:
+        ulimits = (parsed("default-ulimit", t, parse_ulimit) for t in cfg.default_ulimits)
+        cfg.default_ulimits = {u["Name"]: u for u in ulimits}
+    if "default_shm_size" in from_flags:
+        cfg.default_shm_size = parsed("default-shm-size", cfg.default_shm_size, parse_size)
+    if "shutdown_timeout" in from_flags:
+        cfg.shutdown_timeout = parsed("shutdown-timeout", cfg.shutdown_timeout, _parse_int)
+    for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
+        if key in from_flags and isinstance(getattr(cfg, key), str):
+            setattr(cfg, key, parsed(key.replace("_", "-"), getattr(cfg, key), _parse_bool))
+    if "labels" in from_flags:
+        for label in cfg.labels:
+            parsed("label", label, _label)
+
+
+def _parse_bool(text: str) -> bool:
+    if text not in _GO_BOOLS:
+        raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+    return _GO_BOOLS[text]
+
+
+def _label(text: str) -> str:
+    if "=" not in text:
+        raise ValueError(f"bad attribute format: {text}")
+    return text
 
 
 # daemon.json values: the JSON types dockerd's Config accepts, and its Go type for the error
@@ -225,13 +231,19 @@ _JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list
 
 
 def _check_file_types(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
+    def bad(value, field: str, go_type: str) -> ConfigError:
+        return ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
+                           f"{_JSON_TYPES.get(type(value), 'value')} into Go struct field Config.{field} of type {go_type}")
+
     for key, (kinds, go_type) in _FILE_TYPES.items():
         value = getattr(cfg, key)
-        if key in from_flags or (isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))):
+        if key in from_flags:
             continue
-        raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
-                          f"{_JSON_TYPES.get(type(value), 'value')} into Go struct field Config.{key.replace('_', '-')} "
-                          f"of type {go_type}")
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise bad(value, key.replace("_", "-"), go_type)
+    for label in cfg.labels if "labels" not in from_flags else ():
+        if not isinstance(label, str):
+            raise bad(label, "labels", "string")
 
 
 def _check_ipc_mode(mode: str, invalid) -> None:
