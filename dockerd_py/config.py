@@ -56,6 +56,16 @@ class DaemonConfig:
     ip_forward: bool = True
     default_gateway: str = ""
     default_bridge: BridgeSettings | None = None  # what those mean, set by load()
+    # containers' defaults and the daemon's own options of container_defaults.py (dockerd's names)
+    default_ulimits: dict = field(default_factory=dict)  # name -> {"Name", "Hard", "Soft"}
+    default_shm_size: int = 0        # bytes (daemon.json may say "64M"); 0: Docker's 64 MiB
+    default_ipc_mode: str = "private"
+    default_cgroupns_mode: str = ""  # "": private on cgroup v2, host on v1
+    no_new_privileges: bool = False
+    seccomp_profile: str = ""        # "" / "builtin", "unconfined" or a profile's path
+    labels: list[str] = field(default_factory=list)
+    shutdown_timeout: int = 15       # seconds the daemon gives its containers to stop at shutdown
+    live_restore: bool = False       # containers keep running while the daemon is down
 
     @property
     def level_name(self) -> str:
@@ -89,6 +99,15 @@ _FILE_KEYS = {
     "dns_search": "dns-search",
     "dns_opts": "dns-opts",
     **{attr: key for attr, (key, _) in bridgeconfig.KEYS.items()},
+    "default_ulimits": "default-ulimits",
+    "default_shm_size": "default-shm-size",
+    "default_ipc_mode": "default-ipc-mode",
+    "default_cgroupns_mode": "default-cgroupns-mode",
+    "no_new_privileges": "no-new-privileges",
+    "seccomp_profile": "seccomp-profile",
+    "labels": "labels",
+    "shutdown_timeout": "shutdown-timeout",
+    "live_restore": "live-restore",
 }
 
 
@@ -130,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
     p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"),
                    metavar="IP", help="the default bridge's containers' default route")
+    p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
+                   help="ulimit for containers that set none of that name (repeatable)")
+    p.add_argument("--default-shm-size", dest="default_shm_size", metavar="SIZE", help="containers' default /dev/shm size")
+    p.add_argument("--default-ipc-mode", dest="default_ipc_mode", metavar="private|shareable")
+    p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode", metavar="host|private")
+    p.add_argument("--no-new-privileges", dest="no_new_privileges", nargs="?", const=True, metavar="BOOL",
+                   help="no-new-privileges for containers unless they say otherwise")
+    p.add_argument("--seccomp-profile", dest="seccomp_profile", metavar="PATH|unconfined",
+                   help="containers' default seccomp profile")
+    p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE", help="daemon label (repeatable)")
+    p.add_argument("--shutdown-timeout", dest="shutdown_timeout", metavar="SECONDS",
+                   help="how long containers get to stop when the daemon shuts down (default 15)")
+    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, metavar="BOOL",
+                   help="keep containers running while the daemon is down (else it stops them at shutdown)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -166,6 +199,7 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
         cfg.default_bridge = bridgeconfig.resolve(cfg, bip_given=args.bip is not None or "bip" in file_values)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    _check_container_defaults(cfg, args)
     cfg.cleanup = args.cleanup
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
@@ -211,6 +245,13 @@ def _check_dns(cfg: DaemonConfig) -> None:
             ipaddress.ip_address(server)
         except ValueError:
             raise ConfigError(f"{server} is not an ip address") from None
+
+
+def _check_container_defaults(cfg: DaemonConfig, args: argparse.Namespace) -> None:
+    from . import container_defaults
+
+    container_defaults.check(cfg, {dest for dest in _FILE_KEYS if getattr(args, dest) is not None},
+                             args.config_file if os.path.exists(args.config_file) else None)
 
 
 def _check_registries(cfg: DaemonConfig) -> None:

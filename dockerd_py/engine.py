@@ -6,6 +6,7 @@ Services talk to each other only through the references passed here.
 import logging
 
 from .config import DaemonConfig
+from .container_defaults import ContainerDefaults
 from .lifecycle import ShimLauncher
 from .services.events import EventBus
 
@@ -48,7 +49,8 @@ class Engine:
                                            cgroup_parent=config.cgroup_parent, shim_launcher=self.shim_launcher,
                                            volumes=self.volumes, init=(config.init, config.init_path),
                                            dns_defaults=DnsSettings(tuple(config.dns), tuple(config.dns_search),
-                                                                    tuple(config.dns_opts)))
+                                                                    tuple(config.dns_opts)),
+                                           defaults=ContainerDefaults.from_config(config))
         self.volumes.find_container = self.containers.get  # --volumes-from
         self.execs = ExecService(self.containers)
         self.health = HealthMonitor(self.execs, self.containers)
@@ -65,9 +67,15 @@ class Engine:
         self.volumes.restore(c.id for c in self.containers.all())
         log.info("dockerd-py ready: %s", ", ".join(self.config.hosts))
 
-    def shutdown(self) -> None:
-        """Stop serving; containers keep running under their shims."""
+    def shutdown(self, *, daemon_exits: bool = True) -> None:
+        """Stop serving. When the daemon exits without --live-restore, the containers are stopped
+        first, as dockerd does (services/containers/shutdown.py); else they keep running under
+        their shims (a worker that gunicorn replaces leaves them alone)."""
         Engine.current = None
+        if daemon_exits and not self.config.live_restore:
+            from .services.containers import shutdown
+
+            shutdown.stop_all(self.containers, self.config.shutdown_timeout)
         self.shim_launcher.close(stop=True)
         self.networks.dns.close()
 

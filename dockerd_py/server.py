@@ -6,9 +6,12 @@ threads because every streaming or hijacked request holds one.
 """
 
 import logging
+import mmap
 import os
+import sys
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from .config import DaemonConfig
 
@@ -37,7 +40,14 @@ def gunicorn_binds(hosts: list[str]) -> list[str]:
 class DaemonApplication(BaseApplication):
     def __init__(self, config: DaemonConfig) -> None:
         self.daemon_config = config
+        # one byte shared with the forked worker: 1 once the master halts (SIGTERM/SIGINT), so that
+        # a worker that exits for any other reason (a reload, a timeout) leaves the containers alone
+        self._halting = mmap.mmap(-1, 1)
         super().__init__()
+
+    @property
+    def halting(self) -> bool:
+        return self._halting[0] == 1
 
     def load_config(self) -> None:
         cfg = self.daemon_config
@@ -61,6 +71,13 @@ class DaemonApplication(BaseApplication):
         for key, value in settings.items():
             self.cfg.set(key, value)
 
+    def run(self) -> None:
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as e:   # as BaseApplication.run
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.exit(1)
+
     def load(self):
         import gunicorn.http.wsgi
 
@@ -76,8 +93,24 @@ class DaemonApplication(BaseApplication):
         return create_app(engine)
 
 
+class _Arbiter(Arbiter):
+    """gunicorn's master. Without --live-restore, the worker stops the containers at shutdown
+    (in `worker_exit`, after its own `graceful_timeout` for open requests) and bounds that by
+    Docker's shutdown timeout itself: the master waits for it instead of killing it after
+    `graceful_timeout`."""
+
+    def stop(self, graceful: bool = True) -> None:
+        self.app._halting[0] = 1
+        if not self.app.daemon_config.live_restore:
+            self.cfg.set("graceful_timeout", _UNBOUNDED_SECONDS)
+        super().stop(graceful)
+
+
+_UNBOUNDED_SECONDS = 10**9
+
+
 def _worker_exit(server, worker) -> None:
     from .engine import Engine
 
     if Engine.current is not None:
-        Engine.current.shutdown()
+        Engine.current.shutdown(daemon_exits=server.app.halting)

@@ -112,15 +112,15 @@ class SystemService:
             "RegistryConfig": RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors).info(),
             "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
             "DockerRootDir": cfg.data_root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-            "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,
+            "Name": socket.gethostname(), "Labels": list(cfg.labels), "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION,
             "Runtimes": {name: {"path": path} for name, path in cfg.runtimes.items()},
             "DefaultRuntime": cfg.default_runtime,
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                       "Error": "", "RemoteManagers": None},
-            "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "docker-init",
+            "LiveRestoreEnabled": cfg.live_restore, "Isolation": "", "InitBinary": "docker-init",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"] + (["name=cgroupns"] if not v1 else []),
-            "Warnings": [],
+            "SecurityOptions": self.containers.defaults.info_security_options(cgroup_v2=not v1),
+            "Warnings": self.containers.defaults.info_warnings(),
         }
 
     def disk_usage(self) -> tuple[dict, list[tuple[object, tuple[int, int]]]]:

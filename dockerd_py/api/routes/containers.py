@@ -54,7 +54,7 @@ def blueprint(engine) -> Blueprint:
         return json_response(gate_container_inspect(
             views.inspect(c, graph, engine.volumes.container_mounts(c.id),
                           svc.sizes(c) if params.boolean("size") else None,
-                          exec_ids=engine.execs.container_exec_ids(c.id)), request_version()))
+                          exec_ids=engine.execs.container_exec_ids(c.id), defaults=svc.defaults), request_version()))
 
     @bp.get("/containers/<ref>/top")
     def top(ref):

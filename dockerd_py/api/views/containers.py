@@ -3,6 +3,7 @@
 import shlex
 import time
 
+from ...container_defaults import ContainerDefaults
 from ...oci.mounts import is_host_bind, parse_bind
 from ...timeutil import rfc3339_to_nano
 from ...services.containers import links
@@ -11,13 +12,13 @@ from ...services.containers.record import Container
 
 
 def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: tuple[int, int] | None = None,
-            exec_ids: list[str] | None = None) -> dict:
+            exec_ids: list[str] | None = None, defaults: ContainerDefaults = ContainerDefaults()) -> dict:
     out = {
         "Id": c.id, "Created": c.created, "Path": c.path, "Args": c.args, "State": c.state.to_json(),
         "Image": c.image_id, "ResolvConfPath": c.etc_path("resolv.conf"), "HostnamePath": c.etc_path("hostname"),
         "HostsPath": c.etc_path("hosts"), "LogPath": c.log_path, "Name": c.name, "RestartCount": c.restart_count,
         "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": exec_ids, "HostConfig": _host_config(c), "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
+        "ExecIDs": exec_ids, "HostConfig": _host_config(c, defaults), "GraphDriver": graph_driver, "Mounts": mounts(c, volume_mounts),
         "Config": c.config, "NetworkSettings": network_settings(c),
     }
     if sizes is not None:
@@ -25,11 +26,15 @@ def inspect(c: Container, graph_driver: dict, volume_mounts: list[dict], sizes: 
     return out
 
 
-def _host_config(c: Container) -> dict:
-    """HostConfig as Docker shows it: Links are the legacy links graph's (none on a user-defined network)."""
-    if c.host_config.get("Links") and not links.registers(c.host_config.get("NetworkMode") or ""):
-        return {**c.host_config, "Links": None}
-    return c.host_config
+def _host_config(c: Container, defaults: ContainerDefaults) -> dict:
+    """HostConfig as Docker shows it: Links are the legacy links graph's (none on a user-defined network);
+    Ulimits merged with the daemon's default ulimits."""
+    hc = c.host_config
+    if hc.get("Links") and not links.registers(hc.get("NetworkMode") or ""):
+        hc = {**hc, "Links": None}
+    if defaults.ulimits:
+        hc = {**hc, "Ulimits": defaults.merged_ulimits(hc.get("Ulimits"))}
+    return hc
 
 
 def mounts(c: Container, volume_mounts: list[dict]) -> list[dict]:

@@ -67,6 +67,7 @@ class Container:
     has_been_started: bool = False
     manually_stopped: bool = False
     legacy_read_only: bool = False  # created through API < 1.44: read-only host binds are not recursively so
+    no_new_privileges: bool = False  # fixed at create: the daemon's --no-new-privileges, then SecurityOpt
     exits: int = field(default=0, compare=False)  # in memory: exits seen since load, for wait(next-exit)
     removed: bool = field(default=False, compare=False)
     restart_delay: float = field(default=0.0, compare=False)  # in memory: the restart policy's back-off
@@ -107,7 +108,7 @@ class Container:
                 "RestartCount": self.restart_count, "Driver": "overlay2", "OS": "linux",
                 "NetworkSettings": self.network_settings, "LogPath": self.log_path,
                 "HasBeenStartedBefore": self.has_been_started, "HasBeenManuallyStopped": self.manually_stopped,
-                "DefaultReadOnlyNonRecursive": self.legacy_read_only,
+                "DefaultReadOnlyNonRecursive": self.legacy_read_only, "NoNewPrivileges": self.no_new_privileges,
                 "HostnamePath": self.etc_path("hostname"), "HostsPath": self.etc_path("hosts"),
                 "ResolvConfPath": self.etc_path("resolv.conf")}
 
@@ -122,4 +123,5 @@ class Container:
                    network_settings=data.get("NetworkSettings", {}),
                    has_been_started=data.get("HasBeenStartedBefore", False),
                    manually_stopped=data.get("HasBeenManuallyStopped", False),
-                   legacy_read_only=data.get("DefaultReadOnlyNonRecursive", False))
+                   legacy_read_only=data.get("DefaultReadOnlyNonRecursive", False),
+                   no_new_privileges=data.get("NoNewPrivileges", False))

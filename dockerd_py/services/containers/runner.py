@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
+from ...container_defaults import ContainerDefaults
 from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotModified, SystemErr
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec, detect_host
@@ -77,11 +78,13 @@ class Runner:
                  on_start_failed: Callable[[Container], None], volumes=None,
                  init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
                  check_start: Callable[[Container], None] | None = None,
-                 lookup: Callable[[str], Container] | None = None) -> None:
+                 lookup: Callable[[str], Container] | None = None,
+                 defaults: ContainerDefaults = ContainerDefaults()) -> None:
         self.check_start = check_start  # refuses a start before anything is made (a DockerError)
         self.images = images
         self.lookup = lookup  # containers by reference: PidMode container:<ref> donors, linked containers
         self.dns_defaults = dns_defaults
+        self.defaults = defaults  # the daemon's default ulimits, no-new-privileges, seccomp profile
         self.networks = networks
         self.volumes = volumes
         self.publish = publish
@@ -183,7 +186,7 @@ class Runner:
                     embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
-            spec = build_spec(container_id=c.id, config=config, host_config=hc,
+            spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc, c.no_new_privileges),
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,
                               cgroups_path=os.path.join("/", self.cgroup_parent.strip("/"), c.id),
@@ -310,11 +313,12 @@ class Runner:
             raise SystemErr(f"Cannot kill container: {c.id}: {e.message}") from None
         self.publish(c, "kill", signal=str(sig))
 
-    def stop(self, c: Container, sig: int, timeout: int) -> None:
+    def stop(self, c: Container, sig: int, timeout: int, *, by_user: bool = True) -> None:
+        """`by_user`: False at daemon shutdown, whose stops restart policies do not count."""
         with c.lock:
             if not c.state.running:
                 raise NotModified()
-            c.manually_stopped = True
+            c.manually_stopped = c.manually_stopped or by_user
         if c.state.status == "paused":
             self.resume(c, publish=False)
         self._signal_and_wait(c, sig, timeout)

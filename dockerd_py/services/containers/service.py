@@ -14,6 +14,7 @@ from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
 from ...filters import labels_match
+from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
@@ -43,7 +44,8 @@ PRUNE_FILTERS = {"until", "label", "label!"}
 class ContainerService:
     def __init__(self, *, data_root: str, exec_root: str, images, networks, events, runtimes: dict[str, str],
                  default_runtime: str, cgroup_parent: str, shim_launcher: ShimLauncher, volumes=None,
-                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings()) -> None:
+                 init: tuple[bool, str] = (False, ""), dns_defaults: DnsSettings = DnsSettings(),
+                 defaults: ContainerDefaults = ContainerDefaults()) -> None:
         self.root = os.path.join(data_root, "containers")
         self.task_root = os.path.join(exec_root, "containers")
         os.makedirs(self.root, mode=0o710, exist_ok=True)
@@ -54,6 +56,8 @@ class ContainerService:
         self.default_runtime = default_runtime
         self.runtimes = runtimes
         self.volumes = volumes
+        self.defaults = defaults  # the daemon's --default-* options
+        self.shutting_down = False  # set by shutdown.stop_all: no restart policy applies any more
         self.names = NameRegistry()
         self._containers: dict[str, Container] = {}
         self._lock = threading.Lock()
@@ -63,7 +67,7 @@ class ContainerService:
                              exec_root=exec_root, cgroup_parent=cgroup_parent, shim_launcher=shim_launcher, volumes=volumes,
                              on_exit=self._after_exit, on_start_failed=self._after_exit, init=init,
                              dns_defaults=dns_defaults, check_start=self._check_start,
-                             lookup=self.get)
+                             lookup=self.get, defaults=defaults)
 
     def _check_start(self, c: Container) -> None:
         networking_mod.check_shared(self, c)
@@ -119,6 +123,8 @@ class ContainerService:
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
+        host_config = self.defaults.fill_host_config(host_config)
+        no_new_privileges = self.defaults.no_new_privileges_for(host_config)
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
@@ -140,7 +146,8 @@ class ContainerService:
                       config=merged, host_config=host_config, path=path, args=args,
                       runtime_dir=os.path.join(self.task_root, container_id),
                       dir=os.path.join(self.root, container_id), network_settings=network_settings,
-                      legacy_read_only=legacy_read_only)
+                      legacy_read_only=legacy_read_only,
+                      no_new_privileges=no_new_privileges)
         try:
             links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
@@ -228,7 +235,7 @@ class ContainerService:
     def _after_exit(self, c: Container) -> None:
         if c.host_config.get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
-        elif restart.should_restart(c, c.state.exit_code):
+        elif not self.shutting_down and restart.should_restart(c, c.state.exit_code):
             threading.Thread(target=self._restart_by_policy, args=(c,), daemon=True,
                              name=f"restart-{c.short_id}").start()
 

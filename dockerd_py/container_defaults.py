@@ -1,0 +1,286 @@
+"""Daemon-wide defaults for containers, as dockerd has them.
+
+`--default-ulimit`, `--default-shm-size`, `--default-ipc-mode`, `--default-cgroupns-mode`,
+`--no-new-privileges` and `--seccomp-profile` (and `--label`, `--shutdown-timeout`, which
+`check` parses beside them) are checked at start-up with dockerd's texts.
+
+Docker applies the defaults at two moments, and so does this module:
+- at create, `fill_host_config` stores ShmSize, IpcMode and CgroupnsMode (inspect shows them);
+  and `no_new_privileges_for` gives the container's NoNewPrivileges (config.v2.json);
+- at start, `for_spec` hands the spec builder the default ulimits and seccomp profile and that
+  NoNewPrivileges, none of which Docker stores in HostConfig (inspect shows the Ulimits merged
+  with the defaults: `merged_ulimits`; SecurityOpt stays as the client sent it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from .config import ConfigError, DaemonConfig
+from .oci.resources import ULIMIT_NAMES
+from .oci.security import SECCOMP_BUILTIN, SECCOMP_UNCONFINED, parse_security_opt
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")   # go-units RAMInBytes
+_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def _flag_error(flag: str, value: str, message: str) -> ConfigError:
+    return ConfigError(f'invalid argument "{value}" for "--{flag}" flag: {message}')
+
+
+def _parse_int(text: str) -> int:
+    """Go's strconv.ParseInt(text, 10, 64), with its error text."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
+    value = int(text)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+    return value
+
+
+def parse_ulimit(text: str) -> dict:
+    """go-units ParseUlimit: name=soft[:hard] (hard defaults to soft)."""
+    name, sep, limits = text.partition("=")
+    if not sep:
+        raise ValueError(f"invalid ulimit argument: {text}")
+    if name not in ULIMIT_NAMES:
+        raise ValueError(f"invalid ulimit type: {name}")
+    values = limits.split(":")
+    if len(values) > 2:
+        raise ValueError(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
+    hard = _parse_int(values[1]) if len(values) == 2 else None
+    soft = _parse_int(values[0])
+    hard = soft if hard is None else hard
+    if hard != -1 and soft > hard:
+        raise ValueError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return {"Name": name, "Hard": hard, "Soft": soft}
+
+
+def parse_size(text: str) -> int:
+    """go-units RAMInBytes (binary units; no negative sizes)."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"invalid size: '{text}'")
+    return int(float(m.group(1)) * _SIZE_UNITS[(m.group(2) or "").lower()])
+
+
+@dataclass(frozen=True)
+class ContainerDefaults:
+    ulimits: tuple[dict, ...] = ()      # [{"Name", "Hard", "Soft"}], by name
+    shm_size: int = 0                   # 0: Docker's 64 MiB
+    ipc_mode: str = ""                  # "": private
+    cgroupns_mode: str = ""             # "": private on cgroup v2, host on v1
+    no_new_privileges: bool = False
+    seccomp_profile: str = SECCOMP_BUILTIN   # builtin, unconfined, or the profile's path
+    seccomp_json: str = ""              # a custom profile's text, read at start-up as dockerd does
+
+    @classmethod
+    def from_config(cls, cfg: DaemonConfig) -> "ContainerDefaults":
+        profile = cfg.seccomp_profile or SECCOMP_BUILTIN
+        text = ""
+        if profile not in (SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
+            try:
+                with open(profile) as f:
+                    text = f.read()
+            except OSError as e:
+                raise ConfigError(f"failed to start daemon: opening seccomp profile ({profile}) failed: "
+                                  f"open {profile}: {os.strerror(e.errno or 0).lower()}") from None
+        return cls(ulimits=tuple(cfg.default_ulimits[n] for n in sorted(cfg.default_ulimits)),
+                   shm_size=int(cfg.default_shm_size or 0), ipc_mode=cfg.default_ipc_mode,
+                   cgroupns_mode=cfg.default_cgroupns_mode, no_new_privileges=cfg.no_new_privileges,
+                   seccomp_profile=profile, seccomp_json=text)
+
+    def fill_host_config(self, hc: dict) -> dict:
+        """The create-time defaults (adaptContainerSettings), where the client left them empty."""
+        out = dict(hc)
+        if not out.get("ShmSize") and self.shm_size:
+            out["ShmSize"] = self.shm_size
+        if not out.get("IpcMode") and self.ipc_mode:
+            out["IpcMode"] = self.ipc_mode
+        if not out.get("CgroupnsMode") and self.cgroupns_mode:
+            out["CgroupnsMode"] = self.cgroupns_mode
+        return out
+
+    def merged_ulimits(self, ulimits: list[dict] | None) -> list[dict] | None:
+        """The container's ulimits, then the defaults of the names it does not set (mergeUlimits)."""
+        if not self.ulimits:
+            return ulimits
+        own = {u.get("Name") for u in ulimits or []}
+        return [*(ulimits or []), *(dict(u) for u in self.ulimits if u["Name"] not in own)]
+
+    def no_new_privileges_for(self, hc: dict) -> bool:
+        """What Docker stores at create (config.v2.json NoNewPrivileges): the daemon's default,
+        then the container's SecurityOpt. A later daemon default does not change it."""
+        return parse_security_opt(["no-new-privileges"] * self.no_new_privileges
+                                  + list(hc.get("SecurityOpt") or [])).no_new_privileges
+
+    def for_spec(self, hc: dict, no_new_privileges: bool) -> dict:
+        """HostConfig as the spec builder must see it: the default ulimits merged, and the container's
+        stored no-new-privileges and the daemon's seccomp profile ahead of its own SecurityOpt
+        (which win)."""
+        out = dict(hc)
+        out["Ulimits"] = self.merged_ulimits(hc.get("Ulimits"))
+        own = list(hc.get("SecurityOpt") or [])
+        first = []
+        if no_new_privileges:
+            first.append("no-new-privileges=true")
+        has_seccomp = any(o.startswith(("seccomp=", "seccomp:")) for o in own)
+        if not has_seccomp and not hc.get("Privileged"):   # privileged: no daemon profile (WithSeccomp)
+            if self.seccomp_profile == SECCOMP_UNCONFINED:
+                first.append(f"seccomp={SECCOMP_UNCONFINED}")
+            elif self.seccomp_json:
+                first.append(f"seccomp={self.seccomp_json}")
+        if first:
+            out["SecurityOpt"] = first + own
+        return out
+
+    def info_security_options(self, cgroup_v2: bool) -> list[str]:
+        """`docker info` SecurityOptions, in Docker's order (seccomp, cgroupns, no-new-privileges)."""
+        out = [f"name=seccomp,profile={self.seccomp_profile}"]
+        if (self.cgroupns_mode or ("private" if cgroup_v2 else "host")) == "private":
+            out.append("name=cgroupns")
+        if self.no_new_privileges:
+            out.append("name=no-new-privileges")
+        return out
+
+    def info_warnings(self) -> list[str]:
+        if self.seccomp_profile != SECCOMP_BUILTIN:
+            return ["WARNING: daemon is not using the default seccomp profile"]
+        return []
+
+
+def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
+    """Turn the flags' text into values and check them all, with dockerd's messages.
+
+    `from_flags`: the DaemonConfig fields given as flags (the rest came from daemon.json, typed).
+    `config_file`: the daemon.json in use, if any (dockerd then prefixes validation errors).
+    """
+    _check_file_types(cfg, from_flags, config_file)
+    _parse_flags(cfg, from_flags)
+    if "default_ulimits" not in from_flags:
+        cfg.default_ulimits = _file_ulimits(cfg.default_ulimits, config_file)
+    if "default_shm_size" not in from_flags and cfg.default_shm_size:   # dockerd reads a number as text too
+        try:
+            cfg.default_shm_size = parse_size(str(cfg.default_shm_size))
+        except ValueError as e:
+            raise ConfigError(f"unable to configure the Docker daemon with file {config_file}: {e}") from None
+
+    def invalid(message: str) -> ConfigError:
+        if config_file:
+            message = (f"unable to configure the Docker daemon with file {config_file}: "
+                       f"merged configuration validation from file and command line flags failed: {message}")
+        return ConfigError(message)
+
+    _check_ipc_mode(cfg.default_ipc_mode, invalid)
+    if cfg.default_cgroupns_mode not in ("", "host", "private"):
+        raise invalid(f'default cgroup namespace mode ({cfg.default_cgroupns_mode}) is invalid; use "host" or "private"')
+    for label in cfg.labels:
+        if "=" not in label:
+            raise invalid(f"bad attribute format: {label}")
+    cfg.labels = conflict_free_labels(cfg.labels)
+    ContainerDefaults.from_config(cfg)   # reads the seccomp profile: a missing one stops the start
+
+
+def _parse_flags(cfg: DaemonConfig, from_flags: set[str]) -> None:
+    """The flags' text -> values (dockerd's pflag errors: 'invalid argument "X" for "--flag" flag: ...')."""
+    def parsed(flag: str, text: str, parse):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise _flag_error(flag, text, str(e)) from None
+
+    if "default_ulimits" in from_flags:
+        ulimits = (parsed("default-ulimit", t, parse_ulimit) for t in cfg.default_ulimits)
+        cfg.default_ulimits = {u["Name"]: u for u in ulimits}
+    if "default_shm_size" in from_flags:
+        cfg.default_shm_size = parsed("default-shm-size", cfg.default_shm_size, parse_size)
+    if "shutdown_timeout" in from_flags:
+        cfg.shutdown_timeout = parsed("shutdown-timeout", cfg.shutdown_timeout, _parse_int)
+    for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
+        if key in from_flags and isinstance(getattr(cfg, key), str):
+            setattr(cfg, key, parsed(key.replace("_", "-"), getattr(cfg, key), _parse_bool))
+    if "labels" in from_flags:
+        for label in cfg.labels:
+            parsed("label", label, _label)
+
+
+def _parse_bool(text: str) -> bool:
+    if text not in _GO_BOOLS:
+        raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+    return _GO_BOOLS[text]
+
+
+def _label(text: str) -> str:
+    if "=" not in text:
+        raise ValueError(f"bad attribute format: {text}")
+    return text
+
+
+# daemon.json values: the JSON types dockerd's Config accepts, and its Go type for the error
+_FILE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "default_shm_size": ((int, str), "opts.MemBytes"), "shutdown_timeout": ((int,), "int"),
+    "no_new_privileges": ((bool,), "bool"), "live_restore": ((bool,), "bool"), "default_ipc_mode": ((str,), "string"),
+    "default_cgroupns_mode": ((str,), "string"), "seccomp_profile": ((str,), "string"), "labels": ((list,), "[]string"),
+}
+_JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+
+
+def _check_file_types(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
+    def bad(value, field: str, go_type: str) -> ConfigError:
+        return ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
+                           f"{_JSON_TYPES.get(type(value), 'value')} into Go struct field Config.{field} of type {go_type}")
+
+    for key, (kinds, go_type) in _FILE_TYPES.items():
+        value = getattr(cfg, key)
+        if key in from_flags:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise bad(value, key.replace("_", "-"), go_type)
+    for label in cfg.labels if "labels" not in from_flags else ():
+        if not isinstance(label, str):
+            raise bad(label, "labels", "string")
+
+
+def _check_ipc_mode(mode: str, invalid) -> None:
+    hint = 'use "shareable" or "private"'
+    kind, _, donor = mode.partition(":")
+    valid = mode in ("", "host", "private", "shareable", "none") or (kind == "container" and donor)
+    if not valid:
+        raise invalid(f"default IPC mode setting ({mode}) is invalid; {hint}")
+    if mode not in ("", "private", "shareable"):
+        raise invalid(f'IPC mode "{mode}" is not supported as default value; {hint}')
+
+
+def _file_ulimits(value, config_file: str | None) -> dict:
+    """daemon.json "default-ulimits": {"nofile": {"Name": "nofile", "Hard": N, "Soft": N}, ...}."""
+    def bad(detail: str) -> ConfigError:
+        return ConfigError(f"unable to configure the Docker daemon with file {config_file}: default-ulimits: {detail}")
+
+    if not isinstance(value, dict):
+        raise bad('an object of {"Name", "Soft", "Hard"} by ulimit name is expected')
+    out = {}
+    for name, u in value.items():
+        if not isinstance(u, dict) or not all(isinstance(u.get(k, 0), int) and not isinstance(u.get(k, 0), bool)
+                                              for k in ("Soft", "Hard")):
+            raise bad(f'{name}: {{"Name", "Soft", "Hard"}} with integer limits is expected')
+        ulimit_name = u.get("Name") or name
+        if ulimit_name not in ULIMIT_NAMES:
+            raise bad(f"invalid ulimit type: {ulimit_name}")
+        out[name] = {"Name": ulimit_name, "Hard": u.get("Hard", 0), "Soft": u.get("Soft", 0)}
+    return out
+
+
+def conflict_free_labels(labels: list[str]) -> list[str]:
+    """Each key once; one key with two values is refused (dockerd's GetConflictFreeLabels)."""
+    seen: dict[str, str] = {}
+    for label in labels:
+        key, _, value = label.partition("=")
+        if key in seen and seen[key] != value:
+            raise ConfigError(f"conflict labels for {key}={value} and {key}={seen[key]}")
+        seen[key] = value
+    return [f"{k}={v}" for k, v in seen.items()]
