@@ -23,56 +23,23 @@ they mean (`resolve`):
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from . import goflags
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MTU = 1500
 _MTU_RANGE = (68, 65535)  # what the kernel accepts for a bridge (ETH_MIN_MTU, ETH_MAX_MTU)
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
-_FALSE = ("0", "f", "F", "FALSE", "false", "False")
-# DaemonConfig attribute -> (daemon.json key, Go type in dockerd's Config)
-KEYS = {"icc": ("icc", bool), "ip": ("ip", str), "mtu": ("mtu", int), "fixed_cidr": ("fixed-cidr", str),
-        "default_gateway": ("default-gateway", str),
-        "ip_masq": ("ip-masq", bool), "iptables": ("iptables", bool), "ip_forward": ("ip-forward", bool)}
-_GO_TYPES = {bool: "bool", int: "int", str: "string"}
-_JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-
-
-def _invalid(value: str, flag: str, why: str) -> argparse.ArgumentTypeError:
-    return argparse.ArgumentTypeError(f'invalid argument "{value}" for "{flag}" flag: {why}')
-
-
-def bool_flag(flag: str) -> Callable[[str], bool]:
-    """argparse type of a Go boolean flag (``--icc``, ``--icc=false``)."""
-    def parse(text: str) -> bool:
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise _invalid(text, flag, f'strconv.ParseBool: parsing "{text}": invalid syntax')
-    return parse
-
-
-def int_flag(flag: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not re.fullmatch(r"[+-]?[0-9]+", text):  # Go's ParseInt: no spaces, no underscores
-            raise _invalid(text, flag, f'strconv.ParseInt: parsing "{text}": invalid syntax')
-        return int(text)
-    return parse
-
-
-def ip_flag(flag: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            raise _invalid(text, flag, f"{text} is not an ip address") from None
-    return parse
+# daemon.json: the JSON types dockerd's Config takes for these options, and their Go types
+FILE_TYPES: goflags.JsonTypes = {
+    "icc": ((bool,), "bool"), "ip": ((str,), "string"), "mtu": ((int,), "int"), "fixed_cidr": ((str,), "string"),
+    "default_gateway": ((str,), "string"), "ip_masq": ((bool,), "bool"), "iptables": ((bool,), "bool"),
+    "ip_forward": ((bool,), "bool"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,20 +85,10 @@ def _text(flag: bool) -> str:
     return "true" if flag else "false"
 
 
-def _check_types(cfg: Any) -> None:
-    """daemon.json values of the wrong JSON type, with dockerd's (encoding/json's) text."""
-    for attr, (key, kind) in KEYS.items():
-        value = getattr(cfg, attr)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"json: cannot unmarshal {_JSON_TYPES.get(type(value), 'value')} into Go struct "
-                             f"field Config.{key} of type {_GO_TYPES[kind]}")
-
-
 def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
     """Check the settings of `cfg` (a DaemonConfig), --bip's too, as dockerd does at start-up
     (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
     not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
-    _check_types(cfg)
     cfg.ip = _ip(cfg.ip) if cfg.ip else "0.0.0.0"  # daemon.json "ip": "" is the default, as in dockerd
     if cfg.default_gateway:
         cfg.default_gateway = _ip(cfg.default_gateway, "--default-gateway")
@@ -174,10 +131,11 @@ def _bip(text: str) -> ipaddress.IPv4Network:
 
 
 def _ip(text: str, flag: str = "--ip") -> str:
+    """A daemon.json address: the flag's text when it is none."""
     try:
-        return ip_flag(flag)(text)
-    except argparse.ArgumentTypeError as e:  # a daemon.json value: the flag's text
-        raise ValueError(str(e)) from None
+        return goflags.parse_ip(text)
+    except ValueError as e:
+        raise ValueError(goflags.flag_error(flag, text, e)) from None
 
 
 def _first_host(net: ipaddress.IPv4Network) -> ipaddress.IPv4Address:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 from .launchers import RUNTIME_NAME as BUILTIN_RUNTIME, runtime_launcher_path
 from .images.graphdriver import SUPPORTED as STORAGE_DRIVERS
-from . import bridgeconfig
+from . import bridgeconfig, goflags
 from .bridgeconfig import BridgeSettings
 
 
@@ -65,7 +65,7 @@ class DaemonConfig:
     seccomp_profile: str = ""        # "" / "builtin", "unconfined" or a profile's path
     labels: list[str] = field(default_factory=list)
     shutdown_timeout: int = 15       # seconds the daemon gives its containers to stop at shutdown
-    live_restore: bool = False       # containers keep running while the daemon is down
+    live_restore: bool = True        # containers keep running while the daemon is down (Docker's default: false)
 
     @property
     def level_name(self) -> str:
@@ -98,7 +98,14 @@ _FILE_KEYS = {
     "dns": "dns",
     "dns_search": "dns-search",
     "dns_opts": "dns-opts",
-    **{attr: key for attr, (key, _) in bridgeconfig.KEYS.items()},
+    "icc": "icc",
+    "ip": "ip",
+    "mtu": "mtu",
+    "fixed_cidr": "fixed-cidr",
+    "default_gateway": "default-gateway",
+    "ip_masq": "ip-masq",
+    "iptables": "iptables",
+    "ip_forward": "ip-forward",
     "default_ulimits": "default-ulimits",
     "default_shm_size": "default-shm-size",
     "default_ipc_mode": "default-ipc-mode",
@@ -112,7 +119,9 @@ _FILE_KEYS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dockerd-py", description="A Docker Engine daemon written in Python")
+    from .container_defaults import parse_label, parse_size, parse_ulimit
+
+    p = goflags.DockerdArgumentParser(prog="dockerd-py", description="A Docker Engine daemon written in Python")
     p.add_argument("-H", "--host", dest="hosts", action="append", help="daemon socket(s) to listen on (unix://, tcp://, fd://)")
     p.add_argument("--data-root", dest="data_root")
     p.add_argument("--exec-root", dest="exec_root")
@@ -141,28 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, what in (("--icc", "inter-container communication on the default bridge"),
                        ("--ip-masq", "masquerading of the default bridge"), ("--iptables", "netfilter rules"),
                        ("--ip-forward", "net.ipv4.ip_forward=1")):
-        p.add_argument(flag, dest=flag[2:].replace("-", "_"), nargs="?", const=True, metavar="BOOL",
-                       type=bridgeconfig.bool_flag(flag), help=f"{what} (default true; --{flag[2:]}=false)")
-    p.add_argument("--ip", dest="ip", type=bridgeconfig.ip_flag("--ip"),
+        goflags.add_bool_flag(p, flag, help=f"{what} (default true; {flag}=false)")
+    p.add_argument("--ip", dest="ip", type=goflags.flag_type("--ip", goflags.parse_ip),
                    help="host IP of -p without one (default bridge)")
-    p.add_argument("--mtu", dest="mtu", type=bridgeconfig.int_flag("--mtu"), help="the default bridge's MTU")
+    p.add_argument("--mtu", dest="mtu", type=goflags.flag_type("--mtu", goflags.parse_int), help="the default bridge's MTU")
     p.add_argument("--fixed-cidr", dest="fixed_cidr", metavar="CIDR", help="the default bridge's addresses, in --bip")
-    p.add_argument("--default-gateway", dest="default_gateway", type=bridgeconfig.ip_flag("--default-gateway"),
-                   metavar="IP", help="the default bridge's containers' default route")
+    p.add_argument("--default-gateway", dest="default_gateway", metavar="IP",
+                   type=goflags.flag_type("--default-gateway", goflags.parse_ip),
+                   help="the default bridge's containers' default route")
     p.add_argument("--default-ulimit", dest="default_ulimits", action="append", metavar="NAME=SOFT[:HARD]",
+                   type=goflags.flag_type("--default-ulimit", parse_ulimit),
                    help="ulimit for containers that set none of that name (repeatable)")
-    p.add_argument("--default-shm-size", dest="default_shm_size", metavar="SIZE", help="containers' default /dev/shm size")
+    p.add_argument("--default-shm-size", dest="default_shm_size", metavar="SIZE",
+                   type=goflags.flag_type("--default-shm-size", parse_size), help="containers' default /dev/shm size")
     p.add_argument("--default-ipc-mode", dest="default_ipc_mode", metavar="private|shareable")
     p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode", metavar="host|private")
-    p.add_argument("--no-new-privileges", dest="no_new_privileges", nargs="?", const=True, metavar="BOOL",
-                   help="no-new-privileges for containers unless they say otherwise")
+    goflags.add_bool_flag(p, "--no-new-privileges", help="no-new-privileges for containers unless they say otherwise")
     p.add_argument("--seccomp-profile", dest="seccomp_profile", metavar="PATH|unconfined",
                    help="containers' default seccomp profile")
-    p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE", help="daemon label (repeatable)")
+    p.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE",
+                   type=goflags.flag_type("--label", parse_label), help="daemon label (repeatable)")
     p.add_argument("--shutdown-timeout", dest="shutdown_timeout", metavar="SECONDS",
+                   type=goflags.flag_type("--shutdown-timeout", goflags.parse_int),
                    help="how long containers get to stop when the daemon shuts down (default 15)")
-    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, metavar="BOOL",
-                   help="keep containers running while the daemon is down (else it stops them at shutdown)")
+    goflags.add_bool_flag(p, "--live-restore", help="keep containers running while the daemon is down "
+                                                    "(default true; --live-restore=false: stop them at shutdown)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")
@@ -181,10 +193,13 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     if both:
         raise ConfigError("the following directives are specified both as a flag and in the configuration file: "
                           + ", ".join(f"{k}: (from flag: {getattr(args, _dest(k))}, from file: {file_values[k]})" for k in both))
-    for dest, key in _FILE_KEYS.items():
+    from_file = {dest: file_values[key] for dest, key in _FILE_KEYS.items()
+                 if getattr(args, dest) is None and key in file_values}
+    _check_file_types(from_file, args.config_file)
+    for dest in _FILE_KEYS:
         value = getattr(args, dest)
         if value is None:
-            value = file_values.get(key)
+            value = from_file.get(dest)
         if value is not None:
             setattr(cfg, dest, value)
     if cfg.debug:
@@ -245,6 +260,18 @@ def _check_dns(cfg: DaemonConfig) -> None:
             ipaddress.ip_address(server)
         except ValueError:
             raise ConfigError(f"{server} is not an ip address") from None
+
+
+def _check_file_types(from_file: dict, config_file: str) -> None:
+    """daemon.json values of a JSON type dockerd's Config does not take there (the options whose
+    types matter beyond a string: those of the default bridge and of the containers' defaults)."""
+    from . import container_defaults
+
+    try:
+        goflags.check_json_types(from_file, {**bridgeconfig.FILE_TYPES, **container_defaults.FILE_TYPES},
+                                 _FILE_KEYS, config_file)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _check_container_defaults(cfg: DaemonConfig, args: argparse.Namespace) -> None:

@@ -18,29 +18,13 @@ import os
 import re
 from dataclasses import dataclass
 
+from . import goflags
 from .config import ConfigError, DaemonConfig
 from .oci.resources import ULIMIT_NAMES
 from .oci.security import SECCOMP_BUILTIN, SECCOMP_UNCONFINED, parse_security_opt
 
-_INT64 = (-(1 << 63), (1 << 63) - 1)
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")   # go-units RAMInBytes
-_GO_BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
-             **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def _flag_error(flag: str, value: str, message: str) -> ConfigError:
-    return ConfigError(f'invalid argument "{value}" for "--{flag}" flag: {message}')
-
-
-def _parse_int(text: str) -> int:
-    """Go's strconv.ParseInt(text, 10, 64), with its error text."""
-    if not re.fullmatch(r"[+-]?[0-9]+", text):
-        raise ValueError(f'strconv.ParseInt: parsing "{text}": invalid syntax')
-    value = int(text)
-    if not _INT64[0] <= value <= _INT64[1]:
-        raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
-    return value
 
 
 def parse_ulimit(text: str) -> dict:
@@ -53,8 +37,8 @@ def parse_ulimit(text: str) -> dict:
     values = limits.split(":")
     if len(values) > 2:
         raise ValueError(f"too many limit value arguments - {limits}, can only have up to two, `soft[:hard]`")
-    hard = _parse_int(values[1]) if len(values) == 2 else None
-    soft = _parse_int(values[0])
+    hard = goflags.parse_int(values[1]) if len(values) == 2 else None
+    soft = goflags.parse_int(values[0])
     hard = soft if hard is None else hard
     if hard != -1 and soft > hard:
         raise ValueError(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
@@ -157,12 +141,13 @@ class ContainerDefaults:
 def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
     """Turn the flags' text into values and check them all, with dockerd's messages.
 
-    `from_flags`: the DaemonConfig fields given as flags (the rest came from daemon.json, typed).
-    `config_file`: the daemon.json in use, if any (dockerd then prefixes validation errors).
+    `from_flags`: the DaemonConfig fields given as flags (parsed by their argparse types; the rest
+    came from daemon.json, of the right JSON types). `config_file`: the daemon.json in use, if any
+    (dockerd then prefixes validation errors).
     """
-    _check_file_types(cfg, from_flags, config_file)
-    _parse_flags(cfg, from_flags)
-    if "default_ulimits" not in from_flags:
+    if "default_ulimits" in from_flags:
+        cfg.default_ulimits = {u["Name"]: u for u in cfg.default_ulimits}
+    else:
         cfg.default_ulimits = _file_ulimits(cfg.default_ulimits, config_file)
     if "default_shm_size" not in from_flags and cfg.default_shm_size:   # dockerd reads a number as text too
         try:
@@ -186,64 +171,18 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
     ContainerDefaults.from_config(cfg)   # reads the seccomp profile: a missing one stops the start
 
 
-def _parse_flags(cfg: DaemonConfig, from_flags: set[str]) -> None:
-    """The flags' text -> values (dockerd's pflag errors: 'invalid argument "X" for "--flag" flag: ...')."""
-    def parsed(flag: str, text: str, parse):
-        try:
-            return parse(text)
-        except ValueError as e:
-            raise _flag_error(flag, text, str(e)) from None
-
-    if "default_ulimits" in from_flags:
-        ulimits = (parsed("default-ulimit", t, parse_ulimit) for t in cfg.default_ulimits)
-        cfg.default_ulimits = {u["Name"]: u for u in ulimits}
-    if "default_shm_size" in from_flags:
-        cfg.default_shm_size = parsed("default-shm-size", cfg.default_shm_size, parse_size)
-    if "shutdown_timeout" in from_flags:
-        cfg.shutdown_timeout = parsed("shutdown-timeout", cfg.shutdown_timeout, _parse_int)
-    for key in ("no_new_privileges", "live_restore"):   # Go bool flags: --flag or --flag=false
-        if key in from_flags and isinstance(getattr(cfg, key), str):
-            setattr(cfg, key, parsed(key.replace("_", "-"), getattr(cfg, key), _parse_bool))
-    if "labels" in from_flags:
-        for label in cfg.labels:
-            parsed("label", label, _label)
-
-
-def _parse_bool(text: str) -> bool:
-    if text not in _GO_BOOLS:
-        raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
-    return _GO_BOOLS[text]
-
-
-def _label(text: str) -> str:
+def parse_label(text: str) -> str:
     if "=" not in text:
         raise ValueError(f"bad attribute format: {text}")
     return text
 
 
-# daemon.json values: the JSON types dockerd's Config accepts, and its Go type for the error
-_FILE_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+# daemon.json: the JSON types dockerd's Config takes for these options, and their Go types
+FILE_TYPES: goflags.JsonTypes = {
     "default_shm_size": ((int, str), "opts.MemBytes"), "shutdown_timeout": ((int,), "int"),
     "no_new_privileges": ((bool,), "bool"), "live_restore": ((bool,), "bool"), "default_ipc_mode": ((str,), "string"),
     "default_cgroupns_mode": ((str,), "string"), "seccomp_profile": ((str,), "string"), "labels": ((list,), "[]string"),
 }
-_JSON_TYPES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-
-
-def _check_file_types(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
-    def bad(value, field: str, go_type: str) -> ConfigError:
-        return ConfigError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
-                           f"{_JSON_TYPES.get(type(value), 'value')} into Go struct field Config.{field} of type {go_type}")
-
-    for key, (kinds, go_type) in _FILE_TYPES.items():
-        value = getattr(cfg, key)
-        if key in from_flags:
-            continue
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise bad(value, key.replace("_", "-"), go_type)
-    for label in cfg.labels if "labels" not in from_flags else ():
-        if not isinstance(label, str):
-            raise bad(label, "labels", "string")
 
 
 def _check_ipc_mode(mode: str, invalid) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InvalidParameter
+from ..goflags import parse_bool
 
 SECCOMP_UNCONFINED = "unconfined"
 SECCOMP_BUILTIN = "builtin"
@@ -16,15 +17,6 @@ class SecurityOptions:
     seccomp: str = ""              # "", "unconfined", "builtin" or a profile's JSON text
     apparmor: str = ""
     labels: list[str] = field(default_factory=list)
-
-
-def _parse_bool(text: str) -> bool | None:
-    """Go's strconv.ParseBool."""
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    return None
 
 
 def parse_security_opt(opts: list[str] | None) -> SecurityOptions:
@@ -48,10 +40,10 @@ def parse_security_opt(opts: list[str] | None) -> SecurityOptions:
         elif key == "seccomp":
             out.seccomp = value
         elif key == "no-new-privileges":
-            flag = _parse_bool(value)
-            if flag is None:
-                raise InvalidParameter(f'invalid --security-opt 2: "{opt}"')
-            out.no_new_privileges = flag
+            try:
+                out.no_new_privileges = parse_bool(value)
+            except ValueError:
+                raise InvalidParameter(f'invalid --security-opt 2: "{opt}"') from None
         else:
             raise InvalidParameter(f'invalid --security-opt 2: "{opt}"')
     return out

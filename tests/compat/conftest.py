@@ -129,7 +129,6 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
             "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
             "--cgroup-parent", f"/dpytest-{tag}", "--default-address-pool", f"base={_free_pool_base()},size=24",
             "--dns", "127.0.0.1"]  # containers' lookups of foreign names stay on this machine (nothing serves there)
-    args += ["--live-restore"]  # tests restart the daemon under running containers (--live-restore=false undoes it)
     if RUNC:
         args += ["--add-runtime", f"runc={RUNC}"]
     if CRUN:
