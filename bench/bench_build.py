@@ -32,25 +32,17 @@ import tempfile
 import time
 import uuid
 
+from target import DEFAULT_CLI, DockerTarget
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-DEFAULT_CLI = "/usr/local/bin/docker"
 
 
-class Daemon:
+class Daemon(DockerTarget):
     def __init__(self, name: str, host: str, cli: str, run_id: str) -> None:
-        self.name, self.host, self.cli = name, host, cli
-        self.env = dict(os.environ, DOCKER_HOST=host, DOCKER_BUILDKIT="0")
-        self.env.pop("DOCKER_CONTEXT", None)
+        super().__init__(name, host, cli, DOCKER_BUILDKIT="0")
         self.repo = f"dockerd-py-bench-build-{run_id}"
         self.tags: list[str] = []
-
-    def docker(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        p = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                           start_new_session=True)
-        if p.returncode != 0:
-            raise RuntimeError(f"[{self.name}] docker {' '.join(args)}: rc={p.returncode}: {p.stderr.strip()[-800:]}")
-        return p
 
     def build(self, context: str, no_cache: bool) -> tuple[float, str]:
         tag = f"{self.repo}:{len(self.tags)}"

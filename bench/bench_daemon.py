@@ -42,35 +42,27 @@ import threading
 import time
 import uuid
 
+from target import DEFAULT_CLI, DockerTarget
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-DEFAULT_CLI = "/usr/local/bin/docker"
 LABEL = "dockerd-py-bench"
 STOP = threading.Event()   # set on Ctrl-C/SIGTERM: queued container starts are skipped
 
 
 # --------------------------------------------------------------------------- daemons
 
-class Daemon:
+class Daemon(DockerTarget):
     def __init__(self, name: str, host: str, cli: str, run_id: str):
-        self.name, self.host, self.cli, self.run_id = name, host, cli, run_id
-        self.env = dict(os.environ, DOCKER_HOST=host)
-        self.env.pop("DOCKER_CONTEXT", None)
+        super().__init__(name, host, cli)
+        self.run_id = run_id
         self.created: set[str] = set()   # ids of containers we started and not yet removed
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        # own session: a Ctrl-C on the terminal reaches the bench only, never a CLI
-        # half-way through `docker run -d` (its container would escape cleanup)
-        p = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                           start_new_session=True)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"[{self.name}] docker {' '.join(args)}: rc={p.returncode}: {p.stderr.strip()[:500]}")
-        return p
+        return super().docker(*args, timeout=timeout, check=check)
 
     def timed(self, *args: str, timeout: float = 120) -> float:
-        t0 = time.perf_counter()
-        self.docker(*args, timeout=timeout)
-        return time.perf_counter() - t0
+        return super().timed(*args, timeout=timeout)
 
     def label_args(self) -> list[str]:
         return ["--label", f"{LABEL}={self.run_id}"]

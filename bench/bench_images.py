@@ -25,46 +25,28 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import uuid
+
+from target import DEFAULT_CLI, DockerTarget
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-DEFAULT_CLI = "/usr/local/bin/docker"
 DEBIAN_TAR = os.path.join(os.environ.get("DPY_TEST_CACHE", "/var/cache/dockerd-py-tests"), "bookworm-minbase.tar")
 REPO = "dockerd-py-bench-img"
 
 
-class Daemon:
+class Daemon(DockerTarget):
     def __init__(self, name: str, host: str, cli: str) -> None:
-        self.name, self.host, self.cli = name, host, cli
-        self.env = dict(os.environ, DOCKER_HOST=host)
-        self.env.pop("DOCKER_CONTEXT", None)
+        super().__init__(name, host, cli)
         self.tags: set[str] = set()
-
-    def docker(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-        p = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout, start_new_session=True)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"[{self.name}] docker {' '.join(args)}: rc={p.returncode}: {p.stderr.strip()[:500]}")
-        return p
-
-    def timed(self, *args: str) -> float:
-        t0 = time.perf_counter()
-        self.docker(*args)
-        return time.perf_counter() - t0
 
     def rmi(self, tag: str) -> None:
         self.docker("rmi", "-f", tag, check=False)
         self.tags.discard(tag)
 
-    def version(self) -> str:
-        p = self.docker("version", "--format", "{{.Server.Version}}", check=False)
-        return p.stdout.strip() or p.stderr.strip()[:100]
 
 
 def median(xs: list[float]) -> float:

@@ -34,41 +34,21 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 import registry as registry_mod  # noqa: E402  (tests/registry.py)
+from target import DEFAULT_CLI, DockerTarget  # noqa: E402  (bench/target.py)
 
 RESULTS = os.path.join(HERE, "results")
-DEFAULT_CLI = "/usr/local/bin/docker"
 
 
-class Daemon:
+class Daemon(DockerTarget):
     def __init__(self, name: str, host: str, cli: str, config_dir: str) -> None:
-        self.name, self.host, self.cli = name, host, cli
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-        self.env.update(DOCKER_HOST=host, DOCKER_CONFIG=config_dir)
-
-    def docker(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
-        p = subprocess.run([self.cli, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                           start_new_session=True)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"[{self.name}] docker {' '.join(args)}: rc={p.returncode}: {p.stderr.strip()[:500]}")
-        return p
-
-    def timed(self, *args: str) -> float:
-        t0 = time.perf_counter()
-        self.docker(*args)
-        return time.perf_counter() - t0
-
-    def version(self) -> str:
-        return self.docker("version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})",
-                           check=False).stdout.strip()
+        super().__init__(name, host, cli, DOCKER_CONFIG=config_dir)
 
 
 def layer_tar(index: int, size: int) -> bytes:
