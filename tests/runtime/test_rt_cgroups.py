@@ -137,3 +137,13 @@ def test_parallel_creates_new_parent(rt, bundle, tmp_path):
                 os.rmdir(f"/sys/fs/cgroup/{c}{parent}")
             except OSError:
                 pass
+
+
+@v1_only
+@pytest.mark.skipif("rdma" in hierarchies(), reason="an rdma hierarchy is mounted here")
+def test_rdma_limit_without_rdma_hierarchy(rt, bundle):
+    """cgroup v1 without an rdma hierarchy: limits that cannot be written are refused, as runc does."""
+    bundle.spec["linux"]["resources"]["rdma"] = {"mlx4_0": {"hcaHandles": 3}}
+    res = run_in(rt, bundle, "true")
+    assert res.returncode == 1
+    assert "cannot set rdma limit: container could not join or create cgroup" in res.stderr
