@@ -483,5 +483,6 @@ def test_rdma_limit_unknown_device(pair, bundle):
     for rt in pair:
         bundle.spec["linux"]["resources"]["rdma"] = {"nosuchhca0": {"hcaHandles": 1}}
         res = run_in(rt, bundle, "true")
-        results.append((res.returncode, "nosuchhca0 hca_handle=1" in res.stderr, "no such device" in res.stderr.lower()))
+        err = res.stderr.lower()
+        results.append((res.returncode, "nosuchhca0 hca_handle=1" in err, "no such device" in err))
     assert results[0] == results[1] == (1, True, True), results
