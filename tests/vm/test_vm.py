@@ -97,3 +97,16 @@ def test_runtime_under_pure_cgroup_v2(guest):
     assert res.returncode == 0, res.output[-8000:] + res.console[-2000:]
     assert not [line for line in res.output.splitlines() if line.startswith("SKIPPED") and "test_rt_idmap" in line], \
         res.output[-3000:]
+
+
+def test_rdma_on_cgroup_v1(guest):
+    """A guest that leaves rdma and devices to v1: in a private mount namespace, a v1 /sys/fs/cgroup
+    with only these two hierarchies (runc needs devices); rdma limits on a soft-RoCE device
+    against runc (tests/runtime/test_rt_cgroups.py)."""
+    v1 = ("umount /sys/fs/cgroup && mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup && for c in rdma devices; do "
+          "mkdir /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || exit 1; done && "
+          f"exec {PYTEST} tests/runtime/test_rt_cgroups.py -k rdma_v1")
+    res = guest(f"/usr/bin/unshare -m --propagation private sh -c {shlex.quote(v1)}", v1=("rdma", "devices"),
+                timeout=600)
+    assert res.returncode == 0 and "2 passed" in res.output and " skipped" not in res.output, \
+        res.output[-6000:] + res.console[-2000:]
