@@ -94,6 +94,13 @@ def from_paths(paths: dict[str, str]) -> Manager:
     return V1Manager(paths)
 
 
+def rdma_max_lines(rdma: dict[str, Any]) -> list[str]:
+    """linux.resources.rdma as rdma.max lines (v1 and v2 alike): one per device, the limits given."""
+    return [dev + "".join(f" {name}={limits[key]}" for key, name in
+                          (("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object")) if limits.get(key) is not None)
+            for dev, limits in rdma.items()]
+
+
 def write(path: str, value: str | int) -> None:
     """Write one cgroup file (no O_TRUNC/O_CREAT: these are kernel files)."""
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import time
 
-from .manager import Manager, read, read_pids, rmdir_retry, write
+from ..errors import ConfigError
+from .manager import Manager, rdma_max_lines, read, read_pids, rmdir_retry, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -118,6 +119,11 @@ class V1Manager(Manager):
             write(f"{d}/{name}", blkio["weight"])
         if "devices" in self.paths and res.get("devices") is not None:
             self._devices(res["devices"])
+        if res.get("rdma"):
+            if "rdma" not in self.paths:  # runc too refuses limits it cannot write
+                raise ConfigError("cannot set rdma limit: container could not join or create cgroup")
+            for line in rdma_max_lines(res["rdma"]):
+                write(f"{self.paths['rdma']}/rdma.max", line)
 
     @staticmethod
     def _set_memory_and_swap(d: str, limit: int | None, swap: int | None) -> None:

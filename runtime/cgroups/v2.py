@@ -12,7 +12,7 @@ import posix
 import time
 
 from ..errors import ConfigError
-from .manager import Manager, CGROUP_ROOT, read, read_pids, rmdir_retry, write
+from .manager import Manager, CGROUP_ROOT, rdma_max_lines, read, read_pids, rmdir_retry, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -102,10 +102,7 @@ class V2Manager(Manager):
                 write(f"{d}/cpuset.{key}", cpu[key])
         for entry in res.get("hugepageLimits") or []:
             write(f"{d}/hugetlb.{entry['pageSize']}.max", entry["limit"])
-        for dev, limits in (res.get("rdma") or {}).items():
-            line = dev + "".join(f" {name}={limits[key]}" for key, name in
-                                 (("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object"))
-                                 if limits.get(key) is not None)
+        for line in rdma_max_lines(res.get("rdma") or {}):
             write(f"{d}/rdma.max", line)
         self._unified(res.get("unified") or {})
 

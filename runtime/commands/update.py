@@ -2,7 +2,7 @@
 
 As runc: `--resources FILE` (or `-` for stdin) holds OCI LinuxResources JSON and
 overrides the flags; otherwise the flags (--memory, --cpu-share, --pids-limit ...).
-Only what is given is written; device rules are never touched.
+Only what is given is written; device rules and rdma limits are never touched (as runc 1.1).
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def run(args: Args) -> int:
     if not args.resources and args.mem_bw_schema:
         raise ConfigError("Intel RDT/MBA: memory bandwidth schema is not enabled")
     res = _drop_zero(from_file(args.resources) if args.resources else from_flags(args))
+    res.pop("rdma", None)  # runc 1.1 takes no rdma limits in update: those of create stay
     c = Container.load(args.root, args.id)
     if c.status == "stopped":
         raise IncorrectStatus("container not running")

@@ -265,3 +265,48 @@ def ubundle(bundle: Bundle, userns_rootfs: str) -> Bundle:
     bundle.spec["linux"]["uidMappings"] = USERNS_MAPS
     bundle.spec["linux"]["gidMappings"] = USERNS_MAPS
     return bundle
+
+
+# --- rdma (test_rt_cgroups_v2.py, test_rt_cgroups.py) ---------------------
+class SoftRoce:
+    """A soft-RoCE device (rdma_rxe) on a dummy link, both made here. remove() takes the
+    device away before any cgroup that limited it: Linux 6.1 keeps a removed cgroup's rdma
+    limits listed on the device, and unregistering the device later touches freed memory
+    (list_del corruption in rdmacg_unregister_device, the guest's kernel stops)."""
+
+    def __init__(self) -> None:
+        tag = os.getpid() % 100000
+        self.name, self.link = f"dprxe{tag}", f"dprd{tag}"
+        self.made: list[list[str]] = []
+
+    def make(self) -> str | None:
+        """None, or why no device could be made."""
+        if subprocess.run(["modprobe", "rdma_rxe"], capture_output=True).returncode != 0:
+            return "no rdma_rxe (soft-RoCE) module for this kernel; the tests/vm guest has it"
+        for argv, undo in ((["ip", "link", "add", self.link, "type", "dummy"], ["ip", "link", "del", self.link]),
+                           (["ip", "link", "set", self.link, "up"], None),
+                           (["rdma", "link", "add", self.name, "type", "rxe", "netdev", self.link],
+                            ["rdma", "link", "delete", self.name])):
+            res = subprocess.run(argv, capture_output=True, text=True)
+            if res.returncode != 0:
+                return f"{' '.join(argv)}: {res.stderr.strip()}"
+            if undo:
+                self.made.append(undo)
+        return None
+
+    def remove(self) -> None:
+        while self.made:
+            subprocess.run(self.made.pop(), capture_output=True)
+
+
+@pytest.fixture
+def rxe():
+    """Ask for it after `pair`: its teardown (the device) then comes before the containers'."""
+    dev = SoftRoce()
+    try:
+        why = dev.make()
+        if why:
+            pytest.skip(why)
+        yield dev
+    finally:
+        dev.remove()

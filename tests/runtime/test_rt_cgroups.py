@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import CGROUP_PARENT, cgroup_exists, run_in, v1_only
+from conftest import CGROUP_PARENT, CGROUP_V2, cgroup_exists, run_in, v1_only
 
 from dockerd_runtime.cgroups.manager import own_cgroups
 from dockerd_runtime.cgroups.v1 import hierarchies
@@ -137,3 +137,51 @@ def test_parallel_creates_new_parent(rt, bundle, tmp_path):
                 os.rmdir(f"/sys/fs/cgroup/{c}{parent}")
             except OSError:
                 pass
+
+
+@v1_only
+@pytest.mark.skipif("rdma" in hierarchies(), reason="an rdma hierarchy is mounted here")
+def test_rdma_limit_without_rdma_hierarchy(rt, bundle):
+    """cgroup v1 without an rdma hierarchy: limits that cannot be written are refused, as runc does."""
+    bundle.spec["linux"]["resources"]["rdma"] = {"mlx4_0": {"hcaHandles": 3}}
+    res = run_in(rt, bundle, "true")
+    assert res.returncode == 1
+    assert "cannot set rdma limit: container could not join or create cgroup" in res.stderr
+
+
+rdma_v1 = pytest.mark.skipif(CGROUP_V2 or "rdma" not in hierarchies(),
+                             reason="needs a cgroup v1 rdma hierarchy (tests/vm mounts one in a guest)")
+
+
+@rdma_v1
+def test_rdma_v1_limits_create_update_delete(pair, bundle, rxe):
+    """rdma.max of a v1 rdma hierarchy as runc writes it; `update` leaves it (as runc 1.1)."""
+    seen, made = [], []
+    for rt in pair:
+        cid = rt.new_id()
+        bundle.spec["linux"]["resources"]["rdma"] = {rxe.name: {"hcaHandles": 3, "hcaObjects": 7}}
+        bundle.args("sleep", "100").write(cid)
+        rt.ok("run", "--detach", "--bundle", bundle.path, cid)
+        row = [_cg("rdma", cid, "rdma.max"), str(rt.state(cid)["pid"]) in _cg("rdma", cid, "cgroup.procs").split()]
+        rt.ok("update", "--resources", "-", cid, input=json.dumps({"rdma": {rxe.name: {"hcaHandles": 9}}}))
+        row.append(_cg("rdma", cid, "rdma.max"))
+        seen.append(row)
+        made.append((rt, cid))
+    limits = f"{rxe.name} hca_handle=3 hca_object=7"
+    assert seen[0] == seen[1] == [limits, True, limits]
+    rxe.remove()  # before the cgroups go (see conftest.SoftRoce)
+    for rt, cid in made:
+        rt.ok("delete", "--force", cid)
+        assert not os.path.exists(f"/sys/fs/cgroup/rdma{CGROUP_PARENT}/{cid}")
+
+
+@rdma_v1
+def test_rdma_v1_unknown_device(pair, bundle):
+    results = []
+    for rt in pair:
+        bundle.spec["linux"]["resources"]["rdma"] = {"nosuchhca0": {"hcaHandles": 1}}
+        res = run_in(rt, bundle, "true")
+        err = res.stderr.lower()
+        results.append((res.returncode, "nosuchhca0 hca_handle=1" in err, "no such device" in err,
+                        os.path.exists(f"/sys/fs/cgroup/rdma{CGROUP_PARENT}/{rt.ids[-1]}")))
+    assert results[0] == results[1] == (1, True, True, False), results

@@ -393,3 +393,37 @@ def test_exec_into_sub_cgroup(pair, bundle):
         rt.ok("delete", "--force", cid)  # removes the sub-cgroup too
         assert not os.path.exists(f"{ROOT}{CGROUP_PARENT}/{cid}")
     assert outputs[0] == outputs[1] == (0, True, True)
+
+
+# --- rdma ------------------------------------------------------------------
+@needs("rdma")
+def test_rdma_limits_create_update_delete(pair, bundle, rxe):
+    """rdma.max as runc writes it; `update` leaves it (runc 1.1 takes no rdma limits there)."""
+    seen, made = [], []
+    for rt in pair:
+        both = _create(rt, bundle, {"rdma": {rxe.name: {"hcaHandles": 3, "hcaObjects": 7}}})
+        handles = _create(rt, bundle, {"rdma": {rxe.name: {"hcaHandles": 2}}})
+        row = [_cg(both, "rdma.max"), _cg(handles, "rdma.max")]
+        rt.ok("update", "--resources", "-", both, input=json.dumps({"rdma": {rxe.name: {"hcaHandles": 9}},
+                                                                    "pids": {"limit": 20}}))
+        row += [_cg(both, "rdma.max"), _cg(both, "pids.max")]
+        seen.append(row)
+        made += [(rt, both), (rt, handles)]
+    assert seen[0] == seen[1] == [f"{rxe.name} hca_handle=3 hca_object=7", f"{rxe.name} hca_handle=2 hca_object=max",
+                                  f"{rxe.name} hca_handle=3 hca_object=7", "20"]
+    rxe.remove()  # before the cgroups go (see SoftRoce)
+    for rt, cid in made:
+        rt.ok("delete", "--force", cid)
+        assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}")
+
+
+@needs("rdma")
+def test_rdma_limit_unknown_device(pair, bundle):
+    """Both fail to start, with the kernel's ENODEV, and leave no cgroup (pair checks)."""
+    results = []
+    for rt in pair:
+        bundle.spec["linux"]["resources"]["rdma"] = {"nosuchhca0": {"hcaHandles": 1}}
+        res = run_in(rt, bundle, "true")
+        err = res.stderr.lower()
+        results.append((res.returncode, "nosuchhca0 hca_handle=1" in err, "no such device" in err))
+    assert results[0] == results[1] == (1, True, True), results

@@ -36,6 +36,10 @@ BUSYBOX = "/bin/busybox"
 # what the initramfs loads, in this order (each after the modules it depends on, see modules.dep)
 ROOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
 CONTROLLERS = "+cpu +memory +pids +io +cpuset"
+# what cgroup_no_v1= takes (subsystem or legacy names): all of them keeps v1 out, but for those
+# a guest is asked to leave free (`v1=`): a test may then mount them as v1 hierarchies itself
+V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "blkio", "memory", "devices", "freezer", "net_cls", "perf_event",
+                  "net_prio", "hugetlb", "pids", "rdma", "misc")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -229,9 +233,10 @@ def build_initramfs(release: str, dest: str) -> None:
 
 
 def run(command: str, *, timeout: float = 600, memory_mb: int = 3072, cpus: int = 2,
-        cwd: str | None = None, env: dict[str, str] | None = None) -> GuestResult:
+        cwd: str | None = None, env: dict[str, str] | None = None, v1: tuple[str, ...] = ()) -> GuestResult:
     """Boot a guest, run `command` with sh in `cwd` (default: here), power off. On timeout
-    qemu is killed by its PID and the result has returncode -1 and timed_out set."""
+    qemu is killed by its PID and the result has returncode -1 and timed_out set. `v1`:
+    controllers left mountable as cgroup v1 hierarchies (none is mounted, none enabled in v2)."""
     found = kernel()
     if found is None:
         raise RuntimeError(unavailable() or "no kernel")
@@ -246,7 +251,7 @@ def run(command: str, *, timeout: float = 600, memory_mb: int = 3072, cpus: int 
         with open(os.path.join(share, "command.sh"), "w") as f:
             f.write(command + "\n")
         console = os.path.join(work, "console")
-        argv = _qemu_argv(*found, work, share, console) + ["-smp", str(cpus), "-m", str(memory_mb)]
+        argv = _qemu_argv(*found, work, share, console, v1) + ["-smp", str(cpus), "-m", str(memory_mb)]
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)
@@ -281,14 +286,16 @@ def _keep_mounts(paths: list[str]) -> str:
     return "".join(lines)
 
 
-def _qemu_argv(vmlinuz: str, release: str, work: str, share: str, console: str) -> list[str]:
+def _qemu_argv(vmlinuz: str, release: str, work: str, share: str, console: str, v1: tuple[str, ...]) -> list[str]:
     initrd = os.path.join(work, "initrd")
     build_initramfs(release, initrd)
     # KVM where the CPU virtualises; else qemu's own translator (TCG), a few times slower
     accel = ["-enable-kvm", "-cpu", "host"] if hardware_virtualisation() else ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    no_v1 = ",".join(c for c in V1_CONTROLLERS if c not in v1) if v1 else "all"
     return [QEMU, *accel, "-nodefaults", "-no-user-config", "-display", "none",
             "-vga", "none", "-no-reboot", "-nic", "none", "-serial", f"file:{console}",
-            "-kernel", vmlinuz, "-initrd", initrd, "-append", "console=ttyS0 rdinit=/init panic=-1 cgroup_no_v1=all",
+            "-kernel", vmlinuz, "-initrd", initrd,
+            "-append", f"console=ttyS0 rdinit=/init panic=-1 cgroup_no_v1={no_v1}",
             "-fsdev", "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=root,mount_tag=hostroot",
             "-fsdev", f"local,id=share,path={share},security_model=none",

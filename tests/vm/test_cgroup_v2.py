@@ -1,7 +1,7 @@
-"""cgroup v2 for real, in the guest: every resource, `update`, freeze, OOM events, stats, the
-device eBPF program and the cgroup mount, each against runc (tests/runtime/test_rt_cgroups_v2.py),
-and the daemon on v2: run flags, `docker stats`, `docker update`, OOMKilled, devices
-(tests/compat/test_cgroup_v2.py). ~3 min under TCG."""
+"""cgroup v2 for real, in the guest: every resource (rdma on a soft-RoCE device), `update`, freeze,
+OOM events, stats, the device eBPF program and the cgroup mount, each against runc
+(tests/runtime/test_rt_cgroups_v2.py), and the daemon on v2: run flags, `docker stats`,
+`docker update`, OOMKilled, devices (tests/compat/test_cgroup_v2.py). ~3 min under TCG."""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ def test_guest_has_pure_cgroup_v2_the_modules_and_no_way_out(guest):
     res = guest("echo release=$(uname -r); ip -o link | grep -vc ' lo:' | sed 's/^/links=/'; "
                 "awk '$2 == \"/sys/fs/cgroup\" {print \"cgroupfs=\" $3}' /proc/mounts; "
                 "echo subtree=$(cat /sys/fs/cgroup/cgroup.subtree_control); grep -c cgroup /proc/mounts | sed 's/^/mounts=/'; "
-                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables; do modprobe $m || echo no=$m; done; "
+                "for m in ipvlan 8021q dummy macvlan veth bridge overlay nf_tables rdma_rxe loop ext4; do "
+                "modprobe $m || echo no=$m; done; "
                 f"touch {probe} && echo root=writable; "
                 "touch /tmp/x /run/x /var/lib/x && echo scratch=writable", timeout=300)
     assert res.returncode == 0, res.output + res.console[-3000:]
@@ -83,13 +84,29 @@ def test_sublink_networks_in_guest(guest):
 
 
 # The runtime's cgroup v2 paths, each test against runc: the starter spec, create/start/kill/delete,
-# ps, a new cgroup parent, stats. The whole suite (~10 min under TCG) with DOCKERD_PY_VM_RUNTIME=all.
+# ps, a new cgroup parent, stats; and id-mapped mounts (on a loop-mounted ext4: 6.1's tmpfs has none).
+# The whole suite (~10 min under TCG) with DOCKERD_PY_VM_RUNTIME=all.
 RUNTIME_IN_GUEST = ("tests/runtime/test_rt_spec.py tests/runtime/test_rt_lifecycle.py tests/runtime/test_rt_cgroups.py "
-                    "tests/runtime/test_rt_events.py -k 'spec or create_start_kill_delete or kill_all_and_ps or "
-                    "parallel_creates or stats_shape or errors_match'")
+                    "tests/runtime/test_rt_events.py tests/runtime/test_rt_idmap.py -k 'spec or create_start_kill_delete "
+                    "or kill_all_and_ps or parallel_creates or stats_shape or errors_match or idmap'")
 
 
 def test_runtime_under_pure_cgroup_v2(guest):
     which = "tests/runtime" if os.environ.get("DOCKERD_PY_VM_RUNTIME") == "all" else RUNTIME_IN_GUEST
     res = guest(f"{PYTEST} {which}", timeout=1800)
     assert res.returncode == 0, res.output[-8000:] + res.console[-2000:]
+    assert not [line for line in res.output.splitlines() if line.startswith("SKIPPED") and "test_rt_idmap" in line], \
+        res.output[-3000:]
+
+
+def test_rdma_on_cgroup_v1(guest):
+    """A guest that leaves rdma and devices to v1: in a private mount namespace, a v1 /sys/fs/cgroup
+    with only these two hierarchies (runc needs devices); rdma limits on a soft-RoCE device
+    against runc (tests/runtime/test_rt_cgroups.py)."""
+    v1 = ("umount /sys/fs/cgroup && mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup && for c in rdma devices; do "
+          "mkdir /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || exit 1; done && "
+          f"exec {PYTEST} tests/runtime/test_rt_cgroups.py -k rdma_v1")
+    res = guest(f"/usr/bin/unshare -m --propagation private sh -c {shlex.quote(v1)}", v1=("rdma", "devices"),
+                timeout=600)
+    assert res.returncode == 0 and "2 passed" in res.output and " skipped" not in res.output, \
+        res.output[-6000:] + res.console[-2000:]
