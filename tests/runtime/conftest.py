@@ -199,6 +199,15 @@ def run_in(rt: Runtime, bundle: Bundle, script: str, **kw: Any) -> subprocess.Co
     return res
 
 
+def stats_keys(x: Any, prefix: str = "") -> set[str]:
+    """The dotted key paths of an `events --stats` document (".memory.usage.limit", ...)."""
+    out: set[str] = set()
+    if isinstance(x, dict):
+        for k, v in x.items():
+            out |= {prefix + "." + k} | stats_keys(v, prefix + "." + k)
+    return out
+
+
 # A container script that waits for the go-ahead of events_until_oom, then goes over its memory limit.
 OOM_ON_GO = "while [ ! -e /dev/shm/go ]; do sleep 0.1; done; dd if=/dev/zero of=/dev/null bs={size}M count=1; sleep 30"
 

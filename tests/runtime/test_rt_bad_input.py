@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import CGROUP_PARENT, cgroup_exists, reap
+from conftest import CGROUP_PARENT, cgroup_exists, reap, run_in
 
 
 def _msg(stderr: str) -> str:
@@ -82,10 +82,7 @@ def test_unknown_capability_warned_and_ignored(pair, bundle):
                                               ("bounding", "effective", "permitted")}
     outputs = []
     for rt in pair:
-        cid = rt.new_id()
-        bundle.args("sh", "-c", "grep -E 'Cap(Eff|Bnd)' /proc/self/status").write(cid)
-        res = rt.cmd("run", "--bundle", bundle.path, cid)
-        reap()
+        res = run_in(rt, bundle, "grep -E 'Cap(Eff|Bnd)' /proc/self/status")
         assert "ignoring unknown or unavailable capabilities: [CAP_BOGUS]" in res.stderr, (rt, res.stderr)
         outputs.append((res.returncode, res.stdout))
     assert outputs[0] == outputs[1]

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import CGROUP_PARENT, CGROUP_V2, OOM_ON_GO, cgroup_exists, events_until_oom, reap, run_in
+from conftest import CGROUP_PARENT, CGROUP_V2, OOM_ON_GO, cgroup_exists, events_until_oom, reap, run_in, stats_keys
 
 ROOT = "/sys/fs/cgroup"
 
@@ -201,21 +201,14 @@ def test_oom_kill_in_events(pair, bundle, tmp_path):
 
 @needs("memory", "pids")
 def test_stats_match_runc(pair, bundle):
-    def keys(x, prefix=""):
-        out = set()
-        if isinstance(x, dict):
-            for k, v in x.items():
-                out |= {prefix + "." + k} | keys(v, prefix + "." + k)
-        return out
-
     samples = []
     for rt in pair:
         cid = _create(rt, bundle, {"memory": {"limit": 64 << 20, "swap": 96 << 20}, "pids": {"limit": 20}})
         samples.append(json.loads(rt.ok("events", "--stats", cid))["data"])
     ours, runc = samples
     volatile = {".memory.cache", ".cpu.throttling"}
-    assert {k for k in keys(ours) if not any(k.startswith(v) for v in volatile)} == \
-        {k for k in keys(runc) if not any(k.startswith(v) for v in volatile)}
+    assert {k for k in stats_keys(ours) if not any(k.startswith(v) for v in volatile)} == \
+        {k for k in stats_keys(runc) if not any(k.startswith(v) for v in volatile)}
     for part in ("pids", "hugetlb"):
         assert ours[part] == runc[part], part
     for entry in ("usage", "swap"):

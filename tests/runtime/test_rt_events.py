@@ -7,15 +7,7 @@ import time
 
 import pytest
 
-from conftest import OOM_ON_GO, events_until_oom, reap
-
-
-def _keys(x, prefix=""):
-    out = set()
-    if isinstance(x, dict):
-        for k, v in x.items():
-            out |= {prefix + "." + k} | _keys(v, prefix + "." + k)
-    return out
+from conftest import OOM_ON_GO, events_until_oom, reap, stats_keys
 
 
 def _start(rt, bundle, script, memory=None):
@@ -36,7 +28,7 @@ def test_stats_shape_matches_runc(pair, bundle):
         assert ev["type"] == "stats" and ev["id"] == cid
         samples.append(ev["data"])
     ours, runc = samples
-    assert _keys(ours) - {".memory.cache"} == _keys(runc) - {".memory.cache"}
+    assert stats_keys(ours) - {".memory.cache"} == stats_keys(runc) - {".memory.cache"}
     assert ours["memory"]["usage"]["limit"] == runc["memory"]["usage"]["limit"] == 64 << 20
     assert ours["pids"] == runc["pids"] == {"current": 1}
     assert ours["cpuset"].get("cpus") == runc["cpuset"].get("cpus")  # none on cgroup v2

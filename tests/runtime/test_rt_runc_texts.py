@@ -14,7 +14,7 @@ import stat
 
 import pytest
 
-from conftest import reap
+from conftest import reap, run_in
 
 
 def _msg(stderr: str) -> str:
@@ -194,10 +194,7 @@ def test_relative_mount_destination_and_hook_path(pair, bundle):
     bundle.spec["hooks"] = {"prestart": [{"path": "relhook"}]}
     outputs = []
     for rt in pair:
-        cid = rt.new_id()
-        bundle.args("sh", "-c", "grep -c ' /relx ' /proc/self/mountinfo").write(cid)
-        res = rt.cmd("run", "--bundle", bundle.path, cid)
-        reap()
+        res = run_in(rt, bundle, "grep -c ' /relx ' /proc/self/mountinfo")
         outputs.append((res.returncode, res.stdout, _msg(res.stderr)))
     warning = ('level=warning msg="mount destination relx is not absolute. Support for non-absolute mount '
                'destinations will be removed in a future release."')
