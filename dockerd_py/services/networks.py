@@ -589,7 +589,7 @@ class NetworkService:
                 self._driver(net).call("network_program_external", network_id=net["Id"],
                                        endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
                                        bindings=_dnat_bindings(rec))
-                self._relay_ipv6(rec)
+                self._relay_userland(rec)
             with self._lock:
                 rec["ready"] = True
                 self._save(rec)
@@ -951,13 +951,13 @@ class NetworkService:
                 held.append(sock)
         with self._lock:
             self._held[rec["container_id"]] = held
-        self._relay_ipv6(rec)
+        self._relay_userland(rec)
 
     def _release_ports(self, container_id: str) -> None:
         for sock in self._held.pop(container_id, []):
             netrelay.stop(sock)
 
-    def _relay_ipv6(self, rec: Mapping[str, Any]) -> None:
+    def _relay_userland(self, rec: Mapping[str, Any]) -> None:
         """Relay from the held sockets (`netrelay`): on an IPv6 network TCP ports published on
         ``::1`` or ``::`` (for [::1]); on an IPv4-only one every IPv6 binding (``"proxy"``),
         to the container's IPv4 address, as Docker's userland proxy; with ``--iptables=false``
