@@ -2,9 +2,8 @@
 
 dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--default-gateway``, ``--ip-masq``,
 ``--iptables`` and ``--ip-forward`` (daemon.json ``icc``, ``ip``, ``mtu``, ``fixed-cidr``,
-``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``): parsed with dockerd's flag syntax
-(Go booleans: ``--icc=false``), checked at start-up with dockerd's texts and turned into what
-they mean (`resolve`):
+``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``; their syntax is goflags'):
+checked at start-up with dockerd's texts and turned into what they mean (`resolve`):
 
 - the default ``bridge`` network's driver options, as ``docker network inspect bridge`` shows
   them: ``enable_icc`` (ICC off is the driver's per-network ICC, isolated bridge ports, the

@@ -1,8 +1,9 @@
 """Daemon-wide defaults for containers, as dockerd has them.
 
 `--default-ulimit`, `--default-shm-size`, `--default-ipc-mode`, `--default-cgroupns-mode`,
-`--no-new-privileges` and `--seccomp-profile` (and `--label`, `--shutdown-timeout`, which
-`check` parses beside them) are checked at start-up with dockerd's texts.
+`--no-new-privileges` and `--seccomp-profile` (and `--label`, `--shutdown-timeout`) are checked
+at start-up with dockerd's texts: their values' syntax by the flags' types (`parse_ulimit`,
+`parse_size`, `parse_label` through goflags), the rest by `check`.
 
 Docker applies the defaults at two moments, and so does this module:
 - at create, `fill_host_config` stores ShmSize, IpcMode and CgroupnsMode (inspect shows them);
@@ -139,7 +140,7 @@ class ContainerDefaults:
 
 
 def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> None:
-    """Turn the flags' text into values and check them all, with dockerd's messages.
+    """Check the settings as dockerd does, with its messages (daemon.json's sizes and ulimits parsed here).
 
     `from_flags`: the DaemonConfig fields given as flags (parsed by their argparse types; the rest
     came from daemon.json, of the right JSON types). `config_file`: the daemon.json in use, if any
