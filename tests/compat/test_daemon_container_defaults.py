@@ -163,6 +163,39 @@ def test_default_seccomp_profile(flags_daemon, file_daemon, profile_path):
         assert "WARNING: daemon is not using the default seccomp profile" in i["Warnings"]
 
 
+def test_privileged_seccomp(flags_daemon, profile_path):
+    """As Docker 27 (moby#47500): a privileged container runs without the daemon's profile, but under
+    one given with --security-opt; the daemon's --no-new-privileges applies to it too."""
+    assert status(flags_daemon, "--privileged") == {"NoNewPrivs": "1", "Seccomp": "0"}
+    got = run(flags_daemon, "--privileged", "--security-opt", f"seccomp={profile_path}", "busybox", "sh", "-c",
+              f"{PROC_STATUS}; mkdir /tmp/x", check=False)
+    assert got.returncode == 1 and "Seccomp:\t2" in got.stdout and "Operation not permitted" in got.stderr
+    assert status(flags_daemon, "--privileged", "--security-opt", "no-new-privileges=false") == {
+        "NoNewPrivs": "0", "Seccomp": "0"}
+
+
+@pytest.mark.parametrize("opts, stored", [
+    (("--privileged",), ["label=disable"]),
+    (("--ipc", "host"), ["label=disable"]),
+    (("--pid", "host", "--security-opt", "no-new-privileges"), ["no-new-privileges", "label=disable"]),
+    (("--privileged", "--security-opt", "seccomp=PROFILE"), ["seccomp=PROFILE", "label=disable"]),
+    (("--privileged", "--security-opt", "label=disable"), ["label=disable"]),
+    (("--ipc", "shareable", "--uts", "host", "--network", "host"), None),
+])
+def test_security_opt_as_stored(flags_daemon, profile_path, opts, stored):
+    """Docker adds label=disable to HostConfig.SecurityOpt at create (privileged, host IPC or PID),
+    SELinux or not; the daemon's seccomp profile and no-new-privileges are not written there."""
+    compact = json.dumps(MKDIR_DENIED, separators=(",", ":"))   # the CLI sends the file's JSON compacted
+    opts = tuple(o.replace("PROFILE", profile_path) for o in opts)
+    name = uid()
+    try:
+        docker(flags_daemon, "create", "--name", name, *opts, "busybox", "true")
+        got = inspect(flags_daemon, name)["HostConfig"]["SecurityOpt"]
+        assert got == (None if stored is None else [o.replace("PROFILE", compact) for o in stored])
+    finally:
+        docker(flags_daemon, "rm", "-f", name, check=False)
+
+
 def test_labels_in_info(flags_daemon, file_daemon):
     assert info(flags_daemon)["Labels"] == ["tier=test", "zone=a"]
     assert info(file_daemon)["Labels"] == ["from=file"]

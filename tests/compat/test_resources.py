@@ -81,6 +81,9 @@ def test_cap_add_drop_privileged_no_new_privileges(cli):
     assert run_out(cli, "--security-opt", "no-new-privileges", "busybox", "grep", "NoNewPrivs",
                    "/proc/self/status") == ["NoNewPrivs:\t1"]
     assert run_out(cli, "busybox", "grep", "NoNewPrivs", "/proc/self/status") == ["NoNewPrivs:\t0"]
+    # privileged and no-new-privileges together: as Docker (measured with Engine 20.10, runc 1.1)
+    assert run_out(cli, "--privileged", "--security-opt", "no-new-privileges", "busybox", "grep", "-E",
+                   "^(NoNewPrivs|Seccomp):", "/proc/self/status") == ["NoNewPrivs:\t1", "Seccomp:\t0"]
 
 
 @v1_only

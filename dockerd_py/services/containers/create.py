@@ -122,11 +122,21 @@ def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
         out["MemorySwappiness"] = None
     if (out.get("PidsLimit") or 0) <= 0:    # the create route: 0 and negative mean no limit
         out["PidsLimit"] = None
+    if _labels_disabled(out):               # adaptContainerSettings (generateSecurityOpt), SELinux or not
+        out["SecurityOpt"] = [*(out.get("SecurityOpt") or []), "label=disable"]
     if not out.get("Privileged"):           # create_unix.go: the defaults are stored, inspect shows them
         for key, default in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
             if out.get(key) is None:
                 out[key] = list(default)
     return out
+
+
+def _labels_disabled(hc: dict) -> bool:
+    """Docker stores `label=disable` for a privileged container or one sharing the host's IPC or PID
+    namespace, unless the client gave a `label` option of its own."""
+    if any(opt.split("=", 1)[0] == "label" for opt in hc.get("SecurityOpt") or []):
+        return False
+    return bool(hc.get("Privileged")) or hc.get("IpcMode") == "host" or hc.get("PidMode") == "host"
 
 
 # endpoint settings a container may be created with; the rest is refused by name
