@@ -63,6 +63,7 @@ class DaemonConfig:
     default_cgroupns_mode: str = ""  # "": private on cgroup v2, host on v1
     no_new_privileges: bool = False
     seccomp_profile: str = ""        # "" / "builtin", "unconfined" or a profile's path
+    seccomp_json: str = ""           # that profile's text, read by load() (not for --cleanup)
     labels: list[str] = field(default_factory=list)
     shutdown_timeout: int = 15       # seconds the daemon gives its containers to stop at shutdown
     live_restore: bool = True        # containers keep running while the daemon is down (Docker's default: false)
@@ -214,8 +215,8 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
         cfg.default_bridge = bridgeconfig.resolve(cfg, bip_given=args.bip is not None or "bip" in file_values)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    _check_container_defaults(cfg, args)
     cfg.cleanup = args.cleanup
+    _check_container_defaults(cfg, args)
     cfg.runtimes = _runtimes(file_values.get("runtimes", {}), args.add_runtime, runtime_launcher_path(cfg.exec_root))
     if cfg.default_runtime not in cfg.runtimes:
         raise ConfigError(f"default runtime {cfg.default_runtime} is not a configured runtime")

@@ -66,19 +66,11 @@ class ContainerDefaults:
 
     @classmethod
     def from_config(cls, cfg: DaemonConfig) -> "ContainerDefaults":
-        profile = cfg.seccomp_profile or SECCOMP_BUILTIN
-        text = ""
-        if profile not in (SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
-            try:
-                with open(profile) as f:
-                    text = f.read()
-            except OSError as e:
-                raise ConfigError(f"failed to start daemon: opening seccomp profile ({profile}) failed: "
-                                  f"open {profile}: {os.strerror(e.errno or 0).lower()}") from None
+        """The defaults of a checked config (`check` has read the seccomp profile into it)."""
         return cls(ulimits=tuple(cfg.default_ulimits[n] for n in sorted(cfg.default_ulimits)),
                    shm_size=int(cfg.default_shm_size or 0), ipc_mode=cfg.default_ipc_mode,
                    cgroupns_mode=cfg.default_cgroupns_mode, no_new_privileges=cfg.no_new_privileges,
-                   seccomp_profile=profile, seccomp_json=text)
+                   seccomp_profile=cfg.seccomp_profile or SECCOMP_BUILTIN, seccomp_json=cfg.seccomp_json)
 
     def fill_host_config(self, hc: dict) -> dict:
         """The create-time defaults (adaptContainerSettings), where the client left them empty."""
@@ -169,7 +161,21 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
         if "=" not in label:
             raise invalid(f"bad attribute format: {label}")
     cfg.labels = conflict_free_labels(cfg.labels)
-    ContainerDefaults.from_config(cfg)   # reads the seccomp profile: a missing one stops the start
+    if not cfg.cleanup:   # --cleanup runs no container
+        cfg.seccomp_json = read_seccomp_profile(cfg.seccomp_profile)
+
+
+def read_seccomp_profile(profile: str) -> str:
+    """The --seccomp-profile file's text, read once at start-up as dockerd does ("" for builtin and
+    unconfined); a file that cannot be read stops the start."""
+    if profile in ("", SECCOMP_BUILTIN, SECCOMP_UNCONFINED):
+        return ""
+    try:
+        with open(profile) as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError(f"failed to start daemon: opening seccomp profile ({profile}) failed: "
+                          f"open {profile}: {os.strerror(e.errno or 0).lower()}") from None
 
 
 def parse_label(text: str) -> str:

@@ -247,6 +247,33 @@ def test_shutdown_stops_containers_without_live_restore():
         assert _alive(pid) and inspect(d, always)["State"]["Pid"] == pid
 
 
+def test_seccomp_profile_is_read_at_start_only():
+    """As dockerd: the --seccomp-profile file is read once, at start-up. Containers keep it when the
+    file is gone, `dockerd-py --cleanup` does not need it; a new start does."""
+    tmp = tempfile.mkdtemp(prefix="seccomp")
+    path = os.path.join(tmp, "profile.json")
+    with open(path, "w") as f:
+        json.dump(MKDIR_DENIED, f)
+    try:
+        with private_daemon("cdc", args=("--seccomp-profile", path)) as d:
+            name = uid()
+            docker(d, "run", "-d", "--name", name, "busybox", "sleep", "300")
+            pid = inspect(d, name)["State"]["Pid"]
+            os.unlink(path)
+            got = run(d, "busybox", "sh", "-c", f"{PROC_STATUS}; mkdir /tmp/x", check=False)
+            assert got.returncode == 1 and "Seccomp:\t2" in got.stdout
+            d.stop()   # live restore: the container runs on
+            assert _alive(pid)
+            cleaned = subprocess.run([sys.executable, "-m", "dockerd_py.cli", "--cleanup", *d.args],
+                                     capture_output=True, text=True, timeout=120)
+            assert cleaned.returncode == 0, cleaned.stderr
+            assert not _alive(pid)
+            with pytest.raises(RuntimeError, match=r"opening seccomp profile \(.*\) failed: .*no such file"):
+                d.start()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _start(*args: str, config: dict | None = None) -> subprocess.CompletedProcess:
     """dockerd-py with these flags and this daemon.json, expected to stop before it serves."""
     with tempfile.TemporaryDirectory() as tmp:
