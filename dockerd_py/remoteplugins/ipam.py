@@ -5,10 +5,10 @@ Registered with the network driver of the same plugin (or alone, for
 ``GetDefaultAddressSpaces`` once; pools are asked for in the local default
 address space. The daemon calls, as Docker's: ``RequestPool`` then
 ``RequestAddress`` of the gateway (``RequestAddressType:
-com.docker.network.gateway``) before CreateNetwork; ``RequestAddress`` per
-endpoint before CreateEndpoint, ``ReleaseAddress`` after DeleteEndpoint; at
-network rm ``ReleaseAddress`` of the gateway and ``ReleasePool`` before
-DeleteNetwork.
+com.docker.network.gateway``) and of each ``--aux-address`` (no options)
+before CreateNetwork; ``RequestAddress`` per endpoint before CreateEndpoint,
+``ReleaseAddress`` after DeleteEndpoint; at network rm ``ReleaseAddress`` of
+the gateway and the aux addresses and ``ReleasePool`` before DeleteNetwork.
 """
 
 from __future__ import annotations

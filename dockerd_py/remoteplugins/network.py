@@ -7,8 +7,8 @@ tests/compat/network_plugin_server.py):
 - network create: ``Plugin.Activate`` and ``NetworkDriver.GetCapabilities``
   (once, at registration; also ``IpamDriver.GetCapabilities`` and
   ``GetDefaultAddressSpaces`` when the plugin implements IPAM too), then
-  ``CreateNetwork`` with the IPAM data (``Gateway`` in CIDR form) and the
-  user's ``-o`` options under ``com.docker.network.generic``;
+  ``CreateNetwork`` with the IPAM data (``Gateway`` and ``AuxAddresses`` in
+  CIDR form) and the user's ``-o`` options under ``com.docker.network.generic``;
 - attach: ``CreateEndpoint``, ``Join``, then for the endpoint that gives the
   sandbox its default route ``ProgramExternalConnectivity``, then
   ``EndpointOperInfo``. Join's ``InterfaceName.SrcName`` is moved into the
@@ -88,6 +88,8 @@ class RemoteNetworkDriver:
             prefixlen = c["subnet"].partition("/")[2]
             entry = {"AddressSpace": c.get("address_space") or "LocalDefault", "Pool": c["subnet"],
                      "Gateway": f"{c['gateway']}/{prefixlen}" if c.get("gateway") else ""}
+            if c.get("aux_addresses"):   # --aux-address, each in CIDR form as the gateway
+                entry["AuxAddresses"] = {k: f"{v}/{prefixlen}" for k, v in c["aux_addresses"].items()}
             data.append(entry)
         self._call("CreateNetwork", {"NetworkID": network_id, "Options": opts, "IPv4Data": data, "IPv6Data": []})
         return True

@@ -213,11 +213,12 @@ class NetworkService:
         return self._host.driver("ipam", net["IPAM"]["Driver"])
 
     def _release_pool(self, net: Mapping[str, Any], pool: Mapping[str, str]) -> None:
-        """A remote IPAM's network is going: its gateway address, then its pool."""
+        """A remote IPAM's network is going: its gateway and aux addresses, then its pool."""
         driver = self._ipam_driver(net)
         for c in self._config(net):
-            if c.get("Gateway"):
-                driver.call("ipam_release_address", pool_id=pool["pool_id"], address=c["Gateway"])
+            for address in [c.get("Gateway"), *(c.get("AuxiliaryAddresses") or {}).values()]:
+                if address:
+                    driver.call("ipam_release_address", pool_id=pool["pool_id"], address=address)
         driver.call("ipam_release_pool", pool_id=pool["pool_id"])
 
     def _driver_create(self, net: Mapping[str, Any]) -> None:
@@ -405,10 +406,17 @@ class NetworkService:
         got = driver.call("ipam_request_pool", pool=cfg.get("Subnet", ""), sub_pool=cfg.get("IPRange", ""),
                           options={str(k): str(v) for k, v in options.items()}, v6=False)
         pool = {"pool_id": got["pool_id"], "address_space": got.get("address_space", "")}
+        taken: list[str] = []
         try:
             gw = driver.call("ipam_request_address", pool_id=pool["pool_id"], address=cfg.get("Gateway", ""),
                              options={"RequestAddressType": "com.docker.network.gateway"})
+            taken.append(gw.partition("/")[0])
+            for aux in (cfg.get("AuxiliaryAddresses") or {}).values():   # reserved too, as Docker
+                taken.append(driver.call("ipam_request_address", pool_id=pool["pool_id"], address=aux,
+                                         options=None).partition("/")[0])
         except BaseException:
+            for address in taken:
+                driver.call("ipam_release_address", pool_id=pool["pool_id"], address=address)
             driver.call("ipam_release_pool", pool_id=pool["pool_id"])
             raise
         return [{**cfg, "Subnet": got["pool"], "Gateway": gw.partition("/")[0]}], pool

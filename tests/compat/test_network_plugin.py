@@ -171,6 +171,39 @@ def test_remote_ipam_driver(ndaemon, plugin):
     assert plugin.calls[0][1] == {"PoolID": "np-10.123.45.0/24", "Address": "10.123.45.1"}
 
 
+def test_aux_addresses_reach_the_plugin(ncli, plugin):
+    """As Docker's dockerd (observed, Engine 20.10): CreateNetwork's IPv4Data carries the --aux-address
+    entries in CIDR form; a remote IPAM reserves each (RequestAddress without options, after the
+    gateway) and gets them back at network rm, after the gateway and before the pool."""
+    net, ipam_net = "ra" + uuid.uuid4().hex[:8], "rb" + uuid.uuid4().hex[:8]
+    ncli("network", "create", "-d", plugin.name, "--subnet", "10.77.43.0/24", "--aux-address", "a=10.77.43.5",
+         "--aux-address", "bb=10.77.43.6", net)
+    assert plugin.calls[-1][0] == "NetworkDriver.CreateNetwork"
+    assert plugin.calls[-1][1]["IPv4Data"] == [
+        {"AddressSpace": "LocalDefault", "AuxAddresses": {"a": "10.77.43.5/24", "bb": "10.77.43.6/24"},
+         "Gateway": "10.77.43.1/24", "Pool": "10.77.43.0/24"}]
+    ncli("network", "rm", net)
+
+    plugin.calls.clear()
+    ncli("network", "create", "-d", plugin.name, "--ipam-driver", plugin.name, "--subnet", "10.123.45.0/24",
+         "--aux-address", "a=10.123.45.7", ipam_net)
+    try:
+        assert _net_calls(plugin) == ["IpamDriver.RequestPool", "IpamDriver.RequestAddress",
+                                      "IpamDriver.RequestAddress", "NetworkDriver.CreateNetwork"]
+        assert plugin.calls[2][1] == {"PoolID": "np-10.123.45.0/24", "Address": "10.123.45.7", "Options": None}
+        assert plugin.calls[3][1]["IPv4Data"] == [
+            {"AddressSpace": "np-local", "AuxAddresses": {"a": "10.123.45.7/24"}, "Gateway": "10.123.45.1/24",
+             "Pool": "10.123.45.0/24"}]
+        assert plugin.addresses == {"10.123.45.1", "10.123.45.7"}
+    finally:
+        plugin.calls.clear()
+        ncli("network", "rm", ipam_net)
+    assert [(m, b.get("Address")) for m, b in plugin.calls] == [
+        ("IpamDriver.ReleaseAddress", "10.123.45.1"), ("IpamDriver.ReleaseAddress", "10.123.45.7"),
+        ("IpamDriver.ReleasePool", None), ("NetworkDriver.DeleteNetwork", None)]
+    assert not plugin.addresses
+
+
 def test_unknown_plugin_and_failing_plugin(ncli, plugin):
     name = "rb" + uuid.uuid4().hex[:8]
     start = time.monotonic()
