@@ -74,7 +74,7 @@ class PluginClient:
 
     def call(self, method: str, args: Any, timeout: float, retry: bool = True) -> dict:
         """POST /<method> with `args` as JSON; the decoded answer. PluginError on failure."""
-        body = b"null" if args is None else json.dumps(args).encode()
+        body = b"" if args is None else json.dumps(args).encode()   # no args: no body, as Docker's client
         start, retries = time.monotonic(), 0
         while True:
             conn = self._connection(timeout)

@@ -39,7 +39,7 @@ class RemoteVolumeDriver:
     @hookimpl
     def volume_driver_capabilities(self, root: str) -> dict:
         try:
-            caps = self.plugin.client.call("VolumeDriver.Capabilities", None, SHORT).get("Capabilities") or {}
+            caps = self.plugin.client.call("VolumeDriver.Capabilities", {}, SHORT).get("Capabilities") or {}
         except PluginError:
             caps = {}  # an old plugin without Capabilities: Docker's default, local scope
         self.scope = "global" if str(caps.get("Scope", "")).lower() == "global" else "local"
@@ -91,7 +91,7 @@ class RemoteVolumeDriver:
     @hookimpl
     def volume_list(self) -> list:
         return [{"name": v.get("Name") or "", "mountpoint": v.get("Mountpoint") or ""}
-                for v in self._call("List", None).get("Volumes") or [] if v.get("Name")]
+                for v in self._call("List", {}).get("Volumes") or [] if v.get("Name")]
 
 
 class RemoteVolumeDrivers:

@@ -38,6 +38,7 @@ class NetworkPlugin:
         self.fail: dict[str, str] = {}          # method -> Err to answer with
         self._lock = threading.Lock()
         self._http = PluginHTTPServer(sock, self._on_post)
+        self.raw_bodies = self._http.raw_bodies
 
     def _on_post(self, path: str, body: dict, headers) -> tuple[int, dict]:
         method = path.lstrip("/")

@@ -21,6 +21,8 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
 class PluginHTTPServer:
     def __init__(self, sock: str, on_post: OnPost) -> None:
         self.sock = sock
+        self.raw_bodies: list[tuple[str, bytes]] = []   # (path, body as sent), every POST in order
+        raw_bodies = self.raw_bodies
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -34,6 +36,7 @@ class PluginHTTPServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                raw_bodies.append((self.path, raw))
                 try:
                     body = json.loads(raw) if raw.strip() else {}
                 except ValueError:

@@ -66,6 +66,7 @@ def test_network_through_a_remote_driver_in_dockers_order(ncli, plugin):
     ncli("network", "create", "-d", plugin.name, "--subnet", "10.77.41.0/24", "-o", "foo=bar", net)
     assert _net_calls(plugin) == ["Plugin.Activate", "NetworkDriver.GetCapabilities", "IpamDriver.GetCapabilities",
                                   "IpamDriver.GetDefaultAddressSpaces", "NetworkDriver.CreateNetwork"]
+    assert [body for _, body in plugin.raw_bodies[:4]] == [b""] * 4   # calls without arguments: no body
     nid = json.loads(ncli("network", "inspect", net).stdout)[0]["Id"]
     assert plugin.calls[-1][1] == {  # as Docker's dockerd sends it
         "NetworkID": nid, "Options": {"com.docker.network.enable_ipv6": False,

@@ -70,6 +70,7 @@ def test_volume_through_a_remote_plugin_in_dockers_order(pcli, plugin):
     assert names[:4] == ["Plugin.Activate", "Capabilities", "Get", "Create"]  # as Docker's dockerd
     assert set(names[4:]) <= {"Get"}
     assert plugin.calls[3][1] == {"Name": vol, "Opts": {"speed": "fast"}}
+    assert plugin.raw_bodies[:2] == [("/Plugin.Activate", b""), ("/VolumeDriver.Capabilities", b"{}")]
     assert plugin.content_types == {"application/vnd.docker.plugins.v1.2+json"}
     drivers = json.loads(pcli("info", "--format", "{{json .Plugins.Volume}}").stdout)
     assert "local" in drivers and plugin.name in drivers  # an activated plugin is listed, as Docker's info does
@@ -88,6 +89,7 @@ def test_volume_through_a_remote_plugin_in_dockers_order(pcli, plugin):
     plugin.answer("/VolumeDriver.Create", {"Name": "outside" + vol})
     ls = pcli("volume", "ls", "--format", "{{.Driver}} {{.Name}}").stdout.splitlines()
     assert f"{plugin.name} {vol}" in ls and f"{plugin.name} outside{vol}" in ls
+    assert ("/VolumeDriver.List", b"{}") in plugin.raw_bodies   # as Docker's (its request struct, empty)
     info = json.loads(pcli("volume", "inspect", vol).stdout)[0]
     assert info["Driver"] == plugin.name and info["Status"] == {"mounts": 0} and info["Scope"] == "local"
 

@@ -28,6 +28,7 @@ class VolumePlugin:
         self.delay = 0.0                      # seconds each answer waits (a plugin that does not answer)
         self._lock = threading.Lock()
         self._http = PluginHTTPServer(sock, self._on_post)
+        self.raw_bodies = self._http.raw_bodies
 
     def _on_post(self, path: str, body: dict, headers) -> tuple[int, dict]:
         with self._lock:
