@@ -51,6 +51,13 @@ def flagged():
                                    "--default-gateway", f"{prefix}.254")) as d:
         d.subnet_prefix = prefix
         yield d
+    assert f"dockerd-py-{d.bridge}" not in nft_tables()  # ICC off's bridge table too: nothing left
+
+
+def icc_rules(d) -> str:
+    """ICC off's table (`bridge` family): the ports under it and the links' exceptions."""
+    return subprocess.run(["nft", "list", "table", "bridge", f"dockerd-py-{d.bridge}"], capture_output=True,
+                          text=True).stdout
 
 
 @pytest.fixture
@@ -92,6 +99,32 @@ def test_icc_false_containers_cannot_reach_each_other(flagged, made, daemon, con
     out = docker(daemon, "exec", container_cleanup[0], "ping", "-c", "1", "-W", "2",
                  ip_of(daemon, container_cleanup[1]), check=False)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def nc(d, name: str, address: str, port: int) -> str:
+    """What a TCP connection from container `name` to address:port reads (nothing: no connection)."""
+    return docker(d, "exec", name, "nc", "-w", "2", address, str(port), check=False).stdout.strip()
+
+
+def test_icc_false_links_reach_the_exposed_ports_only(flagged, made):
+    """As libnetwork: with ICC off a --link parent reaches its child's EXPOSEd ports (and gets the
+    replies); other ports, other traffic and unlinked containers stay blocked."""
+    serve = "while true; do echo {0} | nc -l -p {0}; done"
+    made.append(run(flagged, "--expose", "7000", "busybox", "sh", "-c", f"{serve.format(7001)} & {serve.format(7000)}"))
+    srv, srv_ip = made[0], ip_of(flagged, made[0])
+    made.append(run(flagged, "--link", f"{srv}:srv", "busybox", "sleep", "300"))
+    made.append(run(flagged, "busybox", "sleep", "300"))
+    client, other = made[1], made[2]
+    assert nc(flagged, client, "srv", 7000) == "7000"
+    assert nc(flagged, client, srv_ip, 7001) == ""  # not exposed
+    assert nc(flagged, other, srv_ip, 7000) == ""   # not linked
+    assert docker(flagged, "exec", client, "ping", "-c", "1", "-W", "1", srv_ip, check=False).returncode != 0
+    assert f"ip saddr {ip_of(flagged, client)} ip daddr {srv_ip} tcp dport 7000 accept" in icc_rules(flagged)
+    docker(flagged, "stop", "-t", "0", srv)  # the link's rules go with either end
+    rules = icc_rules(flagged)
+    assert "ip saddr" not in rules and rules.count('"vdpy') == 2, rules  # srv left the set
+    docker(flagged, "rm", "-f", client, other)
+    assert '"vdpy' not in icc_rules(flagged)  # their ports left the set
 
 
 def test_mtu_and_fixed_cidr_in_the_container(flagged, made):
