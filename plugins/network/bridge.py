@@ -90,7 +90,8 @@ class BridgeDriver:
         gateway = ipv4[0].get("gateway") or str(next(subnet.hosts()))
         bridge = options.get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
         prefix = options.get("dockerd-py.netfilter_prefix") or DEFAULT_PREFIX
-        mtu = int(options.get("com.docker.network.driver.mtu") or 1500)
+        mtu_option = int(options.get("com.docker.network.driver.mtu") or 0)  # 0: none given
+        mtu = mtu_option or 1500
         masq = options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
         icc = options.get("com.docker.network.bridge.enable_icc", "true") == "true"
         internal = options.get("dockerd-py.internal") == "true"
@@ -108,7 +109,7 @@ class BridgeDriver:
         with self._lock:
             if netfilter:
                 _nft.check_available()
-            _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
+            _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu_option, net.table)
             if options.get("dockerd-py.ip_forward", "true") == "true":
                 _netlink.set_sysctl("net/ipv4/ip_forward", "1")
             if net.subnet6:

@@ -186,6 +186,25 @@ def test_iptables_false_makes_no_netfilter_state_and_relays_ports():
             docker(d, "network", "rm", net_id)
 
 
+def link_mtu(name: str) -> int:
+    with open(f"/sys/class/net/{name}/mtu") as f:
+        return int(f.read())
+
+
+def test_mtu_of_an_existing_bridge_follows_a_restart():
+    """As Docker 26+ (moby's setupMTU, every start): the bridge the last run made takes the new --mtu,
+    and so does a new container's eth0."""
+    with private_daemon("b", args=("--mtu", "1400")) as d:
+        assert link_mtu(d.bridge) == 1400
+        d.stop()
+        d.args[d.args.index("1400")] = "1300"
+        d.start()
+        assert link_mtu(d.bridge) == 1300
+        name = run(d, "busybox", "sleep", "300")
+        assert " mtu 1300 " in docker(d, "exec", name, "ip", "-o", "link", "show", "eth0").stdout
+        assert link_mtu(d.bridge) == 1300
+
+
 def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.CompletedProcess:
     """Start a dockerd-py that must refuse to start: its exit and output."""
     with tempfile.TemporaryDirectory(prefix="b", dir="/tmp") as tmp:
