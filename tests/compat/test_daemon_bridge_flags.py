@@ -44,12 +44,11 @@ def masquerade_rule(d) -> str:
 @pytest.fixture(scope="module")
 def flagged():
     """--icc=false --mtu 1400 --ip 127.0.0.1 --ip-masq=false, and --fixed-cidr and --default-gateway
-    in its --bip."""
+    in the subnet of its -b bridge."""
     prefix = _free_subnet_prefix()
-    with private_daemon("b", args=("--bip", f"{prefix}.1/24", "--fixed-cidr", f"{prefix}.128/25", "--icc=false",
-                                   "--mtu", "1400", "--ip", "127.0.0.1", "--ip-masq=false",
-                                   "--default-gateway", f"{prefix}.254")) as d:
-        d.subnet_prefix = prefix
+    with private_daemon("b", args=("--fixed-cidr", f"{prefix}.128/25", "--icc=false", "--mtu", "1400",
+                                   "--ip", "127.0.0.1", "--ip-masq=false", "--default-gateway", f"{prefix}.254"),
+                        subnet_prefix=prefix) as d:
         yield d
     assert f"dockerd-py-{d.bridge}" not in nft_tables()  # ICC off's bridge table too: nothing left
 
@@ -134,7 +133,7 @@ def test_mtu_and_fixed_cidr_in_the_container(flagged, made):
     link = docker(flagged, "exec", made[0], "ip", "-o", "link", "show", "eth0").stdout
     assert " mtu 1400 " in link
     addr = docker(flagged, "exec", made[0], "ip", "-o", "-4", "addr", "show", "eth0").stdout
-    assert f"inet {p}.128/24 " in addr  # the subnet is --bip's
+    assert f"inet {p}.128/24 " in addr  # the subnet is the -b bridge's
 
 
 def test_default_gateway_is_the_containers_route(flagged, made):
@@ -212,7 +211,8 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
             json.dump(daemon_json or {}, f)
         out = subprocess.run([sys.executable, "-m", "dockerd_py.cli", "-H", f"unix://{tmp}/d.sock",
                               "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/p",
-                              "--config-file", f"{tmp}/daemon.json", "-b", "dpytbad0", *args],
+                              "--config-file", f"{tmp}/daemon.json",
+                              *(() if "--bip" in args else ("-b", "dpytbad0")), *args],
                              capture_output=True, text=True, timeout=60)
         assert not os.path.exists(f"{tmp}/data"), "refused only after it began to start"
     assert "Traceback" not in out.stderr, out.stderr
@@ -236,6 +236,9 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
     ((), {"mtu": "1400"}, "json: cannot unmarshal string into Go struct field Config.mtu of type int"),
     ((), {"icc": "no"}, "json: cannot unmarshal string into Go struct field Config.icc of type bool"),
     (("--mtu", "1400"), {"mtu": 1400}, "specified both as a flag and in the configuration file: mtu"),
+    (("-b", "dpytbad0", "--bip", "172.31.99.1/24"), None,
+     "You specified -b & --bip, mutually exclusive options. Please specify only one"),
+    (("--bip", "172.31.99.1/24"), {"bridge": "dpytbad0"}, "You specified -b & --bip, mutually exclusive options"),
 ])
 def test_bad_values_are_refused_at_start(args, daemon_json, message):
     out = start_error(*args, daemon_json=daemon_json)
