@@ -7,6 +7,7 @@ containers at the end); the session daemon (no flags) shows Docker's defaults.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import _free_subnet_prefix, docker, private_daemon, uid
+from .conftest import _free_subnet_prefix, docker, make_daemon, private_daemon, uid
 
 
 def nft_table(name: str) -> str:
@@ -202,6 +203,35 @@ def test_mtu_of_an_existing_bridge_follows_a_restart():
         name = run(d, "busybox", "sleep", "300")
         assert " mtu 1300 " in docker(d, "exec", name, "ip", "-o", "link", "show", "eth0").stdout
         assert link_mtu(d.bridge) == 1300
+
+
+def test_info_warns_when_ip_forwarding_is_off(daemon):
+    """dockerd's `docker info` warning when net.ipv4.ip_forward is 0. The host's stays as it is: the daemon
+    runs in a network namespace of its own, forwarding turned off there, with --ip-forward=false."""
+    tmp = tempfile.mkdtemp(prefix="b", dir="/tmp")
+    d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
+    tcp = d.args.index("-H", 1)
+    args = [*d.args[:tcp], *d.args[tcp + 2:], "--ip-forward=false"]  # the unix socket only: it crosses netns
+    in_netns = ["unshare", "--net", "sh", "-c", 'echo 0 > /proc/sys/net/ipv4/ip_forward && exec "$@"', "-",
+                sys.executable, "-m", "dockerd_py.cli"]  # a new namespace inherits the host's forwarding
+    with open(d.log_path, "ab") as log:
+        proc = subprocess.Popen([*in_netns, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while docker(d, "version", check=False).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, d.log_tail()
+            time.sleep(0.1)
+        out = docker(d, "info")
+        assert "WARNING: IPv4 forwarding is disabled" in out.stderr
+        assert docker(d, "info", "--format", "{{.IPv4Forwarding}}").stdout.strip() == "false"
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            if f.read().strip() == "1":  # the host's (the session daemon's): no warning
+                assert "IPv4 forwarding" not in docker(daemon, "info").stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        subprocess.run([*in_netns, "--cleanup", *args], capture_output=True)  # its namespace is gone: a new one
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.CompletedProcess:
