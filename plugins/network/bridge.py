@@ -154,13 +154,15 @@ class BridgeDriver:
     @hookimpl
     def network_endpoint_create(self, network_id: str, endpoint_id: str,
                                 iface: dict[str, str]) -> dict[str, str]:
-        self._net(network_id)  # must exist
+        net = self._net(network_id)
         address = iface.get("address") or ""
         if not address:
             raise errors.InvalidParameter("bridge endpoint needs an IPv4 address")
         ip = str(ipaddress.ip_interface(address).ip)
         mac = iface.get("mac_address") or mac_for(ip)
         with self._lock:  # the veth is made at join, once the sandbox is known
+            if net.icc_table:  # (again after a restart: the daemon re-creates its running endpoints)
+                _nft.add_icc_port(net.table, veth_name(endpoint_id))
             self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac,
                                       "address6": iface.get("address_ipv6") or ""}
         return {"address": address, "mac_address": mac}
@@ -185,9 +187,6 @@ class BridgeDriver:
             raise errors.NotFound(f"endpoint {endpoint_id} not found")
         gateway = "" if net.internal else net.route or net.gateway  # an internal network has no way out
         gateway6 = "" if net.internal or not ep["address6"] else net.gateway6
-        if net.icc_table:
-            with self._lock:
-                _nft.add_icc_port(net.table, veth_name(endpoint_id))
         _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
                              ep["mac_address"], ep["address"], gateway if default_route else "",
                              isolated=not net.icc and not net.netfilter, address6=ep["address6"],

@@ -115,9 +115,13 @@ def test_icc_false_links_reach_the_exposed_ports_only(flagged, made):
     made.append(run(flagged, "--link", f"{srv}:srv", "busybox", "sleep", "300"))
     made.append(run(flagged, "busybox", "sleep", "300"))
     client, other = made[1], made[2]
-    assert nc(flagged, client, "srv", 7000) == "7000"
-    assert nc(flagged, client, srv_ip, 7001) == ""  # not exposed
-    assert nc(flagged, other, srv_ip, 7000) == ""   # not linked
+    for restarted in (False, True):  # the running containers keep it all over a daemon restart
+        if restarted:
+            flagged.stop()
+            flagged.start()
+        assert nc(flagged, client, "srv", 7000) == "7000"
+        assert nc(flagged, client, srv_ip, 7001) == ""  # not exposed
+        assert nc(flagged, other, srv_ip, 7000) == ""   # not linked
     assert docker(flagged, "exec", client, "ping", "-c", "1", "-W", "1", srv_ip, check=False).returncode != 0
     assert f"ip saddr {ip_of(flagged, client)} ip daddr {srv_ip} tcp dport 7000 accept" in icc_rules(flagged)
     docker(flagged, "stop", "-t", "0", srv)  # the link's rules go with either end
