@@ -725,7 +725,8 @@ class NetworkService:
         with self._lock:
             children = netnames.linked(self._sandboxes, bridge["Id"], links)
         for _, child, child_ep in children:
-            ports = [(key.partition("/")[2] or "tcp", int(key.partition("/")[0])) for key in child.get("port_keys") or ()]
+            ports = [(key.partition("/")[2] or "tcp", int(key.partition("/")[0]))
+                     for key in child.get("port_keys") or ()]
             self._driver(bridge).call("network_link", default=True, network_id=bridge["Id"],
                                       endpoint_id=ep["endpoint_id"], linked_endpoint_id=child_ep["endpoint_id"],
                                       ports=ports)

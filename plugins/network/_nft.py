@@ -28,7 +28,8 @@ bindings of an IPv4-only network never reach this module: the daemon relays them
 A network with ICC off owns ``bridge <prefix>-<bridge>`` (`ensure_icc_table`), filtering
 what the bridge forwards from one of its ports to another (no br_netfilter, no sysctl)::
 
-    ports       set of the network's bridge ports (veth host sides), filled at join
+    ports       set of the network's bridge ports (veth host sides), each added when
+                its endpoint is made, before the veth exists
     forward     bridge/forward: ``jump links``, then IPv4/IPv6 from a port in
                 ``ports`` is dropped (ARP passes, as with Docker's iptables rules)
     links       Docker's per-link exceptions (legacy ``--link``): parent -> child
