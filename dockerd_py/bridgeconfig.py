@@ -5,10 +5,14 @@ dockerd's ``--icc``, ``--ip``, ``--mtu``, ``--fixed-cidr``, ``--default-gateway`
 ``default-gateway``, ``ip-masq``, ``iptables``, ``ip-forward``; their syntax is goflags'):
 checked at start-up with dockerd's texts and turned into what they mean (`resolve`):
 
+- ``-b``/``--bridge`` with ``--bip`` is refused, as by dockerd; a ``-b`` bridge that exists with an
+  IPv4 address gives the default bridge its subnet and gateway, as Docker elects the bridge's address
+  (one missing is created, with ``--bip``'s default or ``--fixed-cidr``'s subnet);
+
 - the default ``bridge`` network's driver options, as ``docker network inspect bridge`` shows
-  them: ``enable_icc`` (ICC off is the driver's per-network ICC, isolated bridge ports, the
-  same rule as on user networks), ``enable_ip_masquerade``, ``host_binding_ipv4`` (the host
-  address of ``-p`` without one) and ``driver.mtu`` (the MTU of the containers' eth0);
+  them: ``enable_icc`` (ICC off is the driver's per-network ICC, the same rule as on user
+  networks), ``enable_ip_masquerade``, ``host_binding_ipv4`` (the host address of ``-p`` without
+  one) and ``driver.mtu`` (the MTU of the containers' eth0 and of the bridge, set at every start);
 - its IPAM entry: containers get addresses from ``--fixed-cidr`` (shown as IPRange). Without
   ``--bip`` the subnet is the fixed-cidr's, as Docker's. A fixed-cidr not inside the ``--bip``
   subnet is no start-up error in Docker (20.10 and 27 start with it; 28 drops it and makes the
@@ -22,8 +26,11 @@ checked at start-up with dockerd's texts and turned into what they mean (`resolv
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import logging
+import socket
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +91,17 @@ def _text(flag: bool) -> str:
     return "true" if flag else "false"
 
 
-def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
-    """Check the settings of `cfg` (a DaemonConfig), --bip's too, as dockerd does at start-up
-    (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from --fixed-cidr when --bip was
-    not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and ``cfg.fixed_cidr``."""
+def resolve(cfg: Any, bip_given: bool, bridge_given: bool = False) -> BridgeSettings:
+    """Check the settings of `cfg` (a DaemonConfig), --bip's and -b's too, as dockerd does at start-up
+    (ValueError with dockerd's text) and return what they mean. Sets ``cfg.bip`` from the -b bridge or
+    --fixed-cidr when --bip was not given, and normalises ``cfg.mtu`` (0: the default), ``cfg.ip`` and
+    ``cfg.fixed_cidr``."""
+    if bip_given and bridge_given and cfg.bip:
+        raise ValueError("You specified -b & --bip, mutually exclusive options. Please specify only one")
+    if bridge_given:
+        address = bridge_address(cfg.bridge)
+        if address:
+            cfg.bip, bip_given = address, True
     cfg.ip = _ip(cfg.ip) if cfg.ip else "0.0.0.0"  # daemon.json "ip": "" is the default, as in dockerd
     if cfg.default_gateway:
         cfg.default_gateway = _ip(cfg.default_gateway, "--default-gateway")
@@ -115,6 +129,21 @@ def resolve(cfg: Any, bip_given: bool) -> BridgeSettings:
         if not bip_given:
             cfg.bip = f"{_first_host(fixed)}/{fixed.prefixlen}"
     return _settings(cfg, _bip(cfg.bip), bip_given)
+
+
+_SIOCGIFADDR, _SIOCGIFNETMASK = 0x8915, 0x891B
+
+
+def bridge_address(name: str) -> str | None:
+    """The (primary) IPv4 address of link `name` as CIDR; None when it has none or does not exist."""
+    request = struct.pack("16s16x", name.encode()[:15])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            address = fcntl.ioctl(s, _SIOCGIFADDR, request)[20:24]
+            netmask = fcntl.ioctl(s, _SIOCGIFNETMASK, request)[20:24]
+        except OSError:
+            return None
+    return str(ipaddress.IPv4Interface(f"{socket.inet_ntoa(address)}/{socket.inet_ntoa(netmask)}"))
 
 
 def _bip(text: str) -> ipaddress.IPv4Network:

@@ -212,7 +212,8 @@ def load(argv: list[str] | None = None) -> DaemonConfig:
     _check_registries(cfg)
     _check_dns(cfg)
     try:
-        cfg.default_bridge = bridgeconfig.resolve(cfg, bip_given=args.bip is not None or "bip" in file_values)
+        cfg.default_bridge = bridgeconfig.resolve(cfg, bip_given=args.bip is not None or "bip" in file_values,
+                                                  bridge_given=bool(args.bridge or file_values.get("bridge")))
     except ValueError as e:
         raise ConfigError(str(e)) from None
     cfg.cleanup = args.cleanup

@@ -194,6 +194,20 @@ def network_program_external(
 
 
 @hookspec(firstresult=True)
+def network_link(driver: str, network_id: str, endpoint_id: str, linked_endpoint_id: str,
+                 ports: Sequence[tuple[str, int]]) -> bool:
+    """A legacy link (``--link``) on the network: `endpoint_id` (the parent) may reach
+    `linked_endpoint_id` on `ports` (``[("tcp", 80)]``, the child's exposed ports) even when the
+    network's ICC is off, as libnetwork's per-link rules allow. Undone when either endpoint is
+    deleted. Called after both joined.
+
+    :return: True.
+
+    Routed, firstresult, *optional* (default: nothing to allow). Added in 0.3.
+    """
+
+
+@hookspec(firstresult=True)
 def network_revoke_external(driver: str, network_id: str, endpoint_id: str) -> bool:
     """Remove everything ``network_program_external`` made. Idempotent.
 

@@ -64,7 +64,7 @@ def reverse(records: Records, asker: str, address: str) -> str | None:
     return None
 
 
-def _links(records: Records, bridge_id: str, links: Iterable[str]
+def linked(records: Records, bridge_id: str, links: Iterable[str]
            ) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
     """Legacy links (``name:alias``) to running containers on the default bridge:
     [(alias, their record, their endpoint there)]."""
@@ -85,7 +85,7 @@ def extra_hosts(records: Records, bridge_id: str, links: Iterable[str]) -> list[
     """/etc/hosts entries ("names:ip") of legacy links: the alias, the linked container's
     hostname and (if not the alias) its name, as Docker writes them."""
     out = []
-    for alias, rec, ep in _links(records, bridge_id, links):
+    for alias, rec, ep in linked(records, bridge_id, links):
         names = [alias, rec.get("hostname") or rec["container_id"][:12]]
         if alias != rec.get("name"):
             names.append(rec.get("name", ""))
@@ -105,7 +105,7 @@ def link_env(records: Records, bridge_id: str, links: Iterable[str], own_name: s
     def add(key: str, value: Any) -> None:
         env[key] = str(value)
 
-    for alias, rec, ep in _links(records, bridge_id, links):
+    for alias, rec, ep in linked(records, bridge_id, links):
         prefix = re.sub(r"[^A-Za-z0-9]", "_", alias).upper()
         ip = ep["ip"]
         # Docker's order: by number, tcp before another protocol of the same number

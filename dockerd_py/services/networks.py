@@ -527,7 +527,8 @@ class NetworkService:
 
         `extra` may hold ``name`` (container name), ``mac_address``,
         ``publish_all`` (``-P``), ``ipv4_address`` (both for the primary
-        network), ``dns`` and ``dns_options`` (for the embedded DNS server)
+        network), ``dns`` and ``dns_options`` (for the embedded DNS server), ``links``
+        (legacy ``--link`` ``name:alias``: their exceptions to the default bridge's ICC off)
         and ``endpoints`` ({network name or id: EndpointSettings as stored in
         the container's NetworkSettings.Networks}: IPAMConfig, Aliases,
         MacAddress, Links, DriverOpts). ``container:<ref>`` shares
@@ -598,6 +599,7 @@ class NetworkService:
                                        endpoint_id=rec["endpoints"][net["Id"]]["endpoint_id"],
                                        bindings=_dnat_bindings(rec))
                 self._relay_userland(rec)
+            self._program_links(rec, extra.get("links") or ())
             with self._lock:
                 rec["ready"] = True
                 self._save(rec)
@@ -720,6 +722,22 @@ class NetworkService:
         ep["routed"] = bool(ep["gateway"]) and not has_route
         if joined.get("gateway_ipv6"):
             ep["gateway6"] = joined["gateway_ipv6"]
+
+    def _program_links(self, rec: Mapping[str, Any], links: Iterable[str]) -> None:
+        """A parent's legacy links on the default bridge: the driver lets it reach each child's exposed
+        ports (`network_link`; the bridge driver needs that only with ICC off), as libnetwork does."""
+        bridge = self._by_name("bridge")
+        ep = rec["endpoints"].get(bridge["Id"]) if bridge and links else None
+        if ep is None:
+            return
+        with self._lock:
+            children = netnames.linked(self._sandboxes, bridge["Id"], links)
+        for _, child, child_ep in children:
+            ports = [(key.partition("/")[2] or "tcp", int(key.partition("/")[0]))
+                     for key in child.get("port_keys") or ()]
+            self._driver(bridge).call("network_link", default=True, network_id=bridge["Id"],
+                                      endpoint_id=ep["endpoint_id"], linked_endpoint_id=child_ep["endpoint_id"],
+                                      ports=ports)
 
     @staticmethod
     def _endpoint_options(rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:

@@ -120,7 +120,9 @@ class SystemService:
             "LiveRestoreEnabled": cfg.live_restore, "Isolation": "", "InitBinary": "docker-init",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
             "SecurityOptions": self.containers.defaults.info_security_options(cgroup_v2=not v1),
-            "Warnings": self.containers.defaults.info_warnings(),
+            # dockerd's order: the platform's (fillPlatformInfo) before the security options'
+            "Warnings": [*([] if _ip_forward() else ["WARNING: IPv4 forwarding is disabled"]),
+                         *self.containers.defaults.info_warnings()],
         }
 
     def disk_usage(self) -> tuple[dict, list[tuple[object, tuple[int, int]]]]:

@@ -137,16 +137,19 @@ def _add_address(ipr: IPRoute, index: int, address: str) -> None:
 def _ensure_bridge(ipr: IPRoute, name: str, address: str, mtu: int, owner: str) -> bool:
     created = _link(ipr, name) is None
     if created:
-        ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+        ipr.link("add", ifname=name, kind="bridge", **({"mtu": mtu} if mtu else {}))
         ipr.link("set", index=socket.if_nametoindex(name), ifalias=owner)
     index = socket.if_nametoindex(name)
+    if mtu and not created and ipr.link("get", index=index)[0].get_attr("IFLA_MTU") != mtu:
+        ipr.link("set", index=index, mtu=mtu)
     _add_address(ipr, index, address)
     ipr.link("set", index=index, state="up")
     return created
 
 
 def ensure_bridge(name: str, address: str, mtu: int, owner: str) -> bool:
-    """Create bridge `name` if missing; give it `address` (CIDR); bring it up.
+    """Create bridge `name` if missing; give it `address` (CIDR) and `mtu` (0: the kernel's, then
+    its ports' smallest), an existing bridge too, as Docker 26+ does at every start; bring it up.
 
     A bridge made here carries `owner` as its ifalias, the mark that lets a
     later process know it may delete it. Returns True if created now.

@@ -15,8 +15,7 @@ removes every trace. Layout::
                 replies and DNATed (published) traffic; an internal network
                 neither sends nor receives anything past its bridge. A
                 packet carrying USER_MARK (set by the user's rules, below)
-                passes. (ICC off is not here: its bridge ports are made
-                ``isolated``, see `_netlink`.)
+                passes. (ICC off is not here: see the ``bridge`` table below.)
 
 An IPv6 network also owns ``ip6 <prefix>-<bridge>`` (`ensure_table6`): the
 same forward chain and MASQUERADE of its IPv6 subnet, and the same prerouting,
@@ -25,6 +24,20 @@ output and ports chains for ports published on IPv6 host addresses. Not for
 (IPv6 has no route_localnet), so the daemon relays [::1] in userland
 (`dockerd_py.services.netrelay`) from the socket holding the port. The IPv6
 bindings of an IPv4-only network never reach this module: the daemon relays them.
+
+A network with ICC off owns ``bridge <prefix>-<bridge>`` (`ensure_icc_table`), filtering
+what the bridge forwards from one of its ports to another (no br_netfilter, no sysctl)::
+
+    ports       set of the network's bridge ports (veth host sides), each added when
+                its endpoint is made, before the veth exists
+    forward     bridge/forward: ``jump links``, then IPv4/IPv6 from a port in
+                ``ports`` is dropped (ARP passes, as with Docker's iptables rules)
+    links       Docker's per-link exceptions (legacy ``--link``): parent -> child
+                to each port the child exposes, and the replies from that port,
+                commented "ep:<parent[:24]> ep:<child[:24]>" (comments are 128 bytes at most)
+
+Without netfilter (``--iptables=false``) ICC off is the kernel's ``isolated`` bridge ports
+(`_netlink`), which allow no exception.
 
 The user's table ``ip <prefix>-user-<default bridge>`` (chain ``forward``,
 priority filter - 1, before ours) is made once and never flushed: it is the
@@ -177,10 +190,10 @@ def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int
         nft("\n".join(lines) + "\n")
 
 
-def delete_tagged(table: str, tag: str, family: str = "ip") -> None:
-    """Delete every rule of the ports chain whose comment is `tag`."""
+def delete_tagged(table: str, tag: str, family: str = "ip", chain: str = "ports") -> None:
+    """Delete every rule of `chain` whose comment has the word `tag`."""
     try:
-        data = json.loads(nft(None, "-j", "list", "chain", family, table, "ports"))
+        data = json.loads(nft(None, "-j", "list", "chain", family, table, chain))
     except NftError:
         if not table_exists(table, family):  # asked only on failure: one nft run less
             return
@@ -188,7 +201,51 @@ def delete_tagged(table: str, tag: str, family: str = "ip") -> None:
     handles = [
         item["rule"]["handle"]
         for item in data.get("nftables", [])
-        if "rule" in item and item["rule"].get("comment") == tag
+        if "rule" in item and tag in item["rule"].get("comment", "").split()
     ]
     if handles:
-        nft("".join(f"delete rule {family} {table} ports handle {h}\n" for h in handles))
+        nft("".join(f"delete rule {family} {table} {chain} handle {h}\n" for h in handles))
+
+
+def ensure_icc_table(table: str) -> None:
+    """Create or refresh ICC off's ``bridge`` table; its ports set and links chain are kept."""
+    t = f"bridge {table}"
+    nft(f"add table {t}\n"
+        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}\n"
+        f"add chain {t} links\n"
+        f"add set {t} ports {{ type ifname; }}\n"
+        f"flush chain {t} forward\n"
+        f"add rule {t} forward jump links\n"
+        f"add rule {t} forward iifname @ports ether type {{ ip, ip6 }} drop\n")
+
+
+def add_icc_port(table: str, port: str) -> None:
+    """Put bridge port `port` under ICC off (before it is enslaved: no moment without)."""
+    nft(f'add element bridge {table} ports {{ "{port}" }}\n')
+
+
+def drop_icc_port(table: str, port: str, endpoint_id: str) -> None:
+    """Forget a port of ICC off's table and the link exceptions of its endpoint."""
+    try:
+        nft(None, "delete", "element", "bridge", table, "ports", f'{{ "{port}" }}')
+    except NftError:  # gone already (or the whole table): nothing to forget
+        pass
+    delete_tagged(table, _link_tag(endpoint_id), "bridge", "links")
+
+
+def add_link(table: str, parent: tuple[str, str], child: tuple[str, str], ports: Iterable[tuple[str, int]]) -> None:
+    """Let endpoint `parent` reach endpoint `child` on `ports` ((proto, port)), replies too:
+    Docker's rules for a legacy link under ICC off. parent/child: (endpoint id, IPv4 address)."""
+    tag = f'comment "{_link_tag(parent[0])} {_link_tag(child[0])}"'
+    lines = []
+    for proto, port in ports:
+        lines.append(f"add rule bridge {table} links ip saddr {parent[1]} ip daddr {child[1]} {proto} dport {port} "
+                     f"accept {tag}")
+        lines.append(f"add rule bridge {table} links ip saddr {child[1]} ip daddr {parent[1]} {proto} sport {port} "
+                     f"accept {tag}")
+    if lines:
+        nft("\n".join(lines) + "\n")
+
+
+def _link_tag(endpoint_id: str) -> str:
+    return f"ep:{endpoint_id[:24]}"

@@ -5,7 +5,8 @@ Kernel state is named after the ids it is given, so a restarted daemon finds
 it again: bridge ``br-<network[:12]>`` unless named by the
 ``com.docker.network.bridge.name`` option, veth host side
 ``vdpy<endpoint[:11]>``, netfilter table ``ip <prefix>-<bridge>`` (and ``ip6`` for an IPv6 network; see
-`_nft`; isolation, internal networks and ICC off are its forward rules). The veth pair is made at join, its
+`_nft`; isolation and internal networks are its forward rules; ICC off is a ``bridge`` table of the
+same name, with Docker's exceptions for legacy links: `network_link`). The veth pair is made at join, its
 container side created directly inside the sandbox (moving a device between
 namespaces costs the kernel an RCU grace period, ~20 ms). Published ports
 are DNAT rules only (no userland proxy); loopback access works through DNAT
@@ -46,6 +47,11 @@ class _Net:
     netfilter: bool = True  # False: daemon --iptables=false, no table, no rule (ports: the daemon relays)
     route: str = ""  # the containers' default route when not `gateway` (aux address DefaultGatewayIPv4)
 
+    @property
+    def icc_table(self) -> bool:
+        """ICC off through netfilter (the ``bridge`` table); without netfilter: isolated ports."""
+        return not self.icc and self.netfilter
+
 
 def mac_for(ip: str) -> str:
     """Engine 27's MAC for an IPv4 address: 02:42 then the four address bytes."""
@@ -84,7 +90,8 @@ class BridgeDriver:
         gateway = ipv4[0].get("gateway") or str(next(subnet.hosts()))
         bridge = options.get("com.docker.network.bridge.name") or f"br-{network_id[:12]}"
         prefix = options.get("dockerd-py.netfilter_prefix") or DEFAULT_PREFIX
-        mtu = int(options.get("com.docker.network.driver.mtu") or 1500)
+        mtu_option = int(options.get("com.docker.network.driver.mtu") or 0)  # 0: none given
+        mtu = mtu_option or 1500
         masq = options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
         icc = options.get("com.docker.network.bridge.enable_icc", "true") == "true"
         internal = options.get("dockerd-py.internal") == "true"
@@ -102,7 +109,7 @@ class BridgeDriver:
         with self._lock:
             if netfilter:
                 _nft.check_available()
-            _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu, net.table)
+            _netlink.ensure_bridge(bridge, f"{gateway}/{subnet.prefixlen}", mtu_option, net.table)
             if options.get("dockerd-py.ip_forward", "true") == "true":
                 _netlink.set_sysctl("net/ipv4/ip_forward", "1")
             if net.subnet6:
@@ -120,6 +127,10 @@ class BridgeDriver:
         if net.user_table:
             _nft.ensure_user_table(net.user_table)
         _nft.ensure_table(net.table, net.bridge, net.subnet, masq, net.internal)
+        if net.icc_table:
+            _nft.ensure_icc_table(net.table)
+        else:  # left by a run with ICC off
+            _nft.delete_table(net.table, "bridge")
         if net.subnet6:
             _nft.ensure_table6(net.table, net.bridge, net.subnet6, masq, net.internal)
         _netlink.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
@@ -132,6 +143,7 @@ class BridgeDriver:
                 if net.user_table:  # only the daemon's cleanup deletes the default bridge
                     _nft.delete_table(net.user_table)
                 _nft.delete_table(net.table)
+                _nft.delete_table(net.table, "bridge")
                 if net.subnet6:
                     _nft.delete_table(net.table, "ip6")
                 # only a bridge this daemon made (marked by its ifalias)
@@ -142,20 +154,26 @@ class BridgeDriver:
     @hookimpl
     def network_endpoint_create(self, network_id: str, endpoint_id: str,
                                 iface: dict[str, str]) -> dict[str, str]:
-        self._net(network_id)  # must exist
+        net = self._net(network_id)
         address = iface.get("address") or ""
         if not address:
             raise errors.InvalidParameter("bridge endpoint needs an IPv4 address")
         ip = str(ipaddress.ip_interface(address).ip)
         mac = iface.get("mac_address") or mac_for(ip)
         with self._lock:  # the veth is made at join, once the sandbox is known
+            if net.icc_table:  # (again after a restart: the daemon re-creates its running endpoints)
+                _nft.add_icc_port(net.table, veth_name(endpoint_id))
             self._eps[endpoint_id] = {"address": address, "ip": ip, "mac_address": mac,
                                       "address6": iface.get("address_ipv6") or ""}
         return {"address": address, "mac_address": mac}
 
     @hookimpl
-    def network_endpoint_delete(self, endpoint_id: str) -> bool:
+    def network_endpoint_delete(self, network_id: str, endpoint_id: str) -> bool:
         _netlink.delete_link(veth_name(endpoint_id))  # its container side goes with it
+        net = self._nets.get(network_id)
+        if net is not None and net.icc_table:
+            with self._lock:
+                _nft.drop_icc_port(net.table, veth_name(endpoint_id), endpoint_id)
         with self._lock:
             self._eps.pop(endpoint_id, None)
         return True
@@ -171,7 +189,7 @@ class BridgeDriver:
         gateway6 = "" if net.internal or not ep["address6"] else net.gateway6
         _netlink.create_veth(veth_name(endpoint_id), net.bridge, net.mtu, sandbox_key, ifname,
                              ep["mac_address"], ep["address"], gateway if default_route else "",
-                             isolated=not net.icc, address6=ep["address6"],
+                             isolated=not net.icc and not net.netfilter, address6=ep["address6"],
                              gateway6=gateway6 if default_route else "")
         return {"gateway": gateway, "gateway_ipv6": gateway6}
 
@@ -207,6 +225,18 @@ class BridgeDriver:
             with self._lock:
                 _nft.add_dnat(net.table, f"ep:{endpoint_id}", rules)
         return [dict(b) for b in bindings]
+
+    @hookimpl
+    def network_link(self, network_id: str, endpoint_id: str, linked_endpoint_id: str,
+                     ports: list[tuple[str, int]]) -> bool:
+        """Docker's legacy-link exception to ICC off (nothing to do with ICC on); gone with
+        either endpoint (`network_endpoint_delete`)."""
+        net = self._net(network_id)
+        parent, child = self._eps.get(endpoint_id), self._eps.get(linked_endpoint_id)
+        if net.icc_table and parent and child:
+            with self._lock:
+                _nft.add_link(net.table, (endpoint_id, parent["ip"]), (linked_endpoint_id, child["ip"]), ports)
+        return True
 
     @hookimpl
     def network_revoke_external(self, network_id: str, endpoint_id: str) -> bool:

@@ -49,6 +49,7 @@ class Daemon:
         return self.host[len("unix://"):]
 
     def start(self, timeout: float = 30) -> None:
+        _ensure_bridge(self.bridge, f"{self.subnet_prefix}.1/24")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "dockerd_py.cli", *self.args], stdout=log, env={**os.environ, **HUB_ENV, **self.daemon_env},
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -119,14 +120,14 @@ def _free_pool_base() -> str:
     raise RuntimeError("no free test address pool")
 
 
-def make_daemon(tmp: str, tag: str) -> Daemon:
+def make_daemon(tmp: str, tag: str, subnet_prefix: str = "") -> Daemon:
     # keep paths short: unix socket paths (shim.sock under exec-root) are limited to 108 bytes
     bridge = f"dpyt{tag}"
-    prefix = _free_subnet_prefix()
+    prefix = subnet_prefix or _free_subnet_prefix()
     host = f"unix://{tmp}/docker.sock"
     tcp_port = _free_tcp_port()
     args = ["-H", host, "-H", f"tcp://127.0.0.1:{tcp_port}", "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
-            "--config-file", f"{tmp}/daemon.json", "-b", bridge, "--bip", f"{prefix}.1/24",
+            "--config-file", f"{tmp}/daemon.json", "-b", bridge,
             "--cgroup-parent", f"/dpytest-{tag}", "--default-address-pool", f"base={_free_pool_base()},size=24",
             "--dns", "127.0.0.1"]  # containers' lookups of foreign names stay on this machine (nothing serves there)
     if RUNC:
@@ -142,6 +143,17 @@ def make_daemon(tmp: str, tag: str) -> Daemon:
     env.update({"DOCKER_HOST": host, "DOCKER_CONFIG": config_dir, "DOCKER_BUILDKIT": "0"})
     return Daemon(root=tmp, host=host, args=args, env=env, bridge=bridge, subnet_prefix=prefix,
                   log_path=f"{tmp}/daemon.log", extra={"tcp": f"tcp://127.0.0.1:{tcp_port}"})
+
+
+def _ensure_bridge(name: str, address: str) -> None:
+    """A daemon's -b bridge, made beforehand with its address (its subnet), as Docker wants it
+    (dockerd refuses -b with --bip). It carries the ifalias dockerd-py gives the bridges it makes,
+    so `--cleanup` removes it with the rest."""
+    if os.path.exists(f"/sys/class/net/{name}"):
+        return
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "set", name, "alias", f"dockerd-py-{name}"], check=True)
+    subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
 
 
 def _free_tcp_port() -> int:
@@ -168,12 +180,12 @@ def cleanup(daemon: Daemon) -> None:
 
 @contextlib.contextmanager
 def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: dict | None = None,
-                   env: dict[str, str] | None = None) -> Iterator[Daemon]:
+                   env: dict[str, str] | None = None, subnet_prefix: str = "") -> Iterator[Daemon]:
     """A started daemon of its own with busybox:latest imported; at the end its containers,
     its kernel state (`--cleanup`) and its directory are removed. `env`: more environment
-    for the daemon process (kept when a test restarts it)."""
+    for the daemon process (kept when a test restarts it); `subnet_prefix`: its bridge's /24."""
     tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: see the exec-root length check
-    d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
+    d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"), subnet_prefix)
     d.args += list(args)
     if daemon_json is not None:
         with open(f"{tmp}/daemon.json", "w") as f:

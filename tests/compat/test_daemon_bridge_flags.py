@@ -7,6 +7,7 @@ containers at the end); the session daemon (no flags) shows Docker's defaults.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import _free_subnet_prefix, docker, private_daemon, uid
+from .conftest import _free_subnet_prefix, docker, make_daemon, private_daemon, uid
 
 
 def nft_table(name: str) -> str:
@@ -44,13 +45,19 @@ def masquerade_rule(d) -> str:
 @pytest.fixture(scope="module")
 def flagged():
     """--icc=false --mtu 1400 --ip 127.0.0.1 --ip-masq=false, and --fixed-cidr and --default-gateway
-    in its --bip."""
+    in the subnet of its -b bridge."""
     prefix = _free_subnet_prefix()
-    with private_daemon("b", args=("--bip", f"{prefix}.1/24", "--fixed-cidr", f"{prefix}.128/25", "--icc=false",
-                                   "--mtu", "1400", "--ip", "127.0.0.1", "--ip-masq=false",
-                                   "--default-gateway", f"{prefix}.254")) as d:
-        d.subnet_prefix = prefix
+    with private_daemon("b", args=("--fixed-cidr", f"{prefix}.128/25", "--icc=false", "--mtu", "1400",
+                                   "--ip", "127.0.0.1", "--ip-masq=false", "--default-gateway", f"{prefix}.254"),
+                        subnet_prefix=prefix) as d:
         yield d
+    assert f"dockerd-py-{d.bridge}" not in nft_tables()  # ICC off's bridge table too: nothing left
+
+
+def icc_rules(d) -> str:
+    """ICC off's table (`bridge` family): the ports under it and the links' exceptions."""
+    return subprocess.run(["nft", "list", "table", "bridge", f"dockerd-py-{d.bridge}"], capture_output=True,
+                          text=True).stdout
 
 
 @pytest.fixture
@@ -94,6 +101,36 @@ def test_icc_false_containers_cannot_reach_each_other(flagged, made, daemon, con
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def nc(d, name: str, address: str, port: int) -> str:
+    """What a TCP connection from container `name` to address:port reads (nothing: no connection)."""
+    return docker(d, "exec", name, "nc", "-w", "2", address, str(port), check=False).stdout.strip()
+
+
+def test_icc_false_links_reach_the_exposed_ports_only(flagged, made):
+    """As libnetwork: with ICC off a --link parent reaches its child's EXPOSEd ports (and gets the
+    replies); other ports, other traffic and unlinked containers stay blocked."""
+    serve = "while true; do echo {0} | nc -l -p {0}; done"
+    made.append(run(flagged, "--expose", "7000", "busybox", "sh", "-c", f"{serve.format(7001)} & {serve.format(7000)}"))
+    srv, srv_ip = made[0], ip_of(flagged, made[0])
+    made.append(run(flagged, "--link", f"{srv}:srv", "busybox", "sleep", "300"))
+    made.append(run(flagged, "busybox", "sleep", "300"))
+    client, other = made[1], made[2]
+    for restarted in (False, True):  # the running containers keep it all over a daemon restart
+        if restarted:
+            flagged.stop()
+            flagged.start()
+        assert nc(flagged, client, "srv", 7000) == "7000"
+        assert nc(flagged, client, srv_ip, 7001) == ""  # not exposed
+        assert nc(flagged, other, srv_ip, 7000) == ""   # not linked
+    assert docker(flagged, "exec", client, "ping", "-c", "1", "-W", "1", srv_ip, check=False).returncode != 0
+    assert f"ip saddr {ip_of(flagged, client)} ip daddr {srv_ip} tcp dport 7000 accept" in icc_rules(flagged)
+    docker(flagged, "stop", "-t", "0", srv)  # the link's rules go with either end
+    rules = icc_rules(flagged)
+    assert "ip saddr" not in rules and rules.count('"vdpy') == 2, rules  # srv left the set
+    docker(flagged, "rm", "-f", client, other)
+    assert '"vdpy' not in icc_rules(flagged)  # their ports left the set
+
+
 def test_mtu_and_fixed_cidr_in_the_container(flagged, made):
     made += [run(flagged, "busybox", "sleep", "300") for _ in range(2)]
     p = flagged.subnet_prefix
@@ -101,7 +138,7 @@ def test_mtu_and_fixed_cidr_in_the_container(flagged, made):
     link = docker(flagged, "exec", made[0], "ip", "-o", "link", "show", "eth0").stdout
     assert " mtu 1400 " in link
     addr = docker(flagged, "exec", made[0], "ip", "-o", "-4", "addr", "show", "eth0").stdout
-    assert f"inet {p}.128/24 " in addr  # the subnet is --bip's
+    assert f"inet {p}.128/24 " in addr  # the subnet is the -b bridge's
 
 
 def test_default_gateway_is_the_containers_route(flagged, made):
@@ -153,6 +190,54 @@ def test_iptables_false_makes_no_netfilter_state_and_relays_ports():
             docker(d, "network", "rm", net_id)
 
 
+def link_mtu(name: str) -> int:
+    with open(f"/sys/class/net/{name}/mtu") as f:
+        return int(f.read())
+
+
+def test_mtu_of_an_existing_bridge_follows_a_restart():
+    """As Docker 26+ (moby's setupMTU, every start): the bridge the last run made takes the new --mtu,
+    and so does a new container's eth0."""
+    with private_daemon("b", args=("--mtu", "1400")) as d:
+        assert link_mtu(d.bridge) == 1400
+        d.stop()
+        d.args[d.args.index("1400")] = "1300"
+        d.start()
+        assert link_mtu(d.bridge) == 1300
+        name = run(d, "busybox", "sleep", "300")
+        assert " mtu 1300 " in docker(d, "exec", name, "ip", "-o", "link", "show", "eth0").stdout
+        assert link_mtu(d.bridge) == 1300
+
+
+def test_info_warns_when_ip_forwarding_is_off(daemon):
+    """dockerd's `docker info` warning when net.ipv4.ip_forward is 0. The host's stays as it is: the daemon
+    runs in a network namespace of its own, forwarding turned off there, with --ip-forward=false."""
+    tmp = tempfile.mkdtemp(prefix="b", dir="/tmp")
+    d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
+    tcp = d.args.index("-H", 1)
+    args = [*d.args[:tcp], *d.args[tcp + 2:], "--ip-forward=false"]  # the unix socket only: it crosses netns
+    in_netns = ["unshare", "--net", "sh", "-c", 'echo 0 > /proc/sys/net/ipv4/ip_forward && exec "$@"', "-",
+                sys.executable, "-m", "dockerd_py.cli"]  # a new namespace inherits the host's forwarding
+    with open(d.log_path, "ab") as log:
+        proc = subprocess.Popen([*in_netns, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while docker(d, "version", check=False).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, d.log_tail()
+            time.sleep(0.1)
+        out = docker(d, "info")
+        assert "WARNING: IPv4 forwarding is disabled" in out.stderr
+        assert docker(d, "info", "--format", "{{.IPv4Forwarding}}").stdout.strip() == "false"
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            if f.read().strip() == "1":  # the host's (the session daemon's): no warning
+                assert "IPv4 forwarding" not in docker(daemon, "info").stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        subprocess.run([*in_netns, "--cleanup", *args], capture_output=True)  # its namespace is gone: a new one
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.CompletedProcess:
     """Start a dockerd-py that must refuse to start: its exit and output."""
     with tempfile.TemporaryDirectory(prefix="b", dir="/tmp") as tmp:
@@ -160,7 +245,8 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
             json.dump(daemon_json or {}, f)
         out = subprocess.run([sys.executable, "-m", "dockerd_py.cli", "-H", f"unix://{tmp}/d.sock",
                               "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/p",
-                              "--config-file", f"{tmp}/daemon.json", "-b", "dpytbad0", *args],
+                              "--config-file", f"{tmp}/daemon.json",
+                              *(() if "--bip" in args else ("-b", "dpytbad0")), *args],
                              capture_output=True, text=True, timeout=60)
         assert not os.path.exists(f"{tmp}/data"), "refused only after it began to start"
     assert "Traceback" not in out.stderr, out.stderr
@@ -184,6 +270,9 @@ def start_error(*args: str, daemon_json: dict | None = None) -> subprocess.Compl
     ((), {"mtu": "1400"}, "json: cannot unmarshal string into Go struct field Config.mtu of type int"),
     ((), {"icc": "no"}, "json: cannot unmarshal string into Go struct field Config.icc of type bool"),
     (("--mtu", "1400"), {"mtu": 1400}, "specified both as a flag and in the configuration file: mtu"),
+    (("-b", "dpytbad0", "--bip", "172.31.99.1/24"), None,
+     "You specified -b & --bip, mutually exclusive options. Please specify only one"),
+    (("--bip", "172.31.99.1/24"), {"bridge": "dpytbad0"}, "You specified -b & --bip, mutually exclusive options"),
 ])
 def test_bad_values_are_refused_at_start(args, daemon_json, message):
     out = start_error(*args, daemon_json=daemon_json)

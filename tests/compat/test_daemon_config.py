@@ -61,7 +61,7 @@ def test_socket_activation_with_fd_host():
     """`-H fd://` serves the sockets systemd passes (LISTEN_FDS), as with dockerd-py.socket."""
     tmp = tempfile.mkdtemp(prefix="f", dir="/tmp")
     flags = ["--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/pid",
-             "--config-file", f"{tmp}/none.json", "-b", f"dpyfd{os.getpid() % 1000}", "--bip", "172.31.251.1/24",
+             "--config-file", f"{tmp}/none.json", "-b", f"dpyfd{os.getpid() % 1000}", "--fixed-cidr", "172.31.251.0/24",
              "--cgroup-parent", f"/dpyfd{os.getpid()}"]
     proc = subprocess.Popen(["systemd-socket-activate", "-l", f"{tmp}/d.sock", sys.executable, "-m", "dockerd_py.cli",
                              "-H", "fd://", *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

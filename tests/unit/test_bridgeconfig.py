@@ -40,3 +40,23 @@ def test_fixed_cidr_without_bip_is_the_subnet(tmp_path):
 @pytest.mark.parametrize("fixed", ["10.67.0.0/24", "10.66.0.0/16"])
 def test_fixed_cidr_not_inside_bip_is_dropped(tmp_path, fixed):
     assert load(tmp_path, "--bip", "10.66.5.1/24", "--fixed-cidr", fixed).default_bridge.fixed_cidr == ""
+
+
+@pytest.mark.parametrize("args, daemon_json", [
+    (("-b", "br9", "--bip", "10.66.5.1/24"), None),
+    (("--bip", "10.66.5.1/24"), {"bridge": "br9"}),
+    (("-b", "br9"), {"bip": "10.66.5.1/24"}),
+])
+def test_bridge_and_bip_are_mutually_exclusive(tmp_path, args, daemon_json):
+    with pytest.raises(config.ConfigError, match=r"^You specified -b & --bip, mutually exclusive options\. "
+                                                 r"Please specify only one$"):
+        load(tmp_path, *args, daemon_json=daemon_json)
+
+
+def test_an_existing_bridge_gives_its_address(tmp_path):
+    """As dockerd elects a -b bridge's address (lo: a link with an address on every host)."""
+    cfg = load(tmp_path, "-b", "lo", "--fixed-cidr", "127.0.0.0/24")
+    assert cfg.bip == "127.0.0.1/8"
+    assert cfg.default_bridge.ipam(ipaddress.IPv4Interface(cfg.bip))[0] == {
+        "Subnet": "127.0.0.0/8", "IPRange": "127.0.0.0/24", "Gateway": "127.0.0.1"}
+    assert load(tmp_path, "-b", "dpynosuch0").bip == "172.17.0.1/16"  # missing: made with the default

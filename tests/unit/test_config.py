@@ -14,10 +14,10 @@ def write(tmp_path, values: dict) -> str:
 
 
 def test_file_values_apply_with_dockers_names(tmp_path):
-    path = write(tmp_path, {"data-root": "/srv/d", "bridge": "br9", "bip": "10.9.0.1/24", "debug": True,
+    path = write(tmp_path, {"data-root": "/srv/d", "bip": "10.9.0.1/24", "debug": True,
                             "runtimes": {"other": {"path": "/usr/sbin/runc"}}, "default-runtime": "other"})
     cfg = config.load(["--config-file", path])
-    assert (cfg.data_root, cfg.bridge, cfg.bip) == ("/srv/d", "br9", "10.9.0.1/24")
+    assert (cfg.data_root, cfg.bip) == ("/srv/d", "10.9.0.1/24")
     assert cfg.level_name == "debug"
     assert cfg.runtimes["other"] == "/usr/sbin/runc" and cfg.default_runtime == "other"
 

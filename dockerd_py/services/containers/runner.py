@@ -167,7 +167,7 @@ class Runner:
                     c.config.get("ExposedPorts") or {}, c.config.get("Hostname", ""),
                     {"name": c.name.lstrip("/"), "mac_address": c.config.get("MacAddress"),
                      "publish_all": bool(hc.get("PublishAllPorts")), "endpoints": networking.endpoint_configs(c),
-                     "dns": list(dns.servers), "dns_options": list(dns.options)})
+                     "dns": list(dns.servers), "dns_options": list(dns.options), "links": _legacy_links(c)})
             except DockerError as e:  # Docker 28's wrapping; a 500 stays one, not an OCI runtime error
                 raise (DockerError if isinstance(e, SystemErr) else type(e))(
                     f"failed to set up container networking: {e.message}") from None
