@@ -25,7 +25,7 @@ output and ports chains for ports published on IPv6 host addresses. Not for
 (`dockerd_py.services.netrelay`) from the socket holding the port. The IPv6
 bindings of an IPv4-only network never reach this module: the daemon relays them.
 
-A network with ICC off owns ``bridge <prefix>-<bridge>`` (`ensure_icc_table`), filtering
+A network with ICC off owns ``bridge <prefix>-<bridge>`` (made by `ensure_table`), filtering
 what the bridge forwards from one of its ports to another (no br_netfilter, no sysctl)::
 
     ports       set of the network's bridge ports (veth host sides), each added when
@@ -102,8 +102,9 @@ USER_MARK = 0x00100000
 
 
 def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True,
-                 internal: bool = False) -> None:
-    """Create or refresh the network's table; the ports chain is kept as is."""
+                 internal: bool = False, icc: bool = True) -> None:
+    """Create or refresh the network's table, and with ICC off its ``bridge`` table (with ICC on,
+    one left by a run with ICC off goes); the ports chain, ports set and links chain are kept."""
     t = f"ip {table}"
     lines = [
         f"add table {t}",
@@ -123,6 +124,7 @@ def ensure_table(table: str, bridge: str, subnet: str, masquerade: bool = True,
         f'add rule {t} postrouting oifname "{bridge}" ip saddr {subnet} ct status dnat masquerade',
     ]
     lines += _isolation(t, bridge, subnet, "ip", masquerade, internal)
+    lines += _drop_tables(f"bridge {table}") if icc else _icc_table(f"bridge {table}")
     nft("\n".join(lines) + "\n")
 
 
@@ -166,9 +168,14 @@ def ensure_user_table(table: str) -> None:
         f"add chain ip {table} forward {{ type filter hook forward priority filter - 1; policy accept; }}\n")
 
 
-def delete_table(table: str, family: str = "ip") -> None:
-    if table_exists(table, family):
-        nft(None, "delete", "table", family, table)
+def delete_tables(*tables: str) -> None:
+    """Delete the tables (``"family name"``) that exist, in one nft run."""
+    nft("\n".join(_drop_tables(*tables)) + "\n")
+
+
+def _drop_tables(*tables: str) -> list[str]:
+    """Lines deleting each table whether it exists or not ("add" first makes it exist)."""
+    return [line for t in tables for line in (f"add table {t}", f"delete table {t}")]
 
 
 def add_dnat(table: str, tag: str, rules: Iterable[tuple[str, str, int, str, int]]) -> None:
@@ -207,16 +214,15 @@ def delete_tagged(table: str, tag: str, family: str = "ip", chain: str = "ports"
         nft("".join(f"delete rule {family} {table} {chain} handle {h}\n" for h in handles))
 
 
-def ensure_icc_table(table: str) -> None:
-    """Create or refresh ICC off's ``bridge`` table; its ports set and links chain are kept."""
-    t = f"bridge {table}"
-    nft(f"add table {t}\n"
-        f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}\n"
-        f"add chain {t} links\n"
-        f"add set {t} ports {{ type ifname; }}\n"
-        f"flush chain {t} forward\n"
-        f"add rule {t} forward jump links\n"
-        f"add rule {t} forward iifname @ports ether type {{ ip, ip6 }} drop\n")
+def _icc_table(t: str) -> list[str]:
+    """ICC off's ``bridge`` table `t`, created or refreshed; its ports set and links chain are kept."""
+    return [f"add table {t}",
+            f"add chain {t} forward {{ type filter hook forward priority filter; policy accept; }}",
+            f"add chain {t} links",
+            f"add set {t} ports {{ type ifname; }}",
+            f"flush chain {t} forward",
+            f"add rule {t} forward jump links",
+            f"add rule {t} forward iifname @ports ether type {{ ip, ip6 }} drop"]
 
 
 def add_icc_port(table: str, port: str) -> None:

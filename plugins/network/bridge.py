@@ -126,11 +126,7 @@ class BridgeDriver:
         for the DNAT of 127.0.0.1: the table's guard drops 127/8 arriving from the bridge."""
         if net.user_table:
             _nft.ensure_user_table(net.user_table)
-        _nft.ensure_table(net.table, net.bridge, net.subnet, masq, net.internal)
-        if net.icc_table:
-            _nft.ensure_icc_table(net.table)
-        else:  # left by a run with ICC off
-            _nft.delete_table(net.table, "bridge")
+        _nft.ensure_table(net.table, net.bridge, net.subnet, masq, net.internal, icc=not net.icc_table)
         if net.subnet6:
             _nft.ensure_table6(net.table, net.bridge, net.subnet6, masq, net.internal)
         _netlink.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
@@ -140,12 +136,12 @@ class BridgeDriver:
         with self._lock:
             net = self._nets.pop(network_id, None)
             if net is not None:
+                tables = [f"ip {net.table}", f"bridge {net.table}"]
                 if net.user_table:  # only the daemon's cleanup deletes the default bridge
-                    _nft.delete_table(net.user_table)
-                _nft.delete_table(net.table)
-                _nft.delete_table(net.table, "bridge")
+                    tables.append(f"ip {net.user_table}")
                 if net.subnet6:
-                    _nft.delete_table(net.table, "ip6")
+                    tables.append(f"ip6 {net.table}")
+                _nft.delete_tables(*tables)
                 # only a bridge this daemon made (marked by its ifalias)
                 if _netlink.link_info(net.bridge) == ("bridge", net.table):
                     _netlink.delete_link(net.bridge)
