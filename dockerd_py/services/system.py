@@ -40,9 +40,11 @@ def cgroup_version() -> str:
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
 
-def _ip_forward() -> bool:
+def _sysctl_on(name: str) -> bool:
+    """Whether sysctl `name` (``net/ipv4/ip_forward``) is 1; False when it is missing
+    (``net/bridge/...`` without the br_netfilter module)."""
     try:
-        with open("/proc/sys/net/ipv4/ip_forward") as f:
+        with open(f"/proc/sys/{name}") as f:
             return f.read().strip() == "1"
     except OSError:
         return False
@@ -103,7 +105,9 @@ class SystemService:
                         "Log": ["json-file"]},
             "MemoryLimit": True, "SwapLimit": os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes") or not v1,
             "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
-            "IPv4Forwarding": _ip_forward(), "BridgeNfIptables": True, "BridgeNfIp6tables": True,
+            "IPv4Forwarding": _sysctl_on("net/ipv4/ip_forward"),
+            "BridgeNfIptables": _sysctl_on("net/bridge/bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": _sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
             "Debug": cfg.debug, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": v1,
             "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z",
             "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
@@ -121,7 +125,7 @@ class SystemService:
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
             "SecurityOptions": self.containers.defaults.info_security_options(cgroup_v2=not v1),
             # dockerd's order: the platform's (fillPlatformInfo) before the security options'
-            "Warnings": [*([] if _ip_forward() else ["WARNING: IPv4 forwarding is disabled"]),
+            "Warnings": [*([] if _sysctl_on("net/ipv4/ip_forward") else ["WARNING: IPv4 forwarding is disabled"]),
                          *self.containers.defaults.info_warnings()],
         }
 

@@ -1,6 +1,7 @@
 """Ping, version negotiation, info, error shapes: what every client sees first."""
 
 import json
+import os
 import socket
 
 
@@ -106,6 +107,17 @@ def test_malformed_json_is_400(daemon):
     status, _, body = raw_request(daemon, "POST", "/v1.47/containers/create", b'{"Image": "busybox",',
                                   {"Content-Type": "application/json"})
     assert status == 400 and json.loads(body)["message"].startswith("invalid JSON")
+
+
+def test_info_netfilter_sysctls(client):
+    """(Through the API: the CLI 28 no longer decodes the deprecated BridgeNf* fields.)"""
+    info = client.info()
+    for key, sysctl in (("IPv4Forwarding", "net/ipv4/ip_forward"),
+                        ("BridgeNfIptables", "net/bridge/bridge-nf-call-iptables"),
+                        ("BridgeNfIp6tables", "net/bridge/bridge-nf-call-ip6tables")):
+        path = f"/proc/sys/{sysctl}"  # (net/bridge/ exists only with br_netfilter loaded)
+        on = os.path.exists(path) and open(path).read().strip() == "1"
+        assert info[key] is on, key
 
 
 def test_sdk_ping_version_info(client):
