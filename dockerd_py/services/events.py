@@ -51,6 +51,12 @@ class EventBus:
             q.put(event)
         return event
 
+    @property
+    def listeners(self) -> int:
+        """How many clients follow the live stream now (`docker info`'s NEventsListener)."""
+        with self._lock:
+            return len(self._subscribers)
+
     def subscribe(self, since_nano: int | None, until_nano: int | None) -> Iterator[Event | None]:
         """Past events from `since`, then live ones until `until` (or forever).
 

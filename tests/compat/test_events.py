@@ -82,3 +82,23 @@ def test_events_stream_live(daemon, cli):
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_info_counts_event_listeners(daemon, cli):
+    def listeners() -> int:
+        return int(cli("info", "--format", "{{.NEventsListener}}").stdout)
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while listeners() != count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listeners() == count
+
+    wait_for(0)  # a stream whose client left (an earlier test's) goes within its one-second heartbeat
+    proc = subprocess.Popen([DOCKER, "events"], env=daemon.env, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(1)
+    finally:
+        proc.terminate()
+        proc.wait()
+    wait_for(0)
