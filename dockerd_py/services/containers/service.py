@@ -169,7 +169,14 @@ class ContainerService:
 
     # --- lifecycle ------------------------------------------------------------
     def start(self, ref: str) -> None:
-        self.runner.start(self.get(ref))
+        self._start_by_user(self.get(ref))
+
+    def _start_by_user(self, c: Container) -> None:
+        """A start the user asked for (start, restart): the restart policy counts from zero again."""
+        with c.lock:
+            if c.state.status not in ("running", "paused"):
+                restart.forget_retries(c)
+            self.runner.start(c)
 
     def stop(self, ref: str, signal: int | None, timeout: int | None) -> None:
         c = self.get(ref)
@@ -180,7 +187,7 @@ class ContainerService:
         try:
             if c.state.running:
                 self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
-            self.runner.start(c)
+            self._start_by_user(c)
         except DockerError as e:  # Docker wraps whatever failed, and its status is lost (a 500)
             raise SystemErr(f"Cannot restart container {ref}: {e.message}") from None
         self.publish(c, "restart")
