@@ -426,7 +426,8 @@ class ContainerService:
         log_type = (c.host_config.get("LogConfig") or {}).get("Type", "json-file")
         if log_type not in ("json-file", "local"):
             raise NotImplementedErr('configured logging driver does not support reading')
-        return logs_mod.read(c.log_path, query, lambda: c.state.running)
+        exits = c.exits  # a follower ends with the run it began on, as Docker's closes with the log file
+        return logs_mod.read(c.log_path, query, lambda: c.state.running and c.exits == exits)
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
         """Reserve the stream before the client is told it is attached (see Runner.attach)."""
