@@ -421,6 +421,8 @@ def host_config_warnings(host_config: dict | None, *, host: HostInfo | None = No
                    "Memory limited without swap.")
     if (hc.get("CpuPercent") or 0) > 0:
         out.append("linux does not support CPU percent. Percent discarded.")
+    if (hc.get("BlkioWeight") or 0) > 0 and not host.blkio_weight:
+        out.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
     if (hc.get("NetworkMode") or "") == "host" and hc.get("PortBindings"):
         out.append("Published ports are discarded when using host network mode")
     return out
