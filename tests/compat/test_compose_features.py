@@ -84,7 +84,8 @@ services:
   job:
     image: busybox
     command: ["sh", "-c", "echo job-done"]
-    networks: [fixed]
+    networks:
+      fixed: {{}}
   crash:
     image: busybox
     command: ["sh", "-c", "echo crash-run; exit 2"]
@@ -219,7 +220,7 @@ def test_the_container_is_configured_as_asked(project):
     assert capeff == 0  # user 1000, no-new-privileges: nothing effective
     # the static address, its network's broadcast address, the alias
     assert p.sh("a", "ip -4 -o addr show eth0").split()[3:6] == [f"{p.subnet}.50/24", "brd", f"{p.subnet}.255"]
-    # compose sends IPAMConfig {} where no address is asked for: Docker keeps and shows it so
+    # compose sends IPAMConfig {} for a network given with settings but no address: Docker keeps it
     assert a["NetworkSettings"]["Networks"][f"{p.name}_fixed"]["IPAMConfig"] == {"IPv4Address": f"{p.subnet}.50"}
     assert p.inspect("job")["NetworkSettings"]["Networks"][f"{p.name}_fixed"]["IPAMConfig"] == {}
     got = retry(lambda: p("exec", "-T", "b", "nslookup", "alias1", "127.0.0.11"))
