@@ -104,6 +104,7 @@ services:
     image: busybox
     command: ["true"]
     blkio_config: {{weight: 300}}
+    cpu_percent: 50
     profiles: [refused]
 secrets:
   filesecret:
@@ -258,6 +259,9 @@ def test_what_docker_refuses_or_discards(project):
     assert out.returncode == 0, out.stderr
     warned = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded." in out.stderr
     assert warned == (not detect().blkio_weight), out.stderr
+    assert "linux does not support CPU percent. Percent discarded." in out.stderr
+    hc = p.inspect("weighted")["HostConfig"]   # what is discarded is not stored either
+    assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if detect().blkio_weight else 0)
 
 
 def test_down_leaves_nothing(project):

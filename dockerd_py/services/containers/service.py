@@ -17,6 +17,7 @@ from ...filters import labels_match
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
+from ...oci import discard_unsupported
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from ..etc_files import DnsSettings
@@ -125,6 +126,8 @@ class ContainerService:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = self.defaults.fill_host_config(host_config)
         no_new_privileges = self.defaults.no_new_privileges_for(host_config)
+        warnings = host_config_warnings(host_config)
+        host_config = discard_unsupported(host_config)
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
@@ -165,7 +168,7 @@ class ContainerService:
         with self._lock:
             self._containers[c.id] = c
         self.publish(c, "create")
-        return c.id, host_config_warnings(host_config)
+        return c.id, warnings
 
     # --- lifecycle ------------------------------------------------------------
     def start(self, ref: str) -> None:
