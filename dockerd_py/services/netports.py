@@ -212,8 +212,9 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
             raise errors.SystemErr(
                 f"{prefix}Error starting userland proxy: listen {req['proto']}{6 if is_ipv6(req['host_ip']) else 4} "
                 f"{host_port_text(req['host_ip'], lo)}: bind: {foreign}")
-        where = host_port_text(req["host_ip"], lo if lo == hi else f"{lo}-{hi}")
-        raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
+        if lo != hi:  # a range (or the ephemeral one) with no port left: Docker's portallocator text
+            raise errors.SystemErr(f"{prefix}all ports are allocated")
+        raise errors.SystemErr(f"{prefix}Bind for {host_port_text(req['host_ip'], lo)} failed: port is already allocated")
     taken.append((req["host_ip"], req["proto"], port))
     return {"proto": req["proto"], "container_port": req["container_port"],
             "host_ip": req["host_ip"], "host_port": port, **({"proxy": True} if req.get("proxy") else {})}

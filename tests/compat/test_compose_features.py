@@ -106,6 +106,12 @@ services:
     blkio_config: {{weight: 300}}
     cpu_percent: 50
     profiles: [refused]
+  ranged:
+    image: busybox
+    command: ["sleep", "300"]
+    ports: ["127.0.0.1:{port}-{port_end}:80"]
+    deploy: {{replicas: 3}}
+    profiles: [refused]
 secrets:
   filesecret:
     file: ./secret.txt
@@ -126,6 +132,22 @@ networks:
         - subnet: {subnet}.0/24
           gateway: {subnet}.1
 """
+
+
+def _free_port_pair() -> int:
+    """A port whose successor is free too (on loopback)."""
+    import socket
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two free ports in a row")
 
 
 def _free_prefix() -> str:
@@ -173,7 +195,8 @@ def project(daemon, tmp_path_factory):
     (root / "hostdir").mkdir()
     name = "cf" + uuid.uuid4().hex[:8]
     p = Project(daemon, root, name, _free_prefix())
-    (root / "compose.yaml").write_text(COMPOSE.format(name=name, subnet=p.subnet))
+    port = _free_port_pair()
+    (root / "compose.yaml").write_text(COMPOSE.format(name=name, subnet=p.subnet, port=port, port_end=port + 1))
     (root / ".env").write_text("FEATURE_SECRET=env-secret\n")  # the project's environment
     yield p
     p("--profile", "crash", "--profile", "refused", "down", "-v", "-t", "0")
@@ -262,6 +285,9 @@ def test_what_docker_refuses_or_discards(project):
     assert "linux does not support CPU percent. Percent discarded." in out.stderr
     hc = p.inspect("weighted")["HostConfig"]   # what is discarded is not stored either
     assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if detect().blkio_weight else 0)
+    # three replicas, two ports in the range: the third gets Docker's portallocator text
+    out = p("--profile", "refused", "up", "-d", "ranged")
+    assert out.returncode == 1 and out.stderr.rstrip().endswith("): all ports are allocated"), out.stderr
 
 
 def test_down_leaves_nothing(project):
