@@ -109,6 +109,7 @@ services:
   ranged:
     image: busybox
     command: ["sleep", "300"]
+    stop_signal: SIGKILL
     ports: ["127.0.0.1:{port}-{port_end}:80"]
     deploy: {{replicas: 3}}
     profiles: [refused]
@@ -195,7 +196,7 @@ def project(daemon, tmp_path_factory):
     (root / "hostdir").mkdir()
     name = "cf" + uuid.uuid4().hex[:8]
     p = Project(daemon, root, name, _free_prefix())
-    port = _free_port_pair()
+    p.port = port = _free_port_pair()
     (root / "compose.yaml").write_text(COMPOSE.format(name=name, subnet=p.subnet, port=port, port_end=port + 1))
     (root / ".env").write_text("FEATURE_SECRET=env-secret\n")  # the project's environment
     yield p
@@ -285,6 +286,11 @@ def test_what_docker_refuses_or_discards(project):
     assert "linux does not support CPU percent. Percent discarded." in out.stderr
     hc = p.inspect("weighted")["HostConfig"]   # what is discarded is not stored either
     assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if detect().blkio_weight else 0)
+    # a range is searched from the port after the one given last: a recreated container moves on
+    p.ok("--profile", "refused", "up", "-d", "--scale", "ranged=1", "ranged")
+    assert p.ok("port", "ranged", "80").strip() == f"127.0.0.1:{p.port}"
+    p.ok("--profile", "refused", "up", "-d", "--scale", "ranged=1", "--force-recreate", "ranged")
+    assert p.ok("port", "ranged", "80").strip() == f"127.0.0.1:{p.port + 1}"
     # three replicas, two ports in the range: the third gets Docker's portallocator text
     out = p("--profile", "refused", "up", "-d", "ranged")
     assert out.returncode == 1 and out.stderr.rstrip().endswith("): all ports are allocated"), out.stderr
