@@ -137,7 +137,8 @@ def mount_points(config: dict, host_config: dict, inherited: Callable[[str], lis
         mode = bind.split(":")[2] if bind.count(":") == 2 else ""
         opts = mode.split(",") if mode else []
         points[parsed.destination] = volume_point(name, parsed.destination, rw=parsed.writable,
-                                                  mode=mode or _local_mode(volume_driver), driver=volume_driver, nocopy="nocopy" in opts)
+                                                  mode=mode or _local_mode(volume_driver), driver=volume_driver,
+                                                  nocopy="nocopy" in opts)
     tmpfs_dests = {oci_mounts._check_destination(d, "tmpfs") for d in host_config.get("Tmpfs") or {}}
     for m in host_config.get("Mounts") or []:
         point = check_api_mount(m, volume_driver)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import errors
@@ -193,11 +194,11 @@ def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int
 _LAST: dict[tuple[str, str, int, int], int] = {}
 
 
-def _in_turn(cursor: tuple[str, str, int, int]) -> list[int]:
+def _in_turn(cursor: tuple[str, str, int, int]) -> Iterator[int]:
     lo, hi = cursor[2], cursor[3]
     start = _LAST.get(cursor, hi) + 1
     start = lo if start > hi else start
-    return [*range(start, hi + 1), *range(lo, start)]
+    return itertools.chain(range(start, hi + 1), range(lo, start))
 
 
 def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoint: str,
