@@ -104,6 +104,7 @@ class HostInfo:
     sysctls: frozenset[str] = frozenset(
         {"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"})
     swap_limit: bool = True                 # memory cgroup can limit swap (memsw on v1)
+    blkio_weight: bool = True               # the blkio (v1) or io (v2) controller takes a weight
     seccomp: bool = True                    # kernel supports seccomp filters
     # "" when read-only binds can be "rro" (kernel and the container's runtime), else Docker's reason
     rro_error: Callable[[], str] = field(default=lambda: RRO_UNKNOWN, compare=False)
@@ -133,6 +134,13 @@ def _parse_list(text: str | None, fallback: frozenset[int]) -> frozenset[int]:
     return frozenset(out)
 
 
+def _blkio_weight(v2: bool) -> bool:
+    """As Docker's sysinfo: v2, the io controller is there; v1, blkio has a (bfq) weight file."""
+    if v2:
+        return "io" in (_read("/sys/fs/cgroup/cgroup.controllers") or "").split()
+    return any(os.path.exists(f"/sys/fs/cgroup/blkio/blkio.{f}") for f in ("weight", "bfq.weight"))
+
+
 @functools.lru_cache(maxsize=1)
 def detect() -> HostInfo:
     """Read the running host's facts (cached: they do not change while we run)."""
@@ -158,5 +166,6 @@ def detect() -> HostInfo:
         sysctls=frozenset(k for k in ("net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start")
                           if os.path.exists("/proc/sys/" + k.replace(".", "/"))),
         swap_limit=v2 or os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+        blkio_weight=_blkio_weight(v2),
         seccomp="Seccomp:" in status,
     )

@@ -78,7 +78,7 @@ def pids(hc: dict) -> dict | None:
 
 def build(hc: dict, device_rules: list[dict], host: HostInfo) -> dict:
     out: dict = {"devices": device_rules, "memory": memory(hc, host), "cpu": cpu(hc),
-                 "blockIO": {"weight": hc.get("BlkioWeight") or 0}}
+                 "blockIO": {"weight": (hc.get("BlkioWeight") or 0) if host.blkio_weight else 0}}
     p = pids(hc)
     if p is not None:
         out["pids"] = p

@@ -403,6 +403,24 @@ def validate_host_config(host_config: dict | None, config: dict | None = None, *
     _validate_security(hc)
 
 
+def discard_unsupported(host_config: dict, *, host: HostInfo | None = None) -> dict:
+    """The HostConfig as Docker stores it at create: what `host_config_warnings` reports as
+    discarded is reset (verifyPlatformContainerResources, before the defaults are filled in)."""
+    host = host or detect()
+    hc = dict(host_config)
+    if hc.get("MemorySwappiness") not in (None, -1) and host.cgroup_v2:
+        hc["MemorySwappiness"] = None
+    if hc.get("OomKillDisable") and host.cgroup_v2:
+        hc["OomKillDisable"] = False
+    if (hc.get("Memory") or 0) > 0 and hc.get("MemorySwap") != -1 and not host.swap_limit:
+        hc["MemorySwap"] = -1
+    if (hc.get("CpuPercent") or 0) > 0:
+        hc["CpuPercent"] = 0
+    if (hc.get("BlkioWeight") or 0) > 0 and not host.blkio_weight:
+        hc["BlkioWeight"] = 0
+    return hc
+
+
 def host_config_warnings(host_config: dict | None, *, host: HostInfo | None = None) -> list[str]:
     """The Warnings Docker returns from create for settings it accepts but discards."""
     host = host or detect()
@@ -421,6 +439,8 @@ def host_config_warnings(host_config: dict | None, *, host: HostInfo | None = No
                    "Memory limited without swap.")
     if (hc.get("CpuPercent") or 0) > 0:
         out.append("linux does not support CPU percent. Percent discarded.")
+    if (hc.get("BlkioWeight") or 0) > 0 and not host.blkio_weight:
+        out.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
     if (hc.get("NetworkMode") or "") == "host" and hc.get("PortBindings"):
         out.append("Published ports are discarded when using host network mode")
     return out

@@ -229,3 +229,11 @@ def check_requested(entry: Mapping[str, Any], address: str, used: set[str]) -> s
 def version(entry: Mapping[str, Any]) -> int:
     """4 or 6: the address family of an IPAM config entry."""
     return ipaddress.ip_network(entry["Subnet"], strict=False).version
+
+
+def endpoint_ipam_json(value: Any) -> dict | None:
+    """An endpoint's IPAMConfig as Docker stores and shows it: null when the request had
+    none, else its set fields (all omitempty): ``{}`` when given empty, as compose sends it."""
+    if not isinstance(value, Mapping):
+        return None
+    return {k: v for k, v in value.items() if v}

@@ -33,6 +33,11 @@ def volume_point(name: str, dest: str, *, rw: bool = True, mode: str = "", anony
             "DriverOpts": dict(driver_opts or {}), "Labels": dict(labels or {}), "ID": secrets.token_hex(32)}
 
 
+def _local_mode(driver: str) -> str:
+    """A volume of the local driver shows Mode "z" when none is given (Docker's setBindModeIfNull)."""
+    return "z" if driver in ("", "local") else ""
+
+
 def parse_volumes_from(spec: str) -> tuple[str, str]:
     """``container[:ro|rw]`` → (container, mode); Docker's texts."""
     if not spec:
@@ -95,8 +100,9 @@ def check_api_mount(m: dict, volume_driver: str) -> dict | None:
     if m.get("ReadOnly") and not source:
         raise _mount_error(kind, "must not set ReadOnly mode when using anonymous volumes")
     driver_config = opts.get("DriverConfig") or {}
+    driver = driver_config.get("Name") or volume_driver
     return volume_point(source or secrets.token_hex(32), dest, rw=not m.get("ReadOnly"), anonymous=not source,
-                        driver=driver_config.get("Name") or volume_driver, nocopy=bool(opts.get("NoCopy")),
+                        mode=_local_mode(driver), driver=driver, nocopy=bool(opts.get("NoCopy")),
                         subpath=subpath, driver_opts=driver_config.get("Options") or {}, labels=opts.get("Labels"))
 
 
@@ -130,8 +136,9 @@ def mount_points(config: dict, host_config: dict, inherited: Callable[[str], lis
         check_name(name)
         mode = bind.split(":")[2] if bind.count(":") == 2 else ""
         opts = mode.split(",") if mode else []
-        points[parsed.destination] = volume_point(name, parsed.destination, rw=parsed.writable, mode=mode or "z",
-                                                  driver=volume_driver, nocopy="nocopy" in opts)
+        points[parsed.destination] = volume_point(name, parsed.destination, rw=parsed.writable,
+                                                  mode=mode or _local_mode(volume_driver), driver=volume_driver,
+                                                  nocopy="nocopy" in opts)
     tmpfs_dests = {oci_mounts._check_destination(d, "tmpfs") for d in host_config.get("Tmpfs") or {}}
     for m in host_config.get("Mounts") or []:
         point = check_api_mount(m, volume_driver)

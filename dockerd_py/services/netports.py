@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import errors
@@ -187,12 +188,26 @@ def allocate(requests: list[dict[str, Any]], taken: Iterable[tuple[str, str, int
     return out, held
 
 
+# Docker's portallocator searches a range from the port after the one it gave last (from the
+# range's start after a daemon start), wrapping around: a port just released is not handed out
+# again at once. Keyed by host address, protocol and range, as its per-address port ranges.
+_LAST: dict[tuple[str, str, int, int], int] = {}
+
+
+def _in_turn(cursor: tuple[str, str, int, int]) -> Iterator[int]:
+    lo, hi = cursor[2], cursor[3]
+    start = _LAST.get(cursor, hi) + 1
+    start = lo if start > hi else start
+    return itertools.chain(range(start, hi + 1), range(lo, start))
+
+
 def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoint: str,
                   held: list[socket.socket]) -> dict[str, Any]:
     """One request: the lowest free port of its range (an ephemeral one if none given)."""
     lo, hi = req["range"] or _ephemeral_range()
     port, foreign = None, ""
-    for candidate in range(lo, hi + 1):
+    cursor = (req["host_ip"], req["proto"], lo, hi)
+    for candidate in _in_turn(cursor):
         if any(p == req["proto"] and hp == candidate and _overlaps(ip, req["host_ip"])
                for ip, p, hp in taken):
             continue
@@ -212,9 +227,12 @@ def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoi
             raise errors.SystemErr(
                 f"{prefix}Error starting userland proxy: listen {req['proto']}{6 if is_ipv6(req['host_ip']) else 4} "
                 f"{host_port_text(req['host_ip'], lo)}: bind: {foreign}")
-        where = host_port_text(req["host_ip"], lo if lo == hi else f"{lo}-{hi}")
-        raise errors.SystemErr(f"{prefix}Bind for {where} failed: port is already allocated")
+        if lo != hi:  # a range (or the ephemeral one) with no port left: Docker's portallocator text
+            raise errors.SystemErr(f"{prefix}all ports are allocated")
+        raise errors.SystemErr(f"{prefix}Bind for {host_port_text(req['host_ip'], lo)} failed: port is already allocated")
     taken.append((req["host_ip"], req["proto"], port))
+    if lo != hi:
+        _LAST[cursor] = port
     return {"proto": req["proto"], "container_port": req["container_port"],
             "host_ip": req["host_ip"], "host_port": port, **({"proxy": True} if req.get("proxy") else {})}
 

@@ -485,7 +485,7 @@ class NetworkService:
     def _endpoint_json(self, rec: Mapping[str, Any], ep: Mapping[str, Any]) -> dict[str, Any]:
         cfg = ep.get("config") or {}
         return {
-            "IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
+            "IPAMConfig": ipam.endpoint_ipam_json(cfg.get("IPAMConfig")), "Links": cfg.get("Links") or None,
             "Aliases": cfg.get("Aliases") or None, "MacAddress": ep.get("mac", ""),
             "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": ep["network_id"],
             "EndpointID": ep["endpoint_id"], "Gateway": ep.get("gateway", ""),
@@ -682,7 +682,7 @@ class NetworkService:
             prefixlen = ipam.IPv4Net(entry["Subnet"]).prefixlen
         ip6, prefixlen6 = self._plan_ip6(rec, net, (cfg.get("IPAMConfig") or {}).get("IPv6Address") or "")
         config = {k: cfg.get(k) for k in ("IPAMConfig", "Links", "Aliases", "DriverOpts", "MacAddress")
-                  if cfg.get(k)}
+                  if cfg.get(k) or (k == "IPAMConfig" and isinstance(cfg.get(k), Mapping))}
         return {"network_id": net["Id"], "network": net["Name"], "driver": net["Driver"],
                 "endpoint_id": secrets.token_hex(32), "ip": ip, "prefixlen": prefixlen,
                 "mac": mac, "gateway": "", "ifname": ifname,

@@ -124,9 +124,12 @@ _IFA_F_NODAD = 0x02
 
 def _add_address(ipr: IPRoute, index: int, address: str) -> None:
     """Add an address (CIDR) to a link; one it already has is fine. IPv6 without
-    duplicate address detection (the daemon's IPAM made it unique), as Docker."""
+    duplicate address detection (the daemon's IPAM made it unique), IPv4 with the subnet's
+    broadcast address (below /31), as Docker's netlink library sets it."""
     iface = ipaddress.ip_interface(address)
-    extra = {"flags": _IFA_F_NODAD} if iface.version == 6 else {}
+    extra: dict = {"flags": _IFA_F_NODAD} if iface.version == 6 else {}
+    if iface.version == 4 and iface.network.prefixlen < 31:
+        extra["broadcast"] = str(iface.network.broadcast_address)
     try:
         ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen, **extra)
     except NetlinkError as exc:

@@ -316,6 +316,26 @@ def test_memory_resources():
     assert spec()["linux"]["resources"]["memory"] == {"disableOOMKiller": False}
 
 
+def test_blkio_weight_discarded_where_the_controller_takes_none():
+    no_weight = HostInfo(**{**HOST.__dict__, "blkio_weight": False})
+    hc = {"BlkioWeight": 300}
+    assert spec(host_config=hc)["linux"]["resources"]["blockIO"] == {"weight": 300}
+    assert spec(host_config=hc, host=no_weight)["linux"]["resources"]["blockIO"] == {"weight": 0}
+    assert host_config_warnings(hc, host=HOST) == []
+    assert host_config_warnings(hc, host=no_weight) == [
+        "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."]
+
+
+def test_what_create_discards_is_stored_reset():
+    from dockerd_py.oci import discard_unsupported
+    hc = {"BlkioWeight": 300, "CpuPercent": 50, "Memory": 64 << 20, "MemorySwappiness": 10, "OomKillDisable": True}
+    v1 = HostInfo(**{**HOST.__dict__, "cgroup_v2": False, "blkio_weight": False, "swap_limit": False})
+    assert discard_unsupported(hc, host=v1) == {**hc, "BlkioWeight": 0, "CpuPercent": 0, "MemorySwap": -1}
+    assert discard_unsupported(hc, host=HOST) == {**hc, "CpuPercent": 0, "MemorySwappiness": None,
+                                                  "OomKillDisable": False}
+    assert hc["CpuPercent"] == 50  # a copy
+
+
 def test_cpu_resources():
     r = spec(host_config={"NanoCpus": 1_500_000_000, "CpuShares": 512, "CpusetCpus": "0-1"})["linux"]["resources"]
     assert r["cpu"] == {"shares": 512, "cpus": "0-1", "period": 100000, "quota": 150000}

@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import Conflict, InvalidParameter, NotFound, SystemErr
 from ..etc_files import edit_hosts, own_hosts_lines
+from ..ipam import endpoint_ipam_json
 from .links import CONTAINER_LINKS, HOST_LINKS
 
 SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
@@ -53,7 +54,7 @@ def stored_endpoint(cfg: Mapping[str, Any] | None, network_id: str = "") -> dict
     cfg = cfg or {}
     if not isinstance(cfg, Mapping):
         raise InvalidParameter("json: cannot unmarshal into Go value of type network.EndpointSettings")
-    out = {"IPAMConfig": cfg.get("IPAMConfig") or None, "Links": cfg.get("Links") or None,
+    out = {"IPAMConfig": endpoint_ipam_json(cfg.get("IPAMConfig")), "Links": cfg.get("Links") or None,
            "Aliases": cfg.get("Aliases") or None, "MacAddress": cfg.get("MacAddress") or "",
            "DriverOpts": cfg.get("DriverOpts") or None, "NetworkID": network_id, "EndpointID": "",
            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
@@ -136,6 +137,8 @@ def endpoint_configs(c) -> dict[str, dict[str, Any]]:
     out = {}
     for name, ep in nets.items():
         cfg = {k: ep.get(k) for k in CONFIG_FIELDS if ep.get(k) and k != "MacAddress"}
+        if ep.get("IPAMConfig") is not None:  # given empty ({}, as compose sends it): shown so
+            cfg["IPAMConfig"] = ep["IPAMConfig"]
         if ep.get(DESIRED_MAC):
             cfg["MacAddress"] = ep[DESIRED_MAC]
         out[name] = cfg

@@ -34,6 +34,12 @@ def should_restart(c: Container, exit_code: int) -> bool:
     return False
 
 
+def forget_retries(c: Container) -> None:
+    """A start by the user: RestartCount and the back-off begin again (Docker's ResetRestartManager)."""
+    c.restart_count = 0
+    c.restart_delay = 0.0
+
+
 def cancelled_by_kill(c: Container, sig: int, stop_signal: int | None) -> bool:
     """Whether `docker kill` with `sig` keeps the policy from bringing the container back.
 

@@ -23,6 +23,7 @@ from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotModi
 from ...lifecycle import ExitStatus, ShimClient, ShimError, ShimGone, ShimLauncher, TaskConfig
 from ...oci import build_spec, detect_host
 from ...oci import init as init_mod
+from ...oci import propagation
 from ...oci import rro
 from ...oci.mounts import legacy_read_only
 from ...state import atomic
@@ -186,6 +187,7 @@ class Runner:
                     embedded_dns=self.networks.uses_embedded_dns(c.id))
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
+            propagation.check(hc)
             spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc, c.no_new_privileges),
                               image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
                               etc_files=etc_files, netns_path=sandbox.netns_path,

@@ -17,6 +17,7 @@ from ...filters import labels_match
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
+from ...oci import discard_unsupported
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from ..etc_files import DnsSettings
@@ -125,6 +126,8 @@ class ContainerService:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
         host_config = self.defaults.fill_host_config(host_config)
         no_new_privileges = self.defaults.no_new_privileges_for(host_config)
+        warnings = host_config_warnings(host_config)
+        host_config = discard_unsupported(host_config)
         host_config = create_mod.fill_host_config_defaults(host_config, self.default_runtime)
         host_config["NetworkMode"] = networking_mod.shared_mode(self, host_config["NetworkMode"])
         create_mod.check_networking_config(networking)
@@ -165,11 +168,18 @@ class ContainerService:
         with self._lock:
             self._containers[c.id] = c
         self.publish(c, "create")
-        return c.id, host_config_warnings(host_config)
+        return c.id, warnings
 
     # --- lifecycle ------------------------------------------------------------
     def start(self, ref: str) -> None:
-        self.runner.start(self.get(ref))
+        self._start_by_user(self.get(ref))
+
+    def _start_by_user(self, c: Container) -> None:
+        """A start the user asked for (start, restart): the restart policy counts from zero again."""
+        with c.lock:
+            if c.state.status not in ("running", "paused"):
+                restart.forget_retries(c)
+            self.runner.start(c)
 
     def stop(self, ref: str, signal: int | None, timeout: int | None) -> None:
         c = self.get(ref)
@@ -180,7 +190,7 @@ class ContainerService:
         try:
             if c.state.running:
                 self.runner.stop(c, signal or self._stop_signal(c), stop_timeout(c, timeout))
-            self.runner.start(c)
+            self._start_by_user(c)
         except DockerError as e:  # Docker wraps whatever failed, and its status is lost (a 500)
             raise SystemErr(f"Cannot restart container {ref}: {e.message}") from None
         self.publish(c, "restart")
@@ -419,7 +429,8 @@ class ContainerService:
         log_type = (c.host_config.get("LogConfig") or {}).get("Type", "json-file")
         if log_type not in ("json-file", "local"):
             raise NotImplementedErr('configured logging driver does not support reading')
-        return logs_mod.read(c.log_path, query, lambda: c.state.running)
+        exits = c.exits  # a follower ends with the run it began on, as Docker's closes with the log file
+        return logs_mod.read(c.log_path, query, lambda: c.state.running and c.exits == exits)
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
         """Reserve the stream before the client is told it is attached (see Runner.attach)."""
