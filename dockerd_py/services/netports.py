@@ -203,7 +203,7 @@ def _in_turn(cursor: tuple[str, str, int, int]) -> Iterator[int]:
 
 def _allocate_one(req: dict[str, Any], taken: list[tuple[str, str, int]], endpoint: str,
                   held: list[socket.socket]) -> dict[str, Any]:
-    """One request: the lowest free port of its range (an ephemeral one if none given)."""
+    """One request: the next free port of its range, in turn (an ephemeral one if none given)."""
     lo, hi = req["range"] or _ephemeral_range()
     port, foreign = None, ""
     cursor = (req["host_ip"], req["proto"], lo, hi)
