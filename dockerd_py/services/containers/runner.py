@@ -478,7 +478,9 @@ def start_error(runtime_message: str) -> tuple[DockerError, int]:
     A missing executable is the user's configuration (400, exit code 127), a
     permission problem too (126); anything else is the daemon's (500, 128).
     """
-    message = f"failed to create task for container: OCI runtime create failed: {runtime_message}"
+    message = ("failed to create task for container: failed to create shim task: "   # containerd's words,
+               f"OCI runtime create failed: {runtime_message}: unknown")             # then gRPC's code
+
     code = failure_exit_code(runtime_message)
     return (SystemErr(message) if code == 128 else InvalidParameter(message)), code
 
