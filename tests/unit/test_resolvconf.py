@@ -109,3 +109,13 @@ def test_the_hash_tells_an_edited_file(tmp_path):
     with open(path, "a") as f:
         f.write("nameserver 10.0.0.3\n")
     assert resolvconf.user_modified(path) is True
+
+
+def test_ndots_is_set_by_a_dns_option_else_by_the_hosts_file(tmp_path):
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 10.0.0.2\noptions ndots:2\n")
+    assert resolvconf.ndots_set((), str(host)) is True
+    assert resolvconf.ndots_set(["timeout:2"], str(host)) is False   # --dns-option replaces the host's options
+    assert resolvconf.ndots_set(["ndots:1"], str(host)) is True
+    host.write_text("nameserver 10.0.0.2\n")
+    assert resolvconf.ndots_set((), str(host)) is False
