@@ -1,18 +1,16 @@
 """A container's /etc/hosts, /etc/hostname and /etc/resolv.conf, as Docker writes them.
 
-See ../shared/api/DEFAULTS.md §7 (DNS on the default bridge): the host's
-resolv.conf with localhost nameservers removed, falling back to Google's
-servers; in host network mode the host's files are used unfiltered.
+resolv.conf's text comes from `resolvconf` (Docker 26+'s generated file).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..state import atomic
+from . import resolvconf
 
 DEFAULT_HOSTS = (
     "127.0.0.1\tlocalhost\n"
@@ -22,9 +20,6 @@ DEFAULT_HOSTS = (
     "ff02::1\tip6-allnodes\n"
     "ff02::2\tip6-allrouters\n"
 )
-FALLBACK_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
-HOST_RESOLV = "/etc/resolv.conf"
-SYSTEMD_RESOLV = "/run/systemd/resolve/resolv.conf"
 
 
 @dataclass(frozen=True)
@@ -47,83 +42,6 @@ def _read(path: str) -> str:
             return f.read()
     except OSError:
         return ""
-
-
-def _is_local(addr: str) -> bool:
-    try:
-        return ipaddress.ip_address(addr.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _nameservers(text: str) -> list[str]:
-    return [ln.split()[1] for ln in text.splitlines()
-            if ln.strip().startswith("nameserver") and len(ln.split()) > 1]
-
-
-def host_resolv_conf() -> str:
-    """The host's resolv.conf; systemd-resolved's real one behind a 127.0.0.53 stub."""
-    text = _read(HOST_RESOLV)
-    if _nameservers(text) == ["127.0.0.53"] and os.path.exists(SYSTEMD_RESOLV):
-        text = _read(SYSTEMD_RESOLV)
-    return text
-
-
-def resolv_conf(host_text: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
-                dns_options: Sequence[str] = (), filter_local: bool = True) -> str:
-    """Build a container's resolv.conf from the host's text and the --dns* options."""
-    out, servers = [], []
-    for line in host_text.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] == "nameserver" and len(words) > 1:
-            if not dns and not (filter_local and _is_local(words[1])):
-                servers.append(words[1])
-            continue
-        if (words[0] in ("search", "domain") and dns_search) or \
-                (words[0] == "options" and dns_options):
-            continue
-        out.append(line.rstrip())
-    servers = list(dns) or servers or list(FALLBACK_NAMESERVERS)
-    out += [f"nameserver {s}" for s in servers]
-    search = [d for d in dns_search if d != "."]
-    if search:
-        out.append("search " + " ".join(search))
-    if dns_options:
-        out.append("options " + " ".join(dns_options))
-    return "\n".join(out) + "\n"
-
-
-EMBEDDED_DNS = "127.0.0.11"
-
-
-def internal_resolv_conf(host_text: str, dns_search: Sequence[str] = (),
-                         dns_options: Sequence[str] = ()) -> str:
-    """resolv.conf of a container on a user-defined network: the embedded DNS server.
-
-    As Docker: ``nameserver 127.0.0.11``, the host's (or --dns-search)
-    search domains, the host's (or --dns-option) options plus ``ndots:0``
-    unless an ndots option is given.
-    """
-    search: list[str] = list(dns_search)
-    options: list[str] = list(dns_options)
-    for line in host_text.splitlines():
-        words = line.split()
-        if not words:
-            continue
-        if words[0] in ("search", "domain") and not dns_search:
-            search = words[1:]
-        elif words[0] == "options" and not dns_options:
-            options += words[1:]
-    if not any(o.startswith("ndots:") for o in options):
-        options.append("ndots:0")
-    out = [f"nameserver {EMBEDDED_DNS}"]
-    search = [d for d in search if d != "."]
-    if search:
-        out.append("search " + " ".join(search))
-    out.append("options " + " ".join(options))
-    return "\n".join(out) + "\n"
 
 
 def hosts_file(hostname: str, domainname: str, ips: Sequence[str], extra_hosts: Sequence[str],
@@ -149,11 +67,12 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Seq
                     extra_hosts: Sequence[str] = (), dns: Sequence[str] = (),
                     dns_search: Sequence[str] = (), dns_options: Sequence[str] = (),
                     network_mode: str = "default", host_gateway: str = "",
-                    embedded_dns: bool = False) -> dict[str, str]:
-    """Write hosts, hostname and resolv.conf into `container_dir`.
+                    embedded_dns: bool = False, ipv6: bool = False) -> dict[str, str]:
+    """Write hosts, hostname and resolv.conf (with its hash) into `container_dir`.
 
     `embedded_dns`: the container is on a user-defined network, its resolver
-    is the embedded DNS server (the --dns servers are not written then).
+    is the embedded DNS server (the --dns servers are its upstream then);
+    `ipv6`: its network has IPv6 (IPv6 nameservers of the host are kept).
     Returns {path inside the container: file on the host}, for bind mounts.
     """
     host_mode = network_mode == "host"
@@ -165,9 +84,7 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Seq
         "/etc/hosts": hosts_file(hostname, domainname, () if host_mode else ips,
                                  extra_hosts, base, host_gateway),
         "/etc/hostname": hostname + "\n",
-        "/etc/resolv.conf": internal_resolv_conf(host_resolv_conf(), dns_search, dns_options)
-        if embedded_dns else resolv_conf(host_resolv_conf(), dns, dns_search, dns_options,
-                                         filter_local=not host_mode),
+        "/etc/resolv.conf": resolvconf.build(network_mode, dns, dns_search, dns_options, embedded_dns, ipv6),
     }
     os.makedirs(container_dir, exist_ok=True)
     out = {}
@@ -175,6 +92,7 @@ def write_etc_files(container_dir: str, hostname: str, domainname: str, ips: Seq
         path = os.path.join(container_dir, os.path.basename(target))
         atomic.write_bytes(path, text.encode(), mode=0o644)
         out[target] = path
+    resolvconf.remember(out["/etc/resolv.conf"], files["/etc/resolv.conf"])
     return out
 
 

@@ -39,7 +39,7 @@ from ..pluginhost import PluginHost
 from ..remoteplugins.network import RemoteNetworkPlugins
 from ..state import atomic
 from ..timeutil import parse_timestamp, rfc3339_to_nano
-from . import ipam, netnames, netrelay
+from . import ipam, netnames, netrelay, resolvconf
 from .netns import create_netns, remove_netns
 from .netports import allocate as allocate_ports
 from .netports import reserve as reserve_port
@@ -924,7 +924,7 @@ class NetworkService:
             return
         try:  # --dns servers are the container's upstream; an ndots option changes single labels
             self.dns.attach(rec["container_id"], rec["netns_path"], upstream=rec.get("dns") or None,
-                            ndots_set=any(o.startswith("ndots:") for o in rec.get("dns_options") or ()))
+                            ndots_set=resolvconf.ndots_set(rec.get("dns_options") or ()))
         except Exception:  # a container without DNS still runs, as with Docker's resolver failing
             log.exception("embedded DNS: cannot attach %s", rec["container_id"][:12])
 

@@ -180,13 +180,18 @@ def cleanup(daemon: Daemon) -> None:
 
 @contextlib.contextmanager
 def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: dict | None = None,
-                   env: dict[str, str] | None = None, subnet_prefix: str = "") -> Iterator[Daemon]:
+                   env: dict[str, str] | None = None, subnet_prefix: str = "",
+                   default_dns: bool = True) -> Iterator[Daemon]:
     """A started daemon of its own with busybox:latest imported; at the end its containers,
     its kernel state (`--cleanup`) and its directory are removed. `env`: more environment
-    for the daemon process (kept when a test restarts it); `subnet_prefix`: its bridge's /24."""
+    for the daemon process (kept when a test restarts it); `subnet_prefix`: its bridge's /24;
+    `default_dns=False`: without make_daemon's `--dns 127.0.0.1` (containers get the host's servers)."""
     tmp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: see the exec-root length check
     d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"), subnet_prefix)
     d.args += list(args)
+    if not default_dns:
+        at = d.args.index("--dns")
+        del d.args[at:at + 2]
     if daemon_json is not None:
         with open(f"{tmp}/daemon.json", "w") as f:
             json.dump(daemon_json, f)

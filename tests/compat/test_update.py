@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 
+from dockerd_py.oci.host import detect
+
 from .conftest import inspect
 
 v1_only = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
@@ -121,3 +123,15 @@ def test_update_refusals(daemon, cli, container_cleanup):
         "No such container: nosuchctr")
     hc = inspect(daemon, n)["HostConfig"]
     assert hc["Memory"] == 0 and hc["NanoCpus"] == 10**9 and hc["RestartPolicy"]["Name"] == "no"
+
+
+def test_a_blkio_weight_the_host_cannot_apply_is_discarded_with_a_warning(daemon, cli, container_cleanup):
+    n = name()
+    container_cleanup.append(n)
+    cli("run", "-d", "--name", n, "busybox", "sleep", "100")
+    out = cli("update", "--blkio-weight", "300", n).stdout
+    warning = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+    if detect().blkio_weight:
+        assert inspect(daemon, n)["HostConfig"]["BlkioWeight"] == 300 and out == f"{n}\n"
+    else:   # as Docker's update (verifyPlatformContainerResources): warned, stored as 0, nothing applied
+        assert inspect(daemon, n)["HostConfig"]["BlkioWeight"] == 0 and out == f"{n}\n{warning}\n"

@@ -28,8 +28,8 @@ from ...oci import rro
 from ...oci.mounts import legacy_read_only
 from ...state import atomic
 from ...timeutil import now_rfc3339
-from ..etc_files import (DnsSettings, edit_hosts, host_resolv_conf, hosts_line, internal_resolv_conf,
-                         rewrite_in_place, write_etc_files)
+from ..etc_files import DnsSettings, edit_hosts, hosts_line, rewrite_in_place, write_etc_files
+from .. import resolvconf
 from .oom import OomWatcher
 from . import links, networking, shared_ns, shm
 from .record import Container
@@ -184,7 +184,8 @@ class Runner:
                     [*(hc.get("ExtraHosts") or ()), *self.networks.extra_hosts(_legacy_links(c))],
                     dns.servers, dns.search, dns.options,
                     hc.get("NetworkMode", "bridge"), host_gateway=self.networks.host_gateway,
-                    embedded_dns=self.networks.uses_embedded_dns(c.id))
+                    embedded_dns=self.networks.uses_embedded_dns(c.id),
+                    ipv6=any(ep.get("GlobalIPv6Address") for ep in sandbox.networks.values()))
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             propagation.check(hc)
@@ -238,10 +239,16 @@ class Runner:
 
     def adopt_embedded_dns(self, c: Container) -> None:
         """A running container's first user-defined network: its resolv.conf now names the
-        embedded DNS server, as Docker's sandbox rebuilds it (and keeps it after a disconnect)."""
+        embedded DNS server, as Docker's sandbox rebuilds it (and keeps it after a disconnect),
+        unless the user has edited the file."""
+        path = c.etc_path("resolv.conf")
+        if resolvconf.user_modified(path):
+            return
         dns = self.dns_defaults.for_container(c.host_config)
-        text = internal_resolv_conf(host_resolv_conf(), dns.search, dns.options)
-        rewrite_in_place(c.etc_path("resolv.conf"), lambda _: text)
+        text = resolvconf.build(c.host_config.get("NetworkMode") or "default", dns.servers, dns.search,
+                                dns.options, embedded_dns=True)
+        rewrite_in_place(path, lambda _: text)
+        resolvconf.remember(path, text)
 
     def drop_link_hosts(self, parent: Container, child: Container, alias: str) -> None:
         """A removed legacy link's /etc/hosts entry leaves the running `parent`."""

@@ -482,6 +482,7 @@ class ContainerService:
         """Store the new resources; a live container gets them through the runtime's `update`."""
         changes = update_mod.parse(body)
         warnings = update_mod.validate(changes)
+        changes = discard_unsupported(changes)  # what the warnings call discarded, as Docker's update
         c = self.get(ref)
         with c.lock:
             if c.removed or c.state.status in ("removing", "dead"):

@@ -15,7 +15,7 @@ import socket
 import struct
 from collections.abc import Sequence
 
-from ..etc_files import FALLBACK_NAMESERVERS
+from ..resolvconf import DEFAULT_V4 as FALLBACK_NAMESERVERS
 from . import wire
 
 MAX_SERVERS = 3
