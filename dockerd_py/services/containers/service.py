@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -27,6 +28,7 @@ from . import logs as logs_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
 from . import update as update_mod
+from .listfilter import ListFilter
 from .names import NameRegistry, normalize
 from . import networking as networking_mod
 from .networking import initial_networks
@@ -37,7 +39,8 @@ log = logging.getLogger("dockerd_py.containers")
 
 KILL_WAIT_SECONDS = 10
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "health"}
+LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "health",
+                "isolation", "volume", "publish", "expose", "is-task"}
 PRUNE_FILTERS = {"until", "label", "label!"}
 
 
@@ -212,7 +215,7 @@ class ContainerService:
         The API sends its 200 and headers before the wait blocks, as Docker does.
         """
         if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
+            raise InvalidParameter(f"invalid condition: {json.dumps(condition)}")
         c = self.get(ref)
         with c.lock:
             exits_before = c.exits
@@ -320,12 +323,15 @@ class ContainerService:
         c = self.get(ref)
         if not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
-        new = normalize(new_name)
+        new = new_name if new_name.startswith("/") else "/" + new_name
         with c.lock:
             old = c.name
             if old == new:
                 raise InvalidParameter("Renaming a container with the same name as its current name")
-            self.names.reserve(new, c.id)
+            try:  # daemon.reserveName's errors, wrapped as ContainerRename wraps them
+                self.names.reserve(normalize(new), c.id)
+            except (InvalidParameter, Conflict) as e:
+                raise type(e)(f"Error when allocating new name: {e.message}") from None
             self.names.release(old)
             c.name = new
             c.save()
@@ -359,6 +365,7 @@ class ContainerService:
         for value in filters.get("health", []):
             if value not in health.FILTER_VALUES:
                 raise InvalidParameter(f"Unrecognised filter value for health: {value}")
+        more = ListFilter(filters)
         result = self.all()
         before = self._boundary(filters.get("before"))
         since = self._boundary(filters.get("since"))
@@ -366,9 +373,9 @@ class ContainerService:
             result = [c for c in result if c.created < before.created]
         if since is not None:
             result = [c for c in result if c.created > since.created]
-        if not all_ and limit <= 0 and before is None and since is None and "status" not in filters and "exited" not in filters:
+        if not all_ and limit <= 0 and "status" not in filters:  # before, since, exited: running ones only
             result = [c for c in result if c.state.running]
-        result = [c for c in result if self._matches(c, filters)]
+        result = [c for c in result if self._matches(c, filters) and more.matches(c, self._volume_mounts(c, more))]
         if limit > 0:
             result = result[:limit]
         return result
@@ -390,13 +397,6 @@ class ContainerService:
             return False
         if "health" in filters and health.status(c) not in filters["health"]:
             return False
-        if "exited" in filters:
-            try:
-                codes = {int(v) for v in filters["exited"]}
-            except ValueError:
-                raise InvalidParameter("invalid filter 'exited'") from None
-            if c.state.running or not c.has_been_started or c.state.exit_code not in codes:
-                return False
         if "label" in filters and not labels_match(c.config.get("Labels"), filters["label"]):
             return False
         if "ancestor" in filters and not any(self._descends(c, ref) for ref in filters["ancestor"]):
@@ -407,6 +407,9 @@ class ContainerService:
             if not any(v in networks or any(i.startswith(v) for i in ids) for v in filters["network"]):
                 return False
         return True
+
+    def _volume_mounts(self, c: Container, more: ListFilter) -> list[dict]:
+        return self.volumes.container_mounts(c.id) if more.volume is not None and self.volumes is not None else []
 
     def _descends(self, c: Container, ref: str) -> bool:
         try:
