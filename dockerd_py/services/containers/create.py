@@ -22,13 +22,74 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "Shell": (list,),
 }
 _GO_TYPES = {str: "string", bool: "bool", dict: "map", list: "[]string", int: "int"}
+# HostConfig's scalar and []string fields with their Go types (Resources is embedded: same path).
+_HOST_CONFIG_GO_TYPES: dict[str, str] = {
+    **dict.fromkeys(("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "KernelMemoryTCP", "NanoCpus",
+                     "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
+                     "CpuPercent", "ShmSize", "MemorySwappiness", "PidsLimit"), "int64"),
+    "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64", "OomScoreAdj": "int", "BlkioWeight": "uint16",
+    **dict.fromkeys(("Privileged", "PublishAllPorts", "ReadonlyRootfs", "AutoRemove", "OomKillDisable", "Init"),
+                    "bool"),
+    **dict.fromkeys(("ContainerIDFile", "VolumeDriver", "CgroupParent", "CpusetCpus", "CpusetMems", "Runtime"),
+                    "string"),
+    **{k: f"container.{k}" for k in ("NetworkMode", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupnsMode",
+                                      "Isolation")},
+    "Cgroup": "container.CgroupSpec",
+    **dict.fromkeys(("Binds", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd",
+                     "Links", "SecurityOpt", "VolumesFrom", "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths"),
+                    "[]string"),
+    "PortBindings": "nat.PortMap", "RestartPolicy": "container.RestartPolicy", "LogConfig": "container.LogConfig",
+    "Ulimits": "[]*units.Ulimit", "Devices": "[]container.DeviceMapping", "Mounts": "[]mount.Mount",
+    "DeviceRequests": "[]container.DeviceRequest", "ConsoleSize": "[2]uint",
+    **dict.fromkeys(("BlkioWeightDevice", ), "[]*blkiodev.WeightDevice"),
+    **dict.fromkeys(("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"),
+                    "[]*blkiodev.ThrottleDevice"),
+    **dict.fromkeys(("Tmpfs", "Sysctls", "StorageOpt", "Annotations"), "map[string]string"),
+}
+_OBJECT_GO_TYPES = ("nat.PortMap", "container.RestartPolicy", "container.LogConfig")
+
+
+def _check_host_config_types(host_config: dict) -> None:
+    """Go's decoder refuses a value of the wrong JSON type (never a crash further on)."""
+    for key, go_type in _HOST_CONFIG_GO_TYPES.items():
+        value = host_config.get(key)
+        if value is None:
+            continue
+        if go_type == "bool":
+            ok = isinstance(value, bool)
+        elif go_type in ("[]string", "map[string]string"):
+            items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else None
+            ok = isinstance(value, list if go_type[0] == "[" else dict) and all(isinstance(v, str) for v in items)
+        elif go_type in _OBJECT_GO_TYPES:
+            ok = isinstance(value, dict)
+        elif go_type.startswith("["):
+            ok = isinstance(value, list)
+        elif go_type.startswith(("int", "uint")):
+            ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 0 or go_type[0] == "i")
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            got = _JSON_TYPES.get(type(value), "value")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and go_type[0] in "iu":
+                got = f"number {value}"  # a number that does not fit: Go says which
+            elif isinstance(value, (list, dict)) and go_type in ("[]string", "map[string]string") and \
+                    isinstance(value, list if go_type[0] == "[" else dict):  # the wrong one is an element
+                items = value if isinstance(value, list) else list(value.values())
+                got = _JSON_TYPES.get(type(next(v for v in items if not isinstance(v, str))), "value")
+                go_type = "string"
+            raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field HostConfig.HostConfig.{key} "
+                                   f"of type {go_type}")
 _JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+
+
+_CONFIG_MAP_GO_TYPES = {"ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}", "Labels": "map[string]string"}
 
 
 def _type_error(field: str, value: Any, expected: tuple[type, ...]) -> InvalidParameter:
     got = _JSON_TYPES.get(type(value), "value")
+    go_type = _CONFIG_MAP_GO_TYPES.get(field, "map") if expected[0] is dict else _GO_TYPES[expected[0]]
     return InvalidParameter(f"json: cannot unmarshal {got} into Go struct field ContainerConfigWrapper.{field} "
-                            f"of type {_GO_TYPES[expected[0]]}")
+                            f"of type {go_type}")
 
 
 def split_body(body: dict) -> tuple[dict, dict, dict]:
@@ -43,6 +104,9 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
                 value = [value]
             if field in ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild") and not all(isinstance(v, str) for v in value):
                 raise _type_error(field, value, (list,))
+            if field == "Labels" and not all(isinstance(v, str) for v in value.values()):
+                bad = next(v for v in value.values() if not isinstance(v, str))
+                raise _type_error(field, bad, (str,))
             config[field] = value
     host_config = body.get("HostConfig") or {}
     networking = body.get("NetworkingConfig") or {}
@@ -50,6 +114,7 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.HostConfig")
     if not isinstance(networking, dict):
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.NetworkingConfig")
+    _check_host_config_types(host_config)
     for env in config.get("Env", []):
         if env.startswith("="):
             raise InvalidParameter(f"invalid environment variable: {env}")
