@@ -2,8 +2,7 @@
 
 import fnmatch
 
-from ..errors import InvalidParameter
-from ..filters import labels_match
+from ..filters import exact_bool, labels_match
 from .imagedb import Image
 
 ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
@@ -17,12 +16,9 @@ def intermediate(store, image: Image) -> bool:
 def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> bool:
     """Keys are ANDed; values of one key ORed, except labels, which must all match."""
     refs = store.references(image)
-    if "dangling" in filters:
-        values = {v.lower() for v in filters["dangling"]}
-        if not values <= {"true", "false", "1", "0"}:
-            raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
-        if (bool(refs) == (values & {"true", "1"} != set())):
-            return False
+    dangling = exact_bool(filters, "dangling")
+    if dangling is not None and bool(refs) == dangling:
+        return False
     if not labels_match(image.labels, filters.get("label", [])):
         return False
     for key, newer in (("before", False), ("since", True)):

@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 
-from ..errors import DockerError, InvalidParameter
-from ..filters import labels_match
+from ..errors import DockerError
+from ..filters import bool_or_default, labels_match
 from .delete import InUse
 
 ALLOWED = {"dangling", "until", "label", "label!"}
@@ -29,7 +29,4 @@ def prune(store, filters: dict[str, list[str]], in_use: InUse, parse_time: Calla
 
 
 def _dangling_only(filters: dict[str, list[str]]) -> bool:
-    values = {v.lower() for v in filters.get("dangling", ["true"])}
-    if not values <= {"true", "false", "1", "0"}:
-        raise InvalidParameter(f"invalid filter 'dangling={next(iter(values))}'")
-    return bool(values & {"true", "1"})
+    return bool_or_default(filters, "dangling", True)

@@ -58,3 +58,22 @@ def test_create_body_of_wrong_types_is_refused_as_gos_decoder(daemon, body, said
     status, _, out = raw_request(daemon, "POST", "/v1.47/containers/create", json.dumps({"Image": "busybox", **body}).encode(),
                                  {"Content-Type": "application/json"})
     assert (status, json.loads(out)) == (400, {"message": f"json: cannot unmarshal {said}"})
+
+
+def test_yes_no_filters_read_as_dockers(cli, volumes):
+    """images/volumes `dangling` and ps `is-task`: any true word wins; else refused, values as Go prints a list."""
+    for args, said in [(("images", "--filter", "dangling=1"), "invalid filter 'dangling=[1]'"),
+                       (("images", "--filter", "dangling=maybe", "--filter", "dangling=x"),
+                        "invalid filter 'dangling=[maybe x]'"),
+                       (("volume", "ls", "--filter", "dangling=maybe"), "invalid filter 'dangling=[maybe]'"),
+                       (("ps", "--filter", "is-task=maybe"), "invalid filter 'is-task=[maybe]'")]:
+        _fails(cli(*args, check=False), 1, f"Error response from daemon: {said}\n")
+    assert cli("images", "--filter", "dangling=maybe", "--filter", "dangling=true").returncode == 0
+    vol = uid("v")
+    volumes.append(vol)
+    cli("volume", "create", vol)
+    assert vol in cli("volume", "ls", "-q", "--filter", "dangling=maybe", "--filter", "dangling=1").stdout.split()
+    # prune: filters.GetBoolOrDefault, and the CLI adds its own dangling=true
+    assert cli("image", "prune", "-f", "--filter", "dangling=maybe").returncode == 0
+    _fails(cli("image", "prune", "-f", "--filter", "dangling=false", check=False), 1,
+           "Error response from daemon: invalid filter 'dangling=false,true'\n")

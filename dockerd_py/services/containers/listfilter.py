@@ -10,12 +10,9 @@ from __future__ import annotations
 import re
 
 from ...errors import InvalidParameter
+from ...filters import exact_bool
 from ...oci.mounts import is_host_bind, parse_bind
 from .record import Container
-
-
-def _invalid(key: str, values: list[str]) -> InvalidParameter:
-    return InvalidParameter(f"invalid filter '{key}={','.join(values)}'")
 
 
 def _parse_uint16(text: str) -> int:
@@ -58,15 +55,7 @@ class ListFilter:
                 if not re.fullmatch(r"[+-]?[0-9]+", v):
                     raise InvalidParameter(f'strconv.Atoi: parsing "{v}": invalid syntax')
             self.exited = {int(v) for v in filters["exited"]}
-        self.is_task: bool | None = None
-        if "is-task" in filters:
-            values = filters["is-task"]
-            if "true" in values:
-                self.is_task = True
-            elif "false" in values:
-                self.is_task = False
-            else:
-                raise _invalid("is-task", values)
+        self.is_task = exact_bool(filters, "is-task")
         self.volume = filters.get("volume")
         self.publish = _ports("publish", filters.get("publish", []))
         self.expose = _ports("expose", filters.get("expose", []))
