@@ -77,3 +77,10 @@ def test_yes_no_filters_read_as_dockers(cli, volumes):
     assert cli("image", "prune", "-f", "--filter", "dangling=maybe").returncode == 0
     _fails(cli("image", "prune", "-f", "--filter", "dangling=false", check=False), 1,
            "Error response from daemon: invalid filter 'dangling=false,true'\n")
+
+
+def test_tag_named_like_a_digest_algorithm_is_refused(cli):
+    ambiguous = "sha256:" + "0123456789" * 6 + "0123"
+    _fails(cli("tag", "busybox", ambiguous, check=False), 1,
+           "Error response from daemon: refusing to create an ambiguous tag using digest algorithm as name\n")
+    assert "sha256" not in cli("images", "--format", "{{.Repository}}").stdout.split()
