@@ -84,3 +84,9 @@ def test_tag_named_like_a_digest_algorithm_is_refused(cli):
     _fails(cli("tag", "busybox", ambiguous, check=False), 1,
            "Error response from daemon: refusing to create an ambiguous tag using digest algorithm as name\n")
     assert "sha256" not in cli("images", "--format", "{{.Repository}}").stdout.split()
+
+
+def test_mount_of_unknown_type(cli):
+    for kind in ("bogus", "npipe"):
+        _fails(cli("create", "--mount", f"type={kind},target=/x", "busybox", check=False), 1,
+               f'Error response from daemon: invalid mount config for type "{kind}": mount type unknown\n')

@@ -62,6 +62,12 @@ def _check_host_config_types(host_config: dict) -> None:
             ok = isinstance(value, list if go_type[0] == "[" else dict) and all(isinstance(v, str) for v in items)
         elif go_type in _OBJECT_GO_TYPES:
             ok = isinstance(value, dict)
+        elif go_type.startswith("[]"):  # of structs: each one an object
+            ok = isinstance(value, list)
+            bad = next((v for v in value if not isinstance(v, dict)), None) if ok else None
+            if bad is not None:
+                raise InvalidParameter(f"json: cannot unmarshal {_JSON_TYPES.get(type(bad), 'value')} into Go struct "
+                                       f"field HostConfig.HostConfig.{key} of type {go_type[2:].lstrip('*')}")
         elif go_type.startswith("["):
             ok = isinstance(value, list)
         elif go_type.startswith(("int", "uint")):

@@ -20,6 +20,7 @@ from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
+from .. import mountspecs
 from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
@@ -123,6 +124,8 @@ class ContainerService:
         health.validate(config.get("Healthcheck"))
         if config.get("StopSignal"):
             signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
+        for m in host_config.get("Mounts") or []:
+            mountspecs.check_known_type(m)
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
