@@ -90,3 +90,29 @@ def test_mount_of_unknown_type(cli):
     for kind in ("bogus", "npipe"):
         _fails(cli("create", "--mount", f"type={kind},target=/x", "busybox", check=False), 1,
                f'Error response from daemon: invalid mount config for type "{kind}": mount type unknown\n')
+
+
+def test_log_config_checked_at_create_and_at_start(cli, container_cleanup):
+    for args, said in [(("--log-opt", "foo=bar"), "unknown log opt 'foo' for json-file log driver"),
+                       (("--log-driver", "local", "--log-opt", "foo=bar"), "unknown log opt 'foo' for log driver local"),
+                       (("--log-opt", "mode=bogus"), "logger: logging mode not supported: bogus"),
+                       (("--log-opt", "max-buffer-size=4m"),
+                        "logger: max-buffer-size option is only supported with 'mode=non-blocking'"),
+                       (("--log-driver", "bogus"), 'error looking up logging plugin bogus: plugin "bogus" not found')]:
+        _fails(cli("create", *args, "busybox", check=False), 1, f"Error response from daemon: {said}\n")
+    for args, said in [(("--log-opt", "max-size=abc"), "invalid size: 'abc'"),
+                       (("--log-opt", "max-file=0"), "max-file cannot be less than 1"),
+                       (("--log-opt", "compress=true"),
+                        "compress cannot be true when max-file is less than 2 or max-size is not set"),
+                       (("--log-driver", "local", "--log-opt", "max-size=abc"),
+                        "invalid value for max-size: abc: invalid size: 'abc'")]:
+        n = uid()
+        container_cleanup.append(n)
+        _fails(cli("run", "--name", n, *args, "busybox", "true", check=False), 125,
+               f"docker: Error response from daemon: failed to initialize logging driver: {said}\n\n"
+               "Run 'docker run --help' for more information\n")
+    n = uid()
+    container_cleanup.append(n)
+    assert cli("run", "--name", n, "--log-driver", "none", "busybox", "echo", "hi").stdout == "hi\n"
+    _fails(cli("logs", n, check=False), 1,
+           'Error response from daemon: configured logging driver does not support reading\n')

@@ -30,7 +30,7 @@ from ...timeutil import now_rfc3339
 from ..etc_files import (DnsSettings, edit_hosts, host_resolv_conf, hosts_line, internal_resolv_conf,
                          rewrite_in_place, write_etc_files)
 from .oom import OomWatcher
-from . import links, networking, shared_ns, shm
+from . import links, logconfig, networking, shared_ns, shm
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -198,7 +198,8 @@ class Runner:
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
-                              log_path=c.log_path, tty=bool(c.config.get("Tty")),
+                              log_path="" if logconfig.driver(hc.get("LogConfig")) == "none" else c.log_path,
+                              tty=bool(c.config.get("Tty")),
                               stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")))
             shim = ShimClient.spawn(task, self.shim_launcher)
             self._connect_pending(c, shim)

@@ -25,6 +25,7 @@ from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
 from . import links as links_mod
+from . import logconfig
 from . import logs as logs_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
@@ -74,6 +75,7 @@ class ContainerService:
                              lookup=self.get, defaults=defaults)
 
     def _check_start(self, c: Container) -> None:
+        logconfig.check_start(c.host_config.get("LogConfig"))
         networking_mod.check_shared(self, c)
         links_mod.check_start(self, c)
 
@@ -121,6 +123,7 @@ class ContainerService:
         networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
+        logconfig.validate(host_config.get("LogConfig"))
         health.validate(config.get("Healthcheck"))
         if config.get("StopSignal"):
             signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
