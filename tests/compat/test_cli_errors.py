@@ -116,3 +116,34 @@ def test_log_config_checked_at_create_and_at_start(cli, container_cleanup):
     assert cli("run", "--name", n, "--log-driver", "none", "busybox", "echo", "hi").stdout == "hi\n"
     _fails(cli("logs", n, check=False), 1,
            'Error response from daemon: configured logging driver does not support reading\n')
+
+
+def test_commit_changes_refused_in_the_builders_words(cli, container_cleanup):
+    c = sleeper(cli, container_cleanup)
+    for change, said in [("ENV", "ENV requires at least one argument"), ("LABEL", "LABEL requires at least one argument"),
+                         ("ENV a", "ENV must have two arguments"),
+                         ("HEALTHCHECK", "HEALTHCHECK requires at least one argument"),
+                         ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+                         ("HEALTHCHECK CMD []", "Missing command after HEALTHCHECK CMD")]:
+        _fails(cli("commit", "--change", change, c, check=False), 1, f"Error response from daemon: {said}\n")
+
+
+def test_top_says_the_first_line_of_ps_complaint(cli, container_cleanup):
+    c = sleeper(cli, container_cleanup)
+    _fails(cli("top", c, "-o", "bogus", check=False), 1,
+           'Error response from daemon: ps: error: unknown user-defined format specifier "bogus"\n')
+
+
+def test_logs_tail_that_is_no_number_means_all(cli, container_cleanup):
+    n = uid()
+    container_cleanup.append(n)
+    cli("run", "--name", n, "busybox", "sh", "-c", "echo one; echo two")
+    assert cli("logs", "--tail", "abc", n).stdout == "one\ntwo\n"
+    assert cli("logs", "--tail", "1", n).stdout == "two\n"
+
+
+def test_events_window_and_filters(cli):
+    _fails(cli("events", "--since", "2", "--until", "1", check=False), 1,
+           "Error response from daemon: `since` time (2) cannot be after `until` time (1)\n")
+    past = cli("events", "--filter", "bogus=1", "--since", "0", "--until", "1")  # a name it does not know: ignored
+    assert (past.returncode, past.stdout) == (0, "")

@@ -1,5 +1,6 @@
 """Container routes (swagger tag Container): parse → one service call → view."""
 
+import re
 import signal as signal_mod
 import socket
 from collections.abc import Iterator
@@ -67,10 +68,7 @@ def blueprint(engine) -> Blueprint:
         if not (stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
         tail = params.string("tail", "all")
-        try:
-            tail_n = -1 if tail in ("all", "") else int(tail)
-        except ValueError:
-            raise InvalidParameter(f"invalid value for \"tail\": {tail!r}") from None
+        tail_n = int(tail) if re.fullmatch(r"[+-]?[0-9]+", tail) else -1  # Docker: any other word means all
         query = logs_mod.LogQuery(stdout=stdout, stderr=stderr, tail=tail_n, follow=params.boolean("follow"),
                                   since_nano=_timestamp_param("since"), until_nano=_timestamp_param("until"))
         lines = svc.logs(c, query)

@@ -456,8 +456,11 @@ class ContainerService:
         pids = set(self.runner.pids(c))
         args = ps_args.split() if ps_args else ["-ef"]
         proc = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise InvalidParameter(f"ps: {proc.stderr.strip() or proc.stdout.strip()}")
+        if proc.returncode != 0:  # the first line of ps's complaint, as Docker's ContainerTop
+            first = proc.stderr.split("\n", 1)[0]
+            if first:
+                raise InvalidParameter(f"ps: {first}")
+            raise SystemErr(f"ps: exit status {proc.returncode}")
         lines = proc.stdout.splitlines()
         if not lines:
             return {"Titles": [], "Processes": []}
