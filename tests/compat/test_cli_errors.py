@@ -147,3 +147,14 @@ def test_events_window_and_filters(cli):
            "Error response from daemon: `since` time (2) cannot be after `until` time (1)\n")
     past = cli("events", "--filter", "bogus=1", "--since", "0", "--until", "1")  # a name it does not know: ignored
     assert (past.returncode, past.stdout) == (0, "")
+
+
+def test_empty_container_reference_and_volume_body_types(daemon):
+    status, _, body = raw_request(daemon, "POST", "/v1.47/commit")
+    assert (status, json.loads(body)) == (400, {"message": 'invalid name or ID supplied: ""'})
+    for sent, said in [({"Name": 5}, "number into Go struct field CreateOptions.Name of type string"),
+                       ({"Labels": "x"}, "string into Go struct field CreateOptions.Labels of type map[string]string"),
+                       ({"Labels": {"a": 1}}, "number into Go struct field CreateOptions.Labels of type string")]:
+        status, _, body = raw_request(daemon, "POST", "/v1.47/volumes/create", json.dumps(sent).encode(),
+                                      {"Content-Type": "application/json"})
+        assert (status, json.loads(body)) == (400, {"message": f"invalid JSON: json: cannot unmarshal {said}"})

@@ -8,7 +8,7 @@ stores in Config and HostConfig. (The merge with the image's config is
 import socket
 from typing import Any
 
-from ...errors import InvalidParameter
+from ...errors import InvalidParameter, json_kind
 from ...oci.defaults import MASKED_PATHS, READONLY_PATHS
 from ...oci import detect_host
 
@@ -66,7 +66,7 @@ def _check_host_config_types(host_config: dict) -> None:
             ok = isinstance(value, list)
             bad = next((v for v in value if not isinstance(v, dict)), None) if ok else None
             if bad is not None:
-                raise InvalidParameter(f"json: cannot unmarshal {_JSON_TYPES.get(type(bad), 'value')} into Go struct "
+                raise InvalidParameter(f"json: cannot unmarshal {json_kind(bad)} into Go struct "
                                        f"field HostConfig.HostConfig.{key} of type {go_type[2:].lstrip('*')}")
         elif go_type.startswith("["):
             ok = isinstance(value, list)
@@ -75,24 +75,23 @@ def _check_host_config_types(host_config: dict) -> None:
         else:
             ok = isinstance(value, str)
         if not ok:
-            got = _JSON_TYPES.get(type(value), "value")
+            got = json_kind(value)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and go_type[0] in "iu":
                 got = f"number {value}"  # a number that does not fit: Go says which
             elif isinstance(value, (list, dict)) and go_type in ("[]string", "map[string]string") and \
                     isinstance(value, list if go_type[0] == "[" else dict):  # the wrong one is an element
                 items = value if isinstance(value, list) else list(value.values())
-                got = _JSON_TYPES.get(type(next(v for v in items if not isinstance(v, str))), "value")
+                got = json_kind(next(v for v in items if not isinstance(v, str)))
                 go_type = "string"
             raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field HostConfig.HostConfig.{key} "
                                    f"of type {go_type}")
-_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 
 
 _CONFIG_MAP_GO_TYPES = {"ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}", "Labels": "map[string]string"}
 
 
 def _type_error(field: str, value: Any, expected: tuple[type, ...]) -> InvalidParameter:
-    got = _JSON_TYPES.get(type(value), "value")
+    got = json_kind(value)
     go_type = _CONFIG_MAP_GO_TYPES.get(field, "map") if expected[0] is dict else _GO_TYPES[expected[0]]
     return InvalidParameter(f"json: cannot unmarshal {got} into Go struct field ContainerConfigWrapper.{field} "
                             f"of type {go_type}")

@@ -81,6 +81,8 @@ class ContainerService:
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
+        if not ref:  # daemon.GetContainer's invalidIdentifier
+            raise InvalidParameter('invalid name or ID supplied: ""')
         container_id = self.names.resolve(ref)
         with self._lock:
             c = self._containers.get(container_id)

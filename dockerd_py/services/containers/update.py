@@ -10,7 +10,7 @@ import json
 import subprocess
 from typing import Any
 
-from ...errors import Conflict, InvalidParameter, SystemErr
+from ...errors import Conflict, InvalidParameter, SystemErr, json_kind
 from ...oci import host_config_warnings, unsupported_options, validate_host_config
 from ...oci.defaults import NANO_CPU_PERIOD
 
@@ -19,7 +19,6 @@ _INT_FIELDS = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtime
                "Memory", "MemoryReservation", "MemorySwap", "KernelMemory", "NanoCpus", "PidsLimit")
 _STR_FIELDS = ("CpusetCpus", "CpusetMems")
 _GO_TYPE = {"BlkioWeight": "uint16", "PidsLimit": "int64", "CpuShares": "int64"}
-_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 # Fields copied when set to a non-zero value (PidsLimit: whenever present).
 # (KernelMemory is type-checked but dropped: API 1.42+ ignores it, as at create.)
 _COPIED = ("BlkioWeight", "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems",
@@ -37,7 +36,7 @@ def parse(body: dict) -> dict:
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 go = "string" if want is str else "container.RestartPolicy" if want is dict \
                     else _GO_TYPE.get(key, "int64")
-                raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {_JSON_TYPES.get(type(value), 'value')} "
+                raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} "
                                        f"into Go struct field UpdateConfig.{key} of type {go}")
             out[key] = value
     return out
