@@ -158,3 +158,10 @@ def test_empty_container_reference_and_volume_body_types(daemon):
         status, _, body = raw_request(daemon, "POST", "/v1.47/volumes/create", json.dumps(sent).encode(),
                                       {"Content-Type": "application/json"})
         assert (status, json.loads(body)) == (400, {"message": f"invalid JSON: json: cannot unmarshal {said}"})
+
+
+def test_save_of_what_is_not_there(cli):
+    for name, said in [("nosuch", "No such image: nosuch"), ("abcdef", "No such image: abcdef"),
+                       ("nosuch:1", "reference does not exist"),
+                       ("busybox@sha256:" + "0123456789" * 6 + "0123", "reference does not exist")]:
+        _fails(cli("save", name, check=False), 1, f"Error response from daemon: {said}\n")
