@@ -165,3 +165,13 @@ def test_save_of_what_is_not_there(cli):
                        ("nosuch:1", "reference does not exist"),
                        ("busybox@sha256:" + "0123456789" * 6 + "0123", "reference does not exist")]:
         _fails(cli("save", name, check=False), 1, f"Error response from daemon: {said}\n")
+
+
+def test_empty_entrypoint_means_none(cli, container_cleanup):
+    _fails(cli("run", "--rm", "--entrypoint", "", "busybox", check=False), 125,
+           "docker: Error response from daemon: No command specified\n\nRun 'docker run --help' for more information\n")
+    n = uid()
+    container_cleanup.append(n)
+    assert cli("run", "--name", n, "--entrypoint", "", "busybox", "echo", "hi").stdout == "hi\n"
+    shown = cli("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", n).stdout
+    assert shown == 'null ["echo","hi"]\n'

@@ -145,6 +145,8 @@ class ContainerService:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
         merged = merge_image_config(config, image.config.get("config") or {})
+        if merged.get("Entrypoint") == [""]:  # mergeAndVerifyConfig: `--entrypoint ""` is none at all
+            merged["Entrypoint"] = None
         merged = create_mod.fill_config_defaults(merged, container_id, image_ref, host_config["NetworkMode"])
         path, *args = process_args(merged)
         linked = links_mod.children(self, host_config)
