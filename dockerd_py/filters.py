@@ -48,6 +48,14 @@ def bool_or_default(filters: Mapping[str, list[str]], key: str, default: bool) -
     return is_true
 
 
+def prune_until(filters: Mapping[str, list[str]]) -> str | None:
+    """The one `until` of a prune (getUntilFromPruneFilters), unparsed."""
+    values = filters.get("until") or []
+    if len(values) > 1:
+        raise InvalidParameter("more than one until filter specified")
+    return values[0] if values else None
+
+
 def tree_size(root: str) -> int:
     """Bytes used by the files under `root`, each hard-linked inode counted once."""
     seen: set[tuple[int, int]] = set()

@@ -175,3 +175,9 @@ def test_empty_entrypoint_means_none(cli, container_cleanup):
     assert cli("run", "--name", n, "--entrypoint", "", "busybox", "echo", "hi").stdout == "hi\n"
     shown = cli("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", n).stdout
     assert shown == 'null ["echo","hi"]\n'
+
+
+def test_prune_takes_one_until(cli):
+    for what in ("container", "image", "network", "system"):
+        _fails(cli(what, "prune", "-f", "--filter", "until=1h", "--filter", "until=2h", check=False), 1,
+               "Error response from daemon: more than one until filter specified\n")

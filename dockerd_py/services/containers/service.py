@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
-from ...filters import labels_match
+from ...filters import labels_match, prune_until
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
@@ -350,7 +350,8 @@ class ContainerService:
         self.publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
-        until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
+        until = prune_until(filters)
+        until = parse_timestamp(until) if until else None
         deleted = []
         for c in self.all():
             if c.state.running or c.state.status == "removing":
