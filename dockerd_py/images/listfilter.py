@@ -1,9 +1,10 @@
 """`GET /images/json` filters: dangling, label, before, since, reference, until."""
 
-import fnmatch
-
+from ..errors import InvalidParameter
 from ..filters import exact_bool, labels_match
+from . import pathmatch
 from .imagedb import Image
+from .reference import Reference
 
 ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
 
@@ -30,8 +31,16 @@ def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> b
         limit = parse_time(filters["until"][0]) // 10**9
         if image.created_unix >= limit:
             return False
-    if "reference" in filters:
-        names = [r.familiar() for r in refs] + [r.familiar_name for r in refs]
-        if not any(fnmatch.fnmatchcase(n, pattern) for pattern in filters["reference"] for n in names):
-            return False
-    return True
+    return "reference" not in filters or bool(by_reference(refs, filters["reference"]))
+
+
+def by_reference(refs: list[Reference], patterns: list[str] | None) -> list[Reference]:
+    """The references a `reference=` filter lets through (all without one): reference.FamiliarMatch,
+    the familiar string or else the familiar name matching Go's path.Match."""
+    if patterns is None:
+        return refs
+    try:
+        return [r for r in refs
+                if any(pathmatch.match(p, r.familiar()) or pathmatch.match(p, r.familiar_name) for p in patterns)]
+    except pathmatch.BadPattern as e:
+        raise InvalidParameter(str(e)) from None

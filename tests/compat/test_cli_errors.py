@@ -181,3 +181,21 @@ def test_prune_takes_one_until(cli):
     for what in ("container", "image", "network", "system"):
         _fails(cli(what, "prune", "-f", "--filter", "until=1h", "--filter", "until=2h", check=False), 1,
                "Error response from daemon: more than one until filter specified\n")
+
+
+def test_images_reference_filter_lists_the_matching_tags_only(cli):
+    tags = [f"{uid('r')}/app:v1", f"reg.local:5000/{uid('t')}/app:v2"]
+    for tag in tags:
+        cli("tag", "busybox", tag)
+    try:
+        listed = lambda *pats: cli("images", *[a for p in pats for a in ("--filter", f"reference={p}")],  # noqa: E731
+                                   "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        assert listed(tags[0].split("/")[0] + "/*") == [tags[0]]
+        assert tags[0] not in listed("*") and "busybox:latest" in listed("*")  # * stops at a slash
+        assert listed("reg.local:5000/*/*") == [tags[1]]
+        assert listed("[^a]usybox") == ["busybox:latest"] and listed("[!a]usybox") == []  # Go's classes
+        assert listed("*app*") == []
+        _fails(cli("images", "--filter", "reference=[[", check=False), 1,
+               "Error response from daemon: syntax error in pattern\n")
+    finally:
+        cli("rmi", *tags)
