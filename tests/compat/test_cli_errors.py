@@ -199,3 +199,18 @@ def test_images_reference_filter_lists_the_matching_tags_only(cli):
                "Error response from daemon: syntax error in pattern\n")
     finally:
         cli("rmi", *tags)
+
+
+def test_kill_signals_and_refusals_as_dockers(cli, container_cleanup):
+    up = sleeper(cli, container_cleanup)
+    down = uid()
+    container_cleanup.append(down)
+    cli("create", "--name", down, "busybox", "true")
+    full = cli("inspect", "-f", "{{.Id}}", down).stdout.strip()
+    assert cli("kill", "-s", "SIGRTMIN+3", up).returncode == 0  # moby's real-time names
+    for sig, said in [("65", "the linux daemon does not support signal 65"),
+                      ("32", "the linux daemon does not support signal 32"), ("BOGUS", "Invalid signal: BOGUS")]:
+        _fails(cli("kill", "-s", sig, up, check=False), 1,
+               f"Error response from daemon: cannot kill container: {up}: {said}\n")
+    _fails(cli("kill", down, check=False), 1,
+           f"Error response from daemon: cannot kill container: {down}: container {full} is not running\n")

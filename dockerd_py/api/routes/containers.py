@@ -113,7 +113,10 @@ def blueprint(engine) -> Blueprint:
 
     @bp.post("/containers/<ref>/kill")
     def kill(ref):
-        svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
+        try:
+            svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
+        except DockerError as e:  # postContainersKill wraps whatever failed, keeping its status
+            raise type(e)(f"cannot kill container: {ref}: {e.message}") from None
         return no_content()
 
     @bp.post("/containers/<ref>/rename")

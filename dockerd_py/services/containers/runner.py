@@ -300,17 +300,17 @@ class Runner:
     def kill(self, c: Container, sig: int) -> None:
         with c.lock:
             if not c.state.running:
-                raise Conflict(f"Container {c.id} is not running")
+                raise Conflict(f"container {c.id} is not running")
             shim = self._shims.get(c.id)
         if shim is None:
-            raise Conflict(f"Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")
         try:
             shim.kill(sig, all=False)
         except ShimGone:  # it exited meanwhile; the monitor records the exit
-            raise Conflict(f"Container {c.id} is not running") from None
+            raise Conflict(f"container {c.id} is not running") from None
         except ShimError as e:
             if not shim.alive() or shim.state().get("status") == "stopped":
-                raise Conflict(f"Container {c.id} is not running") from None
+                raise Conflict(f"container {c.id} is not running") from None
             raise SystemErr(f"Cannot kill container: {c.id}: {e.message}") from None
         self.publish(c, "kill", signal=str(sig))
 
@@ -377,7 +377,7 @@ class Runner:
     def _shim(self, c: Container) -> ShimClient:
         shim = self._shims.get(c.id)
         if shim is None:
-            raise Conflict(f"Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")
         return shim
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
