@@ -214,3 +214,11 @@ def test_kill_signals_and_refusals_as_dockers(cli, container_cleanup):
                f"Error response from daemon: cannot kill container: {up}: {said}\n")
     _fails(cli("kill", down, check=False), 1,
            f"Error response from daemon: cannot kill container: {down}: container {full} is not running\n")
+
+
+def test_update_takes_a_swap_limit_alone(cli, container_cleanup):
+    n = uid()
+    container_cleanup.append(n)
+    cli("create", "--name", n, "busybox", "true")
+    assert cli("update", "--memory-swap", "300m", n).stdout == f"{n}\n"  # verifyPlatformContainerResources(update)
+    assert cli("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", n).stdout == "0 314572800\n"

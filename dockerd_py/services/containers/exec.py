@@ -251,7 +251,9 @@ class ExecService:
             raise Conflict(f"container {c.id} is not running") from None
         except ShimError as e:
             code = failure_exit_code(e.message)
-            self._failed(c, rec, code)
+            if code == 127 and rec.entrypoint.lower() not in e.message.lower():
+                code = 126  # translateContainerdStartErr: "not found" is 127 only when it names the command
+            self._failed(c, rec, 126 if code == 128 else code)  # exec's default when nothing said more
             msg = f"OCI runtime exec failed: {_exec_failed(e.message)}: unknown"
             raise (SystemErr(msg) if code == 128 else InvalidParameter(msg)) from None
         except DockerError as e:

@@ -78,7 +78,10 @@ def merge(container_id: str, current: dict, update: dict) -> dict:
 
 def validate(update: dict) -> list[str]:
     """Docker's 400s for the values themselves (as at create); the warnings to return."""
-    validate_host_config(update)
+    checked = dict(update)
+    if not update.get("Memory"):  # verifyPlatformContainerResources(update=true): a swap limit alone is fine
+        checked.pop("MemorySwap", None)
+    validate_host_config(checked)
     unsupported = unsupported_options(update)
     if unsupported:   # as at create: e.g. the realtime CPU fields
         raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
