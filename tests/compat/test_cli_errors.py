@@ -222,3 +222,24 @@ def test_update_takes_a_swap_limit_alone(cli, container_cleanup):
     cli("create", "--name", n, "busybox", "true")
     assert cli("update", "--memory-swap", "300m", n).stdout == f"{n}\n"  # verifyPlatformContainerResources(update)
     assert cli("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", n).stdout == "0 314572800\n"
+
+
+def test_cp_of_what_is_no_tar(cli, container_cleanup, tmp_path):
+    import io
+    import tarfile
+
+    c = sleeper(cli, container_cleanup)
+    _fails(cli("cp", "-", f"{c}:/tmp", input=b"notatar", check=False), 1,
+           "Error response from daemon: unexpected EOF\n")
+    _fails(cli("cp", "-", f"{c}:/tmp", input=bytes(range(256)) * 4, check=False), 1,
+           "Error response from daemon: archive/tar: invalid tar header\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("cut.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    whole = buf.getvalue()
+    _fails(cli("cp", "-", f"{c}:/tmp", input=whole[:514], check=False), 1,  # its data cut short
+           "Error response from daemon: unexpected EOF\n")
+    assert cli("cp", "-", f"{c}:/tmp", input=whole[:600]).returncode == 0  # only its padding cut: Go's reader ends there
+    assert cli("exec", c, "cat", "/tmp/cut.txt").stdout == "hi\n"
