@@ -243,3 +243,11 @@ def test_cp_of_what_is_no_tar(cli, container_cleanup, tmp_path):
            "Error response from daemon: unexpected EOF\n")
     assert cli("cp", "-", f"{c}:/tmp", input=whole[:600]).returncode == 0  # only its padding cut: Go's reader ends there
     assert cli("exec", c, "cat", "/tmp/cut.txt").stdout == "hi\n"
+
+
+def test_resize_without_a_tty_and_bad_detach_keys(daemon, cli, container_cleanup):
+    c = sleeper(cli, container_cleanup)
+    status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{c}/resize?h=10&w=20")
+    assert (status, body) == (200, b"")  # nothing to size: fine, as Docker's
+    status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{c}/attach?stream=1&stdout=1&detachKeys=bogus")
+    assert (status, json.loads(body)) == (400, {"message": "Invalid detach keys (bogus) provided"})

@@ -200,8 +200,8 @@ def attach_request(engine, c) -> AttachRequest:
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
     try:
         detach_keys = parse_detach_keys(params.string("detachKeys") or DEFAULT_DETACH_KEYS)
-    except ValueError as e:
-        raise InvalidParameter(str(e)) from None
+    except ValueError:
+        raise InvalidParameter(f"Invalid detach keys ({params.string('detachKeys')}) provided") from None
     attachment = engine.containers.attach(c, stdin, stdout, stderr) if stream else None
     return AttachRequest(stdin, stdout, stderr, with_logs, bool(c.config.get("Tty")), detach_keys, attachment)
 

@@ -452,7 +452,8 @@ class ContainerService:
     def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         c.ensure_running()
-        self.runner.resize(c, height, width)
+        if c.config.get("Tty"):  # without one there is nothing to size: a no-op, as containerd's
+            self.runner.resize(c, height, width)
         self.publish(c, "resize", height=str(height), width=str(width))
 
     def top(self, ref: str, ps_args: str) -> dict:
