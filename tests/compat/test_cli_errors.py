@@ -251,3 +251,26 @@ def test_resize_without_a_tty_and_bad_detach_keys(daemon, cli, container_cleanup
     assert (status, body) == (200, b"")  # nothing to size: fine, as Docker's
     status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{c}/attach?stream=1&stdout=1&detachKeys=bogus")
     assert (status, json.loads(body)) == (400, {"message": "Invalid detach keys (bogus) provided"})
+
+
+def test_exec_commit_and_ports_bodies_of_wrong_types(daemon, cli, container_cleanup):
+    c = sleeper(cli, container_cleanup)
+
+    def post(path: str, body) -> tuple[int, dict]:
+        status, _, out = raw_request(daemon, "POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        return status, json.loads(out)
+
+    unmarshal = "invalid JSON: json: cannot unmarshal "
+    assert post(f"/v1.47/containers/{c}/exec", {"Cmd": "true"}) == \
+        (400, {"message": unmarshal + "string into Go struct field ExecOptions.Cmd of type []string"})
+    assert post(f"/v1.47/containers/{c}/exec", {"Cmd": ["true"], "Tty": "yes"}) == \
+        (400, {"message": unmarshal + "string into Go struct field ExecOptions.Tty of type bool"})
+    assert post(f"/v1.47/containers/{c}/exec", {"Cmd": [1]}) == \
+        (400, {"message": unmarshal + "number into Go struct field ExecOptions.Cmd of type string"})
+    assert post(f"/v1.47/commit?container={c}", []) == (400, {"message": "invalid JSON: expected an object"})
+    for bindings, said in [("x", "string into Go struct field HostConfig.HostConfig.PortBindings of type []nat.PortBinding"),
+                           (["x"], "string into Go struct field HostConfig.HostConfig.PortBindings of type nat.PortBinding"),
+                           ([{"HostPort": 80}],
+                            "number into Go struct field PortBinding.HostConfig.PortBindings.HostPort of type string")]:
+        assert post("/v1.47/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": bindings}}}) \
+            == (400, {"message": f"json: cannot unmarshal {said}"})

@@ -49,6 +49,25 @@ _HOST_CONFIG_GO_TYPES: dict[str, str] = {
 _OBJECT_GO_TYPES = ("nat.PortMap", "container.RestartPolicy", "container.LogConfig")
 
 
+def _check_port_bindings(bindings: dict) -> None:
+    """nat.PortMap: each port's value a list of {HostIp, HostPort} (or null)."""
+    def refuse(value: Any, where: str, go_type: str) -> InvalidParameter:
+        return InvalidParameter(f"json: cannot unmarshal {json_kind(value)} into Go struct field {where} "
+                                f"of type {go_type}")
+
+    for hosts in bindings.values():
+        if hosts is None:
+            continue
+        if not isinstance(hosts, list):
+            raise refuse(hosts, "HostConfig.HostConfig.PortBindings", "[]nat.PortBinding")
+        for host in hosts:
+            if not isinstance(host, dict):
+                raise refuse(host, "HostConfig.HostConfig.PortBindings", "nat.PortBinding")
+            for key in ("HostIp", "HostPort"):
+                if host.get(key) is not None and not isinstance(host[key], str):
+                    raise refuse(host[key], f"PortBinding.HostConfig.PortBindings.{key}", "string")
+
+
 def _check_host_config_types(host_config: dict) -> None:
     """Go's decoder refuses a value of the wrong JSON type (never a crash further on)."""
     for key, go_type in _HOST_CONFIG_GO_TYPES.items():
@@ -85,6 +104,8 @@ def _check_host_config_types(host_config: dict) -> None:
                 go_type = "string"
             raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field HostConfig.HostConfig.{key} "
                                    f"of type {go_type}")
+    if isinstance(host_config.get("PortBindings"), dict):
+        _check_port_bindings(host_config["PortBindings"])
 
 
 _CONFIG_MAP_GO_TYPES = {"ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}", "Labels": "map[string]string"}
