@@ -274,3 +274,26 @@ def test_exec_commit_and_ports_bodies_of_wrong_types(daemon, cli, container_clea
                             "number into Go struct field PortBinding.HostConfig.PortBindings.HostPort of type string")]:
         assert post("/v1.47/containers/create", {"Image": "busybox", "HostConfig": {"PortBindings": {"80/tcp": bindings}}}) \
             == (400, {"message": f"json: cannot unmarshal {said}"})
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"HostConfig": {"Mounts": [{"Type": "bind", "Source": 5, "Target": "/x"}]}},
+     "number into Go struct field Mount.HostConfig.Mounts.Source of type string"),
+    ({"HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/x", "TmpfsOptions": {"SizeBytes": "x"}}]}},
+     "string into Go struct field TmpfsOptions.HostConfig.Mounts.TmpfsOptions.SizeBytes of type int64"),
+    ({"HostConfig": {"LogConfig": {"Type": "json-file", "Config": "x"}}},
+     "string into Go struct field LogConfig.HostConfig.LogConfig.Config of type map[string]string"),
+    ({"HostConfig": {"RestartPolicy": {"MaximumRetryCount": "x"}}},
+     "string into Go struct field RestartPolicy.HostConfig.RestartPolicy.MaximumRetryCount of type int"),
+    ({"HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": "x"}]}},
+     "string into Go struct field Ulimit.HostConfig.Ulimits.Soft of type int64"),
+    ({"NetworkingConfig": {"EndpointsConfig": {"bridge": "x"}}},
+     "string into Go struct field NetworkingConfig.NetworkingConfig.EndpointsConfig of type network.EndpointSettings"),
+    ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": "x"}}}},
+     "string into Go struct field EndpointSettings.NetworkingConfig.EndpointsConfig.Aliases of type []string"),
+    ({"ExposedPorts": {"80/tcp": "x"}}, "string into Go struct field ContainerConfigWrapper.ExposedPorts of type struct {}"),
+])
+def test_nested_create_fields_of_wrong_types(daemon, body, said):
+    status, _, out = raw_request(daemon, "POST", "/v1.47/containers/create",
+                                 json.dumps({"Image": "busybox", **body}).encode(), {"Content-Type": "application/json"})
+    assert (status, json.loads(out)) == (400, {"message": f"json: cannot unmarshal {said}"})

@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 from ...errors import InvalidParameter, json_kind
+from . import gotypes
 from ...oci.defaults import MASKED_PATHS, READONLY_PATHS
 from ...oci import detect_host
 
@@ -22,7 +23,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "Shell": (list,),
 }
 _GO_TYPES = {str: "string", bool: "bool", dict: "map", list: "[]string", int: "int"}
-# HostConfig's scalar and []string fields with their Go types (Resources is embedded: same path).
+# HostConfig's fields with their Go types (Resources is embedded: same path), for gotypes.check.
 _HOST_CONFIG_GO_TYPES: dict[str, str] = {
     **dict.fromkeys(("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "KernelMemoryTCP", "NanoCpus",
                      "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
@@ -41,73 +42,11 @@ _HOST_CONFIG_GO_TYPES: dict[str, str] = {
     "PortBindings": "nat.PortMap", "RestartPolicy": "container.RestartPolicy", "LogConfig": "container.LogConfig",
     "Ulimits": "[]*units.Ulimit", "Devices": "[]container.DeviceMapping", "Mounts": "[]mount.Mount",
     "DeviceRequests": "[]container.DeviceRequest", "ConsoleSize": "[2]uint",
-    **dict.fromkeys(("BlkioWeightDevice", ), "[]*blkiodev.WeightDevice"),
+    "BlkioWeightDevice": "[]*blkiodev.WeightDevice",
     **dict.fromkeys(("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"),
                     "[]*blkiodev.ThrottleDevice"),
     **dict.fromkeys(("Tmpfs", "Sysctls", "StorageOpt", "Annotations"), "map[string]string"),
 }
-_OBJECT_GO_TYPES = ("nat.PortMap", "container.RestartPolicy", "container.LogConfig")
-
-
-def _check_port_bindings(bindings: dict) -> None:
-    """nat.PortMap: each port's value a list of {HostIp, HostPort} (or null)."""
-    def refuse(value: Any, where: str, go_type: str) -> InvalidParameter:
-        return InvalidParameter(f"json: cannot unmarshal {json_kind(value)} into Go struct field {where} "
-                                f"of type {go_type}")
-
-    for hosts in bindings.values():
-        if hosts is None:
-            continue
-        if not isinstance(hosts, list):
-            raise refuse(hosts, "HostConfig.HostConfig.PortBindings", "[]nat.PortBinding")
-        for host in hosts:
-            if not isinstance(host, dict):
-                raise refuse(host, "HostConfig.HostConfig.PortBindings", "nat.PortBinding")
-            for key in ("HostIp", "HostPort"):
-                if host.get(key) is not None and not isinstance(host[key], str):
-                    raise refuse(host[key], f"PortBinding.HostConfig.PortBindings.{key}", "string")
-
-
-def _check_host_config_types(host_config: dict) -> None:
-    """Go's decoder refuses a value of the wrong JSON type (never a crash further on)."""
-    for key, go_type in _HOST_CONFIG_GO_TYPES.items():
-        value = host_config.get(key)
-        if value is None:
-            continue
-        if go_type == "bool":
-            ok = isinstance(value, bool)
-        elif go_type in ("[]string", "map[string]string"):
-            items = value if isinstance(value, list) else value.values() if isinstance(value, dict) else None
-            ok = isinstance(value, list if go_type[0] == "[" else dict) and all(isinstance(v, str) for v in items)
-        elif go_type in _OBJECT_GO_TYPES:
-            ok = isinstance(value, dict)
-        elif go_type.startswith("[]"):  # of structs: each one an object
-            ok = isinstance(value, list)
-            bad = next((v for v in value if not isinstance(v, dict)), None) if ok else None
-            if bad is not None:
-                raise InvalidParameter(f"json: cannot unmarshal {json_kind(bad)} into Go struct "
-                                       f"field HostConfig.HostConfig.{key} of type {go_type[2:].lstrip('*')}")
-        elif go_type.startswith("["):
-            ok = isinstance(value, list)
-        elif go_type.startswith(("int", "uint")):
-            ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 0 or go_type[0] == "i")
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            got = json_kind(value)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and go_type[0] in "iu":
-                got = f"number {value}"  # a number that does not fit: Go says which
-            elif isinstance(value, (list, dict)) and go_type in ("[]string", "map[string]string") and \
-                    isinstance(value, list if go_type[0] == "[" else dict):  # the wrong one is an element
-                items = value if isinstance(value, list) else list(value.values())
-                got = json_kind(next(v for v in items if not isinstance(v, str)))
-                go_type = "string"
-            raise InvalidParameter(f"json: cannot unmarshal {got} into Go struct field HostConfig.HostConfig.{key} "
-                                   f"of type {go_type}")
-    if isinstance(host_config.get("PortBindings"), dict):
-        _check_port_bindings(host_config["PortBindings"])
-
-
 _CONFIG_MAP_GO_TYPES = {"ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}", "Labels": "map[string]string"}
 
 
@@ -130,6 +69,8 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
                 value = [value]
             if field in ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild") and not all(isinstance(v, str) for v in value):
                 raise _type_error(field, value, (list,))
+            if field in ("ExposedPorts", "Volumes"):
+                gotypes.check(value, _CONFIG_MAP_GO_TYPES[field], "ContainerConfigWrapper", field)
             if field == "Labels" and not all(isinstance(v, str) for v in value.values()):
                 bad = next(v for v in value.values() if not isinstance(v, str))
                 raise _type_error(field, bad, (str,))
@@ -140,7 +81,10 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.HostConfig")
     if not isinstance(networking, dict):
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.NetworkingConfig")
-    _check_host_config_types(host_config)
+    for key, go_type in _HOST_CONFIG_GO_TYPES.items():
+        gotypes.check(host_config.get(key), go_type, "HostConfig", f"HostConfig.{key}")
+    gotypes.check(networking.get("EndpointsConfig"), "map[string]*network.EndpointSettings", "NetworkingConfig",
+                  "NetworkingConfig.EndpointsConfig")
     for env in config.get("Env", []):
         if env.startswith("="):
             raise InvalidParameter(f"invalid environment variable: {env}")
