@@ -297,3 +297,12 @@ def test_nested_create_fields_of_wrong_types(daemon, body, said):
     status, _, out = raw_request(daemon, "POST", "/v1.47/containers/create",
                                  json.dumps({"Image": "busybox", **body}).encode(), {"Content-Type": "application/json"})
     assert (status, json.loads(out)) == (400, {"message": f"json: cannot unmarshal {said}"})
+
+
+def test_update_restart_policy_of_wrong_type(daemon, cli, container_cleanup):
+    c = sleeper(cli, container_cleanup)
+    status, _, out = raw_request(daemon, "POST", f"/v1.47/containers/{c}/update",
+                                 json.dumps({"RestartPolicy": {"Name": 5}}).encode(), {"Content-Type": "application/json"})
+    assert (status, json.loads(out)) == (400, {"message": "invalid JSON: json: cannot unmarshal number into Go struct "
+                                                          "field RestartPolicy.RestartPolicy.Name of type "
+                                                          "container.RestartPolicyMode"})

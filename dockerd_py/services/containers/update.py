@@ -13,6 +13,7 @@ from typing import Any
 from ...errors import Conflict, InvalidParameter, SystemErr, json_kind
 from ...oci import host_config_warnings, unsupported_options, validate_host_config
 from ...oci.defaults import NANO_CPU_PERIOD
+from . import gotypes
 
 # UpdateConfig: the Resources fields plus RestartPolicy, with their Go types.
 _INT_FIELDS = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
@@ -38,6 +39,11 @@ def parse(body: dict) -> dict:
                     else _GO_TYPE.get(key, "int64")
                 raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} "
                                        f"into Go struct field UpdateConfig.{key} of type {go}")
+            if key == "RestartPolicy":
+                try:
+                    gotypes.check(value, "container.RestartPolicy", "UpdateConfig", key)
+                except InvalidParameter as e:  # ReadJSON's wrapping
+                    raise InvalidParameter(f"invalid JSON: {e.message}") from None
             out[key] = value
     return out
 
