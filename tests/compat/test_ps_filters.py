@@ -42,7 +42,7 @@ def test_accepted_filters_select_as_docker(cli, volumes, container_cleanup):
 
 @pytest.mark.parametrize("flt, said", [
     ("exited=abc", 'strconv.Atoi: parsing "abc": invalid syntax'),
-    ("is-task=maybe", "invalid filter 'is-task=maybe'"),
+    ("is-task=maybe", "invalid filter 'is-task=[maybe]'"),
     ("publish=abc", 'error while looking up for publish abc: strconv.ParseUint: parsing "abc": invalid syntax'),
     ("publish=99999", 'error while looking up for publish 99999: strconv.ParseUint: parsing "99999": value out of range'),
     ("expose=abc/xyz", 'error while looking up for expose abc/xyz: strconv.ParseUint: parsing "abc": invalid syntax'),
