@@ -306,3 +306,11 @@ def test_update_restart_policy_of_wrong_type(daemon, cli, container_cleanup):
     assert (status, json.loads(out)) == (400, {"message": "invalid JSON: json: cannot unmarshal number into Go struct "
                                                           "field RestartPolicy.RestartPolicy.Name of type "
                                                           "container.RestartPolicyMode"})
+
+
+def test_stop_with_a_huge_timeout_waits(daemon, cli, container_cleanup):
+    n = uid()
+    container_cleanup.append(n)
+    cli("run", "-d", "--name", n, "busybox", "sleep", "2")  # PID 1 without a handler: SIGTERM does nothing
+    status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{n}/stop?t=99999999999999")
+    assert (status, body) == (204, b"")  # it ended on its own, nothing overflowed

@@ -349,7 +349,7 @@ class Runner:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                c.changed.wait(remaining if remaining is not None else 1.0)
+                c.changed.wait(1.0 if remaining is None else min(remaining, 3600.0))  # a huge -t waits in steps
         return True
 
     # --- pause ------------------------------------------------------------
