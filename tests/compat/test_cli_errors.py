@@ -314,3 +314,14 @@ def test_stop_with_a_huge_timeout_waits(daemon, cli, container_cleanup):
     cli("run", "-d", "--name", n, "busybox", "sleep", "2")  # PID 1 without a handler: SIGTERM does nothing
     status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{n}/stop?t=99999999999999")
     assert (status, body) == (204, b"")  # it ended on its own, nothing overflowed
+
+
+def test_mount_of_a_file_onto_a_directory_gets_dockers_hint(cli, container_cleanup):
+    n = uid()
+    container_cleanup.append(n)
+    ran = cli("run", "--name", n, "-v", "/etc/passwd:/etc:ro", "busybox", "true", check=False)
+    assert ran.returncode == 127, ran
+    assert ran.stderr.split("\n")[0].endswith(": not a directory: Are you trying to mount a directory onto a file "
+                                              "(or vice-versa)? Check if the specified host path exists and is the "
+                                              "expected type")
+    assert cli("inspect", "-f", "{{.State.ExitCode}}", n).stdout == "127\n"

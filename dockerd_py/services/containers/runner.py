@@ -479,6 +479,10 @@ def start_error(runtime_message: str) -> tuple[DockerError, int]:
     """
     message = f"failed to create task for container: OCI runtime create failed: {runtime_message}"
     code = failure_exit_code(runtime_message)
+    if "not a directory" in runtime_message.lower():  # translateContainerdStartErr's hint (ENOTDIR: 127)
+        message += (": Are you trying to mount a directory onto a file (or vice-versa)? "
+                    "Check if the specified host path exists and is the expected type")
+        code = 127
     return (SystemErr(message) if code == 128 else InvalidParameter(message)), code
 
 
