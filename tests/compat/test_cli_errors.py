@@ -325,3 +325,12 @@ def test_mount_of_a_file_onto_a_directory_gets_dockers_hint(cli, container_clean
                                               "(or vice-versa)? Check if the specified host path exists and is the "
                                               "expected type")
     assert cli("inspect", "-f", "{{.State.ExitCode}}", n).stdout == "127\n"
+
+
+def test_paused_containers_die_of_sigkill(cli, container_cleanup):
+    """As runc: SIGKILL to a paused container thaws it (cgroup v1 holds a frozen task's death)."""
+    killed, removed = sleeper(cli, container_cleanup), sleeper(cli, container_cleanup)
+    cli("pause", killed, removed)
+    assert cli("kill", killed, timeout=20).stdout == f"{killed}\n"
+    assert cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", killed).stdout == "exited 137\n"
+    assert cli("rm", "-f", removed, timeout=20).stdout == f"{removed}\n"
