@@ -63,3 +63,10 @@ def no_such_container(name: str) -> NotFound:
 
 def no_such_image(name: str) -> NotFound:
     return NotFound(f"No such image: {name}")
+
+
+def json_kind(value: object) -> str:
+    """How Go's decoder names a JSON value's kind in "json: cannot unmarshal <kind> into ..."."""
+    if isinstance(value, bool):
+        return "bool"
+    return {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(type(value), "value")

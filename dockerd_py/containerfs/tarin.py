@@ -36,7 +36,8 @@ class TarReader:
             stream = lzma.LZMAFile(stream)  # type: ignore[assignment]
         self.stream = stream
         self._buf = bytearray(_CHUNK)
-        self._left = 0  # data (and padding) of the current member not consumed yet
+        self._left = 0  # data of the current member not consumed yet
+        self._pad = 0   # then its padding: input that ends inside it ends the archive, as Go's tryReadFull
 
     def _read_exact(self, n: int) -> bytes:
         data = self.stream.read(n)
@@ -65,10 +66,23 @@ class TarReader:
         while True:
             self._skip(self._left)
             self._left = 0
+            try:
+                self._skip(self._pad)
+            except tarfile.ReadError:
+                return
+            self._pad = 0
             block = self.stream.read(_BLOCK)
-            if len(block) < _BLOCK or block == bytes(_BLOCK):
+            while block and len(block) < _BLOCK:
+                more = self.stream.read(_BLOCK - len(block))
+                if not more:
+                    raise tarfile.ReadError("unexpected EOF")  # a header cut short (io.ReadFull)
+                block += more
+            if not block or block == bytes(_BLOCK):
                 return  # end of archive (or of the input, as Go's reader accepts)
-            info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            try:
+                info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+            except tarfile.HeaderError:
+                raise tarfile.ReadError("archive/tar: invalid tar header") from None
             if info.type == tarfile.XHDTYPE:
                 pax = _parse_pax(self._data(info.size))
                 continue
@@ -89,7 +103,7 @@ class TarReader:
                 _apply_pax(info, pax)
                 pax = {}
             has_data = info.type in tarfile.REGULAR_TYPES or info.type not in tarfile.SUPPORTED_TYPES
-            self._left = info.size + (-info.size % _BLOCK) if has_data else 0
+            self._left, self._pad = (info.size, -info.size % _BLOCK) if has_data else (0, 0)
             yield info
 
     def copy_to(self, fd: int, size: int) -> None:

@@ -93,7 +93,7 @@ def _flags(rest: str) -> tuple[dict[str, str], str]:
 def _name_values(rest: str, key: str, env: list[str]) -> list[tuple[str, str]]:
     words = split_words(rest)
     if not words:
-        raise errors.InvalidParameter(f"{key} must have two arguments")
+        raise errors.InvalidParameter(f"{key} requires at least one argument")
     if "=" not in words[0]:
         parts = rest.split(None, 1)
         if len(parts) < 2:
@@ -193,6 +193,8 @@ def parse_healthcheck(rest: str) -> dict[str, Any]:
         raise errors.InvalidParameter(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
     args = args.strip()
     exec_form = _json_list(args)
+    if not (exec_form if exec_form is not None else args):
+        raise errors.InvalidParameter("Missing command after HEALTHCHECK CMD")
     test = ["CMD"] + exec_form if exec_form is not None else ["CMD-SHELL", args]
     hc: dict[str, Any] = {"Test": test}
     for flag, field in (("interval", "Interval"), ("timeout", "Timeout"),
@@ -282,6 +284,8 @@ def _dispatch(state: _State, instr: str, original: str, rest: str) -> None:
         expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", original)
         cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [expression]
     elif instr == "healthcheck":
+        if not rest.strip():
+            raise errors.InvalidParameter("HEALTHCHECK requires at least one argument")
         cfg["Healthcheck"] = parse_healthcheck(rest)
 
 

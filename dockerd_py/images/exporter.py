@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from ..errors import NotFound, no_such_image
 from .ids import hex_of, parse_time
 from .imagedb import Image
 from .reference import Reference, parse_any
@@ -71,11 +72,23 @@ def select(store: "ImageStore", names: list[str]) -> list[_Item]:
                     item = items.setdefault(store.refs.refs[ref], _Item(store.images[store.refs.refs[ref]]))
                     item.tags.append(ref)
                 continue
-        image = store.get(name)
+        image = _lookup(store, name, parsed)
         item = items.setdefault(image.id, _Item(image))
         if not isinstance(parsed, str) and parsed.tag is not None and store.refs.get(parsed) == image.id:
             item.tags.append(parsed)
     return list(items.values())
+
+
+def _lookup(store: "ImageStore", name: str, parsed: Reference | str) -> Image:
+    """tarexport's parseNames: a tag or digest must be a stored reference; a bare name or ID is searched."""
+    if isinstance(parsed, str) or (parsed.tag is None and parsed.digest is None) or parsed.familiar_name == "sha256":
+        try:
+            return store.get(name)
+        except NotFound:
+            raise no_such_image(name) from None
+    if store.refs.get(parsed) is None:
+        raise NotFound("reference does not exist")
+    return store.get(name)
 
 
 def export(store: "ImageStore", items: list[_Item]) -> Iterator[bytes]:

@@ -1,10 +1,10 @@
 """`GET /images/json` filters: dangling, label, before, since, reference, until."""
 
-import fnmatch
-
 from ..errors import InvalidParameter
-from ..filters import labels_match
+from ..filters import exact_bool, labels_match
+from . import pathmatch
 from .imagedb import Image
+from .reference import Reference
 
 ALLOWED = {"dangling", "label", "before", "since", "reference", "until"}
 
@@ -17,12 +17,9 @@ def intermediate(store, image: Image) -> bool:
 def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> bool:
     """Keys are ANDed; values of one key ORed, except labels, which must all match."""
     refs = store.references(image)
-    if "dangling" in filters:
-        values = {v.lower() for v in filters["dangling"]}
-        if not values <= {"true", "false", "1", "0"}:
-            raise InvalidParameter(f"invalid filter 'dangling={filters['dangling'][0]}'")
-        if (bool(refs) == (values & {"true", "1"} != set())):
-            return False
+    dangling = exact_bool(filters, "dangling")
+    if dangling is not None and bool(refs) == dangling:
+        return False
     if not labels_match(image.labels, filters.get("label", [])):
         return False
     for key, newer in (("before", False), ("since", True)):
@@ -34,8 +31,16 @@ def matches(store, image: Image, filters: dict[str, list[str]], parse_time) -> b
         limit = parse_time(filters["until"][0]) // 10**9
         if image.created_unix >= limit:
             return False
-    if "reference" in filters:
-        names = [r.familiar() for r in refs] + [r.familiar_name for r in refs]
-        if not any(fnmatch.fnmatchcase(n, pattern) for pattern in filters["reference"] for n in names):
-            return False
-    return True
+    return "reference" not in filters or bool(by_reference(refs, filters["reference"]))
+
+
+def by_reference(refs: list[Reference], patterns: list[str] | None) -> list[Reference]:
+    """The references a `reference=` filter lets through (all without one): reference.FamiliarMatch,
+    the familiar string or else the familiar name matching Go's path.Match."""
+    if patterns is None:
+        return refs
+    try:
+        return [r for r in refs
+                if any(pathmatch.match(p, r.familiar()) or pathmatch.match(p, r.familiar_name) for p in patterns)]
+    except pathmatch.BadPattern as e:
+        raise InvalidParameter(str(e)) from None

@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 
-from ..errors import DockerError, InvalidParameter
-from ..filters import labels_match
+from ..errors import DockerError
+from ..filters import bool_or_default, labels_match, prune_until
 from .delete import InUse
 
 ALLOWED = {"dangling", "until", "label", "label!"}
@@ -11,7 +11,8 @@ ALLOWED = {"dangling", "until", "label", "label!"}
 
 def prune(store, filters: dict[str, list[str]], in_use: InUse, parse_time: Callable[[str], int]) -> dict:
     dangling_only = _dangling_only(filters)
-    until = parse_time(filters["until"][0]) // 10**9 if filters.get("until") else None
+    until_text = prune_until(filters)
+    until = parse_time(until_text) // 10**9 if until_text else None
     before = store.layers_size()
     deleted: list[dict[str, str]] = []
     for image in store.list():
@@ -29,7 +30,4 @@ def prune(store, filters: dict[str, list[str]], in_use: InUse, parse_time: Calla
 
 
 def _dangling_only(filters: dict[str, list[str]]) -> bool:
-    values = {v.lower() for v in filters.get("dangling", ["true"])}
-    if not values <= {"true", "false", "1", "0"}:
-        raise InvalidParameter(f"invalid filter 'dangling={next(iter(values))}'")
-    return bool(values & {"true", "1"})
+    return bool_or_default(filters, "dangling", True)

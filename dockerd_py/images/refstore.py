@@ -44,6 +44,8 @@ class RefStore:
 
     def add(self, ref: Reference, image_id: str, force: bool = True) -> str | None:
         """Point `ref` at `image_id`; return the id it pointed at before (if other)."""
+        if ref.familiar_name == "sha256":  # "sha256:<hex>" would read as an image ID
+            raise errors.InvalidParameter("refusing to create an ambiguous tag using digest algorithm as name")
         if ref.digest is None and ref.tag is None:
             ref = ref.with_default_tag()
         old = self.refs.get(ref)

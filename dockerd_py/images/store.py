@@ -221,9 +221,10 @@ class ImageStore:
         with self._lock:
             return self.layers.size_of(image.top_layer)
 
-    def summary(self, image: Image) -> dict[str, Any]:
+    def summary(self, image: Image, refs: list[Reference] | None = None) -> dict[str, Any]:
+        """ImageSummary; `refs`: the tags and digests to show (a `reference=` filter's), else all."""
         with self._lock:
-            return views.summary(image, self.refs.references(image.id),
+            return views.summary(image, self.refs.references(image.id) if refs is None else refs,
                                  self.layers.size_of(image.top_layer), self.parent_of(image.id))
 
     def inspect(self, image: Image) -> dict[str, Any]:

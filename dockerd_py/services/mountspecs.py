@@ -64,6 +64,20 @@ def _check_bind_options(m: dict) -> None:
         raise _mount_error("bind", f"option {option!r} requires ReadOnly")
 
 
+# the types a Linux daemon knows (npipe is Windows'; image mounts, API 1.48, and cluster ones are refused later)
+_KNOWN_TYPES = ("bind", "volume", "tmpfs", "image", "cluster")
+
+
+def check_known_type(m: dict) -> None:
+    """A HostConfig.Mounts entry of a type the API does not have: refused as Docker's validateMountConfig
+    (before any "not supported here" of a type it has)."""
+    kind = m.get("Type") or ""
+    if kind not in _KNOWN_TYPES:
+        if not m.get("Target"):
+            raise _mount_error(kind, "field Target must not be empty")
+        raise _mount_error(kind, "mount type unknown")
+
+
 def check_api_mount(m: dict, volume_driver: str) -> dict | None:
     """Docker's checks of one HostConfig.Mounts entry; a volume point for type volume, else None."""
     kind, target = m.get("Type") or "", m.get("Target") or ""

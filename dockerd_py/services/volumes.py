@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from ..errors import Conflict, DockerError, InvalidParameter, NotFound
-from ..filters import labels_match, tree_size
+from ..filters import exact_bool, labels_match, tree_size
 from ..oci import mounts as oci_mounts
 from ..remoteplugins.volume import RemoteVolumeDrivers
 from ..state import atomic
@@ -174,15 +174,13 @@ class VolumeService:
         return out
 
     def list(self, filters: dict[str, list[str]]) -> dict:
-        for value in filters.get("dangling", []):
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise InvalidParameter(f"invalid filter 'dangling={value}'")
+        dangling = exact_bool(filters, "dangling", ("true", "1"), ("false", "0"))
         warnings = self._adopt_remote()
         with self._lock:
             names = sorted(self._volumes)
         out = []
         for n in names:
-            if self._matches(n, filters):
+            if self._matches(n, filters, dangling):
                 try:
                     out.append(self.inspect(n))
                 except DockerError as e:  # a plugin gone away: listed from the metadata, with a warning
@@ -212,16 +210,14 @@ class VolumeService:
                     self._save()
         return warnings
 
-    def _matches(self, name: str, filters: dict[str, list[str]]) -> bool:
+    def _matches(self, name: str, filters: dict[str, list[str]], dangling: bool | None) -> bool:
         v = self._volumes[name]
         if "name" in filters and not any(f in name for f in filters["name"]):
             return False
         if "driver" in filters and v["Driver"] not in filters["driver"]:
             return False
-        if "dangling" in filters:
-            wanted = {f.lower() in ("true", "1") for f in filters["dangling"]}
-            if (not self.users(name)) not in wanted:
-                return False
+        if dangling is not None and (not self.users(name)) != dangling:
+            return False
         if not labels_match(v["Labels"], filters.get("label", []), filters.get("label!", [])):
             return False
         return True

@@ -34,4 +34,6 @@ def run(args: Args) -> int:
             raise IncorrectStatus("container not running") from None
         except OSError as e:  # e.g. EINVAL for a number that is no signal
             raise RuntimeErr(f"unable to signal init: {(e.strerror or str(e)).lower()}") from None
+        if c.status == "paused" and sig == signals.SIGKILL:
+            c.cgroup.thaw()  # as runc: a frozen task dies of SIGKILL only once thawed (cgroup v1)
     return 0

@@ -37,7 +37,8 @@ def test_unknown_container_is_404_everywhere(daemon):
                          ("POST", "/containers/nosuch/wait")]:
         status, _, body = raw_request(daemon, method, "/v1.47" + path)
         assert status == 404, (method, path, body)
-        assert json.loads(body)["message"] == "No such container: nosuch"
+        wrap = "cannot kill container: nosuch: " if path.endswith("/kill") else ""  # postContainersKill's
+        assert json.loads(body)["message"] == wrap + "No such container: nosuch"
 
 
 def test_bad_name_and_bad_signal(daemon, cli, container_cleanup):
@@ -47,7 +48,7 @@ def test_bad_name_and_bad_signal(daemon, cli, container_cleanup):
     container_cleanup.append(n)
     cli("run", "-d", "--name", n, "busybox", "sleep", "300")
     status, _, body = raw_request(daemon, "POST", f"/v1.47/containers/{n}/kill?signal=SIGFOO")
-    assert status == 400 and json.loads(body)["message"] == "Invalid signal: SIGFOO"
+    assert status == 400 and json.loads(body)["message"] == f"cannot kill container: {n}: Invalid signal: SIGFOO"
     assert inspect(daemon, n)["State"]["Running"] is True
 
 

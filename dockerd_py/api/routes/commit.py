@@ -2,6 +2,7 @@
 
 from flask import Blueprint, request
 
+from ...errors import InvalidParameter
 from ...services.containers.commit import commit_container
 from ...services.containers.create import split_body
 from .. import params
@@ -15,7 +16,9 @@ def blueprint(engine) -> Blueprint:
     @bp.post("/commit")
     def commit():
         body = params.json_body()
-        config = split_body(body)[0] if isinstance(body, dict) else None
+        if body is not None and not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON: expected an object")  # as a create body
+        config = split_body(body)[0] if body is not None else None
         pause = params.boolean("pause")
         if not params.string("pause") and at_least(request_version(), "1.13"):
             pause = True

@@ -1,5 +1,6 @@
 """Container routes (swagger tag Container): parse → one service call → view."""
 
+import re
 import signal as signal_mod
 import socket
 from collections.abc import Iterator
@@ -67,10 +68,7 @@ def blueprint(engine) -> Blueprint:
         if not (stdout or stderr):
             raise InvalidParameter("Bad parameters: you must choose at least one stream")
         tail = params.string("tail", "all")
-        try:
-            tail_n = -1 if tail in ("all", "") else int(tail)
-        except ValueError:
-            raise InvalidParameter(f"invalid value for \"tail\": {tail!r}") from None
+        tail_n = int(tail) if re.fullmatch(r"[+-]?[0-9]+", tail) else -1  # Docker: any other word means all
         query = logs_mod.LogQuery(stdout=stdout, stderr=stderr, tail=tail_n, follow=params.boolean("follow"),
                                   since_nano=_timestamp_param("since"), until_nano=_timestamp_param("until"))
         lines = svc.logs(c, query)
@@ -115,7 +113,10 @@ def blueprint(engine) -> Blueprint:
 
     @bp.post("/containers/<ref>/kill")
     def kill(ref):
-        svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
+        try:
+            svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
+        except DockerError as e:  # postContainersKill wraps whatever failed, keeping its status
+            raise type(e)(f"cannot kill container: {ref}: {e.message}") from None
         return no_content()
 
     @bp.post("/containers/<ref>/rename")
@@ -199,8 +200,8 @@ def attach_request(engine, c) -> AttachRequest:
         raise InvalidParameter("Bad parameters: you must choose at least one stream")
     try:
         detach_keys = parse_detach_keys(params.string("detachKeys") or DEFAULT_DETACH_KEYS)
-    except ValueError as e:
-        raise InvalidParameter(str(e)) from None
+    except ValueError:
+        raise InvalidParameter(f"Invalid detach keys ({params.string('detachKeys')}) provided") from None
     attachment = engine.containers.attach(c, stdin, stdout, stderr) if stream else None
     return AttachRequest(stdin, stdout, stderr, with_logs, bool(c.config.get("Tty")), detach_keys, attachment)
 

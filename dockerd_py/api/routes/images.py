@@ -21,7 +21,9 @@ def blueprint(engine) -> Blueprint:
     def list_images():
         filters = params.filters(listfilter.ALLOWED)
         show_all = params.boolean("all")
-        return json_response([store.summary(image) for image in store.list()
+        return json_response([store.summary(image, listfilter.by_reference(store.references(image),
+                                                                           filters.get("reference")))
+                              for image in store.list()
                               if (show_all or not listfilter.intermediate(store, image))
                               and listfilter.matches(store, image, filters, parse_timestamp)])
 

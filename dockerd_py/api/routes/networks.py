@@ -5,7 +5,7 @@ import re
 from flask import Blueprint, Response
 
 from ...errors import InvalidParameter
-from ...filters import labels_match
+from ...filters import labels_match, prune_until
 from ...services.containers import networking
 from .. import params
 from ..responses import json_response, no_content
@@ -40,7 +40,9 @@ def blueprint(engine) -> Blueprint:
 
     @bp.post("/networks/prune")
     def prune():
-        removed = svc.prune(params.filters(PRUNE_FILTERS))
+        filters = params.filters(PRUNE_FILTERS)
+        prune_until(filters)  # more than one is refused before anything goes
+        removed = svc.prune(filters)
         engine.events.publish("network", "prune", "", {"reclaimed": "0"})
         return json_response({"NetworksDeleted": removed or None})
 

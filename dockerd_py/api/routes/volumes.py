@@ -2,17 +2,24 @@
 
 from flask import Blueprint
 
-from ...errors import InvalidParameter
+from ...errors import InvalidParameter, json_kind
 from ...services.volumes import LIST_FILTERS, PRUNE_FILTERS
 from .. import params
 from ..responses import json_response, no_content
 
 
+def _unmarshal_error(value: object, key: str, go_type: str) -> InvalidParameter:
+    return InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} into Go struct field "
+                            f"CreateOptions.{key} of type {go_type}")
+
+
 def _str_map(body: dict, key: str) -> dict:
     value = body.get(key) or {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InvalidParameter(f"json: cannot unmarshal into Go struct field CreateOptions.{key} of type "
-                               "map[string]string")
+    if not isinstance(value, dict):
+        raise _unmarshal_error(value, key, "map[string]string")
+    for v in value.values():
+        if not isinstance(v, str):
+            raise _unmarshal_error(v, key, "string")
     return value
 
 
@@ -29,7 +36,7 @@ def blueprint(engine) -> Blueprint:
         body = params.json_object(required=False) or {}
         for key in ("Name", "Driver"):
             if not isinstance(body.get(key) or "", str):
-                raise InvalidParameter(f"json: cannot unmarshal into Go struct field CreateOptions.{key} of type string")
+                raise _unmarshal_error(body[key], key, "string")
         return json_response(svc.create(body.get("Name") or "", body.get("Driver") or "",
                                         _str_map(body, "DriverOpts"), _str_map(body, "Labels")), 201)
 

@@ -8,7 +8,8 @@ stores in Config and HostConfig. (The merge with the image's config is
 import socket
 from typing import Any
 
-from ...errors import InvalidParameter
+from ...errors import InvalidParameter, json_kind
+from . import gotypes
 from ...oci.defaults import MASKED_PATHS, READONLY_PATHS
 from ...oci import detect_host
 
@@ -22,13 +23,38 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "Shell": (list,),
 }
 _GO_TYPES = {str: "string", bool: "bool", dict: "map", list: "[]string", int: "int"}
-_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+# HostConfig's fields with their Go types (Resources is embedded: same path), for gotypes.check.
+_HOST_CONFIG_GO_TYPES: dict[str, str] = {
+    **dict.fromkeys(("Memory", "MemorySwap", "MemoryReservation", "KernelMemory", "KernelMemoryTCP", "NanoCpus",
+                     "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
+                     "CpuPercent", "ShmSize", "MemorySwappiness", "PidsLimit"), "int64"),
+    "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64", "OomScoreAdj": "int", "BlkioWeight": "uint16",
+    **dict.fromkeys(("Privileged", "PublishAllPorts", "ReadonlyRootfs", "AutoRemove", "OomKillDisable", "Init"),
+                    "bool"),
+    **dict.fromkeys(("ContainerIDFile", "VolumeDriver", "CgroupParent", "CpusetCpus", "CpusetMems", "Runtime"),
+                    "string"),
+    **{k: f"container.{k}" for k in ("NetworkMode", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupnsMode",
+                                      "Isolation")},
+    "Cgroup": "container.CgroupSpec",
+    **dict.fromkeys(("Binds", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch", "ExtraHosts", "GroupAdd",
+                     "Links", "SecurityOpt", "VolumesFrom", "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths"),
+                    "[]string"),
+    "PortBindings": "nat.PortMap", "RestartPolicy": "container.RestartPolicy", "LogConfig": "container.LogConfig",
+    "Ulimits": "[]*units.Ulimit", "Devices": "[]container.DeviceMapping", "Mounts": "[]mount.Mount",
+    "DeviceRequests": "[]container.DeviceRequest", "ConsoleSize": "[2]uint",
+    "BlkioWeightDevice": "[]*blkiodev.WeightDevice",
+    **dict.fromkeys(("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"),
+                    "[]*blkiodev.ThrottleDevice"),
+    **dict.fromkeys(("Tmpfs", "Sysctls", "StorageOpt", "Annotations"), "map[string]string"),
+}
+_CONFIG_MAP_GO_TYPES = {"ExposedPorts": "nat.PortSet", "Volumes": "map[string]struct {}", "Labels": "map[string]string"}
 
 
 def _type_error(field: str, value: Any, expected: tuple[type, ...]) -> InvalidParameter:
-    got = _JSON_TYPES.get(type(value), "value")
+    got = json_kind(value)
+    go_type = _CONFIG_MAP_GO_TYPES.get(field, "map") if expected[0] is dict else _GO_TYPES[expected[0]]
     return InvalidParameter(f"json: cannot unmarshal {got} into Go struct field ContainerConfigWrapper.{field} "
-                            f"of type {_GO_TYPES[expected[0]]}")
+                            f"of type {go_type}")
 
 
 def split_body(body: dict) -> tuple[dict, dict, dict]:
@@ -43,6 +69,11 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
                 value = [value]
             if field in ("Env", "Cmd", "Entrypoint", "Shell", "OnBuild") and not all(isinstance(v, str) for v in value):
                 raise _type_error(field, value, (list,))
+            if field in ("ExposedPorts", "Volumes"):
+                gotypes.check(value, _CONFIG_MAP_GO_TYPES[field], "ContainerConfigWrapper", field)
+            if field == "Labels" and not all(isinstance(v, str) for v in value.values()):
+                bad = next(v for v in value.values() if not isinstance(v, str))
+                raise _type_error(field, bad, (str,))
             config[field] = value
     host_config = body.get("HostConfig") or {}
     networking = body.get("NetworkingConfig") or {}
@@ -50,6 +81,10 @@ def split_body(body: dict) -> tuple[dict, dict, dict]:
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.HostConfig")
     if not isinstance(networking, dict):
         raise InvalidParameter("json: cannot unmarshal into Go struct field ContainerConfigWrapper.NetworkingConfig")
+    for key, go_type in _HOST_CONFIG_GO_TYPES.items():
+        gotypes.check(host_config.get(key), go_type, "HostConfig", f"HostConfig.{key}")
+    gotypes.check(networking.get("EndpointsConfig"), "map[string]*network.EndpointSettings", "NetworkingConfig",
+                  "NetworkingConfig.EndpointsConfig")
     for env in config.get("Env", []):
         if env.startswith("="):
             raise InvalidParameter(f"invalid environment variable: {env}")

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ...errors import Conflict, DockerError, InvalidParameter, NotFound, SystemErr
+from ...errors import Conflict, DockerError, InvalidParameter, NotFound, SystemErr, json_kind
 from ...lifecycle import ShimClient, ShimError, ShimGone
 from ...oci.capabilities import host_capabilities
 from ...oci.host import detect
@@ -129,14 +129,20 @@ def console_size(value: Any, struct_name: str) -> list[int] | None:
 
 
 def _type_check(options: dict[str, Any]) -> None:
+    """httputils.ReadJSON's refusals of a value of the wrong JSON type."""
+    def refuse(value: Any, key: str, go_type: str) -> InvalidParameter:
+        return InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} into Go struct field "
+                                f"ExecOptions.{key} of type {go_type}")
+
     for key, kinds in _OPTION_TYPES.items():
         value = options.get(key)
-        if value is not None and not isinstance(value, kinds):
-            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go struct field "
-                                   f"ExecOptions.{key}")
+        if value is not None and (not isinstance(value, kinds) or (kinds is int and isinstance(value, bool))):
+            go_type = {str: "string", bool: "bool", list: "[]string"}[kinds]
+            raise refuse(value, key, "[2]uint" if key == "ConsoleSize" else go_type)
     for key in ("Env", "Cmd"):
-        if not all(isinstance(v, str) for v in options.get(key) or []):
-            raise InvalidParameter(f"json: cannot unmarshal into Go struct field ExecOptions.{key} of type string")
+        bad = [v for v in options.get(key) or [] if not isinstance(v, str)]
+        if bad:
+            raise refuse(bad[0], key, "string")
 
 
 class ExecService:
@@ -251,7 +257,9 @@ class ExecService:
             raise Conflict(f"container {c.id} is not running") from None
         except ShimError as e:
             code = failure_exit_code(e.message)
-            self._failed(c, rec, code)
+            if code == 127 and rec.entrypoint.lower() not in e.message.lower():
+                code = 126  # translateContainerdStartErr: "not found" is 127 only when it names the command
+            self._failed(c, rec, 126 if code == 128 else code)  # exec's default when nothing said more
             msg = f"OCI runtime exec failed: {_exec_failed(e.message)}: unknown"
             raise (SystemErr(msg) if code == 128 else InvalidParameter(msg)) from None
         except DockerError as e:

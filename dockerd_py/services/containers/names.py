@@ -94,7 +94,7 @@ class NameRegistry:
 
 
 def normalize(name: str) -> str:
-    """'/x' or 'x' → '/x', validating Docker's name rule."""
+    """'/x' or 'x' → '/x', validating Docker's name rule (its error says the name as given)."""
     if not VALID_NAME.match(name):
-        raise InvalidParameter(f"Invalid container name ({name.lstrip('/')}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        raise InvalidParameter(f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     return name if name.startswith("/") else "/" + name

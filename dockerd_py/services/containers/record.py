@@ -91,7 +91,7 @@ class Container:
     # --- guards: illegal transitions raise Docker's conflicts -------------
     def ensure_running(self) -> None:
         if not self.state.running:
-            raise Conflict(f"Container {self.id} is not running")
+            raise Conflict(f"container {self.id} is not running")
 
     def ensure_not_paused(self) -> None:
         if self.state.status == "paused":

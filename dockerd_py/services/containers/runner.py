@@ -31,7 +31,7 @@ from ...timeutil import now_rfc3339
 from ..etc_files import DnsSettings, edit_hosts, hosts_line, rewrite_in_place, write_etc_files
 from .. import resolvconf
 from .oom import OomWatcher
-from . import links, networking, shared_ns, shm
+from . import links, logconfig, networking, shared_ns, shm
 from .record import Container
 
 log = logging.getLogger("dockerd_py.containers")
@@ -201,7 +201,8 @@ class Runner:
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
-                              log_path=c.log_path, tty=bool(c.config.get("Tty")),
+                              log_path="" if logconfig.driver(hc.get("LogConfig")) == "none" else c.log_path,
+                              tty=bool(c.config.get("Tty")),
                               stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")))
             shim = ShimClient.spawn(task, self.shim_launcher)
             self._connect_pending(c, shim)
@@ -308,17 +309,17 @@ class Runner:
     def kill(self, c: Container, sig: int) -> None:
         with c.lock:
             if not c.state.running:
-                raise Conflict(f"Container {c.id} is not running")
+                raise Conflict(f"container {c.id} is not running")
             shim = self._shims.get(c.id)
         if shim is None:
-            raise Conflict(f"Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")
         try:
             shim.kill(sig, all=False)
         except ShimGone:  # it exited meanwhile; the monitor records the exit
-            raise Conflict(f"Container {c.id} is not running") from None
+            raise Conflict(f"container {c.id} is not running") from None
         except ShimError as e:
             if not shim.alive() or shim.state().get("status") == "stopped":
-                raise Conflict(f"Container {c.id} is not running") from None
+                raise Conflict(f"container {c.id} is not running") from None
             raise SystemErr(f"Cannot kill container: {c.id}: {e.message}") from None
         self.publish(c, "kill", signal=str(sig))
 
@@ -357,7 +358,7 @@ class Runner:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                c.changed.wait(remaining if remaining is not None else 1.0)
+                c.changed.wait(1.0 if remaining is None else min(remaining, 3600.0))  # a huge -t waits in steps
         return True
 
     # --- pause ------------------------------------------------------------
@@ -385,7 +386,7 @@ class Runner:
     def _shim(self, c: Container) -> ShimClient:
         shim = self._shims.get(c.id)
         if shim is None:
-            raise Conflict(f"Container {c.id} is not running")
+            raise Conflict(f"container {c.id} is not running")
         return shim
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
@@ -489,6 +490,10 @@ def start_error(runtime_message: str) -> tuple[DockerError, int]:
                f"OCI runtime create failed: {runtime_message}: unknown")             # then gRPC's code
 
     code = failure_exit_code(runtime_message)
+    if "not a directory" in runtime_message.lower():  # translateContainerdStartErr's hint (ENOTDIR: 127)
+        message += (": Are you trying to mount a directory onto a file (or vice-versa)? "
+                    "Check if the specified host path exists and is the expected type")
+        code = 127
     return (SystemErr(message) if code == 128 else InvalidParameter(message)), code
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -13,21 +14,24 @@ from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
 from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
-from ...filters import labels_match
+from ...filters import labels_match, prune_until
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
 from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
 from ...oci import discard_unsupported
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
+from .. import mountspecs
 from ..etc_files import DnsSettings
 from . import create as create_mod
 from . import health
 from . import links as links_mod
+from . import logconfig
 from . import logs as logs_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
 from . import update as update_mod
+from .listfilter import ListFilter
 from .names import NameRegistry, normalize
 from . import networking as networking_mod
 from .networking import initial_networks
@@ -38,7 +42,8 @@ log = logging.getLogger("dockerd_py.containers")
 
 KILL_WAIT_SECONDS = 10
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
-LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "health"}
+LIST_FILTERS = {"id", "name", "label", "status", "ancestor", "exited", "before", "since", "network", "health",
+                "isolation", "volume", "publish", "expose", "is-task"}
 PRUNE_FILTERS = {"until", "label", "label!"}
 
 
@@ -71,11 +76,14 @@ class ContainerService:
                              lookup=self.get, defaults=defaults)
 
     def _check_start(self, c: Container) -> None:
+        logconfig.check_start(c.host_config.get("LogConfig"))
         networking_mod.check_shared(self, c)
         links_mod.check_start(self, c)
 
     # --- lookup -------------------------------------------------------------
     def get(self, ref: str) -> Container:
+        if not ref:  # daemon.GetContainer's invalidIdentifier
+            raise InvalidParameter('invalid name or ID supplied: ""')
         container_id = self.names.resolve(ref)
         with self._lock:
             c = self._containers.get(container_id)
@@ -118,9 +126,12 @@ class ContainerService:
         networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
+        logconfig.validate(host_config.get("LogConfig"))
         health.validate(config.get("Healthcheck"))
         if config.get("StopSignal"):
             signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
+        for m in host_config.get("Mounts") or []:
+            mountspecs.check_known_type(m)
         unsupported = unsupported_options(host_config, config)
         if unsupported:
             raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
@@ -137,6 +148,8 @@ class ContainerService:
             raise InvalidParameter(f"Unknown runtime specified {host_config['Runtime']}")
         container_id = secrets.token_hex(32)
         merged = merge_image_config(config, image.config.get("config") or {})
+        if merged.get("Entrypoint") == [""]:  # mergeAndVerifyConfig: `--entrypoint ""` is none at all
+            merged["Entrypoint"] = None
         merged = create_mod.fill_config_defaults(merged, container_id, image_ref, host_config["NetworkMode"])
         path, *args = process_args(merged)
         linked = links_mod.children(self, host_config)
@@ -222,7 +235,7 @@ class ContainerService:
         The API sends its 200 and headers before the wait blocks, as Docker does.
         """
         if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
+            raise InvalidParameter(f"invalid condition: {json.dumps(condition)}")
         c = self.get(ref)
         with c.lock:
             exits_before = c.exits
@@ -330,12 +343,15 @@ class ContainerService:
         c = self.get(ref)
         if not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
-        new = normalize(new_name)
+        new = new_name if new_name.startswith("/") else "/" + new_name
         with c.lock:
             old = c.name
             if old == new:
                 raise InvalidParameter("Renaming a container with the same name as its current name")
-            self.names.reserve(new, c.id)
+            try:  # daemon.reserveName's errors, wrapped as ContainerRename wraps them
+                self.names.reserve(normalize(new), c.id)
+            except (InvalidParameter, Conflict) as e:
+                raise type(e)(f"Error when allocating new name: {e.message}") from None
             self.names.release(old)
             c.name = new
             c.save()
@@ -344,7 +360,8 @@ class ContainerService:
         self.publish(c, "rename", oldName=old)
 
     def prune(self, filters: dict[str, list[str]]) -> dict:
-        until = parse_timestamp(filters["until"][0]) if filters.get("until") else None
+        until = prune_until(filters)
+        until = parse_timestamp(until) if until else None
         deleted = []
         for c in self.all():
             if c.state.running or c.state.status == "removing":
@@ -369,6 +386,7 @@ class ContainerService:
         for value in filters.get("health", []):
             if value not in health.FILTER_VALUES:
                 raise InvalidParameter(f"Unrecognised filter value for health: {value}")
+        more = ListFilter(filters)
         result = self.all()
         before = self._boundary(filters.get("before"))
         since = self._boundary(filters.get("since"))
@@ -376,9 +394,9 @@ class ContainerService:
             result = [c for c in result if c.created < before.created]
         if since is not None:
             result = [c for c in result if c.created > since.created]
-        if not all_ and limit <= 0 and before is None and since is None and "status" not in filters and "exited" not in filters:
+        if not all_ and limit <= 0 and "status" not in filters:  # before, since, exited: running ones only
             result = [c for c in result if c.state.running]
-        result = [c for c in result if self._matches(c, filters)]
+        result = [c for c in result if self._matches(c, filters) and more.matches(c, self._volume_mounts(c, more))]
         if limit > 0:
             result = result[:limit]
         return result
@@ -400,13 +418,6 @@ class ContainerService:
             return False
         if "health" in filters and health.status(c) not in filters["health"]:
             return False
-        if "exited" in filters:
-            try:
-                codes = {int(v) for v in filters["exited"]}
-            except ValueError:
-                raise InvalidParameter("invalid filter 'exited'") from None
-            if c.state.running or not c.has_been_started or c.state.exit_code not in codes:
-                return False
         if "label" in filters and not labels_match(c.config.get("Labels"), filters["label"]):
             return False
         if "ancestor" in filters and not any(self._descends(c, ref) for ref in filters["ancestor"]):
@@ -417,6 +428,9 @@ class ContainerService:
             if not any(v in networks or any(i.startswith(v) for i in ids) for v in filters["network"]):
                 return False
         return True
+
+    def _volume_mounts(self, c: Container, more: ListFilter) -> list[dict]:
+        return self.volumes.container_mounts(c.id) if more.volume is not None and self.volumes is not None else []
 
     def _descends(self, c: Container, ref: str) -> bool:
         try:
@@ -449,7 +463,8 @@ class ContainerService:
     def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         c.ensure_running()
-        self.runner.resize(c, height, width)
+        if c.config.get("Tty"):  # without one there is nothing to size: a no-op, as containerd's
+            self.runner.resize(c, height, width)
         self.publish(c, "resize", height=str(height), width=str(width))
 
     def top(self, ref: str, ps_args: str) -> dict:
@@ -458,8 +473,11 @@ class ContainerService:
         pids = set(self.runner.pids(c))
         args = ps_args.split() if ps_args else ["-ef"]
         proc = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise InvalidParameter(f"ps: {proc.stderr.strip() or proc.stdout.strip()}")
+        if proc.returncode != 0:  # the first line of ps's complaint, as Docker's ContainerTop
+            first = proc.stderr.split("\n", 1)[0]
+            if first:
+                raise InvalidParameter(f"ps: {first}")
+            raise SystemErr(f"ps: exit status {proc.returncode}")
         lines = proc.stdout.splitlines()
         if not lines:
             return {"Titles": [], "Processes": []}

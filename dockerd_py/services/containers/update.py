@@ -10,16 +10,16 @@ import json
 import subprocess
 from typing import Any
 
-from ...errors import Conflict, InvalidParameter, SystemErr
+from ...errors import Conflict, InvalidParameter, SystemErr, json_kind
 from ...oci import host_config_warnings, unsupported_options, validate_host_config
 from ...oci.defaults import NANO_CPU_PERIOD
+from . import gotypes
 
 # UpdateConfig: the Resources fields plus RestartPolicy, with their Go types.
 _INT_FIELDS = ("BlkioWeight", "CpuShares", "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime",
                "Memory", "MemoryReservation", "MemorySwap", "KernelMemory", "NanoCpus", "PidsLimit")
 _STR_FIELDS = ("CpusetCpus", "CpusetMems")
 _GO_TYPE = {"BlkioWeight": "uint16", "PidsLimit": "int64", "CpuShares": "int64"}
-_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 # Fields copied when set to a non-zero value (PidsLimit: whenever present).
 # (KernelMemory is type-checked but dropped: API 1.42+ ignores it, as at create.)
 _COPIED = ("BlkioWeight", "CpuShares", "NanoCpus", "CpuPeriod", "CpuQuota", "CpusetCpus", "CpusetMems",
@@ -37,8 +37,13 @@ def parse(body: dict) -> dict:
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 go = "string" if want is str else "container.RestartPolicy" if want is dict \
                     else _GO_TYPE.get(key, "int64")
-                raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {_JSON_TYPES.get(type(value), 'value')} "
+                raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} "
                                        f"into Go struct field UpdateConfig.{key} of type {go}")
+            if key == "RestartPolicy":
+                try:
+                    gotypes.check(value, "container.RestartPolicy", "UpdateConfig", key)
+                except InvalidParameter as e:  # ReadJSON's wrapping
+                    raise InvalidParameter(f"invalid JSON: {e.message}") from None
             out[key] = value
     return out
 
@@ -79,7 +84,10 @@ def merge(container_id: str, current: dict, update: dict) -> dict:
 
 def validate(update: dict) -> list[str]:
     """Docker's 400s for the values themselves (as at create); the warnings to return."""
-    validate_host_config(update)
+    checked = dict(update)
+    if not update.get("Memory"):  # verifyPlatformContainerResources(update=true): a swap limit alone is fine
+        checked.pop("MemorySwap", None)
+    validate_host_config(checked)
     unsupported = unsupported_options(update)
     if unsupported:   # as at create: e.g. the realtime CPU fields
         raise InvalidParameter(f"not supported by this daemon yet: {', '.join(unsupported)}")
