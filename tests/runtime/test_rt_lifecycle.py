@@ -129,6 +129,17 @@ def test_pause_resume(rt, bundle):
     assert not cgroup_exists(f"{CGROUP_PARENT}/{cid}")
 
 
+def test_sigkill_ends_a_paused_container(rt, bundle):
+    """runc thaws the cgroup after a SIGKILL to a paused init (a frozen task dies only once thawed)."""
+    cid = rt.new_id()
+    bundle.args("sleep", "100").write(cid)
+    rt.ok("run", "-d", "--bundle", bundle.path, cid)
+    rt.ok("pause", cid)
+    rt.ok("kill", cid, "KILL")
+    assert rt.wait_status(cid, "stopped")["status"] == "stopped"
+    rt.ok("delete", cid)
+
+
 def test_run_foreground_exit_code(rt, bundle):
     res = run_in(rt, bundle, "echo out; echo err >&2; exit 3")
     assert res.returncode == 3
