@@ -321,7 +321,7 @@ def test_mount_of_a_file_onto_a_directory_gets_dockers_hint(cli, container_clean
     container_cleanup.append(n)
     ran = cli("run", "--name", n, "-v", "/etc/passwd:/etc:ro", "busybox", "true", check=False)
     assert ran.returncode == 125, ran
-    assert ran.stderr.split("\n")[0].endswith(": not a directory: Are you trying to mount a directory onto a file "
+    assert ran.stderr.split("\n")[0].endswith(": not a directory: unknown: Are you trying to mount a directory onto a file "
                                               "(or vice-versa)? Check if the specified host path exists and is the "
                                               "expected type")
     assert cli("inspect", "-f", "{{.State.ExitCode}}", n).stdout == "127\n"

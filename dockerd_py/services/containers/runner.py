@@ -484,11 +484,11 @@ def start_error(runtime_message: str) -> tuple[DockerError, int]:
     """Docker's reading of a failed task creation: the error class and the exit code to record.
 
     A missing executable is the user's configuration (400, exit code 127), a
-    permission problem too (126); anything else is the daemon's (500, 128).
+    permission problem too (126), a file mounted onto a directory or the reverse
+    too (127, with Docker's hint); anything else is the daemon's (500, 128).
     """
     message = ("failed to create task for container: failed to create shim task: "   # containerd's words,
                f"OCI runtime create failed: {runtime_message}: unknown")             # then gRPC's code
-
     code = failure_exit_code(runtime_message)
     if "not a directory" in runtime_message.lower():  # translateContainerdStartErr's hint (ENOTDIR: 127)
         message += (": Are you trying to mount a directory onto a file (or vice-versa)? "
