@@ -16,7 +16,7 @@ from ..errors import SystemErr
 from ..state import atomic
 
 SHIM_JSON_FIELDS = ("id", "bundle", "runtime", "runtime_root", "log_path", "tty", "stdin",
-                    "stdin_once", "log_max_size", "log_max_file")
+                    "stdin_once", "log_max_size", "log_max_file", "log_compress")
 
 
 @dataclass
@@ -36,6 +36,7 @@ class TaskConfig:
     stdin_once: bool = False
     log_max_size: int = 0    # json-file max-size in bytes (0: no rotation); extension
     log_max_file: int = 1    # json-file max-file; extension
+    log_compress: bool = False  # json-file compress: gzip the rotated files; extension
 
     def shim_json(self) -> dict[str, Any]:
         d = asdict(self)

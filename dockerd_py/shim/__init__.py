@@ -24,13 +24,15 @@ Modules, from the entry points down:
 - runtime.py    the runtime CLI: spawning it, reading its output, the new stdio
                 (pipes, or a pty from the console socket) of create and exec.
 - jsonlog.py    the json-file log (<id>-json.log) and Docker's timestamps.
+- logfile.py    the log's files: appending, rotation by size, gzip of rotated files.
 - shimlog.py    the shim's own diagnostic lines (DIR/shim.log).
 - statedir.py   AF_UNIX addresses for sockets in DIR, however long its path.
 
 Additions to §2 (all optional for the caller):
 - shim.json: "log_path": "" disables logging (--log-driver none);
-  "log_max_size" (bytes, 0 = none) and "log_max_file" rotate the json-file log
-  the way moby does (<log>.1 ... <log>.N-1; max-file 1 truncates).
+  "log_max_size" (bytes, 0 = none), "log_max_file" and "log_compress" rotate
+  the json-file log the way moby does (<log>.1[.gz] ... <log>.N-1[.gz]; max-file 1
+  starts <log> again); logfile.py.
 - "state" of a stopped process also carries "exit_code".
 - exec: {"op":"exec","exec_id":X,"process":{OCI process},"tty":b,"stdin":b,
   "detach":b,"stdout":b,"stderr":b} runs `RUNTIME exec --process F --detach

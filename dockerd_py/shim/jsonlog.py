@@ -1,8 +1,9 @@
 """json-file log driver: Docker's `<id>-json.log` line format (DEFAULTS.md §9)."""
 
 import json
-import os
 import time
+
+from .logfile import LogFile
 
 BUF_SIZE = 16 * 1024  # moby's copier defaultBufSize: longer lines become partial messages
 
@@ -48,33 +49,11 @@ def encode_lines(lines: list[bytes], stream: str, ts: str) -> bytes:
 
 
 class JSONLog:
-    """Splits each stream into lines and appends json-file records to one file."""
+    """Splits each stream into lines and appends json-file records to the log (logfile.py)."""
 
-    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
-        self.path = path
-        self.max_size = max(0, int(max_size))  # --log-opt max-size in bytes; 0: no rotation
-        self.max_file = max(1, int(max_file))  # --log-opt max-file
-        self.fd = self._open()
-        self.size = os.fstat(self.fd).st_size
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1, compress: bool = False) -> None:
+        self.file = LogFile(path, max_size, max_file, compress)
         self.partial: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-
-    def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-
-    def _rotate(self) -> None:
-        """moby's LogFile rotation: <path> -> <path>.1 -> ... -> <path>.<max-file - 1>."""
-        if self.max_file < 2:
-            os.ftruncate(self.fd, 0)
-        else:
-            os.close(self.fd)
-            for i in range(self.max_file - 1, 1, -1):
-                try:
-                    os.replace(f"{self.path}.{i - 1}", f"{self.path}.{i}")
-                except FileNotFoundError:
-                    pass
-            os.replace(self.path, f"{self.path}.1")
-            self.fd = self._open()
-        self.size = 0
 
     def write(self, stream: str, data: bytes) -> None:
         """Buffer `data`; emit every complete line and every full 16 KiB piece."""
@@ -88,7 +67,7 @@ class JSONLog:
             lines = bytes(buf[:last]).split(b"\n")
             if max(map(len, lines)) < BUF_SIZE:  # fast path: only whole, short lines
                 del buf[:last + 1]
-                self._append(encode_lines(lines, stream, ts))
+                self.file.append(encode_lines(lines, stream, ts), ts)
                 if len(buf) < BUF_SIZE:
                     return
         out = []
@@ -106,7 +85,7 @@ class JSONLog:
                 break
         del buf[:start]
         if out:
-            self._append(b"".join(out))
+            self.file.append(b"".join(out), ts)
 
     def flush(self) -> None:
         """At EOF: write what is left of every stream as partial messages."""
@@ -117,28 +96,8 @@ class JSONLog:
                 out.append(encode_line(bytes(buf[i:i + BUF_SIZE]), stream, ts))
             buf.clear()
         if out:
-            self._append(b"".join(out))
-
-    def _append(self, data: bytes) -> None:
-        if not self.max_size:
-            self._write(data)
-            self.size += len(data)
-            return
-        # Like moby: a record is written while the file is below max-size, then it rotates.
-        while data:
-            if self.size >= self.max_size:
-                self._rotate()
-            room = self.max_size - self.size
-            cut = data.find(b"\n", room - 1) + 1 if len(data) > room else len(data)
-            chunk, data = (data, b"") if cut <= 0 else (data[:cut], data[cut:])
-            self._write(chunk)
-            self.size += len(chunk)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+            self.file.append(b"".join(out), ts)
 
     def close(self) -> None:
         self.flush()
-        os.close(self.fd)
+        self.file.close()

@@ -31,8 +31,8 @@ class Shim:
         self.runtime = Runtime(cfg)
         self.loop = Loop()
         self.control = ControlSocket(listener, self.loop.sel, self.handle)
-        logger = JSONLog(cfg["log_path"], cfg.get("log_max_size") or 0,
-                         cfg.get("log_max_file") or 1) if cfg.get("log_path") else None
+        logger = JSONLog(cfg["log_path"], cfg.get("log_max_size") or 0, cfg.get("log_max_file") or 1,
+                         bool(cfg.get("log_compress"))) if cfg.get("log_path") else None
         self.init = Proc("", bool(cfg.get("tty")), bool(cfg.get("stdin")), logger, self.loop.sel)
         self.execs: dict[str, Proc] = {}
         self.exec_seq = 0

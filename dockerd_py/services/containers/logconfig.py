@@ -2,12 +2,14 @@
 the json-file and local drivers' New at start).
 
 Containers log in the json-file format whatever the driver is called (syslog, gelf... are not
-implemented); `none` writes nothing. max-size/max-file are checked, not yet applied (no rotation).
+implemented); `none` writes nothing. max-size/max-file/compress are applied by the shim
+(shim/logfile.py), for `local` with that driver's defaults (20 MiB, 5 files, compressed).
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from ...errors import InvalidParameter
 
@@ -21,6 +23,21 @@ _KEYS = {  # the option names the drivers this daemon writes accept (mode, max-b
 _UNKNOWN_KEY = {"json-file": "unknown log opt '{}' for json-file log driver",
                 "local": "unknown log opt '{}' for log driver local"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")  # go-units' size syntax
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+
+
+class Rotation(NamedTuple):
+    """The json-file log's rotation: max_size in bytes (0: none), max_file files in all."""
+    max_size: int = 0
+    max_file: int = 1
+    compress: bool = False
+
+    def shim_fields(self) -> dict:
+        """As TaskConfig's (shim.json's) log_max_size, log_max_file, log_compress."""
+        return {"log_max_size": self.max_size, "log_max_file": self.max_file, "log_compress": self.compress}
+
+
+_LOCAL_DEFAULTS = Rotation(20 * 1024 * 1024, 5, True)  # moby's local driver
 
 
 def driver(log_config: dict | None) -> str:
@@ -34,6 +51,23 @@ def _options(log_config: dict | None) -> dict[str, str]:
 def _check_size(text: str) -> None:
     if not _SIZE.match(text):
         raise ValueError(f"invalid size: '{text}'")
+
+
+def rotation(log_config: dict | None) -> Rotation:
+    """The rotation the shim applies; the options were checked at start (check_start)."""
+    name, opts = driver(log_config), _options(log_config)
+    base = _LOCAL_DEFAULTS if name == "local" else Rotation()
+    if name not in _KEYS:
+        return base
+    size = _ram_in_bytes(opts["max-size"]) if "max-size" in opts else base.max_size
+    return Rotation(size, int(opts.get("max-file", base.max_file)),
+                    opts["compress"] in _TRUE if "compress" in opts else base.compress)
+
+
+def _ram_in_bytes(text: str) -> int:
+    """go-units' RAMInBytes: binary multiples (1k = 1024)."""
+    number, unit = _SIZE.match(text).groups()
+    return int(float(number) * 1024 ** (" kmgtp".index(unit.lower()) if unit else 0))
 
 
 def validate(log_config: dict | None) -> None:
@@ -91,5 +125,5 @@ def _check_values(name: str, opts: dict[str, str]) -> None:
         word = opts["compress"]
         if word not in ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"):
             raise ValueError(f'strconv.ParseBool: parsing "{word}": invalid syntax')
-        if word in ("1", "t", "T", "TRUE", "true", "True") and (max_file == 1 or size is None):
+        if word in _TRUE and (max_file == 1 or size is None):
             raise ValueError("compress cannot be true when max-file is less than 2 or max-size is not set")

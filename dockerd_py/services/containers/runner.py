@@ -202,6 +202,7 @@ class Runner:
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),
                               log_path="" if logconfig.driver(hc.get("LogConfig")) == "none" else c.log_path,
+                              **logconfig.rotation(hc.get("LogConfig")).shim_fields(),
                               tty=bool(c.config.get("Tty")),
                               stdin=bool(c.config.get("OpenStdin")), stdin_once=bool(c.config.get("StdinOnce")))
             shim = ShimClient.spawn(task, self.shim_launcher)

@@ -444,7 +444,8 @@ class ContainerService:
         if log_type not in ("json-file", "local"):
             raise NotImplementedErr('configured logging driver does not support reading')
         exits = c.exits  # a follower ends with the run it began on, as Docker's closes with the log file
-        return logs_mod.read(c.log_path, query, lambda: c.state.running and c.exits == exits)
+        return logs_mod.read(c.log_path, query, lambda: c.state.running and c.exits == exits,
+                             logconfig.rotation(c.host_config.get("LogConfig")).max_file)
 
     def attach(self, c: Container, stdin: bool, stdout: bool, stderr: bool) -> Attachment:
         """Reserve the stream before the client is told it is attached (see Runner.attach)."""
