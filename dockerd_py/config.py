@@ -67,6 +67,8 @@ class DaemonConfig:
     labels: list[str] = field(default_factory=list)
     shutdown_timeout: int = 15       # seconds the daemon gives its containers to stop at shutdown
     live_restore: bool = True        # containers keep running while the daemon is down (Docker's default: false)
+    log_driver: str = "json-file"    # containers' default LogConfig (--log-driver / --log-opt, log-driver / log-opts)
+    log_opts: dict = field(default_factory=dict)
 
     @property
     def level_name(self) -> str:
@@ -116,6 +118,8 @@ _FILE_KEYS = {
     "labels": "labels",
     "shutdown_timeout": "shutdown-timeout",
     "live_restore": "live-restore",
+    "log_driver": "log-driver",
+    "log_opts": "log-opts",
 }
 
 
@@ -176,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long containers get to stop when the daemon shuts down (default 15)")
     goflags.add_bool_flag(p, "--live-restore", help="keep containers running while the daemon is down "
                                                     "(default true; --live-restore=false: stop them at shutdown)")
+    p.add_argument("--log-driver", dest="log_driver", metavar="DRIVER", help="containers' default log driver")
+    p.add_argument("--log-opt", dest="log_opts", action="append", metavar="KEY=VALUE",
+                   help="the default log driver's options (repeatable)")
     p.add_argument("-v", "--version", action="store_true")
     p.add_argument("--cleanup", action="store_true",
                    help="remove what a stopped daemon with these settings left on the host, then exit")

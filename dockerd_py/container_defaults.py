@@ -1,12 +1,12 @@
 """Daemon-wide defaults for containers, as dockerd has them.
 
 `--default-ulimit`, `--default-shm-size`, `--default-ipc-mode`, `--default-cgroupns-mode`,
-`--no-new-privileges` and `--seccomp-profile` (and `--label`, `--shutdown-timeout`) are checked
+`--no-new-privileges`, `--seccomp-profile`, `--log-driver`/`--log-opt` (and `--label`, `--shutdown-timeout`) are checked
 at start-up with dockerd's texts: their values' syntax by the flags' types (`parse_ulimit`,
 `parse_size`, `parse_label` through goflags), the rest by `check`.
 
 Docker applies the defaults at two moments, and so does this module:
-- at create, `fill_host_config` stores ShmSize, IpcMode and CgroupnsMode (inspect shows them);
+- at create, `fill_host_config` stores ShmSize, IpcMode, CgroupnsMode and LogConfig (inspect shows them);
   and `no_new_privileges_for` gives the container's NoNewPrivileges (config.v2.json);
 - at start, `for_spec` hands the spec builder the default ulimits and seccomp profile and that
   NoNewPrivileges, none of which Docker stores in HostConfig (inspect shows the Ulimits merged
@@ -63,6 +63,7 @@ class ContainerDefaults:
     no_new_privileges: bool = False
     seccomp_profile: str = SECCOMP_BUILTIN   # builtin, unconfined, or the profile's path
     seccomp_json: str = ""              # a custom profile's text, read at start-up as dockerd does
+    log_config: tuple[str, tuple[tuple[str, str], ...]] = ("json-file", ())  # driver, sorted options
 
     @classmethod
     def from_config(cls, cfg: DaemonConfig) -> "ContainerDefaults":
@@ -70,7 +71,8 @@ class ContainerDefaults:
         return cls(ulimits=tuple(cfg.default_ulimits[n] for n in sorted(cfg.default_ulimits)),
                    shm_size=int(cfg.default_shm_size or 0), ipc_mode=cfg.default_ipc_mode,
                    cgroupns_mode=cfg.default_cgroupns_mode, no_new_privileges=cfg.no_new_privileges,
-                   seccomp_profile=cfg.seccomp_profile or SECCOMP_BUILTIN, seccomp_json=cfg.seccomp_json)
+                   seccomp_profile=cfg.seccomp_profile or SECCOMP_BUILTIN, seccomp_json=cfg.seccomp_json,
+                   log_config=(cfg.log_driver, tuple(sorted(cfg.log_opts.items()))))
 
     def fill_host_config(self, hc: dict) -> dict:
         """The create-time defaults (adaptContainerSettings), where the client left them empty."""
@@ -81,7 +83,17 @@ class ContainerDefaults:
             out["IpcMode"] = self.ipc_mode
         if not out.get("CgroupnsMode") and self.cgroupns_mode:
             out["CgroupnsMode"] = self.cgroupns_mode
+        out["LogConfig"] = self.merged_log_config(out.get("LogConfig"))
         return out
+
+    def merged_log_config(self, log_config: dict | None) -> dict:
+        """mergeAndVerifyLogConfig: no driver is the default one; the default driver's options
+        fill the ones the container does not set."""
+        driver, options = self.log_config
+        own = dict(log_config or {})
+        own["Type"] = own.get("Type") or driver
+        own["Config"] = {**(dict(options) if own["Type"] == driver else {}), **(own.get("Config") or {})}
+        return own
 
     def merged_ulimits(self, ulimits: list[dict] | None) -> list[dict] | None:
         """The container's ulimits, then the defaults of the names it does not set (mergeUlimits)."""
@@ -161,8 +173,25 @@ def check(cfg: DaemonConfig, from_flags: set[str], config_file: str | None) -> N
         if "=" not in label:
             raise invalid(f"bad attribute format: {label}")
     cfg.labels = conflict_free_labels(cfg.labels)
+    _check_log_config(cfg, "log_opts" in from_flags)
     if not cfg.cleanup:   # --cleanup runs no container
         cfg.seccomp_json = read_seccomp_profile(cfg.seccomp_profile)
+
+
+def _check_log_config(cfg: DaemonConfig, from_flags: bool) -> None:
+    """--log-opt KEY=VALUE (a KEY alone: ""), then the driver and its option names as dockerd
+    checks them at start-up (their values, like a container's, at each start)."""
+    from .errors import InvalidParameter
+    from .services.containers import logconfig
+
+    if from_flags:
+        cfg.log_opts = dict((opt.split("=", 1) + [""])[:2] for opt in cfg.log_opts)
+    try:
+        logconfig.validate({"Type": cfg.log_driver, "Config": cfg.log_opts})
+    except InvalidParameter as e:
+        # NewDaemon's wrap of defaultLogConfig's wrap, as dockerd 27 prints it
+        raise ConfigError(f"failed to start daemon: failed to set log opts: failed to set log opts: {e.message}") \
+            from None
 
 
 def read_seccomp_profile(profile: str) -> str:
@@ -189,6 +218,7 @@ FILE_TYPES: goflags.JsonTypes = {
     "default_shm_size": ((int, str), "opts.MemBytes"), "shutdown_timeout": ((int,), "int"),
     "no_new_privileges": ((bool,), "bool"), "live_restore": ((bool,), "bool"), "default_ipc_mode": ((str,), "string"),
     "default_cgroupns_mode": ((str,), "string"), "seccomp_profile": ((str,), "string"), "labels": ((list,), "[]string"),
+    "log_driver": ((str,), "string"), "log_opts": ((dict,), "map[string]string"),
 }
 
 

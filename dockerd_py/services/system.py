@@ -110,7 +110,7 @@ class SystemService:
             "BridgeNfIp6tables": _sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
             "Debug": cfg.debug, "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": v1,
             "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z",
-            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
+            "LoggingDriver": cfg.log_driver, "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
             "NEventsListener": self.events.listeners, "KernelVersion": _kernel(), "OperatingSystem": os_name, "OSVersion": os_version,
             "OSType": "linux", "Architecture": platform.machine(), "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": RegistryConfig(cfg.insecure_registries, cfg.registry_mirrors).info(),

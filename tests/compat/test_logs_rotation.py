@@ -1,14 +1,18 @@
 """json-file rotation (`--log-opt max-size/max-file/compress`) as Docker's: the files on disk
-and `docker logs` (tail, timestamps, follow) across them, through the real CLI and docker-py."""
+and `docker logs` (tail, timestamps, follow) across them, through the real CLI and docker-py;
+and the daemon's defaults for them (dockerd's --log-opt)."""
 
 import gzip
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import pytest
 
-from .conftest import inspect, uid
+from .conftest import docker, inspect, private_daemon, uid
 
 MAX_SIZE = 2048
 # ~100-byte records: 400 lines are ~40 KiB, many times 3 files of 2 KiB
@@ -107,3 +111,30 @@ def test_follow_sees_every_line_once_across_rotations(cli, container_cleanup, co
     out = cli("logs", "-f", name, timeout=60)
     assert time.monotonic() - started < 30
     assert _numbers(out.stdout) == list(range(300))
+
+
+def test_daemon_log_opts_are_the_default_drivers_defaults():
+    with private_daemon("lgo", args=("--log-opt", "max-size=2k", "--log-opt", "max-file=2")) as d:
+        assert docker(d, "info", "-f", "{{.LoggingDriver}}").stdout == "json-file\n"
+        plain, own, other = uid(), uid(), uid()
+        docker(d, "run", "--name", plain, "busybox", "sh", "-c", PRINT_400)
+        docker(d, "run", "--name", own, "--log-opt", "max-file=3", "busybox", "sh", "-c", PRINT_400)
+        docker(d, "create", "--name", other, "--log-driver", "local", "busybox")
+        assert inspect(d, plain)["HostConfig"]["LogConfig"] == {
+            "Type": "json-file", "Config": {"max-file": "2", "max-size": "2k"}}
+        assert inspect(d, own)["HostConfig"]["LogConfig"]["Config"] == {"max-file": "3", "max-size": "2k"}
+        assert inspect(d, other)["HostConfig"]["LogConfig"] == {"Type": "local", "Config": {}}
+        assert len(_files(inspect(d, plain)["LogPath"])) == 2 and len(_files(inspect(d, own)["LogPath"])) == 3
+        assert _numbers(docker(d, "logs", "--tail", "1", plain).stdout) == [399]
+
+
+@pytest.mark.parametrize("args, config", [(("--log-opt", "bogus=1"), {}), ((), {"log-opts": {"bogus": "1"}})])
+def test_bad_daemon_log_opt_stops_the_start(args, config):
+    with tempfile.TemporaryDirectory() as tmp:  # short: the exec-root's sockets
+        with open(f"{tmp}/daemon.json", "w") as f:
+            json.dump(config, f)
+        got = subprocess.run([sys.executable, "-m", "dockerd_py.cli", "--config-file", f"{tmp}/daemon.json",
+                              "--pidfile", f"{tmp}/p", "--data-root", f"{tmp}/d", "--exec-root", f"{tmp}/x", *args],
+                             capture_output=True, text=True, timeout=60)
+    assert got.returncode == 1 and ("failed to start daemon: failed to set log opts: failed to set log opts: "
+                                    "unknown log opt 'bogus' for json-file log driver") in got.stderr, got.stderr

@@ -126,7 +126,7 @@ class ContainerService:
         networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
         validate_host_config(host_config, config)
-        logconfig.validate(host_config.get("LogConfig"))
+        logconfig.validate(self.defaults.merged_log_config(host_config.get("LogConfig")))  # with the daemon's
         health.validate(config.get("Healthcheck"))
         if config.get("StopSignal"):
             signals.parse(config["StopSignal"])  # "Invalid signal: X", as Docker's create
