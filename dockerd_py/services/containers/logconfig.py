@@ -49,14 +49,19 @@ def _options(log_config: dict | None) -> dict[str, str]:
 
 
 def _check_size(text: str) -> None:
-    if not _SIZE.match(text):
+    match = _SIZE.match(text)
+    if not match or match.group(1).count(".") > 1:  # go-units parses the number as a float
         raise ValueError(f"invalid size: '{text}'")
 
 
 def rotation(log_config: dict | None) -> Rotation:
-    """The rotation the shim applies; the options were checked at start (check_start)."""
+    """The rotation the shim applies (and the files `docker logs` reads)."""
     name, opts = driver(log_config), _options(log_config)
     base = _LOCAL_DEFAULTS if name == "local" else Rotation()
+    try:
+        _check_values(name, opts)
+    except ValueError:  # check_start refuses these: a container never started with them has no log
+        return base
     if name not in _KEYS:
         return base
     size = _ram_in_bytes(opts["max-size"]) if "max-size" in opts else base.max_size
