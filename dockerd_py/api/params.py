@@ -30,8 +30,8 @@ def string(name: str, default: str = "") -> str:
     return request.args.get(name, default)
 
 
-def filters(allowed: set[str]) -> dict[str, list[str]]:
-    """Decode `filters` in both historical shapes; unknown names are a 400."""
+def filters(allowed: set[str] | None) -> dict[str, list[str]]:
+    """Decode `filters` in both historical shapes; unknown names are a 400 (any name when `allowed` is None)."""
     raw = request.args.get("filters", "")
     if not raw:
         return {}
@@ -49,7 +49,7 @@ def filters(allowed: set[str]) -> dict[str, list[str]]:
             result[key] = list(value)
         else:
             raise InvalidParameter("invalid filter")
-        if key not in allowed:
+        if allowed is not None and key not in allowed:
             raise InvalidParameter(f"invalid filter '{key}'")
     return result
 

@@ -2,14 +2,12 @@
 
 from flask import Blueprint, Response, request
 
+from ...errors import InvalidParameter
 from ...filters import labels_match
 from ...timeutil import parse_timestamp
 from .. import hijack, params
 from ..responses import dumps, json_response
 from ..views import containers as container_views
-
-EVENT_FILTERS = {"type", "container", "image", "event", "label", "network", "volume", "daemon", "plugin", "node",
-                 "service", "secret", "config", "scope"}
 
 
 def blueprint(engine) -> Blueprint:
@@ -41,10 +39,12 @@ def blueprint(engine) -> Blueprint:
 
     @bp.get("/events")
     def events():
-        filters = params.filters(EVENT_FILTERS)
+        filters = params.filters(None)  # Docker's events take any filter name: unknown ones match everything
         since, until = params.string("since"), params.string("until")
         since_nano = parse_timestamp(since) if since else None
         until_nano = parse_timestamp(until) if until else None
+        if until_nano is not None and until_nano < (since_nano or 0):
+            raise InvalidParameter(f"`since` time ({since}) cannot be after `until` time ({until})")
         stream = engine.events.subscribe(since_nano, until_nano)
         gone = hijack.client_gone_check(hijack.client_socket())
 
