@@ -63,3 +63,10 @@ def no_such_container(name: str) -> NotFound:
 
 def no_such_image(name: str) -> NotFound:
     return NotFound(f"No such image: {name}")
+
+
+def wrapped(err: DockerError, context: str) -> DockerError:
+    """`err` with Docker's errors.Wrap prefix ("context: message"), keeping its status."""
+    out = type(err)(f"{context}: {err.message}")
+    out.__cause__ = err
+    return out

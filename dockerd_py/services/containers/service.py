@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
-from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
+from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr, wrapped
 from ...filters import labels_match
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
@@ -196,14 +196,18 @@ class ContainerService:
         self.publish(c, "restart")
 
     def kill(self, ref: str, signal: int) -> None:
-        """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone."""
-        c = self.get(ref)
-        c.ensure_running()
-        stop_signal = self._stop_signal(c) if c.config.get("StopSignal") else None
-        if restart.cancelled_by_kill(c, signal, stop_signal):
-            with c.lock:
-                c.manually_stopped = True
-        self.runner.kill(c, signal)
+        """Send a signal; for SIGKILL, Docker also waits (briefly) until the container is gone.
+        Errors carry the prefix Docker's kill route wraps them in."""
+        try:
+            c = self.get(ref)
+            c.ensure_running()
+            stop_signal = self._stop_signal(c) if c.config.get("StopSignal") else None
+            if restart.cancelled_by_kill(c, signal, stop_signal):
+                with c.lock:
+                    c.manually_stopped = True
+            self.runner.kill(c, signal)
+        except DockerError as e:
+            raise wrapped(e, f"Cannot kill container: {ref}") from None
         if signal == SIGKILL:
             self.runner.wait_exit(c, KILL_WAIT_SECONDS)
 
@@ -222,7 +226,7 @@ class ContainerService:
         The API sends its 200 and headers before the wait blocks, as Docker does.
         """
         if condition not in ("", "not-running", "next-exit", "removed"):
-            raise InvalidParameter(f"invalid condition: {condition!r}")
+            raise InvalidParameter(f'invalid condition: "{condition}"')  # Go's %q
         c = self.get(ref)
         with c.lock:
             exits_before = c.exits
@@ -335,7 +339,10 @@ class ContainerService:
             old = c.name
             if old == new:
                 raise InvalidParameter("Renaming a container with the same name as its current name")
-            self.names.reserve(new, c.id)
+            try:
+                self.names.reserve(new, c.id)
+            except DockerError as e:
+                raise wrapped(e, "Error when allocating new name") from None
             self.names.release(old)
             c.name = new
             c.save()
@@ -449,7 +456,8 @@ class ContainerService:
     def resize(self, ref: str, height: int, width: int) -> None:
         c = self.get(ref)
         c.ensure_running()
-        self.runner.resize(c, height, width)
+        if c.config.get("Tty"):  # containerd resizes a process without a console as a no-op
+            self.runner.resize(c, height, width)
         self.publish(c, "resize", height=str(height), width=str(width))
 
     def top(self, ref: str, ps_args: str) -> dict:
