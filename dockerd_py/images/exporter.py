@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator
 
+from ..errors import NotFound, no_such_image
 from .ids import hex_of, parse_time
 from .imagedb import Image
 from .reference import Reference, parse_any
@@ -71,7 +72,13 @@ def select(store: "ImageStore", names: list[str]) -> list[_Item]:
                     item = items.setdefault(store.refs.refs[ref], _Item(store.images[store.refs.refs[ref]]))
                     item.tags.append(ref)
                 continue
-        image = store.get(name)
+        if not isinstance(parsed, str) and (parsed.tag is not None or parsed.digest is not None) \
+                and store.refs.get(parsed) is None:
+            raise NotFound("reference does not exist")  # moby's reference store, not the image lookup
+        try:
+            image = store.get(name)
+        except NotFound:
+            raise no_such_image(name) from None  # moby searches the ID set with the name as given
         item = items.setdefault(image.id, _Item(image))
         if not isinstance(parsed, str) and parsed.tag is not None and store.refs.get(parsed) == image.id:
             item.tags.append(parsed)

@@ -86,4 +86,17 @@ def blueprint(engine) -> Blueprint:
 
 
 def _tar_response(chunks) -> Response:
-    return Response(chunks, content_type="application/x-tar", direct_passthrough=True)
+    return Response(_coalesced(chunks), content_type="application/x-tar", direct_passthrough=True)
+
+
+def _coalesced(chunks, size: int = 1 << 16):
+    """Large HTTP chunks, as Go's io.Copy writes: a client's `chunk_size` reads then get full pieces
+    (docker-py's save(chunk_size=N) yields N bytes at a time) instead of each 512-byte tar header."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) >= size:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)
