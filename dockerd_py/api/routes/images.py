@@ -8,7 +8,7 @@ from ...images import listfilter
 from ...images import prune as image_prune
 from ...timeutil import parse_timestamp
 from .. import params
-from ..responses import json_response, json_stream, progress_stream
+from ..responses import json_response, progress_stream
 from ..versioning import gate_image_inspect, request_version
 
 
@@ -40,7 +40,7 @@ def blueprint(engine) -> Blueprint:
         if source != "-":
             return progress_stream(store.import_url(source, repo_tag, changes, params.string("message")))
         image_id = store.import_tar(request.stream, repo_tag, changes, params.string("message"))
-        return json_stream([{"status": image_id}])
+        return progress_stream(iter([{"status": image_id}]))
 
     @bp.post("/images/load")
     def load():
