@@ -2,13 +2,16 @@
 as Docker's dockerd gives them (checked side by side against dockerd 20.10 and moby's source)."""
 
 import io
+import shutil
 import tarfile
+import tempfile
 import time
 
 import docker as sdk
 import pytest
 from docker.types import IPAMConfig, IPAMPool, Mount, Ulimit
 
+from .. import registry as registry_mod
 from .conftest import uid
 
 
@@ -262,6 +265,49 @@ def test_image_save_load_tag_remove(client, made):
     assert e.value.status_code == 400
 
 
+def test_progress_streams_end_messages_with_crlf_and_load_errors(client):
+    """moby's streamformatter ends each JSON message with \\r\\n (load, import, pull, push)."""
+    api = client.api
+    data = b"".join(client.images.get("busybox").save())
+    for path, params, body in (("/images/load", {"quiet": False}, data), ("/images/create", {"fromSrc": "-"}, b"")):
+        r = api._post(api._url(path), params=params, data=body, stream=True)
+        raw = r.raw.read()
+        assert r.status_code == 200 and raw.endswith(b"}\r\n") and b"}\n" not in raw, raw
+    for garbage, text in ((b"not a tar", "unexpected EOF"), (b"x" * 2048, "archive/tar: invalid tar header")):
+        with pytest.raises(sdk.errors.ImageLoadError) as e:
+            client.images.load(garbage)
+        assert str(e.value) == "Error processing tar file(exit status 1): " + text
+
+
+@pytest.mark.skipif(not registry_mod.available(), reason="docker-registry (distribution) is not installed")
+def test_push_and_pull_through_the_sdk(client, made):
+    tmp = tempfile.mkdtemp(prefix="reg", dir="/tmp")
+    reg = registry_mod.Registry(tmp).start()
+    try:
+        repo = f"{reg.host}/{uid('sdkp')}"
+        made["images"].append(repo + ":v1")
+        client.images.get("busybox").tag(repo, "v1")
+        out = list(client.images.push(repo, tag="v1", stream=True, decode=True))
+        assert out[0] == {"status": f"The push refers to repository [{repo}]"}
+        assert out[-1]["aux"]["Tag"] == "v1" and out[-1]["aux"]["Size"] > 0
+        text = client.images.push(repo, tag="nosuch")  # docker-py hands the stream back as text, error included
+        assert text.endswith(f'"error":"tag does not exist: {repo}:nosuch"}}\r\n')
+        client.images.remove(repo + ":v1")
+        image = client.images.pull(repo, tag="v1")
+        assert isinstance(image, sdk.models.images.Image) and repo + ":v1" in image.tags
+        assert [repo + ":v1" in i.tags for i in client.images.pull(repo, all_tags=True)] == [True]
+        with pytest.raises(sdk.errors.NotFound) as e:
+            client.images.pull(repo, tag="nosuch")
+        assert e.value.explanation == f"manifest for {repo}:nosuch not found: manifest unknown: manifest unknown"
+        data = client.images.get_registry_data(repo + ":v1")
+        assert data.id == out[-1]["aux"]["Digest"] and data.has_platform("linux/amd64")
+        with pytest.raises(sdk.errors.NotFound):
+            client.images.get_registry_data(repo + ":nosuch")
+    finally:
+        reg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --- networks and volumes ------------------------------------------------------------------
 
 def test_network_create_connect_disconnect(client, made, daemon):
@@ -331,7 +377,9 @@ def test_events_until_alone_replays_the_buffer(client):
 
 def test_system_calls(client):
     assert client.ping() is True
-    assert {"Version", "ApiVersion", "Components"} <= set(client.version())
+    version = client.version()
+    assert {"Version", "ApiVersion", "Components"} <= set(version)
+    assert "Experimental" not in version  # omitempty in moby's types.Version
     assert isinstance(client.info()["Containers"], int)
     df = client.df()
     assert {"LayersSize", "Images", "Containers", "Volumes"} <= set(df) and isinstance(df["Images"], list)
