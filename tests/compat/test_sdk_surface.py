@@ -232,6 +232,11 @@ def test_build_returns_image_and_log_and_raises_build_error(client, made):
     with pytest.raises(sdk.errors.BuildError) as e:
         client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 7\n"))
     assert "returned a non-zero code: 7" in e.value.msg and "error" in list(e.value.build_log)[-1]
+    for kwargs, message in (({"squash": True}, "squash is only supported with experimental mode"),
+                            ({"isolation": "hyperv"}, 'unsupported isolation: "hyperv"')):
+        with pytest.raises(sdk.errors.APIError) as e:
+            client.images.build(fileobj=io.BytesIO(b"FROM busybox\n"), **kwargs)
+        assert e.value.status_code == 400 and e.value.explanation == message
 
 
 def test_image_lookup_errors(client):
