@@ -74,6 +74,24 @@ def test_run_with_many_kwargs_lands_in_inspect(client, made):
     assert c.exec_run(["sh", "-c", "echo $B; id -u; pwd"]) == (0, b"x=y\n65534\n/tmp\n")
 
 
+def test_volumes_list_form_with_an_anonymous_volume(client, made):
+    """docker-py's volumes=[...] goes into HostConfig.Binds as given: a lone "/ctr" is an anonymous
+    volume there (moby's parseMountRaw), the others binds or named volumes."""
+    c = _run(client, made, ["sh", "-c", "echo hi > /anon/f && cat /anon/f && touch /h/x"], volumes=["/tmp:/h:ro", "/anon"])
+    assert c.wait()["StatusCode"] == 1 and c.logs() == b"hi\ntouch: /h/x: Read-only file system\n"
+    c.reload()
+    assert c.attrs["HostConfig"]["Binds"] == ["/tmp:/h:ro", "/anon"]
+    anon = [m for m in c.attrs["Mounts"] if m["Destination"] == "/anon"]
+    assert [(m["Type"], m["Driver"], m["Mode"], m["RW"]) for m in anon] == [("volume", "local", "z", True)]
+    made["volumes"].append(anon[0]["Name"])
+    for binds, message in ((["anon"], "invalid volume specification: 'anon': invalid mount config for type \"volume\": "
+                                      "invalid mount path: 'anon' mount path must be absolute"),
+                           (["/anon:ro"], "invalid volume specification: '/anon:ro'")):
+        with pytest.raises(sdk.errors.APIError) as e:
+            client.api.create_container("busybox", "true", host_config=client.api.create_host_config(binds=binds))
+        assert e.value.status_code == 400 and e.value.explanation == message
+
+
 def test_run_foreground_forms(client):
     assert client.containers.run("busybox", "hello", entrypoint=["echo"], remove=True) == b"hello\n"
     assert list(client.containers.run("busybox", ["sh", "-c", "echo a; echo b"], stream=True, remove=True)) \
