@@ -70,3 +70,10 @@ def json_kind(value: object) -> str:
     if isinstance(value, bool):
         return "bool"
     return {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(type(value), "value")
+
+
+def wrapped(err: DockerError, context: str) -> DockerError:
+    """`err` with Docker's errors.Wrap prefix ("context: message"), keeping its status."""
+    out = type(err)(f"{context}: {err.message}")
+    out.__cause__ = err
+    return out

@@ -38,6 +38,9 @@ def json_stream(objects: Iterable[Any]) -> Response:
     return Response(generate(), content_type=JSON, direct_passthrough=True)
 
 
+STREAM_NEWLINE = "\r\n"  # moby's streamformatter ends each JSON progress message so (json.Encoder streams: "\n")
+
+
 def progress_stream(messages: Iterator[Any], errors_in_band: bool = False) -> Response:
     """A JSON message stream whose first step runs before the status is sent.
 
@@ -57,12 +60,12 @@ def progress_stream(messages: Iterator[Any], errors_in_band: bool = False) -> Re
 
     def generate() -> Iterator[bytes]:
         if first is not None:
-            yield (dumps(first) + "\n").encode()
+            yield (dumps(first) + STREAM_NEWLINE).encode()
         try:
             for message in messages:
-                yield (dumps(message) + "\n").encode()
+                yield (dumps(message) + STREAM_NEWLINE).encode()
         except DockerError as e:
-            yield (dumps(error(e.message)) + "\n").encode()
+            yield (dumps(error(e.message)) + STREAM_NEWLINE).encode()
         finally:  # a client that went away ends the producer now (its cleanup runs), not at garbage collection
             close = getattr(messages, "close", None)
             if close is not None:

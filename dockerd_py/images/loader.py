@@ -62,8 +62,16 @@ def _unpack(stream: BinaryIO, dest: str) -> None:
     try:
         with tarfile.open(fileobj=archive.decompress(stream), mode="r|") as tar:  # type: ignore[call-overload]
             tar.extractall(dest, filter="data")
+    except tarfile.ReadError as e:  # Go's archive/tar words, as moby's chrootarchive reports them
+        go = _GO_TAR_ERRORS.get(str(e))
+        raise errors.InvalidParameter(f"Error processing tar file(exit status 1): {go}" if go
+                                      else f"invalid archive: {e}") from e
     except (tarfile.TarError, OSError) as e:
         raise errors.InvalidParameter(f"invalid archive: {e}") from e
+
+
+_GO_TAR_ERRORS = {"truncated header": "unexpected EOF", "unexpected end of data": "unexpected EOF",
+                  "invalid header": "archive/tar: invalid tar header", "bad checksum": "archive/tar: invalid tar header"}
 
 
 def _layer(base: str, rel: str) -> str:

@@ -60,8 +60,14 @@ def _check_destination(dest: str, kind: str) -> str:
 
 
 def parse_bind(spec: str) -> UserMount:
-    """One HostConfig.Binds entry "/host:/ctr[:opts]" or "name:/ctr[:opts]" (the source is then the name)."""
+    """One HostConfig.Binds entry "/host:/ctr[:opts]" or "name:/ctr[:opts]" (the source is then the name),
+    or a lone "/ctr": an anonymous volume there (moby's parseMountRaw; docker-py's volumes=[...] sends it)."""
     parts = spec.split(":")
+    if len(parts) == 1 and parts[0]:
+        try:
+            return UserMount(destination=_check_destination(parts[0], "volume"), source="", kind="bind")
+        except InvalidParameter as e:
+            raise InvalidParameter(f"invalid volume specification: '{spec}': {e.message}") from None
     if len(parts) not in (2, 3) or not parts[0] or not parts[1] or (len(parts) == 2 and parts[1] in _BIND_MODES):
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     src, dest = parts[0], parts[1]
@@ -109,8 +115,8 @@ def from_api_mount(m: dict) -> UserMount:
 
 
 def is_host_bind(spec: str) -> bool:
-    """Binds of a host path (what this package implements) vs named volumes."""
-    return spec.startswith("/")
+    """Binds of a host path (what this package implements) vs named and anonymous volumes."""
+    return spec.startswith("/") and ":" in spec
 
 
 def merge_tmpfs_options(options: list[str]) -> list[str]:

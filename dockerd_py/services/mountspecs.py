@@ -146,6 +146,10 @@ def mount_points(config: dict, host_config: dict, inherited: Callable[[str], lis
         points.pop(parsed.destination, None)
         if oci_mounts.is_host_bind(bind):
             continue
+        if ":" not in bind:  # a lone destination: an anonymous volume
+            points[parsed.destination] = volume_point(secrets.token_hex(32), parsed.destination, anonymous=True,
+                                                      mode=_local_mode(volume_driver), driver=volume_driver)
+            continue
         name = bind.split(":", 1)[0]
         check_name(name)
         mode = bind.split(":")[2] if bind.count(":") == 2 else ""

@@ -87,8 +87,7 @@ class SystemService:
             "Version": ENGINE_VERSION, "ApiVersion": MAX_API_VERSION, "MinAPIVersion": MIN_API_VERSION,
             "GitCommit": "dockerd-py", "GoVersion": f"python{platform.python_version()}", "Os": "linux",
             "Arch": _ARCH.get(platform.machine(), platform.machine()), "KernelVersion": _kernel(),
-            "BuildTime": "", "Experimental": False,
-        }
+        }  # BuildTime and Experimental: omitempty in moby's types.Version, and ours are empty and false
 
     def info(self) -> dict:
         cfg = self.config

@@ -43,6 +43,9 @@ def _options() -> BuildOptions:
         raise InvalidParameter("outputs are only supported with BuildKit")
     if params.boolean("squash"):
         raise InvalidParameter("squash is only supported with experimental mode")
+    isolation = params.string("isolation")
+    if isolation and isolation.lower() != "default":  # Isolation.IsValid on Linux: only the default
+        raise InvalidParameter(f'unsupported isolation: "{isolation}"')
     platform = params.string("platform")
     if platform and platform.split("/")[0] != "linux":
         raise InvalidParameter(f'"{platform}": unknown operating system or architecture: invalid argument')

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response
 
-from ...errors import DockerError, InvalidParameter
+from ...errors import DockerError, InvalidParameter, wrapped
 from ...services.containers import logs as logs_mod
 from ...services.containers.runner import Attachment
 from ...services.containers.service import LIST_FILTERS, PRUNE_FILTERS
@@ -116,7 +116,7 @@ def blueprint(engine) -> Blueprint:
         try:
             svc.kill(ref, parse_signal(params.string("signal"), default=signal_mod.SIGKILL))
         except DockerError as e:  # postContainersKill wraps whatever failed, keeping its status
-            raise type(e)(f"cannot kill container: {ref}: {e.message}") from None
+            raise wrapped(e, f"cannot kill container: {ref}") from None
         return no_content()
 
     @bp.post("/containers/<ref>/rename")

@@ -8,7 +8,7 @@ from ...images import listfilter
 from ...images import prune as image_prune
 from ...timeutil import parse_timestamp
 from .. import params
-from ..responses import json_response, json_stream, progress_stream
+from ..responses import json_response, progress_stream
 from ..versioning import gate_image_inspect, request_version
 
 
@@ -42,7 +42,7 @@ def blueprint(engine) -> Blueprint:
         if source != "-":
             return progress_stream(store.import_url(source, repo_tag, changes, params.string("message")))
         image_id = store.import_tar(request.stream, repo_tag, changes, params.string("message"))
-        return json_stream([{"status": image_id}])
+        return progress_stream(iter([{"status": image_id}]))
 
     @bp.post("/images/load")
     def load():
@@ -88,4 +88,17 @@ def blueprint(engine) -> Blueprint:
 
 
 def _tar_response(chunks) -> Response:
-    return Response(chunks, content_type="application/x-tar", direct_passthrough=True)
+    return Response(_coalesced(chunks), content_type="application/x-tar", direct_passthrough=True)
+
+
+def _coalesced(chunks, size: int = 1 << 16):
+    """Large HTTP chunks, as Go's io.Copy writes: a client's `chunk_size` reads then get full pieces
+    (docker-py's save(chunk_size=N) yields N bytes at a time) instead of each 512-byte tar header."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) >= size:
+            yield bytes(buf)
+            buf.clear()
+    if buf:
+        yield bytes(buf)

@@ -102,6 +102,8 @@ def fill_config_defaults(config: dict, container_id: str, image_ref: str, networ
     for key in _CONFIG_OMITTED_EMPTY:
         if key in out and not out[key]:
             del out[key]
+    if isinstance(out.get("Healthcheck"), dict):  # HealthConfig: every field omitempty (docker-py sends nulls)
+        out["Healthcheck"] = _omit_empty(out["Healthcheck"])
     if not out["Hostname"]:
         out["Hostname"] = default_hostname
     return out
@@ -128,8 +130,15 @@ _HOST_CONFIG_ZERO: dict[str, Any] = {
 _CONFIG_OMITTED_EMPTY = ("NetworkDisabled", "MacAddress", "StopSignal", "Shell", "ArgsEscaped")
 
 
+def _omit_empty(d: dict) -> dict:
+    """Go's `omitempty` on a struct's fields: null, false, 0, "" and empty collections are left out."""
+    return {k: v for k, v in d.items() if v not in (None, False, 0, "", [], {})}
+
+
 def fill_host_config_defaults(host_config: dict, default_runtime: str) -> dict:
     out = {**_HOST_CONFIG_ZERO, **host_config}
+    if isinstance(out.get("Mounts"), list):  # mount.Mount: every field omitempty (docker-py sends nulls)
+        out["Mounts"] = [_omit_empty(m) if isinstance(m, dict) else m for m in out["Mounts"]]
     if out.get("NetworkMode") in (None, "", "default"):
         out["NetworkMode"] = "bridge"
     out.setdefault("LogConfig", {"Type": "json-file", "Config": {}})

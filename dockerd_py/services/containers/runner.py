@@ -376,7 +376,7 @@ class Runner:
     def resume(self, c: Container, publish: bool = True) -> None:
         with c.lock:
             if c.state.status != "paused":
-                raise Conflict(f"Container {c.id} is not paused")
+                raise SystemErr(f"Container {c.id} is not paused")  # moby: a plain fmt.Errorf, so a 500
             self._shim(c).resume()
             c.state.status = "running"
             c.save()

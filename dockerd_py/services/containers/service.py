@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from signal import SIGKILL, SIGTERM
 
-from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr
+from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImplementedErr, SystemErr, wrapped
 from ...filters import labels_match, prune_until
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
@@ -351,7 +351,7 @@ class ContainerService:
             try:  # daemon.reserveName's errors, wrapped as ContainerRename wraps them
                 self.names.reserve(normalize(new), c.id)
             except (InvalidParameter, Conflict) as e:
-                raise type(e)(f"Error when allocating new name: {e.message}") from None
+                raise wrapped(e, "Error when allocating new name") from None
             self.names.release(old)
             c.name = new
             c.save()
