@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -101,10 +101,11 @@ def docker(daemon: Daemon, *args: str, input: bytes | str | None = None, check: 
     return proc
 
 
-def _free_subnet_prefix() -> str:
+def free_subnet_prefix(first_two: str = "172.31") -> str:
+    """A "first_two.N" /24 prefix no route of this host uses yet."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     for _ in range(100):
-        prefix = f"172.31.{random.randint(100, 250)}"
+        prefix = f"{first_two}.{random.randint(100, 250)}"
         if prefix + "." not in routes:
             return prefix
     raise RuntimeError("no free test subnet")
@@ -123,7 +124,7 @@ def _free_pool_base() -> str:
 def make_daemon(tmp: str, tag: str, subnet_prefix: str = "") -> Daemon:
     # keep paths short: unix socket paths (shim.sock under exec-root) are limited to 108 bytes
     bridge = f"dpyt{tag}"
-    prefix = subnet_prefix or _free_subnet_prefix()
+    prefix = subnet_prefix or free_subnet_prefix()
     host = f"unix://{tmp}/docker.sock"
     tcp_port = _free_tcp_port()
     args = ["-H", host, "-H", f"tcp://127.0.0.1:{tcp_port}", "--data-root", f"{tmp}/data", "--exec-root", f"{tmp}/x", "--pidfile", f"{tmp}/d.pid",
@@ -292,6 +293,36 @@ def compose_runner(daemon: Daemon, project_dir: str, project: str | None = None,
         return subprocess.run([DOCKER, "compose", *named, *args], cwd=project_dir, env=daemon.env,
                               capture_output=True, text=True, timeout=timeout)
     return compose
+
+
+class ComposeProject:
+    """A compose project in `root` against `daemon`: ``p(ARGS)`` runs ``docker compose ARGS``, ``p.ok(ARGS)``
+    its stdout once it succeeded (the daemon's log in the failure), ``p.service(NAME)`` the inspect of the
+    service's first container."""
+
+    def __init__(self, daemon: Daemon, root: str, name: str, timeout: float = 120) -> None:
+        self.daemon, self.root, self.name = daemon, str(root), name
+        self.compose = compose_runner(daemon, str(root), timeout=timeout)
+
+    def __call__(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+        return self.compose(*args, **kwargs)
+
+    def ok(self, *args: str, **kwargs: Any) -> str:
+        out = self(*args, **kwargs)
+        assert out.returncode == 0, f"compose {' '.join(args)}:\n{out.stdout}\n{out.stderr}\n" \
+                                    f"--- daemon log ---\n{self.daemon.log_tail(30)}"
+        return out.stdout
+
+    def docker(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=self.daemon.env, capture_output=True, text=True, timeout=60)
+
+    def inspect(self, ref: str) -> dict:
+        out = self.docker("inspect", ref)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)[0]
+
+    def service(self, service: str) -> dict:
+        return self.inspect(f"{self.name}-{service}-1")
 
 
 def retry(fn: Callable[[], subprocess.CompletedProcess], timeout: float = 15) -> subprocess.CompletedProcess:

@@ -8,8 +8,6 @@ under profiles for restart policies and for what Docker refuses or discards. The
 in file order; the last one takes the project down and checks nothing is left.
 """
 
-import json
-import random
 import subprocess
 import time
 import uuid
@@ -18,7 +16,7 @@ import pytest
 
 from dockerd_py.oci.host import detect
 
-from .conftest import DOCKER, compose_runner, retry
+from .conftest import ComposeProject, free_subnet_prefix, retry
 
 BASE = """\
 services:
@@ -151,36 +149,10 @@ def _free_port_pair() -> int:
     raise RuntimeError("no two free ports in a row")
 
 
-def _free_prefix() -> str:
-    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
-    for _ in range(100):
-        prefix = f"192.168.{random.randint(150, 250)}"
-        if prefix + "." not in routes:
-            return prefix
-    raise RuntimeError("no free subnet for the static addresses")
-
-
-class Project:
+class Project(ComposeProject):
     def __init__(self, daemon, root, name: str, subnet: str) -> None:
-        self.daemon, self.root, self.name, self.subnet = daemon, root, name, subnet
-        self.compose = compose_runner(daemon, str(root), timeout=120)
-
-    def __call__(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
-        return self.compose(*args, **kwargs)
-
-    def ok(self, *args: str, **kwargs) -> str:
-        out = self.compose(*args, **kwargs)
-        assert out.returncode == 0, f"compose {' '.join(args)}:\n{out.stdout}\n{out.stderr}\n" \
-                                    f"--- daemon log ---\n{self.daemon.log_tail(30)}"
-        return out.stdout
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=self.daemon.env, capture_output=True, text=True, timeout=60)
-
-    def inspect(self, service: str) -> dict:
-        out = self.docker("inspect", f"{self.name}-{service}-1")
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)[0]
+        super().__init__(daemon, root, name)
+        self.subnet = subnet
 
     def sh(self, service: str, script: str, *options: str) -> str:
         return self.ok("exec", "-T", *options, service, "sh", "-c", script)
@@ -195,7 +167,7 @@ def project(daemon, tmp_path_factory):
     (root / "app.conf").write_text("key=value\n")
     (root / "hostdir").mkdir()
     name = "cf" + uuid.uuid4().hex[:8]
-    p = Project(daemon, root, name, _free_prefix())
+    p = Project(daemon, root, name, free_subnet_prefix("192.168"))
     p.port = port = _free_port_pair()
     (root / "compose.yaml").write_text(COMPOSE.format(name=name, subnet=p.subnet, port=port, port_end=port + 1))
     (root / ".env").write_text("FEATURE_SECRET=env-secret\n")  # the project's environment
@@ -209,7 +181,7 @@ def test_up_waits_for_the_job_then_shares_namespace_and_volumes(project):
     states = dict(line.split(" ", 1) for line in p.ok("ps", "-a", "--format", "{{.Service}} {{.Status}}").splitlines())
     assert states["job"].startswith("Exited (0)") and states["a"].startswith("Up") and states["b"].startswith("Up")
     assert "job-done" in p.ok("logs", "--no-log-prefix", "job")
-    a, b, job = p.inspect("a"), p.inspect("b"), p.inspect("job")
+    a, b, job = p.service("a"), p.service("b"), p.service("job")
     assert b["State"]["StartedAt"] > job["State"]["FinishedAt"]
     assert b["HostConfig"]["NetworkMode"] == f"container:{a['Id']}" and b["HostConfig"]["VolumesFrom"] == [a["Id"]]
     assert p.sh("b", "ip -4 -o addr show eth0") == p.sh("a", "ip -4 -o addr show eth0")
@@ -219,7 +191,7 @@ def test_up_waits_for_the_job_then_shares_namespace_and_volumes(project):
 
 def test_the_container_is_configured_as_asked(project):
     p = project
-    a = p.inspect("a")
+    a = p.service("a")
     hc, cfg = a["HostConfig"], a["Config"]
     assert hc["Init"] is True and hc["Sysctls"] == {"net.ipv4.ip_unprivileged_port_start": "1000"}
     assert (hc["CapAdd"], hc["CapDrop"]) == (["CAP_SYS_ADMIN"], ["CAP_CHOWN"])
@@ -247,7 +219,7 @@ def test_the_container_is_configured_as_asked(project):
     assert p.sh("a", "ip -4 -o addr show eth0").split()[3:6] == [f"{p.subnet}.50/24", "brd", f"{p.subnet}.255"]
     # compose sends IPAMConfig {} for a network given with settings but no address: Docker keeps it
     assert a["NetworkSettings"]["Networks"][f"{p.name}_fixed"]["IPAMConfig"] == {"IPv4Address": f"{p.subnet}.50"}
-    assert p.inspect("job")["NetworkSettings"]["Networks"][f"{p.name}_fixed"]["IPAMConfig"] == {}
+    assert p.service("job")["NetworkSettings"]["Networks"][f"{p.name}_fixed"]["IPAMConfig"] == {}
     got = retry(lambda: p("exec", "-T", "b", "nslookup", "alias1", "127.0.0.11"))
     assert f"{p.subnet}.50" in got.stdout, got.stdout + got.stderr
     hostport = p.ok("port", "a", "80").strip()
@@ -260,15 +232,15 @@ def test_a_restart_policy_counts_again_after_a_start_by_the_user(project):
     # three runs (two restarts), each printed once: a log follower ends with its run
     assert out.stdout.count("crash-run") == 3, out.stdout + out.stderr
     assert out.stdout.count("exited with code 2 (restarting)") == 2, out.stdout
-    crash = p.inspect("crash")
+    crash = p.service("crash")
     assert (crash["RestartCount"], crash["State"]["Status"]) == (2, "exited")
     p.ok("--profile", "crash", "start", "crash")
     deadline = time.monotonic() + 20
-    while (p.inspect("crash")["State"]["Status"], p.inspect("crash")["RestartCount"]) != ("exited", 2):
+    while (p.service("crash")["State"]["Status"], p.service("crash")["RestartCount"]) != ("exited", 2):
         assert time.monotonic() < deadline, "the policy did not run its two retries again"
         time.sleep(0.3)
     logs = p.ok("--profile", "crash", "logs", "--no-log-prefix", "crash")
-    assert logs.count("crash-run") == 6 and p.inspect("crash")["RestartCount"] == 2
+    assert logs.count("crash-run") == 6 and p.service("crash")["RestartCount"] == 2
 
 
 def test_what_docker_refuses_or_discards(project):
@@ -277,14 +249,14 @@ def test_what_docker_refuses_or_discards(project):
     assert out.returncode == 1
     assert (f"Error response from daemon: path {p.root}/hostdir is mounted on / but it is not a shared or slave mount"
             in out.stderr), out.stderr
-    state = p.inspect("propagated")["State"]
+    state = p.service("propagated")["State"]
     assert (state["Status"], state["ExitCode"]) == ("created", 128)
     out = p("--profile", "refused", "create", "weighted")
     assert out.returncode == 0, out.stderr
     warned = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded." in out.stderr
     assert warned == (not detect().blkio_weight), out.stderr
     assert "linux does not support CPU percent. Percent discarded." in out.stderr
-    hc = p.inspect("weighted")["HostConfig"]   # what is discarded is not stored either
+    hc = p.service("weighted")["HostConfig"]   # what is discarded is not stored either
     assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if detect().blkio_weight else 0)
     # a range is searched from the port after the one given last: a recreated container moves on
     p.ok("--profile", "refused", "up", "-d", "--scale", "ranged=1", "ranged")

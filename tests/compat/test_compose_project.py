@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from .. import registry as registry_mod
-from .conftest import DOCKER, compose_runner, retry
+from .conftest import DOCKER, ComposeProject, retry
 
 DOCKERFILE = """\
 FROM busybox AS base
@@ -114,32 +114,15 @@ networks:
 """
 
 
-class Project:
+class Project(ComposeProject):
     def __init__(self, daemon, root: str, name: str, api_image: str = "") -> None:
-        self.daemon, self.root, self.name, self.api_image = daemon, root, name, api_image
-        self.compose = compose_runner(daemon, root, timeout=180)
+        super().__init__(daemon, root, name, timeout=180)
+        self.api_image = api_image
         self.mounts_before = daemon_mounts(daemon)
 
     def write(self, db_version: str) -> None:
         with open(os.path.join(self.root, "compose.yaml"), "w") as f:
             f.write(COMPOSE.format(name=self.name, api_image=self.api_image, db_version=db_version))
-
-    def __call__(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        return self.compose(*args, timeout=timeout)
-
-    def ok(self, *args: str, **kwargs) -> str:
-        out = self(*args, **kwargs)
-        assert out.returncode == 0, f"compose {' '.join(args)}:\n{out.stdout}\n{out.stderr}\n" \
-                                    f"--- daemon log ---\n{self.daemon.log_tail(30)}"
-        return out.stdout
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DOCKER, *args], env=self.daemon.env, capture_output=True, text=True, timeout=60)
-
-    def inspect(self, ref: str) -> dict:
-        out = self.docker("inspect", ref)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)[0]
 
     def ids(self, service: str = "") -> list[str]:
         return sorted(self.ok("ps", "-aq", *([service] if service else [])).split())
@@ -210,14 +193,14 @@ def test_push_pull_then_up_build_wait(project):
     # the profile service is not started without its profile
     assert "debug" not in p.ok("ps", "-a", "--services")
     # web waited for: api started after web turned healthy
-    web, api = p.inspect(f"{p.name}-web-1"), p.inspect(f"{p.name}-api-1")
+    web, api = p.service("web"), p.service("api")
     assert web["State"]["Health"]["Status"] == "healthy"
     assert api["State"]["StartedAt"] > web["State"]["StartedAt"]
 
 
 def test_service_settings_as_the_container_sees_them(project):
     p = project
-    web, api = p.inspect(f"{p.name}-web-1"), p.inspect(f"{p.name}-api-1")
+    web, api = p.service("web"), p.service("api")
     assert web["HostConfig"]["NanoCpus"] == 500_000_000 and web["HostConfig"]["Memory"] == 64 * 1024 * 1024
     assert web["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert web["Config"]["Labels"]["tier"] == "front"
@@ -251,7 +234,7 @@ def test_services_talk_by_name_and_networks_isolate(project):
     assert got.stdout.endswith("motd from the host\n"), got.stdout + got.stderr
     # db (backend only, internal) cannot see web and has no way out
     assert p.sh("db", "nslookup web 127.0.0.11").returncode != 0
-    web_ip = p.inspect(f"{p.name}-web-1")["NetworkSettings"]["Networks"][f"{p.name}_frontend"]["IPAddress"]
+    web_ip = p.service("web")["NetworkSettings"]["Networks"][f"{p.name}_frontend"]["IPAddress"]
     assert p.sh("db", f"nc -w 2 {web_ip} 80 </dev/null").returncode != 0
     assert "default" not in p.sh("db", "ip route").stdout
     assert "default" in p.sh("api", "ip route").stdout
@@ -296,26 +279,26 @@ def test_stop_start_restart_pause_kill_events(project):
         assert _state(p, "worker") == "exited"
         p.ok("start", "worker")
         assert _state(p, "worker") == "running"
-        before = p.inspect(f"{p.name}-db-1")["State"]["StartedAt"]
+        before = p.service("db")["State"]["StartedAt"]
         p.ok("restart", "-t", "1", "db")
-        assert p.inspect(f"{p.name}-db-1")["State"]["StartedAt"] > before
+        assert p.service("db")["State"]["StartedAt"] > before
         p.ok("pause", "db")
         assert _state(p, "db") == "paused"
         p.ok("unpause", "db")
         assert _state(p, "db") == "running"
         p.ok("kill", "-s", "KILL", "worker")
         assert _state(p, "worker") == "exited"
-        assert p.inspect(f"{p.name}-worker-1")["State"]["ExitCode"] == 137
+        assert p.service("worker")["State"]["ExitCode"] == 137
         p.ok("start", "worker")
         # restart: unless-stopped brings web back when its process dies, not after `compose kill`
-        os.kill(p.inspect(f"{p.name}-web-1")["State"]["Pid"], signal.SIGKILL)
+        os.kill(p.service("web")["State"]["Pid"], signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while (_state(p, "web"), p.inspect(f"{p.name}-web-1")["RestartCount"]) != ("running", 1):
+        while (_state(p, "web"), p.service("web")["RestartCount"]) != ("running", 1):
             assert time.monotonic() < deadline, "web was not restarted by its policy"
             time.sleep(0.2)
         p.ok("kill", "web")
         time.sleep(1.5)
-        assert _state(p, "web") == "exited" and p.inspect(f"{p.name}-web-1")["RestartCount"] == 1
+        assert _state(p, "web") == "exited" and p.service("web")["RestartCount"] == 1
         p.ok("start", "web")
         time.sleep(1)
     finally:

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import _free_subnet_prefix, docker, make_daemon, private_daemon, uid
+from .conftest import free_subnet_prefix, docker, make_daemon, private_daemon, uid
 
 
 def nft_table(name: str) -> str:
@@ -46,7 +46,7 @@ def masquerade_rule(d) -> str:
 def flagged():
     """--icc=false --mtu 1400 --ip 127.0.0.1 --ip-masq=false, and --fixed-cidr and --default-gateway
     in the subnet of its -b bridge."""
-    prefix = _free_subnet_prefix()
+    prefix = free_subnet_prefix()
     with private_daemon("b", args=("--fixed-cidr", f"{prefix}.128/25", "--icc=false", "--mtu", "1400",
                                    "--ip", "127.0.0.1", "--ip-masq=false", "--default-gateway", f"{prefix}.254"),
                         subnet_prefix=prefix) as d:
