@@ -31,6 +31,7 @@ from . import logs as logs_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
 from . import update as update_mod
+from . import workdir
 from .listfilter import ListFilter
 from .names import NameRegistry, normalize
 from . import networking as networking_mod
@@ -168,6 +169,8 @@ class ContainerService:
             links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
+            with self.images.rw_layer_lease(c.id) as rootfs:
+                workdir.check(rootfs, merged.get("WorkingDir") or "")
             if self.volumes is not None:
                 self.volumes.prepare(c.id, merged, host_config)
             c.save()

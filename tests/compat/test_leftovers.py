@@ -1,0 +1,27 @@
+"""Leftover differences from Docker's dockerd, each as the user sees it through the CLI."""
+
+import docker
+import pytest
+
+from .conftest import uid
+
+
+def test_working_dir_that_is_a_file_is_refused_at_create(cli):
+    n = uid()
+    out = cli("run", "--name", n, "-w", "/etc/passwd", "busybox", "true", check=False)
+    assert out.returncode == 125
+    # moby's SetupWorkingDirectory at create: a plain error, so a 500, and no container left
+    assert out.stderr.startswith("docker: Error response from daemon: Cannot mkdir: /etc/passwd is not a directory")
+    assert n not in cli("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def test_working_dir_that_is_missing_or_a_directory_still_runs(cli):
+    assert cli("run", "--rm", "-w", "/etc", "busybox", "pwd").stdout == "/etc\n"
+    assert cli("run", "--rm", "-w", "/new/dir", "busybox", "pwd").stdout == "/new/dir\n"
+
+
+def test_working_dir_that_is_a_file_is_a_500(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", "true", working_dir="/etc/passwd")
+    assert e.value.status_code == 500
+    assert e.value.explanation == "Cannot mkdir: /etc/passwd is not a directory"
