@@ -25,3 +25,28 @@ def test_working_dir_that_is_a_file_is_a_500(client):
         client.containers.create("busybox", "true", working_dir="/etc/passwd")
     assert e.value.status_code == 500
     assert e.value.explanation == "Cannot mkdir: /etc/passwd is not a directory"
+
+
+MISMATCH = ("image with reference busybox was found but does not match the specified platform: "
+            "wanted linux/arm64, actual: linux/amd64")
+
+
+def test_create_for_another_platform_is_not_found(cli, client):
+    n = uid()
+    out = cli("create", "--pull", "never", "--name", n, "--platform", "linux/arm64", "busybox", check=False)
+    assert out.returncode == 1
+    assert out.stderr == f"Error response from daemon: {MISMATCH}\n"
+    with pytest.raises(docker.errors.NotFound) as e:  # a 404: the CLI's cue to pull the platform asked for
+        client.api.create_container("busybox", "true", platform="linux/arm64")
+    assert e.value.status_code == 404 and e.value.explanation == MISMATCH
+    assert n not in cli("ps", "-a", "--format", "{{.Names}}").stdout.split()
+
+
+def test_run_for_another_platform_is_not_found(cli):
+    out = cli("run", "--rm", "--pull", "never", "--platform", "linux/arm64", "busybox", "true", check=False)
+    assert out.returncode == 125
+    assert out.stderr.startswith(f"docker: Error response from daemon: {MISMATCH}\n")
+
+
+def test_run_for_the_images_platform_works(cli):
+    assert cli("run", "--rm", "--platform", "linux/amd64", "busybox", "echo", "ok").stdout == "ok\n"
