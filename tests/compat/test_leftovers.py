@@ -50,3 +50,26 @@ def test_run_for_another_platform_is_not_found(cli):
 
 def test_run_for_the_images_platform_works(cli):
     assert cli("run", "--rm", "--platform", "linux/amd64", "busybox", "echo", "ok").stdout == "ok\n"
+
+
+NO_DEVICE = 'error gathering device information while adding custom device "/dev/nosuch": no such file or directory'
+
+
+def test_spec_error_at_start_is_the_daemons(cli, client, container_cleanup):
+    out = cli("run", "--rm", "--device", "/dev/nosuch", "busybox", "true", check=False)
+    assert out.returncode == 127  # the CLI's reading of "no such file or directory"
+    assert out.stderr.startswith(f"docker: Error response from daemon: {NO_DEVICE}\n")
+    c = client.containers.create("busybox", "true", devices=["/dev/nosuch:/dev/nosuch:rwm"])  # create takes it
+    container_cleanup.append(c.id)
+    with pytest.raises(docker.errors.APIError) as e:
+        c.start()
+    assert e.value.status_code == 500 and e.value.explanation == NO_DEVICE  # moby's createSpec: errdefs.System
+    c.reload()
+    assert (c.attrs["State"]["Status"], c.attrs["State"]["ExitCode"], c.attrs["State"]["Error"]) == \
+        ("created", 128, NO_DEVICE)
+
+
+def test_bad_capability_stays_a_400_at_create(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", "true", cap_add=["NOPE"])
+    assert e.value.status_code == 400 and e.value.explanation == 'invalid CapAdd: unknown capability: "CAP_NOPE"'
