@@ -173,8 +173,9 @@ class ContainerService:
             links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
-            with self.images.rw_layer_lease(c.id) as rootfs:
-                workdir.check(rootfs, merged.get("WorkingDir") or "")
+            if merged.get("WorkingDir"):
+                with self.images.rw_layer_lease(c.id) as rootfs:
+                    workdir.check(rootfs, merged["WorkingDir"])
             if self.volumes is not None:
                 self.volumes.prepare(c.id, merged, host_config)
             c.save()

@@ -11,8 +11,6 @@ from ...images import scope
 def check(rootfs: str, working_dir: str) -> None:
     """A WorkingDir that names a file in the container's filesystem: Docker's create fails
     with a plain error (a 500), and the container is not kept."""
-    if not working_dir:
-        return
     try:
         path = scope.join(rootfs, working_dir)
     except OSError:  # a part below it is missing or not a directory: the runtime's to report
