@@ -73,3 +73,12 @@ def test_bad_capability_stays_a_400_at_create(client):
     with pytest.raises(docker.errors.APIError) as e:
         client.containers.create("busybox", "true", cap_add=["NOPE"])
     assert e.value.status_code == 400 and e.value.explanation == 'invalid CapAdd: unknown capability: "CAP_NOPE"'
+
+
+def test_working_dir_below_a_file_is_refused_at_create(client):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.containers.create("busybox", "true", working_dir="/etc/passwd/a/b")
+    assert e.value.status_code == 500
+    # Go's lstat error names the container's rootfs on the host, up to the part below the file
+    assert e.value.explanation.startswith("lstat /") and \
+        e.value.explanation.endswith("/etc/passwd/a: not a directory")
