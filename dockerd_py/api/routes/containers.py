@@ -45,7 +45,8 @@ def blueprint(engine) -> Blueprint:
             raise InvalidParameter(f"invalid platform: {platform}")
         gate_container_create(body, request_version())
         container_id, warnings = svc.create(body, params.string("name") or None,
-                                            legacy_read_only=read_only_non_recursive(request_version()))
+                                            legacy_read_only=read_only_non_recursive(request_version()),
+                                            platform=platform or "")
         return json_response({"Id": container_id, "Warnings": warnings}, 201)
 
     @bp.get("/containers/<path:ref>/json")

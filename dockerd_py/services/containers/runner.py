@@ -189,15 +189,18 @@ class Runner:
             links_env = self.link_env(c)
             config = {**c.config, "Env": [*links_env, *(c.config.get("Env") or [])]} if links_env else c.config
             propagation.check(hc)
-            spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc, c.no_new_privileges),
-                              image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
-                              etc_files=etc_files, netns_path=sandbox.netns_path,
-                              cgroups_path=os.path.join("/", self.cgroup_parent.strip("/"), c.id),
-                              joined=joined.namespaces, shm_path=shm_path,
-                              host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
-                                                                            self.runtimes[runtime])))
-            if init_mod.wanted(hc, self.default_init):
-                init_mod.apply(spec, init_mod.lookup(self.init_path))
+            try:
+                spec = build_spec(container_id=c.id, config=config, host_config=self.defaults.for_spec(hc, c.no_new_privileges),
+                                  image_config=self.images.get(c.image_id).config.get("config") or {}, rootfs=rootfs,
+                                  etc_files=etc_files, netns_path=sandbox.netns_path,
+                                  cgroups_path=os.path.join("/", self.cgroup_parent.strip("/"), c.id),
+                                  joined=joined.namespaces, shm_path=shm_path,
+                                  host=replace(detect_host(), rro_error=partial(rro.support_error, runtime,
+                                                                                self.runtimes[runtime])))
+                if init_mod.wanted(hc, self.default_init):
+                    init_mod.apply(spec, init_mod.lookup(self.init_path))
+            except InvalidParameter as e:  # moby's createSpec: whatever fails there is the daemon's (errdefs.System)
+                raise DockerError(e.message) from None
             atomic.write_json(os.path.join(bundle, "config.json"), spec, mode=0o644)
             task = TaskConfig(state_dir=c.runtime_dir, id=c.id, bundle=bundle, runtime=self.runtimes[runtime],
                               runtime_root=os.path.join(self.exec_root, f"runtime-{runtime}"),

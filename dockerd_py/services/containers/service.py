@@ -28,9 +28,11 @@ from . import health
 from . import links as links_mod
 from . import logconfig
 from . import logs as logs_mod
+from . import platform as platform_mod
 from . import restart, shm, signals
 from . import stats as stats_mod
 from . import update as update_mod
+from . import workdir
 from .listfilter import ListFilter
 from .names import NameRegistry, normalize
 from . import networking as networking_mod
@@ -116,15 +118,18 @@ class ContainerService:
                 "ContainersStopped": sum(not c.state.running for c in cs)}
 
     # --- create -------------------------------------------------------------
-    def create(self, body: dict, name: str | None, *, legacy_read_only: bool = False) -> tuple[str, list[str]]:
+    def create(self, body: dict, name: str | None, *, legacy_read_only: bool = False,
+               platform: str = "") -> tuple[str, list[str]]:
         """A new container; `legacy_read_only`: an API < 1.44 client's, whose read-only host binds stay
-        read-only on top only (api.versioning.read_only_non_recursive)."""
+        read-only on top only (api.versioning.read_only_non_recursive); `platform`: the one the image must serve."""
         config, host_config, networking = create_mod.split_body(body)
         image_ref = config.get("Image") or ""
         if not image_ref:
             raise InvalidParameter("config cannot be empty in order to create a container")
         networking_mod.check_mode_conflicts(config, host_config)  # the request's own, before the image
         image = self.images.get(image_ref)
+        if platform:
+            platform_mod.check(image_ref, image.config, platform)
         validate_host_config(host_config, config)
         logconfig.validate(self.defaults.merged_log_config(host_config.get("LogConfig")))  # with the daemon's
         health.validate(config.get("Healthcheck"))
@@ -168,6 +173,9 @@ class ContainerService:
             links_mod.register(self, c, linked)
             os.makedirs(c.dir, mode=0o710)
             self.images.create_rw_layer(c.id, c.image_id)
+            if merged.get("WorkingDir"):
+                with self.images.rw_layer_lease(c.id) as rootfs:
+                    workdir.check(rootfs, merged["WorkingDir"])
             if self.volumes is not None:
                 self.volumes.prepare(c.id, merged, host_config)
             c.save()
