@@ -101,6 +101,15 @@ def docker(daemon: Daemon, *args: str, input: bytes | str | None = None, check: 
     return proc
 
 
+def host_takes_blkio_weight() -> bool:
+    """Docker's sysinfo rule, read by the test itself: on cgroup v2 the io controller is there; on v1
+    the blkio hierarchy's root has a weight file (CFQ's or BFQ's)."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return "io" in f.read().split()
+    return any(os.path.exists(f"/sys/fs/cgroup/blkio/blkio.{f}") for f in ("weight", "bfq.weight"))
+
+
 def free_subnet_prefix(first_two: str = "172.31") -> str:
     """A "first_two.N" /24 prefix no route of this host uses yet."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout

@@ -14,9 +14,7 @@ import uuid
 
 import pytest
 
-from dockerd_py.oci.host import detect
-
-from .conftest import ComposeProject, free_subnet_prefix, retry
+from .conftest import ComposeProject, free_subnet_prefix, host_takes_blkio_weight, retry
 
 BASE = """\
 services:
@@ -254,10 +252,10 @@ def test_what_docker_refuses_or_discards(project):
     out = p("--profile", "refused", "create", "weighted")
     assert out.returncode == 0, out.stderr
     warned = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded." in out.stderr
-    assert warned == (not detect().blkio_weight), out.stderr
+    assert warned == (not host_takes_blkio_weight()), out.stderr
     assert "linux does not support CPU percent. Percent discarded." in out.stderr
     hc = p.service("weighted")["HostConfig"]   # what is discarded is not stored either
-    assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if detect().blkio_weight else 0)
+    assert (hc["CpuPercent"], hc["BlkioWeight"]) == (0, 300 if host_takes_blkio_weight() else 0)
     # a range is searched from the port after the one given last: a recreated container moves on
     p.ok("--profile", "refused", "up", "-d", "--scale", "ranged=1", "ranged")
     assert p.ok("port", "ranged", "80").strip() == f"127.0.0.1:{p.port}"

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from .conftest import DOCKER, inspect
+from .conftest import DOCKER, host_takes_blkio_weight, inspect
 
 v1_only = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
                              reason="reads cgroup v1 files (v2: test_cgroup_v2.py)")
@@ -36,7 +36,7 @@ def test_cpu_memory_pids_flags_in_cgroup(cli):
                     f"cat {cg}/blkio/blkio.weight 2>/dev/null || cat {cg}/blkio/blkio.bfq.weight")
     # Docker's sysinfo: a weight file at the blkio hierarchy's root, else the weight is discarded (with a
     # warning, tests/compat/test_compose_features.py) and the cgroup keeps the kernel's default
-    weighted = any(os.path.exists(f"{cg}/blkio/blkio.{f}") for f in ("weight", "bfq.weight"))
+    weighted = host_takes_blkio_weight()
     assert lines[:8] == ["50000", "100000", "512", "0", str(32 << 20), str(64 << 20), str(16 << 20), "42"]
     assert (lines[8] == "300") is weighted, lines[8]
 

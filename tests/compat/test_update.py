@@ -6,9 +6,7 @@ import uuid
 
 import pytest
 
-from dockerd_py.oci.host import detect
-
-from .conftest import inspect
+from .conftest import host_takes_blkio_weight, inspect
 
 v1_only = pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
                              reason="reads cgroup v1 files (v2: test_cgroup_v2.py)")
@@ -131,7 +129,7 @@ def test_a_blkio_weight_the_host_cannot_apply_is_discarded_with_a_warning(daemon
     cli("run", "-d", "--name", n, "busybox", "sleep", "100")
     out = cli("update", "--blkio-weight", "300", n).stdout
     warning = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
-    if detect().blkio_weight:
+    if host_takes_blkio_weight():
         assert inspect(daemon, n)["HostConfig"]["BlkioWeight"] == 300 and out == f"{n}\n"
     else:   # as Docker's update (verifyPlatformContainerResources): warned, stored as 0, nothing applied
         assert inspect(daemon, n)["HostConfig"]["BlkioWeight"] == 0 and out == f"{n}\n{warning}\n"
