@@ -66,7 +66,8 @@ class EventBus:
         q: queue.SimpleQueue = queue.SimpleQueue()
         with self._lock:
             # Docker replays its ring when either bound is given (since defaults to the epoch)
-            past = [e for e in self._ring if e.time_nano >= (since_nano or 0)] if since_nano is not None or until_nano is not None else []
+            replay = since_nano is not None or until_nano is not None
+            past = [e for e in self._ring if e.time_nano >= (since_nano or 0)] if replay else []
             live = until_nano is None or until_nano > time.time_ns()
             if live:
                 self._subscribers.append(q)
