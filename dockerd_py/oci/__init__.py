@@ -2,8 +2,7 @@
 
 from .host import HostInfo, detect as detect_host
 from .spec import build_spec, merge_image_config
-from .validate import OPTIONS, host_config_warnings, unsupported_options, validate_host_config
-from .validate import discard_unsupported
+from .validate import OPTIONS, discard_unsupported, host_config_warnings, unsupported_options, validate_host_config
 
-__all__ = ["HostInfo", "OPTIONS", "build_spec", "detect_host", "host_config_warnings", "merge_image_config",
-           "unsupported_options", "validate_host_config", "discard_unsupported"]
+__all__ = ["HostInfo", "OPTIONS", "build_spec", "detect_host", "discard_unsupported", "host_config_warnings",
+           "merge_image_config", "unsupported_options", "validate_host_config"]

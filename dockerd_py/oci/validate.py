@@ -403,21 +403,27 @@ def validate_host_config(host_config: dict | None, config: dict | None = None, *
     _validate_security(hc)
 
 
+_SWAPPINESS_DISCARDED = ("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. "
+                        "Memory swappiness discarded.")
+_OOM_KILL_DISABLE_DISCARDED = "Your kernel does not support OomKillDisable. OomKillDisable discarded."
+_SWAP_DISCARDED = ("Your kernel does not support swap limit capabilities or the cgroup is not mounted. "
+                   "Memory limited without swap.")
+_CPU_PERCENT_DISCARDED = "linux does not support CPU percent. Percent discarded."
+_BLKIO_WEIGHT_DISCARDED = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
+# what Docker stores instead of a setting it warned about as discarded: {warning: (field, value)}
+_RESETS = {_SWAPPINESS_DISCARDED: ("MemorySwappiness", None), _OOM_KILL_DISABLE_DISCARDED: ("OomKillDisable", False),
+           _SWAP_DISCARDED: ("MemorySwap", -1), _CPU_PERCENT_DISCARDED: ("CpuPercent", 0),
+           _BLKIO_WEIGHT_DISCARDED: ("BlkioWeight", 0)}
+
+
 def discard_unsupported(host_config: dict, *, host: HostInfo | None = None) -> dict:
-    """The HostConfig as Docker stores it at create: what `host_config_warnings` reports as
-    discarded is reset (verifyPlatformContainerResources, before the defaults are filled in)."""
-    host = host or detect()
+    """The HostConfig as Docker stores it at create and update: what `host_config_warnings` reports
+    as discarded is reset (verifyPlatformContainerResources, before the defaults are filled in)."""
     hc = dict(host_config)
-    if hc.get("MemorySwappiness") not in (None, -1) and host.cgroup_v2:
-        hc["MemorySwappiness"] = None
-    if hc.get("OomKillDisable") and host.cgroup_v2:
-        hc["OomKillDisable"] = False
-    if (hc.get("Memory") or 0) > 0 and hc.get("MemorySwap") != -1 and not host.swap_limit:
-        hc["MemorySwap"] = -1
-    if (hc.get("CpuPercent") or 0) > 0:
-        hc["CpuPercent"] = 0
-    if (hc.get("BlkioWeight") or 0) > 0 and not host.blkio_weight:
-        hc["BlkioWeight"] = 0
+    for warning in host_config_warnings(host_config, host=host):
+        if warning in _RESETS:
+            key, value = _RESETS[warning]
+            hc[key] = value
     return hc
 
 
@@ -427,20 +433,18 @@ def host_config_warnings(host_config: dict | None, *, host: HostInfo | None = No
     hc = host_config or {}
     out: list[str] = []
     if hc.get("MemorySwappiness") not in (None, -1) and host.cgroup_v2:
-        out.append("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. "
-                   "Memory swappiness discarded.")
+        out.append(_SWAPPINESS_DISCARDED)
     if hc.get("OomKillDisable") and host.cgroup_v2:
-        out.append("Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+        out.append(_OOM_KILL_DISABLE_DISCARDED)
     elif hc.get("OomKillDisable") and not hc.get("Memory"):
         out.append("OOM killer is disabled for the container, but no memory limit is set, "
                    "this can result in the system running out of resources.")
     if (hc.get("Memory") or 0) > 0 and hc.get("MemorySwap") != -1 and not host.swap_limit:
-        out.append("Your kernel does not support swap limit capabilities or the cgroup is not mounted. "
-                   "Memory limited without swap.")
+        out.append(_SWAP_DISCARDED)
     if (hc.get("CpuPercent") or 0) > 0:
-        out.append("linux does not support CPU percent. Percent discarded.")
+        out.append(_CPU_PERCENT_DISCARDED)
     if (hc.get("BlkioWeight") or 0) > 0 and not host.blkio_weight:
-        out.append("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+        out.append(_BLKIO_WEIGHT_DISCARDED)
     if (hc.get("NetworkMode") or "") == "host" and hc.get("PortBindings"):
         out.append("Published ports are discarded when using host network mode")
     return out

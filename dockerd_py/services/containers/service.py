@@ -17,8 +17,8 @@ from ...errors import Conflict, DockerError, InvalidParameter, NotFound, NotImpl
 from ...filters import labels_match, prune_until
 from ...container_defaults import ContainerDefaults
 from ...lifecycle import ShimLauncher
-from ...oci import host_config_warnings, merge_image_config, unsupported_options, validate_host_config
-from ...oci import discard_unsupported
+from ...oci import (discard_unsupported, host_config_warnings, merge_image_config, unsupported_options,
+                    validate_host_config)
 from ...oci.spec import process_args
 from ...timeutil import now_rfc3339, parse_timestamp, rfc3339_to_nano
 from .. import mountspecs
