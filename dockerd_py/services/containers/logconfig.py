@@ -12,6 +12,7 @@ import re
 from typing import NamedTuple
 
 from ...errors import InvalidParameter
+from ...goflags import parse_bool
 
 # The log drivers a Linux dockerd has built in; any other name is looked up as a plugin.
 BUILTIN = ("none", "json-file", "local", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "gcplogs",
@@ -23,7 +24,6 @@ _KEYS = {  # the option names the drivers this daemon writes accept (mode, max-b
 _UNKNOWN_KEY = {"json-file": "unknown log opt '{}' for json-file log driver",
                 "local": "unknown log opt '{}' for log driver local"}
 _SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")  # go-units' size syntax
-_TRUE = ("1", "t", "T", "TRUE", "true", "True")
 
 
 class Rotation(NamedTuple):
@@ -66,7 +66,7 @@ def rotation(log_config: dict | None) -> Rotation:
         return base
     size = _ram_in_bytes(opts["max-size"]) if "max-size" in opts else base.max_size
     return Rotation(size, int(opts.get("max-file", base.max_file)),
-                    opts["compress"] in _TRUE if "compress" in opts else base.compress)
+                    parse_bool(opts["compress"]) if "compress" in opts else base.compress)
 
 
 def _ram_in_bytes(text: str) -> int:
@@ -127,8 +127,5 @@ def _check_values(name: str, opts: dict[str, str]) -> None:
         if max_file < 1:
             raise ValueError("max-file cannot be less than 1")
     if name == "json-file" and "compress" in opts:
-        word = opts["compress"]
-        if word not in ("1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"):
-            raise ValueError(f'strconv.ParseBool: parsing "{word}": invalid syntax')
-        if word in _TRUE and (max_file == 1 or size is None):
+        if parse_bool(opts["compress"]) and (max_file == 1 or size is None):  # ValueError: Go's text
             raise ValueError("compress cannot be true when max-file is less than 2 or max-size is not set")
