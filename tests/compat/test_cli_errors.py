@@ -104,6 +104,7 @@ def test_log_config_checked_at_create_and_at_start(cli, container_cleanup):
                        (("--log-opt", "max-file=0"), "max-file cannot be less than 1"),
                        (("--log-opt", "compress=true"),
                         "compress cannot be true when max-file is less than 2 or max-size is not set"),
+                       (("--log-opt", "compress=maybe"), 'strconv.ParseBool: parsing "maybe": invalid syntax'),
                        (("--log-driver", "local", "--log-opt", "max-size=abc"),
                         "invalid value for max-size: abc: invalid size: 'abc'")]:
         n = uid()
