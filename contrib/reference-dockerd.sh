@@ -191,10 +191,12 @@ EOF
     [ -e "$STATE/ip_forward.before" ] || cat /proc/sys/net/ipv4/ip_forward > "$STATE/ip_forward.before"
     # host-global paths dockerd 20.10 / containerd 1.6 create whatever the flags:
     # /etc/docker/key.json (trust key), /run/docker/plugins, /run/containerd/s
-    # (shim sockets). stop removes those that were not there before.
+    # (shim sockets), the "docker" cgroup parent in every hierarchy. stop removes
+    # those that were not there before (a cgroup only once it is empty).
     if [ ! -e "$STATE/created" ]; then
         : > "$STATE/created"
-        for d in /run/containerd /run/containerd/s /run/docker /run/docker/plugins /etc/docker /etc/docker/key.json; do
+        for d in /run/containerd /run/containerd/s /run/docker /run/docker/plugins /etc/docker /etc/docker/key.json \
+                 /sys/fs/cgroup/docker $(printf '%sdocker ' /sys/fs/cgroup/*/); do
             [ -e "$d" ] || echo "$d" >> "$STATE/created"
         done
     fi

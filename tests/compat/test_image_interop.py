@@ -7,6 +7,7 @@ private paths, bridge and subnet, and stopped (by its pidfile's PID) at the end 
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import uuid
@@ -48,6 +49,8 @@ def reference():
         yield SimpleNamespace(env=cli_env, log_tail=lambda: _tail(f"{REF_ENV['REF_DIR']}/dockerd.log"))
     finally:
         subprocess.run(["bash", SCRIPT, "stop"], env=env, capture_output=True, timeout=180)
+        for scratch in (REF_ENV["REF_DIR"], REF_ENV["REF_DATA"]):  # stop keeps them for a next start
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _tail(path: str) -> str:
