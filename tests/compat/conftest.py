@@ -166,6 +166,17 @@ def _ensure_bridge(name: str, address: str) -> None:
     subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
 
 
+def _remove_bridge(name: str) -> None:
+    """The bridge `_ensure_bridge` made, if `--cleanup` left it (flags it refused)."""
+    try:
+        with open(f"/sys/class/net/{name}/ifalias") as f:
+            ours = f.read().strip() == f"dockerd-py-{name}"
+    except OSError:
+        return
+    if ours:
+        subprocess.run(["ip", "link", "del", name], check=False)
+
+
 def _free_tcp_port() -> int:
     import socket
 
@@ -206,8 +217,8 @@ def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: d
         with open(f"{tmp}/daemon.json", "w") as f:
             json.dump(daemon_json, f)
     d.daemon_env = dict(env or {})
-    d.start()
-    try:
+    try:  # a daemon that fails to start is cleaned up too (its bridge, its directory)
+        d.start()
         docker(d, "import", "--change", 'CMD ["sh"]', "-", "busybox:latest", input=rootfs_tar_bytes())
         yield d
     finally:
@@ -216,6 +227,7 @@ def private_daemon(prefix: str = "d", args: tuple[str, ...] = (), daemon_json: d
             docker(d, "rm", "-f", *ids, check=False)
         d.stop()
         cleanup(d)
+        _remove_bridge(d.bridge)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
