@@ -17,13 +17,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
+from .errors import json_kind
+
 T = TypeVar("T")
 
 _BOOLS = {**dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
           **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False)}
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-_JSON_NAMES = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-
 # daemon.json's accepted JSON types of an option and its Go type (for the error text)
 JsonTypes = Mapping[str, tuple[tuple[type, ...], str]]
 
@@ -88,7 +88,7 @@ def check_json_types(from_file: Mapping[str, Any], types: JsonTypes, keys: Mappi
     where one's JSON type is not one Go takes there (`keys`: attribute -> daemon.json key)."""
     def bad(value: Any, attr: str, go_type: str) -> ValueError:
         return ValueError(f"unable to configure the Docker daemon with file {config_file}: json: cannot unmarshal "
-                          f"{_JSON_NAMES.get(type(value), 'value')} into Go struct field Config.{keys[attr]} "
+                          f"{json_kind(value)} into Go struct field Config.{keys[attr]} "
                           f"of type {go_type}")
 
     for attr, (kinds, go_type) in types.items():

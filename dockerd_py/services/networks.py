@@ -726,8 +726,10 @@ class NetworkService:
     def _program_links(self, rec: Mapping[str, Any], links: Iterable[str]) -> None:
         """A parent's legacy links on the default bridge: the driver lets it reach each child's exposed
         ports (`network_link`; the bridge driver needs that only with ICC off), as libnetwork does."""
+        if not links:
+            return
         bridge = self._by_name("bridge")
-        ep = rec["endpoints"].get(bridge["Id"]) if bridge and links else None
+        ep = rec["endpoints"].get(bridge["Id"]) if bridge else None
         if ep is None:
             return
         with self._lock:

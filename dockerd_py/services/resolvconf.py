@@ -226,21 +226,22 @@ def _user_defined(network_mode: str) -> bool:
     return network_mode not in ("", "default", "bridge", "host", "none") and not network_mode.startswith("container:")
 
 
-def source_path(network_mode: str) -> str:
-    """The host file a container's is based on: /etc/resolv.conf for host networking and
+def host_file(network_mode: str) -> ResolvConf:
+    """The host file a container's is based on, parsed: /etc/resolv.conf for host networking and
     user-defined networks (the embedded server can reach a loopback resolver); for the others
     systemd-resolved's real file when /etc/resolv.conf names only its 127.0.0.53 stub."""
+    host = load(HOST_RESOLV)
     if network_mode == "host" or _user_defined(network_mode):
-        return HOST_RESOLV
-    if load(HOST_RESOLV).nameservers == ["127.0.0.53"] and os.path.exists(SYSTEMD_RESOLV):
-        return SYSTEMD_RESOLV
-    return HOST_RESOLV
+        return host
+    if host.nameservers == ["127.0.0.53"] and os.path.exists(SYSTEMD_RESOLV):
+        return load(SYSTEMD_RESOLV)
+    return host
 
 
 def build(network_mode: str, dns: Sequence[str] = (), dns_search: Sequence[str] = (),
           dns_options: Sequence[str] = (), embedded_dns: bool = False, ipv6: bool = False) -> str:
     """The text of a container's resolv.conf (see the module's docstring)."""
-    rc = with_overrides(load(source_path(network_mode)), dns, dns_search, dns_options)
+    rc = with_overrides(host_file(network_mode), dns, dns_search, dns_options)
     if embedded_dns:
         rc = for_embedded_dns(rc)
     elif network_mode != "host":

@@ -256,13 +256,22 @@ def client(daemon):
     c.close()
 
 
+@contextlib.contextmanager
+def removed_after(daemon: Daemon) -> Iterator[list[str]]:
+    """A list to register container names in: they are force-removed from `daemon` at the end."""
+    made: list[str] = []
+    try:
+        yield made
+    finally:
+        if made:
+            docker(daemon, "rm", "-f", *made, check=False)
+
+
 @pytest.fixture
 def container_cleanup(daemon):
     """Containers registered here are force-removed after the test."""
-    made: list[str] = []
-    yield made
-    if made:
-        docker(daemon, "rm", "-f", *made, check=False)
+    with removed_after(daemon) as made:
+        yield made
 
 
 def inspect(daemon: Daemon, ref: str) -> dict:

@@ -16,7 +16,8 @@ import urllib.request
 
 import pytest
 
-from .conftest import free_subnet_prefix, docker, make_daemon, private_daemon, uid
+from .conftest import free_subnet_prefix, docker, make_daemon, private_daemon, removed_after, uid
+from .test_system import raw_request
 
 
 def nft_table(name: str) -> str:
@@ -62,10 +63,8 @@ def icc_rules(d) -> str:
 
 @pytest.fixture
 def made(flagged):
-    names: list[str] = []
-    yield names
-    if names:
-        docker(flagged, "rm", "-f", *names, check=False)
+    with removed_after(flagged) as names:
+        yield names
 
 
 def test_inspect_bridge_shows_the_flags(flagged):
@@ -209,6 +208,9 @@ def test_mtu_of_an_existing_bridge_follows_a_restart():
         assert link_mtu(d.bridge) == 1300
 
 
+BR_NF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+
 def test_info_warns_when_ip_forwarding_is_off(daemon):
     """dockerd's `docker info` warning when net.ipv4.ip_forward is 0. The host's stays as it is: the daemon
     runs in a network namespace of its own, forwarding turned off there, with --ip-forward=false."""
@@ -216,8 +218,9 @@ def test_info_warns_when_ip_forwarding_is_off(daemon):
     d = make_daemon(tmp, os.path.basename(tmp)[:7].lower().replace("_", "x"))
     tcp = d.args.index("-H", 1)
     args = [*d.args[:tcp], *d.args[tcp + 2:], "--ip-forward=false"]  # the unix socket only: it crosses netns
-    in_netns = ["unshare", "--net", "sh", "-c", 'echo 0 > /proc/sys/net/ipv4/ip_forward && exec "$@"', "-",
-                sys.executable, "-m", "dockerd_py.cli"]  # a new namespace inherits the host's forwarding
+    # a new namespace inherits the host's forwarding; br_netfilter's switches (if loaded) are per namespace too
+    in_netns = ["unshare", "--net", "sh", "-c", 'echo 0 > /proc/sys/net/ipv4/ip_forward && '
+                f'{{ [ ! -e {BR_NF} ] || echo 0 > {BR_NF}; }} && exec "$@"', "-", sys.executable, "-m", "dockerd_py.cli"]
     with open(d.log_path, "ab") as log:
         proc = subprocess.Popen([*in_netns, *args], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -228,6 +231,8 @@ def test_info_warns_when_ip_forwarding_is_off(daemon):
         out = docker(d, "info")
         assert "WARNING: IPv4 forwarding is disabled" in out.stderr
         assert docker(d, "info", "--format", "{{.IPv4Forwarding}}").stdout.strip() == "false"
+        info = json.loads(raw_request(d, "GET", "/v1.47/info")[2])  # (the CLI 28 no longer shows BridgeNf*)
+        assert info["BridgeNfIptables"] is False  # switched off in its namespace, or no br_netfilter at all
         with open("/proc/sys/net/ipv4/ip_forward") as f:
             if f.read().strip() == "1":  # the host's (the session daemon's): no warning
                 assert "IPv4 forwarding" not in docker(daemon, "info").stderr

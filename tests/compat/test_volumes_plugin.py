@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from .conftest import docker, private_daemon
+from .conftest import docker, private_daemon, removed_after
 from .volume_plugin_server import VolumePlugin
 
 
@@ -121,10 +121,8 @@ def test_volume_driver_flag_mount_reference_per_container(pcli, plugin, containe
 
 @pytest.fixture
 def container_cleanup_p(pdaemon):
-    made: list[str] = []
-    yield made
-    if made:
-        docker(pdaemon, "rm", "-f", *made, check=False)
+    with removed_after(pdaemon) as made:
+        yield made
 
 
 def test_plugin_found_through_spec_files_and_docker_py(pdaemon, plugin, tmp_path):
